@@ -1,0 +1,3 @@
+fn main() {
+    println!("agentvisor-dashboard {}", env!("CARGO_PKG_VERSION"));
+}

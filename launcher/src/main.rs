@@ -1,0 +1,3 @@
+fn main() {
+    println!("agentvisor-launcher {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,300 @@
+//! The typed vocabulary both binaries share: states, severities, and the rows the reader returns.
+//! Enums are stored as their lower-case names so the database reads well in `sqlite3`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// Declares a string-backed enum with `as_str`, `Display`, `FromStr` and serde in lower case.
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, UnknownValue> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownValue { kind: stringify!($name), value: s.to_owned() }),
+                }
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+text_enum! {
+    /// Where an agent is in its lifecycle.
+    #[derive(Default)]
+    AgentState {
+        Starting => "starting",
+        Running => "running",
+        Stopping => "stopping",
+        #[default]
+        Stopped => "stopped",
+        Exited => "exited",
+        Backoff => "backoff",
+        Fatal => "fatal",
+    }
+}
+
+text_enum! {
+    /// Whether the agent is doing its job, as far as the launcher can tell.
+    #[derive(Default)]
+    Health {
+        Healthy => "healthy",
+        Unhealthy => "unhealthy",
+        #[default]
+        Unknown => "unknown",
+    }
+}
+
+text_enum! {
+    /// How much an event matters; ordered, so "at least warning" is a comparison.
+    Severity {
+        Info => "info",
+        Warning => "warning",
+        Error => "error",
+        Critical => "critical",
+    }
+}
+
+text_enum! {
+    /// Which output stream a captured line came from.
+    Stream {
+        Stdout => "stdout",
+        Stderr => "stderr",
+    }
+}
+
+text_enum! {
+    /// What the operator (or the config) wants an agent to be.
+    DesiredState {
+        Running => "running",
+        Stopped => "stopped",
+        Removed => "removed",
+    }
+}
+
+impl AgentState {
+    /// States in which the agent's process exists (or is being started or stopped).
+    pub fn has_process(self) -> bool {
+        matches!(self, AgentState::Starting | AgentState::Running | AgentState::Stopping)
+    }
+}
+
+/// Metric names the launcher itself records for every agent; agents' own `X_METRIC_*` names
+/// may not take these.
+pub const BUILTIN_AGENT_METRICS: &[&str] =
+    &[metric::CPU_PERCENT, metric::MEMORY_BYTES, metric::THREADS, metric::HEARTBEAT_GAP_S];
+
+/// Metric names and the special scopes of series that belong to no agent.
+pub mod metric {
+    pub const CPU_PERCENT: &str = "cpu_percent";
+    pub const MEMORY_BYTES: &str = "memory_bytes";
+    pub const THREADS: &str = "threads";
+    pub const HEARTBEAT_GAP_S: &str = "heartbeat_gap_s";
+
+    /// Scope of host-wide series (`cpu_percent`, `memory_used_bytes`, `load1`, ...).
+    pub const HOST: &str = "@host";
+    /// Scope of the launcher's own series.
+    pub const LAUNCHER: &str = "@launcher";
+
+    pub const MEMORY_USED_BYTES: &str = "memory_used_bytes";
+    pub const MEMORY_TOTAL_BYTES: &str = "memory_total_bytes";
+    pub const LOAD1: &str = "load1";
+    pub const LOAD5: &str = "load5";
+    pub const LOAD15: &str = "load15";
+    pub const DISK_FREE_BYTES: &str = "disk_free_bytes";
+    pub const DB_BYTES: &str = "db_bytes";
+    pub const WAL_BYTES: &str = "wal_bytes";
+    pub const DROPPED_WRITES: &str = "dropped_writes";
+}
+
+/// A launcher's run, from start to stop (or to the crash found by the next launcher).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LauncherSession {
+    pub id: i64,
+    pub pid: i64,
+    pub host: String,
+    pub version: String,
+    pub config_path: Option<String>,
+    pub started_ms: i64,
+    pub last_seen_ms: i64,
+    pub stopped_ms: Option<i64>,
+    pub exit_reason: Option<String>,
+    pub status: Option<String>,
+}
+
+/// An agent as the launcher was told to run it: the config, with environment values removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub command: Vec<String>,
+    pub capabilities: Vec<String>,
+    /// The agent's config as JSON, environment values replaced by their names only.
+    pub config: serde_json::Value,
+    pub enabled: bool,
+    pub desired_state: DesiredState,
+    pub heartbeat_timeout_ms: Option<i64>,
+    /// Position in the start plan.
+    pub position: i64,
+}
+
+/// Everything the launcher knows about an agent right now: one row of `agent_state`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AgentStatus {
+    pub agent: String,
+    pub state: AgentState,
+    pub health: Health,
+    pub ready: bool,
+    pub pid: Option<i64>,
+    pub pgid: Option<i64>,
+    /// Start time of `pid` in clock ticks since boot (`/proc/PID/stat` field 22), so a later
+    /// launcher can tell the same process from a reused PID.
+    pub pid_start_ticks: Option<i64>,
+    pub started_ms: Option<i64>,
+    pub exited_ms: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<i64>,
+    pub restarts: i64,
+    pub last_heartbeat_ms: Option<i64>,
+    pub heartbeats: i64,
+    pub status_text: Option<String>,
+    pub task: Option<String>,
+    pub model: Option<String>,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub cost: Option<f64>,
+    pub last_error: Option<String>,
+    pub notify_errors: i64,
+}
+
+/// One agent as the dashboard shows it: registry, state, and latest metric values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentRow {
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub command: Vec<String>,
+    pub capabilities: Vec<String>,
+    pub enabled: bool,
+    pub desired_state: DesiredState,
+    pub heartbeat_timeout_ms: Option<i64>,
+    pub position: i64,
+    pub state: AgentState,
+    pub health: Health,
+    pub ready: bool,
+    pub pid: Option<i64>,
+    pub started_ms: Option<i64>,
+    pub exited_ms: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<i64>,
+    pub restarts: i64,
+    pub last_heartbeat_ms: Option<i64>,
+    pub heartbeats: i64,
+    pub status_text: Option<String>,
+    pub task: Option<String>,
+    pub model: Option<String>,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub cost: Option<f64>,
+    pub last_error: Option<String>,
+    pub notify_errors: i64,
+    pub updated_ms: i64,
+    /// Latest value of every series of this agent, built-in and custom.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl AgentRow {
+    /// The agent's own `X_METRIC_*` values, without the launcher's built-in ones.
+    pub fn custom_metrics(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.metrics
+            .iter()
+            .filter(|(k, _)| !BUILTIN_AGENT_METRICS.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), *v))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub ts_ms: i64,
+    pub agent: Option<String>,
+    pub kind: String,
+    pub severity: Severity,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogLine {
+    pub id: i64,
+    pub agent: String,
+    pub stream: Stream,
+    pub ts_ms: i64,
+    pub line: String,
+}
+
+/// One point of a metric series; for rolled-up data `min`/`max`/`count` cover the step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Point {
+    pub ts_ms: i64,
+    pub value: f64,
+    pub min: f64,
+    pub max: f64,
+    pub count: i64,
+}
+
+/// Host-wide figures sampled by the launcher (latest values of the `@host` series).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HostStats {
+    pub cpu_percent: Option<f64>,
+    pub memory_used_bytes: Option<f64>,
+    pub memory_total_bytes: Option<f64>,
+    pub load1: Option<f64>,
+    pub load5: Option<f64>,
+    pub load15: Option<f64>,
+    pub disk_free_bytes: Option<f64>,
+}
+
+/// Everything one dashboard frame needs, read in one short transaction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub taken_ms: i64,
+    pub schema_version: i64,
+    pub launcher: Option<LauncherSession>,
+    /// The launcher's own `@launcher` series, latest values (cpu_percent, memory_bytes, ...).
+    pub launcher_metrics: BTreeMap<String, f64>,
+    pub host: HostStats,
+    pub agents: Vec<AgentRow>,
+    /// Newest error and critical events.
+    pub problems: Vec<Event>,
+    pub errors_last_hour: i64,
+    pub db_bytes: u64,
+    pub wal_bytes: u64,
+}

@@ -1,0 +1,393 @@
+//! The read-only side of the store, used by the dashboard and its one-shot commands.
+//!
+//! Every connection is opened with `SQLITE_OPEN_READ_ONLY` (never `CREATE`) and then
+//! `PRAGMA query_only=1`, so a reader cannot write even by mistake. Every query runs inside a
+//! short explicit read transaction whose rows are all read before it ends: an open read
+//! transaction pins a WAL snapshot and would stop the writer's checkpoints from resetting the
+//! WAL. Results are plain owned data, bounded by LIMITs and served by indexes.
+
+use crate::error::{AtPath, Result, StoreError};
+use crate::model::{AgentRow, Event, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot, metric};
+use crate::schema::{self, SCHEMA_VERSION};
+use crate::time::now_ms;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Newest error and critical events put in every snapshot.
+const PROBLEMS_IN_SNAPSHOT: i64 = 20;
+
+/// Which events to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFilter {
+    pub agent: Option<String>,
+    pub kind: Option<String>,
+    pub min_severity: Severity,
+    /// Only events with an id above this (for following).
+    pub after_id: Option<i64>,
+    pub limit: i64,
+}
+
+impl Default for EventFilter {
+    fn default() -> Self {
+        EventFilter { agent: None, kind: None, min_severity: Severity::Info, after_id: None, limit: 200 }
+    }
+}
+
+/// A read-only handle on an existing Agentvisor database.
+pub struct Reader {
+    path: PathBuf,
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    /// `PRAGMA data_version` is per connection, so one connection is kept aside to ask it.
+    watch: Connection,
+}
+
+fn read_only_flags() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+}
+
+fn prepare_reader(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "query_only", true)?;
+    conn.busy_timeout(Duration::from_secs(1))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+impl Reader {
+    /// Opens `path` read-only; fails without creating anything when it does not exist, is not
+    /// initialised yet, belongs to another program or has a newer schema.
+    pub fn open(path: &Path) -> Result<Reader> {
+        Self::open_with_pool_size(path, 2)
+    }
+
+    pub fn open_with_pool_size(path: &Path, pool_size: u32) -> Result<Reader> {
+        if !path.exists() {
+            return Err(StoreError::NotFound { path: path.to_owned() });
+        }
+        let watch = Connection::open_with_flags(path, read_only_flags()).at(path)?;
+        prepare_reader(&watch).at(path)?;
+        let version = {
+            let tx = watch.unchecked_transaction().at(path)?;
+            let v = schema::check_compatible(&tx, path)?;
+            tx.commit().at(path)?;
+            v
+        };
+        if version == 0 {
+            return Err(StoreError::NotInitialized { path: path.to_owned() });
+        }
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(read_only_flags())
+            .with_init(|c: &mut Connection| prepare_reader(c));
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(5))
+            .build_unchecked(manager);
+        Ok(Reader { path: path.to_owned(), pool, watch })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Changes whenever another connection commits: the cheap "is there anything new?" check.
+    pub fn data_version(&self) -> Result<i64> {
+        self.watch
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .at(&self.path)
+    }
+
+    /// Runs `f` inside one short read transaction on a pooled connection.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.pool.get().at(&self.path)?;
+        let tx = conn.unchecked_transaction().at(&self.path)?;
+        let out = f(&tx).at(&self.path)?;
+        tx.commit().at(&self.path)?;
+        Ok(out)
+    }
+
+    /// Everything one dashboard frame needs.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let (db_bytes, wal_bytes) = self.file_sizes();
+        self.read(|c| {
+            let now = now_ms();
+            let launcher = c
+                .prepare_cached(
+                    "SELECT id, pid, host, version, config_path, started_ms, last_seen_ms,
+                            stopped_ms, exit_reason, status
+                     FROM launcher_sessions ORDER BY id DESC LIMIT 1",
+                )?
+                .query_row([], session_from_row)
+                .optional()?;
+            let mut agents = c
+                .prepare_cached(
+                    "SELECT a.name, a.description, a.kind, a.command, a.capabilities, a.enabled,
+                            a.desired_state, a.heartbeat_timeout_ms, a.position,
+                            s.state, s.health, s.ready, s.pid, s.started_ms, s.exited_ms,
+                            s.exit_code, s.exit_signal, s.restarts, s.last_heartbeat_ms,
+                            s.heartbeats, s.status_text, s.task, s.model, s.tokens_in,
+                            s.tokens_out, s.cost, s.last_error, s.notify_errors, s.updated_ms
+                     FROM agents a JOIN agent_state s ON s.agent = a.name
+                     WHERE a.desired_state != 'removed'
+                     ORDER BY a.position, a.name",
+                )?
+                .query_map([], agent_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut index: HashMap<String, usize> =
+                agents.iter().enumerate().map(|(i, a)| (a.name.clone(), i)).collect();
+            let mut host = HostStats::default();
+            let mut launcher_metrics = BTreeMap::new();
+            let mut stmt = c.prepare_cached(
+                "SELECT scope, metric, last_value FROM metric_series WHERE last_value IS NOT NULL",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let scope: String = r.get(0)?;
+                let name: String = r.get(1)?;
+                let value: f64 = r.get(2)?;
+                match scope.as_str() {
+                    metric::HOST => set_host(&mut host, &name, value),
+                    metric::LAUNCHER => {
+                        launcher_metrics.insert(name, value);
+                    }
+                    _ => {
+                        if let Some(&i) = index.get(&scope) {
+                            agents[i].metrics.insert(name, value);
+                        }
+                    }
+                }
+            }
+            index.clear();
+            let problems = c
+                .prepare_cached(
+                    "SELECT id, ts_ms, agent, kind, severity, message FROM events
+                     WHERE severity IN ('error', 'critical') ORDER BY id DESC LIMIT ?1",
+                )?
+                .query_map([PROBLEMS_IN_SNAPSHOT], event_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let errors_last_hour = c
+                .prepare_cached(
+                    "SELECT count(*) FROM events
+                     WHERE ts_ms >= ?1 AND severity IN ('error', 'critical')",
+                )?
+                .query_row([now - 3_600_000], |r| r.get(0))?;
+            Ok(Snapshot {
+                taken_ms: now,
+                schema_version: SCHEMA_VERSION,
+                launcher,
+                launcher_metrics,
+                host,
+                agents,
+                problems,
+                errors_last_hour,
+                db_bytes,
+                wal_bytes,
+            })
+        })
+    }
+
+    /// Events matching `filter`, newest first.
+    pub fn events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
+        let severities: Vec<&str> =
+            Severity::ALL.iter().filter(|s| **s >= filter.min_severity).map(|s| s.as_str()).collect();
+        let severities = serde_json::to_string(&severities).unwrap_or_else(|_| "[]".into());
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT id, ts_ms, agent, kind, severity, message FROM events
+                 WHERE (?1 IS NULL OR agent = ?1) AND (?2 IS NULL OR kind = ?2)
+                   AND severity IN (SELECT value FROM json_each(?3))
+                   AND id > coalesce(?4, 0)
+                 ORDER BY id DESC LIMIT ?5",
+            )?
+            .query_map(
+                params![filter.agent, filter.kind, severities, filter.after_id, filter.limit],
+                event_from_row,
+            )?
+            .collect()
+        })
+    }
+
+    /// The newest `limit` captured lines of `agent` (after `after_id` if given), oldest first.
+    pub fn logs(&self, agent: &str, after_id: Option<i64>, limit: i64) -> Result<Vec<LogLine>> {
+        let mut lines = self.read(|c| {
+            c.prepare_cached(
+                "SELECT id, agent, stream, ts_ms, line FROM log_lines
+                 WHERE agent = ?1 AND id > coalesce(?2, 0) ORDER BY id DESC LIMIT ?3",
+            )?
+            .query_map(params![agent, after_id, limit], |r| {
+                Ok(LogLine {
+                    id: r.get(0)?,
+                    agent: r.get(1)?,
+                    stream: parse_text(r, 2)?,
+                    ts_ms: r.get(3)?,
+                    line: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        lines.reverse();
+        Ok(lines)
+    }
+
+    /// Metric names recorded for a scope (an agent name, `@host` or `@launcher`).
+    pub fn metric_names(&self, scope: &str) -> Result<Vec<String>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT metric FROM metric_series WHERE scope = ?1 ORDER BY metric")?
+                .query_map([scope], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    /// A series since `since_ms`, averaged into at most `max_points` equal time steps.
+    pub fn series(
+        &self,
+        scope: &str,
+        metric_name: &str,
+        since_ms: i64,
+        max_points: i64,
+    ) -> Result<Vec<Point>> {
+        let step = ((now_ms() - since_ms) / max_points.max(1)).max(1);
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT (m.ts_ms / ?3) * ?3 AS bucket, avg(m.value), min(m.value), max(m.value), count(*)
+                 FROM metric_samples m JOIN metric_series s ON s.id = m.series_id
+                 WHERE s.scope = ?1 AND s.metric = ?2 AND m.ts_ms >= ?4
+                 GROUP BY bucket ORDER BY bucket",
+            )?
+            .query_map(params![scope, metric_name, step, since_ms], |r| {
+                Ok(Point {
+                    ts_ms: r.get(0)?,
+                    value: r.get(1)?,
+                    min: r.get(2)?,
+                    max: r.get(3)?,
+                    count: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    /// The last `points` raw values of one metric for each of `scopes`: sparklines for a table.
+    pub fn recent_values(
+        &self,
+        scopes: &[String],
+        metric_name: &str,
+        points: i64,
+    ) -> Result<HashMap<String, Vec<f64>>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT m.value FROM metric_samples m JOIN metric_series s ON s.id = m.series_id
+                 WHERE s.scope = ?1 AND s.metric = ?2 ORDER BY m.ts_ms DESC LIMIT ?3",
+            )?;
+            let mut out = HashMap::with_capacity(scopes.len());
+            for scope in scopes {
+                let mut values = stmt
+                    .query_map(params![scope, metric_name, points], |r| r.get::<_, f64>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                values.reverse();
+                out.insert(scope.clone(), values);
+            }
+            Ok(out)
+        })
+    }
+
+    fn file_sizes(&self) -> (u64, u64) {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        (size(&self.path), size(&crate::paths::wal_path(&self.path)))
+    }
+}
+
+fn set_host(host: &mut HostStats, name: &str, value: f64) {
+    let slot = match name {
+        metric::CPU_PERCENT => &mut host.cpu_percent,
+        metric::MEMORY_USED_BYTES => &mut host.memory_used_bytes,
+        metric::MEMORY_TOTAL_BYTES => &mut host.memory_total_bytes,
+        metric::LOAD1 => &mut host.load1,
+        metric::LOAD5 => &mut host.load5,
+        metric::LOAD15 => &mut host.load15,
+        metric::DISK_FREE_BYTES => &mut host.disk_free_bytes,
+        _ => return,
+    };
+    *slot = Some(value);
+}
+
+/// Parses a TEXT column into one of the model's enums; an unknown value is a conversion error
+/// that names the column instead of a panic.
+fn parse_text<T: std::str::FromStr>(r: &Row<'_>, i: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let s: String = r.get(i)?;
+    s.parse()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+    let s: String = r.get(i)?;
+    serde_json::from_str(&s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+pub(crate) fn session_from_row(r: &Row<'_>) -> rusqlite::Result<LauncherSession> {
+    Ok(LauncherSession {
+        id: r.get(0)?,
+        pid: r.get(1)?,
+        host: r.get(2)?,
+        version: r.get(3)?,
+        config_path: r.get(4)?,
+        started_ms: r.get(5)?,
+        last_seen_ms: r.get(6)?,
+        stopped_ms: r.get(7)?,
+        exit_reason: r.get(8)?,
+        status: r.get(9)?,
+    })
+}
+
+fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        ts_ms: r.get(1)?,
+        agent: r.get(2)?,
+        kind: r.get(3)?,
+        severity: parse_text(r, 4)?,
+        message: r.get(5)?,
+    })
+}
+
+fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
+    Ok(AgentRow {
+        name: r.get(0)?,
+        description: r.get(1)?,
+        kind: r.get(2)?,
+        command: parse_json(r, 3)?,
+        capabilities: parse_json(r, 4)?,
+        enabled: r.get(5)?,
+        desired_state: parse_text(r, 6)?,
+        heartbeat_timeout_ms: r.get(7)?,
+        position: r.get(8)?,
+        state: parse_text(r, 9)?,
+        health: parse_text(r, 10)?,
+        ready: r.get(11)?,
+        pid: r.get(12)?,
+        started_ms: r.get(13)?,
+        exited_ms: r.get(14)?,
+        exit_code: r.get(15)?,
+        exit_signal: r.get(16)?,
+        restarts: r.get(17)?,
+        last_heartbeat_ms: r.get(18)?,
+        heartbeats: r.get(19)?,
+        status_text: r.get(20)?,
+        task: r.get(21)?,
+        model: r.get(22)?,
+        tokens_in: r.get(23)?,
+        tokens_out: r.get(24)?,
+        cost: r.get(25)?,
+        last_error: r.get(26)?,
+        notify_errors: r.get(27)?,
+        updated_ms: r.get(28)?,
+        metrics: BTreeMap::new(),
+    })
+}

@@ -1,0 +1,70 @@
+//! The schema, as an ordered list of migrations tracked in `PRAGMA user_version`.
+//! Only the writer migrates; readers only check the version. `docs/schema.md` documents
+//! every table for people who query the file with `sqlite3`.
+
+use crate::error::{AtPath, Result, StoreError};
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// `PRAGMA application_id` of an Agentvisor database ("AGVS"), so that neither binary mistakes
+/// somebody else's SQLite file for its own.
+pub const APPLICATION_ID: i64 = 0x4147_5653;
+
+/// Migrations, in order; migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("schema/v1.sql")];
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+pub(crate) fn application_id(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA application_id", [], |r| r.get(0))
+}
+
+/// Refuses databases written by a newer Agentvisor or by another program.
+pub(crate) fn check_compatible(conn: &Connection, path: &Path) -> Result<i64> {
+    let version = user_version(conn).at(path)?;
+    let app = application_id(conn).at(path)?;
+    if version > 0 && app != APPLICATION_ID {
+        return Err(StoreError::Foreign { path: path.to_owned(), found: app });
+    }
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table'", [], |r| r.get(0))
+            .at(path)?;
+        if tables > 0 {
+            return Err(StoreError::Foreign { path: path.to_owned(), found: app });
+        }
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew { path: path.to_owned(), found: version, known: SCHEMA_VERSION });
+    }
+    Ok(version)
+}
+
+/// Brings the database to [`SCHEMA_VERSION`] in one IMMEDIATE transaction, so a crash half-way
+/// leaves the old version intact and two launchers can never migrate at once.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let current = check_compatible(conn, path)?;
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if current == 0 {
+        // auto_vacuum only takes effect before the first table exists; INCREMENTAL lets
+        // retention hand freed pages back to the file system in small steps.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").at(path)?;
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).at(path)?;
+    // Re-read inside the lock: another writer may have migrated between the check and here.
+    let current = user_version(&tx).at(path)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql).at(path)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1).at(path)?;
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID).at(path)?;
+    tx.commit().at(path)?;
+    Ok(())
+}

@@ -1,0 +1,774 @@
+//! The single writer: one connection, owned by one thread, fed through one channel.
+//!
+//! Everything that arrives within a short window is written in one transaction, because
+//! batching is what makes SQLite fast (one row per commit: ~40k/s; a thousand: ~400k/s).
+//! Operations come in two kinds: *critical* ones (state changes, events, registrations) are
+//! never dropped and are retried while the disk is failing; *bulk* ones (metric samples, log
+//! lines, liveness ticks) are dropped and counted when the queue is full or the disk fails,
+//! so that supervision never waits on the disk.
+//!
+//! Durability: `synchronous=NORMAL` in WAL mode. A crash of the launcher process loses only
+//! what was still queued (at most one batch window, 10 ms by default); a power loss or kernel
+//! crash can also lose the last commits before the most recent checkpoint, but never corrupts
+//! the file.
+
+use crate::error::{AtPath, Result, StoreError};
+use crate::model::{AgentSpec, AgentStatus, DesiredState, LauncherSession, Severity, Stream, metric};
+use crate::schema;
+use crate::time::now_ms;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use rusqlite::{Connection, ErrorCode, OpenFlags, params};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How the writer batches, bounds and checkpoints.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// After the first operation of a batch arrives, how long to collect more before committing.
+    pub batch_window: Duration,
+    /// Most operations in one transaction.
+    pub max_batch: usize,
+    /// Most bulk operations waiting in the queue; more are dropped and counted.
+    pub bulk_capacity: usize,
+    pub busy_timeout: Duration,
+    /// The WAL is truncated back under this size (also `journal_size_limit`).
+    pub wal_limit_bytes: u64,
+    /// Captured output kept per agent: the newest lines win.
+    pub log_lines_per_agent: u64,
+    /// How often sizes are recorded and the WAL size is checked.
+    pub housekeeping_interval: Duration,
+    /// Unix mode of a newly created database; `-wal` and `-shm` inherit it from SQLite.
+    pub file_mode: u32,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            batch_window: Duration::from_millis(10),
+            max_batch: 20_000,
+            bulk_capacity: 200_000,
+            busy_timeout: Duration::from_secs(5),
+            wal_limit_bytes: 64 << 20,
+            log_lines_per_agent: 5_000,
+            housekeeping_interval: Duration::from_secs(1),
+            file_mode: 0o600,
+        }
+    }
+}
+
+/// One sample of one series. `scope` is an agent name, [`metric::HOST`] or [`metric::LAUNCHER`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub scope: String,
+    pub metric: String,
+    pub ts_ms: i64,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub ts_ms: i64,
+    pub agent: Option<String>,
+    pub kind: String,
+    pub severity: Severity,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLogLine {
+    pub agent: String,
+    pub stream: Stream,
+    pub ts_ms: i64,
+    pub line: String,
+}
+
+/// What the writer can be asked to write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    /// Insert or update an agent's registry row (and give it a state row if it has none).
+    RegisterAgent(Box<AgentSpec>),
+    SetDesired {
+        agent: String,
+        desired: DesiredState,
+    },
+    Status(Box<AgentStatus>),
+    Event(NewEvent),
+    Samples(Vec<Sample>),
+    Logs(Vec<NewLogLine>),
+    /// The launcher is alive; `status` is its one-line summary ("5/6 agents running").
+    SessionAlive {
+        ts_ms: i64,
+        status: Option<String>,
+    },
+    SessionEnded {
+        ts_ms: i64,
+        reason: String,
+    },
+}
+
+enum Msg {
+    Critical(WriteOp),
+    Bulk(WriteOp),
+    Flush(Sender<std::result::Result<(), String>>),
+}
+
+struct Shared {
+    queued_bulk: AtomicUsize,
+    dropped: AtomicU64,
+    commits: AtomicU64,
+    /// The storage error the writer is currently failing with, if any.
+    error: Mutex<Option<String>>,
+}
+
+/// A cheap, cloneable way to hand operations to the writer thread.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: Sender<Msg>,
+    shared: Arc<Shared>,
+    bulk_capacity: usize,
+}
+
+impl WriterHandle {
+    /// Queues an operation that must not be lost. Never blocks.
+    pub fn send(&self, op: WriteOp) -> Result<()> {
+        self.tx.send(Msg::Critical(op)).map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Queues an operation that may be dropped under pressure. Never blocks; returns whether
+    /// it was queued.
+    pub fn offer(&self, op: WriteOp) -> bool {
+        if self.shared.queued_bulk.load(Ordering::Relaxed) >= self.bulk_capacity {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        self.shared.queued_bulk.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(Msg::Bulk(op)).is_err() {
+            self.shared.queued_bulk.fetch_sub(1, Ordering::Relaxed);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Waits until everything queued before this call is committed (or has failed to be).
+    pub fn flush(&self) -> Result<std::result::Result<(), String>> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.tx.send(Msg::Flush(tx)).map_err(|_| StoreError::WriterGone)?;
+        rx.recv().map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Bulk operations dropped so far (queue full or storage failing).
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Transactions committed so far.
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// The storage error the writer is failing with right now; `None` when writes succeed.
+    pub fn storage_error(&self) -> Option<String> {
+        self.shared.error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+/// The running writer thread; [`WriterThread::join`] waits for it to commit the rest and stop
+/// after every [`WriterHandle`] has been dropped.
+pub struct WriterThread(JoinHandle<()>);
+
+impl WriterThread {
+    pub fn join(self) {
+        if self.0.join().is_err() {
+            tracing::error!("the store's writer thread panicked");
+        }
+    }
+}
+
+/// A session left unfinished by a launcher that did not stop cleanly, with the processes its
+/// agents had, so the next launcher can stop what is left of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaleSession {
+    pub session: LauncherSession,
+    pub agents: Vec<StaleAgent>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaleAgent {
+    pub agent: String,
+    pub pid: i64,
+    pub pgid: Option<i64>,
+    pub pid_start_ticks: Option<i64>,
+}
+
+/// What a launcher says about itself when its session begins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    pub pid: i64,
+    pub host: String,
+    pub version: String,
+    pub config_path: Option<String>,
+}
+
+/// The writer's side of the database before its thread starts: open, migrate, sessions.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    cfg: WriterConfig,
+    session_id: Option<i64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database, and puts it in WAL mode.
+    pub fn open(path: &Path, cfg: WriterConfig) -> Result<Store> {
+        let existed = path.exists();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).at(path)?;
+        if !existed {
+            set_mode(path, cfg.file_mode).at(path)?;
+        }
+        conn.busy_timeout(cfg.busy_timeout).at(path)?;
+        schema::check_compatible(&conn, path)?;
+        // Set once, here, before any reader pool exists: WAL is a property of the file.
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).at(path)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NotWal { path: path.to_owned(), mode });
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL").at(path)?;
+        conn.pragma_update(None, "foreign_keys", true).at(path)?;
+        conn.pragma_update(None, "journal_size_limit", cfg.wal_limit_bytes as i64).at(path)?;
+        schema::migrate(&mut conn, path)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Store { conn, path: path.to_owned(), cfg, session_id: None })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sessions that have no stop time, from launchers that died without stopping cleanly.
+    pub fn unfinished_sessions(&self) -> Result<Vec<StaleSession>> {
+        let p = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, pid, host, version, config_path, started_ms, last_seen_ms, stopped_ms,
+                        exit_reason, status
+                 FROM launcher_sessions WHERE stopped_ms IS NULL AND id IS NOT ?1 ORDER BY id",
+            )
+            .at(p)?;
+        let sessions = stmt
+            .query_map([self.session_id], crate::reader::session_from_row)
+            .at(p)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .at(p)?;
+        let mut agents_stmt = self
+            .conn
+            .prepare(
+                "SELECT agent, pid, pgid, pid_start_ticks FROM agent_state
+                 WHERE session_id = ?1 AND pid IS NOT NULL ORDER BY agent",
+            )
+            .at(p)?;
+        let mut out = Vec::with_capacity(sessions.len());
+        for session in sessions {
+            let agents = agents_stmt
+                .query_map([session.id], |r| {
+                    Ok(StaleAgent {
+                        agent: r.get(0)?,
+                        pid: r.get(1)?,
+                        pgid: r.get(2)?,
+                        pid_start_ticks: r.get(3)?,
+                    })
+                })
+                .at(p)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .at(p)?;
+            out.push(StaleSession { session, agents });
+        }
+        Ok(out)
+    }
+
+    /// Marks a dead launcher's session as crashed (stopped when it was last seen) and its
+    /// agents as exited, with a `critical` event saying so.
+    pub fn close_crashed_session(&mut self, id: i64, message: &str) -> Result<()> {
+        let p = self.path.clone();
+        let now = now_ms();
+        let tx = self.conn.transaction().at(&p)?;
+        tx.execute(
+            "UPDATE launcher_sessions SET stopped_ms = last_seen_ms, exit_reason = 'crashed'
+             WHERE id = ?1 AND stopped_ms IS NULL",
+            [id],
+        )
+        .at(&p)?;
+        tx.execute(
+            "UPDATE agent_state SET state = 'exited', health = 'unknown', ready = 0, pid = NULL,
+                    pgid = NULL, pid_start_ticks = NULL, exited_ms = ?2, updated_ms = ?2
+             WHERE session_id = ?1 AND state IN ('starting', 'running', 'stopping')",
+            params![id, now],
+        )
+        .at(&p)?;
+        tx.execute(
+            "INSERT INTO events (ts_ms, session_id, agent, kind, severity, message)
+             VALUES (?1, ?2, NULL, 'launcher_crashed', 'critical', ?3)",
+            params![now, id, message],
+        )
+        .at(&p)?;
+        tx.commit().at(&p)
+    }
+
+    /// Records this launcher's session; its events and states are tagged with it from now on.
+    pub fn begin_session(&mut self, s: &NewSession) -> Result<i64> {
+        let now = now_ms();
+        self.conn
+            .execute(
+                "INSERT INTO launcher_sessions (pid, host, version, config_path, started_ms, last_seen_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![s.pid, s.host, s.version, s.config_path, now],
+            )
+            .at(&self.path)?;
+        let id = self.conn.last_insert_rowid();
+        self.session_id = Some(id);
+        Ok(id)
+    }
+
+    /// Starts the writer thread; the returned handle is how everything else writes.
+    pub fn start(self) -> Result<(WriterHandle, WriterThread)> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared {
+            queued_bulk: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            error: Mutex::new(None),
+        });
+        let handle = WriterHandle { tx, shared: shared.clone(), bulk_capacity: self.cfg.bulk_capacity };
+        let path = self.path.clone();
+        let writer = Writer {
+            store: self,
+            shared,
+            series: HashMap::new(),
+            retry: Vec::new(),
+            last_housekeeping: Instant::now(),
+            failures: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run(rx))
+            .at(&path)?;
+        Ok((handle, WriterThread(thread)))
+    }
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // A chmod by path: SQLite's descriptor and locks on the file are untouched.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Most critical operations kept for retry while storage fails, so a long outage cannot
+/// exhaust memory; beyond it the oldest are dropped and counted.
+const MAX_RETRY: usize = 100_000;
+const RETRY_DELAY: Duration = Duration::from_millis(500);
+
+struct Writer {
+    store: Store,
+    shared: Arc<Shared>,
+    /// (scope, metric) -> series id, so a sample costs one insert.
+    series: HashMap<(String, String), i64>,
+    /// Critical operations from failed transactions, replayed first in the next one.
+    retry: Vec<WriteOp>,
+    last_housekeeping: Instant,
+    failures: u64,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Msg>) {
+        let cfg = self.store.cfg.clone();
+        let mut disconnected = false;
+        while !disconnected {
+            let wait = if self.retry.is_empty() { cfg.housekeeping_interval } else { RETRY_DELAY };
+            let mut msgs = Vec::new();
+            match rx.recv_timeout(wait) {
+                Ok(m) => msgs.push(m),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => disconnected = true,
+            }
+            if !msgs.is_empty() {
+                let deadline = Instant::now() + cfg.batch_window;
+                while msgs.len() < cfg.max_batch {
+                    match rx.recv_deadline(deadline) {
+                        Ok(m) => msgs.push(m),
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            disconnected = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            self.write_batch(msgs);
+            if self.last_housekeeping.elapsed() >= cfg.housekeeping_interval {
+                self.housekeeping();
+            }
+        }
+        if !self.retry.is_empty() {
+            tracing::error!(lost = self.retry.len(), "store writer stopping with writes it could not commit");
+        }
+    }
+
+    fn write_batch(&mut self, msgs: Vec<Msg>) {
+        if msgs.is_empty() && self.retry.is_empty() {
+            return;
+        }
+        let mut ops: Vec<(bool, WriteOp)> = self.retry.drain(..).map(|op| (true, op)).collect();
+        let mut flushes = Vec::new();
+        for m in msgs {
+            match m {
+                Msg::Critical(op) => ops.push((true, op)),
+                Msg::Bulk(op) => {
+                    self.shared.queued_bulk.fetch_sub(1, Ordering::Relaxed);
+                    ops.push((false, op));
+                }
+                Msg::Flush(reply) => flushes.push(reply),
+            }
+        }
+        let result = self.apply(&ops);
+        let outcome = match result {
+            Ok(()) => {
+                self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                if self.failures > 0 {
+                    tracing::info!(failures = self.failures, "store writes succeed again");
+                    self.failures = 0;
+                    if let Ok(mut e) = self.shared.error.lock() {
+                        *e = None;
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("cannot write {}: {e}", self.store.path.display());
+                if self.failures == 0 {
+                    tracing::error!("{msg}; retrying, bulk data is dropped meanwhile");
+                }
+                self.failures += 1;
+                if let Ok(mut slot) = self.shared.error.lock() {
+                    *slot = Some(msg.clone());
+                }
+                for (critical, op) in ops {
+                    if critical {
+                        self.retry.push(op);
+                    } else {
+                        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if self.retry.len() > MAX_RETRY {
+                    let excess = self.retry.len() - MAX_RETRY;
+                    self.retry.drain(..excess);
+                    self.shared.dropped.fetch_add(excess as u64, Ordering::Relaxed);
+                }
+                Err(msg)
+            }
+        };
+        for reply in flushes {
+            // The flusher may have given up waiting; nothing to do then.
+            let _ = reply.send(outcome.clone());
+        }
+    }
+
+    fn apply(&mut self, ops: &[(bool, WriteOp)]) -> rusqlite::Result<()> {
+        let session = self.store.session_id;
+        let log_limit = self.store.cfg.log_lines_per_agent;
+        let tx = self.store.conn.transaction()?;
+        let mut new_series = Vec::new();
+        let mut last_values: HashMap<i64, (i64, f64)> = HashMap::new();
+        let mut logged: HashSet<&str> = HashSet::new();
+        for (_, op) in ops {
+            let r = apply_op(&tx, session, op, &mut self.series, &mut new_series, &mut last_values);
+            match r {
+                Ok(()) => {
+                    if let WriteOp::Logs(lines) = op {
+                        logged.extend(lines.iter().map(|l| l.agent.as_str()));
+                    }
+                }
+                // A statement that violates a constraint was rolled back on its own; the
+                // rest of the batch is still good, so skip the bad operation, not the batch.
+                Err(e) if is_bad_data(&e) => {
+                    tracing::warn!(error = %e, op = ?op, "store writer skipped an invalid operation");
+                }
+                Err(e) => {
+                    for key in new_series {
+                        self.series.remove(&key);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE metric_series SET last_ms = ?2, last_value = ?3
+                 WHERE id = ?1 AND (last_ms IS NULL OR last_ms <= ?2)",
+            )?;
+            for (id, (ts, v)) in &last_values {
+                stmt.execute(params![id, ts, v])?;
+            }
+            let mut prune = tx.prepare_cached(
+                "DELETE FROM log_lines WHERE agent = ?1 AND id <= (
+                     SELECT id FROM log_lines WHERE agent = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+            )?;
+            for agent in logged {
+                prune.execute(params![agent, log_limit as i64])?;
+            }
+        }
+        let committed = tx.commit();
+        if committed.is_err() {
+            for key in new_series {
+                self.series.remove(&key);
+            }
+        }
+        committed
+    }
+
+    /// Records file sizes and keeps the WAL under its limit. A TRUNCATE checkpoint would wait
+    /// on readers through the busy handler, so it runs with a zero busy timeout and is simply
+    /// skipped (and tried again next time) when a reader holds an old snapshot.
+    fn housekeeping(&mut self) {
+        self.last_housekeeping = Instant::now();
+        let path = self.store.path.clone();
+        let wal = crate::paths::wal_path(&path);
+        let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if wal_bytes > self.store.cfg.wal_limit_bytes {
+            let conn = &self.store.conn;
+            let result = conn
+                .busy_timeout(Duration::ZERO)
+                .and_then(|()| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)));
+            match result {
+                Ok(0) => tracing::debug!(wal_bytes, "WAL truncated"),
+                Ok(_) => tracing::debug!(wal_bytes, "WAL checkpoint skipped: a reader is busy"),
+                Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed"),
+            }
+            if let Err(e) = conn.busy_timeout(self.store.cfg.busy_timeout) {
+                tracing::warn!(error = %e, "could not restore the busy timeout");
+            }
+        }
+        if self.store.session_id.is_none() {
+            return;
+        }
+        let now = now_ms();
+        let db_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let sample = |name: &str, value: f64| Sample {
+            scope: metric::LAUNCHER.into(),
+            metric: name.into(),
+            ts_ms: now,
+            value,
+        };
+        let samples = vec![
+            sample(metric::DB_BYTES, db_bytes as f64),
+            sample(metric::WAL_BYTES, wal_bytes as f64),
+            sample(metric::DROPPED_WRITES, self.shared.dropped.load(Ordering::Relaxed) as f64),
+        ];
+        if self.failures == 0
+            && let Err(e) = self.apply(&[(false, WriteOp::Samples(samples))])
+        {
+            tracing::debug!(error = %e, "could not record database sizes");
+        }
+    }
+}
+
+/// Errors that come from the data in one operation rather than from the storage.
+fn is_bad_data(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            matches!(f.code, ErrorCode::ConstraintViolation | ErrorCode::TooBig | ErrorCode::TypeMismatch)
+        }
+        rusqlite::Error::ToSqlConversionFailure(_) => true,
+        _ => false,
+    }
+}
+
+fn series_id(
+    tx: &Connection,
+    cache: &mut HashMap<(String, String), i64>,
+    new_series: &mut Vec<(String, String)>,
+    scope: &str,
+    metric: &str,
+) -> rusqlite::Result<i64> {
+    let key = (scope.to_owned(), metric.to_owned());
+    if let Some(id) = cache.get(&key) {
+        return Ok(*id);
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO metric_series (scope, metric) VALUES (?1, ?2)")?
+        .execute(params![scope, metric])?;
+    let id: i64 = tx
+        .prepare_cached("SELECT id FROM metric_series WHERE scope = ?1 AND metric = ?2")?
+        .query_row(params![scope, metric], |r| r.get(0))?;
+    cache.insert(key.clone(), id);
+    new_series.push(key);
+    Ok(id)
+}
+
+fn apply_op(
+    tx: &Connection,
+    session: Option<i64>,
+    op: &WriteOp,
+    cache: &mut HashMap<(String, String), i64>,
+    new_series: &mut Vec<(String, String)>,
+    last_values: &mut HashMap<i64, (i64, f64)>,
+) -> rusqlite::Result<()> {
+    let now = now_ms();
+    match op {
+        WriteOp::RegisterAgent(a) => {
+            tx.prepare_cached(
+                "INSERT INTO agents (name, description, kind, command, capabilities, config, enabled,
+                                     desired_state, heartbeat_timeout_ms, position, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (name) DO UPDATE SET
+                    description = excluded.description, kind = excluded.kind,
+                    command = excluded.command, capabilities = excluded.capabilities,
+                    config = excluded.config, enabled = excluded.enabled,
+                    desired_state = excluded.desired_state,
+                    heartbeat_timeout_ms = excluded.heartbeat_timeout_ms,
+                    position = excluded.position, updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![
+                a.name,
+                a.description,
+                a.kind,
+                json(&a.command),
+                json(&a.capabilities),
+                a.config.to_string(),
+                a.enabled,
+                a.desired_state.as_str(),
+                a.heartbeat_timeout_ms,
+                a.position,
+                now
+            ])?;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO agent_state (agent, session_id, state, health, updated_ms)
+                 VALUES (?1, ?2, 'stopped', 'unknown', ?3)",
+            )?
+            .execute(params![a.name, session, now])?;
+        }
+        WriteOp::SetDesired { agent, desired } => {
+            tx.prepare_cached("UPDATE agents SET desired_state = ?2, updated_ms = ?3 WHERE name = ?1")?
+                .execute(params![agent, desired.as_str(), now])?;
+        }
+        WriteOp::Status(s) => {
+            tx.prepare_cached(
+                "INSERT INTO agent_state (agent, session_id, state, health, ready, pid, pgid,
+                    pid_start_ticks, started_ms, exited_ms, exit_code, exit_signal, restarts,
+                    last_heartbeat_ms, heartbeats, status_text, task, model, tokens_in, tokens_out,
+                    cost, last_error, notify_errors, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
+                 ON CONFLICT (agent) DO UPDATE SET
+                    session_id = excluded.session_id, state = excluded.state,
+                    health = excluded.health, ready = excluded.ready, pid = excluded.pid,
+                    pgid = excluded.pgid, pid_start_ticks = excluded.pid_start_ticks,
+                    started_ms = excluded.started_ms, exited_ms = excluded.exited_ms,
+                    exit_code = excluded.exit_code, exit_signal = excluded.exit_signal,
+                    restarts = excluded.restarts, last_heartbeat_ms = excluded.last_heartbeat_ms,
+                    heartbeats = excluded.heartbeats, status_text = excluded.status_text,
+                    task = excluded.task, model = excluded.model, tokens_in = excluded.tokens_in,
+                    tokens_out = excluded.tokens_out, cost = excluded.cost,
+                    last_error = excluded.last_error, notify_errors = excluded.notify_errors,
+                    updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![
+                s.agent,
+                session,
+                s.state.as_str(),
+                s.health.as_str(),
+                s.ready,
+                s.pid,
+                s.pgid,
+                s.pid_start_ticks,
+                s.started_ms,
+                s.exited_ms,
+                s.exit_code,
+                s.exit_signal,
+                s.restarts,
+                s.last_heartbeat_ms,
+                s.heartbeats,
+                s.status_text,
+                s.task,
+                s.model,
+                s.tokens_in,
+                s.tokens_out,
+                s.cost,
+                s.last_error,
+                s.notify_errors,
+                now
+            ])?;
+        }
+        WriteOp::Event(e) => {
+            tx.prepare_cached(
+                "INSERT INTO events (ts_ms, session_id, agent, kind, severity, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                e.ts_ms,
+                session,
+                e.agent,
+                e.kind,
+                e.severity.as_str(),
+                e.message
+            ])?;
+        }
+        WriteOp::Samples(samples) => {
+            for s in samples {
+                if !s.value.is_finite() {
+                    continue;
+                }
+                let id = series_id(tx, cache, new_series, &s.scope, &s.metric)?;
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO metric_samples (series_id, ts_ms, value) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![id, s.ts_ms, s.value])?;
+                let newest = last_values.entry(id).or_insert((s.ts_ms, s.value));
+                if s.ts_ms >= newest.0 {
+                    *newest = (s.ts_ms, s.value);
+                }
+            }
+        }
+        WriteOp::Logs(lines) => {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO log_lines (agent, stream, ts_ms, line) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for l in lines {
+                stmt.execute(params![l.agent, l.stream.as_str(), l.ts_ms, l.line])?;
+            }
+        }
+        WriteOp::SessionAlive { ts_ms, status } => {
+            tx.prepare_cached(
+                "UPDATE launcher_sessions SET last_seen_ms = ?2, status = coalesce(?3, status)
+                 WHERE id = ?1",
+            )?
+            .execute(params![session, ts_ms, status])?;
+        }
+        WriteOp::SessionEnded { ts_ms, reason } => {
+            tx.prepare_cached(
+                "UPDATE launcher_sessions SET last_seen_ms = ?2, stopped_ms = ?2, exit_reason = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![session, ts_ms, reason])?;
+        }
+    }
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
