@@ -48,6 +48,14 @@ fn read_only_flags() -> OpenFlags {
     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
 }
 
+/// Opens one read-only connection the way every reader connection is opened: no `CREATE`
+/// flag, `query_only` on. Public so tests can prove that such a connection cannot write.
+pub fn open_read_only(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, read_only_flags()).at(path)?;
+    prepare_reader(&conn).at(path)?;
+    Ok(conn)
+}
+
 fn prepare_reader(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "query_only", true)?;
     conn.busy_timeout(Duration::from_secs(1))?;
@@ -66,8 +74,7 @@ impl Reader {
         if !path.exists() {
             return Err(StoreError::NotFound { path: path.to_owned() });
         }
-        let watch = Connection::open_with_flags(path, read_only_flags()).at(path)?;
-        prepare_reader(&watch).at(path)?;
+        let watch = open_read_only(path)?;
         let version = {
             let tx = watch.unchecked_transaction().at(path)?;
             let v = schema::check_compatible(&tx, path)?;
@@ -232,6 +239,17 @@ impl Reader {
         Ok(lines)
     }
 
+    /// The agent's config as the launcher recorded it (environment values already replaced by
+    /// their names); `None` for an unknown agent. Kept out of the snapshot because only the
+    /// dashboard's detail screen needs it.
+    pub fn agent_config(&self, agent: &str) -> Result<Option<serde_json::Value>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT config FROM agents WHERE name = ?1")?
+                .query_row([agent], |r| parse_json(r, 0))
+                .optional()
+        })
+    }
+
     /// Metric names recorded for a scope (an agent name, `@host` or `@launcher`).
     pub fn metric_names(&self, scope: &str) -> Result<Vec<String>> {
         self.read(|c| {
@@ -390,4 +408,26 @@ fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
         updated_ms: r.get(28)?,
         metrics: BTreeMap::new(),
     })
+}
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+    use crate::writer::{Store, WriterConfig};
+
+    /// The dashboard's promise rests on this: neither the pooled connections nor the
+    /// data_version connection can write, even when asked to by mistake.
+    #[test]
+    fn reader_connections_refuse_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path, WriterConfig::default()).unwrap());
+        let reader = Reader::open(&path).unwrap();
+        let pooled = reader.read(|c| c.execute("CREATE TABLE intruder (x INTEGER)", []));
+        assert!(pooled.is_err(), "a pooled reader connection accepted a write");
+        let watch = reader.watch.execute("DELETE FROM events", []);
+        assert!(watch.is_err(), "the data_version connection accepted a write");
+        let query_only: i64 = reader.read(|c| c.query_row("PRAGMA query_only", [], |r| r.get(0))).unwrap();
+        assert_eq!(query_only, 1);
+    }
 }
