@@ -35,7 +35,7 @@ mod tests {
 
     #[test]
     fn formats_utc() {
-        assert_eq!(rfc3339(1_795_000_000_000), "2026-11-18T08:26:40Z");
+        assert_eq!(rfc3339(1_795_000_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(secs_between(1000, 3500), 2.5);
     }
 }

@@ -381,6 +381,8 @@ fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
 /// exhaust memory; beyond it the oldest are dropped and counted.
 const MAX_RETRY: usize = 100_000;
 const RETRY_DELAY: Duration = Duration::from_millis(500);
+/// The longest a TRUNCATE checkpoint may wait for readers.
+const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(30);
 
 struct Writer {
     store: Store,
@@ -540,9 +542,11 @@ impl Writer {
         committed
     }
 
-    /// Records file sizes and keeps the WAL under its limit. A TRUNCATE checkpoint would wait
-    /// on readers through the busy handler, so it runs with a zero busy timeout and is simply
-    /// skipped (and tried again next time) when a reader holds an old snapshot.
+    /// Records file sizes and keeps the WAL under its limit. A TRUNCATE checkpoint waits on
+    /// readers through the busy handler, so it runs with a busy timeout of a few milliseconds:
+    /// long enough for short read transactions that started before the backfill to end, never
+    /// long enough for a reader that holds a snapshot to stall the writer. When it stays busy it
+    /// is skipped and tried again next time.
     fn housekeeping(&mut self) {
         self.last_housekeeping = Instant::now();
         let path = self.store.path.clone();

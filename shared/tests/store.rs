@@ -1,0 +1,339 @@
+//! The store against real SQLite files: migrations, the read-only promise, and a writer that
+//! keeps committing and checkpointing next to busy readers.
+
+use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity};
+use agentvisor_shared::reader::open_read_only;
+use agentvisor_shared::schema::APPLICATION_ID;
+use agentvisor_shared::{
+    EventFilter, NewEvent, NewSession, Reader, SCHEMA_VERSION, Sample, Store, StoreError, WriteOp,
+    WriterConfig,
+};
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn spec(name: &str) -> AgentSpec {
+    AgentSpec {
+        name: name.into(),
+        description: format!("{name} agent"),
+        kind: "process".into(),
+        command: vec!["/bin/true".into()],
+        capabilities: vec!["test".into()],
+        config: serde_json::json!({"env": ["TOKEN"]}),
+        enabled: true,
+        desired_state: DesiredState::Running,
+        heartbeat_timeout_ms: Some(5_000),
+        position: 0,
+    }
+}
+
+fn event(i: usize) -> WriteOp {
+    WriteOp::Event(NewEvent {
+        ts_ms: agentvisor_shared::time::now_ms(),
+        agent: Some("a".into()),
+        kind: "test".into(),
+        severity: Severity::Info,
+        message: format!("event {i}"),
+    })
+}
+
+fn pragma(conn: &Connection, name: &str) -> i64 {
+    conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).unwrap()
+}
+
+fn session() -> NewSession {
+    NewSession { pid: 1, host: "test".into(), version: "0".into(), config_path: None }
+}
+
+#[test]
+fn migrates_an_empty_file_and_reopens_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    {
+        let mut store = Store::open(&db, WriterConfig::default()).unwrap();
+        store.begin_session(&session()).unwrap();
+        let (w, t) = store.start().unwrap();
+        w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
+        w.flush().unwrap().unwrap();
+        drop(w);
+        t.join();
+    }
+    let conn = Connection::open(&db).unwrap();
+    assert_eq!(pragma(&conn, "user_version"), SCHEMA_VERSION);
+    assert_eq!(pragma(&conn, "application_id"), APPLICATION_ID);
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let tables_before: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).unwrap();
+    drop(conn);
+
+    let store = Store::open(&db, WriterConfig::default()).unwrap();
+    drop(store);
+    let conn = Connection::open(&db).unwrap();
+    assert_eq!(pragma(&conn, "user_version"), SCHEMA_VERSION);
+    let tables_after: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).unwrap();
+    assert_eq!(tables_before, tables_after);
+    let agents: i64 = conn.query_row("SELECT count(*) FROM agents", [], |r| r.get(0)).unwrap();
+    assert_eq!(agents, 1, "data survives a reopen");
+}
+
+#[test]
+fn newer_schema_is_refused_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    drop(Store::open(&db, WriterConfig::default()).unwrap());
+    Connection::open(&db).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 7).unwrap();
+
+    let newer = SCHEMA_VERSION + 7;
+    for err in [Store::open(&db, WriterConfig::default()).err(), Reader::open(&db).err()] {
+        let err = err.expect("a newer schema must be refused");
+        assert!(
+            matches!(err, StoreError::TooNew { found, known, .. } if found == newer && known == SCHEMA_VERSION)
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&newer.to_string()) && msg.contains(&SCHEMA_VERSION.to_string()), "{msg}");
+    }
+}
+
+#[test]
+fn foreign_and_missing_databases_are_refused_without_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    assert!(matches!(Reader::open(&missing), Err(StoreError::NotFound { .. })));
+    assert!(!missing.exists(), "a reader must never create the database");
+
+    let foreign = dir.path().join("foreign.db");
+    let c = Connection::open(&foreign).unwrap();
+    c.execute_batch("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('mine');").unwrap();
+    drop(c);
+    assert!(matches!(Store::open(&foreign, WriterConfig::default()), Err(StoreError::Foreign { .. })));
+    let c = Connection::open(&foreign).unwrap();
+    let n: i64 = c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 1, "a foreign database is left as it was");
+}
+
+fn write_sample_db(db: &Path) {
+    let mut store = Store::open(db, WriterConfig::default()).unwrap();
+    store.begin_session(&session()).unwrap();
+    let (w, t) = store.start().unwrap();
+    w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
+    w.send(WriteOp::Status(Box::new(AgentStatus {
+        agent: "a".into(),
+        state: AgentState::Running,
+        health: Health::Healthy,
+        pid: Some(42),
+        ..Default::default()
+    })))
+    .unwrap();
+    for i in 0..10 {
+        w.send(event(i)).unwrap();
+    }
+    w.flush().unwrap().unwrap();
+    drop(w);
+    t.join();
+}
+
+#[test]
+fn a_reader_cannot_write_and_leaves_the_file_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    write_sample_db(&db);
+    let before = std::fs::read(&db).unwrap();
+
+    {
+        let reader = Reader::open(&db).unwrap();
+        let snap = reader.snapshot().unwrap();
+        assert_eq!(snap.agents.len(), 1);
+        assert_eq!(snap.agents[0].state, AgentState::Running);
+        assert_eq!(reader.events(&EventFilter::default()).unwrap().len(), 10);
+        reader.logs("a", None, 10).unwrap();
+        reader.series("a", "cpu_percent", 0, 100).unwrap();
+        reader.data_version().unwrap();
+
+        let conn = open_read_only(&db).unwrap();
+        let err = conn
+            .execute("INSERT INTO events (ts_ms, kind, severity, message) VALUES (1, 'x', 'info', 'x')", []);
+        let msg = err.expect_err("a reader connection must not write").to_string();
+        assert!(msg.contains("readonly") || msg.contains("read-only"), "{msg}");
+        assert!(conn.execute_batch("PRAGMA query_only = 0; DELETE FROM events").is_err());
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before, "main database bytes changed by a reader");
+}
+
+/// A reader that keeps reading must neither stop commits nor let the WAL grow without bound:
+/// each read ends its transaction, so checkpoints can reset the log.
+#[test]
+fn busy_readers_do_not_stop_commits_or_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let cfg = WriterConfig {
+        wal_limit_bytes: 512 * 1024,
+        housekeeping_interval: Duration::from_millis(20),
+        ..WriterConfig::default()
+    };
+    let limit = cfg.wal_limit_bytes;
+    let mut store = Store::open(&db, cfg).unwrap();
+    store.begin_session(&session()).unwrap();
+    let (w, t) = store.start().unwrap();
+    w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
+    w.flush().unwrap().unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (db, stop, reads) = (db.clone(), stop.clone(), reads.clone());
+            std::thread::spawn(move || {
+                let reader = Reader::open(&db).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    reader.snapshot().unwrap();
+                    // What a dashboard reads: bounded, recent windows.
+                    let since = agentvisor_shared::time::now_ms() - 5_000;
+                    reader.series("a", "m", since, 50).unwrap();
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    let wal = agentvisor_shared::paths::wal_path(&db);
+    let mut max_wal = 0;
+    let commits_before = w.commits();
+    for round in 0..200i64 {
+        let samples = (0..200)
+            .map(|i| Sample {
+                scope: "a".into(),
+                metric: "m".into(),
+                ts_ms: round * 1000 + i,
+                value: i as f64,
+            })
+            .collect();
+        w.send(WriteOp::Samples(samples)).unwrap();
+        w.flush().unwrap().unwrap();
+        max_wal = max_wal.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    eprintln!("largest WAL seen: {max_wal} bytes");
+    assert!(w.commits() - commits_before >= 200, "every flush committed while readers were busy");
+    assert!(reads.load(Ordering::Relaxed) > 0);
+
+    // Once writing pauses, housekeeping brings the WAL back under its limit even though the
+    // readers are still reading.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size <= limit {
+            break;
+        }
+        assert!(Instant::now() < deadline, "WAL stayed at {size} bytes, over its {limit} byte limit");
+        w.send(event(0)).unwrap();
+        w.flush().unwrap().unwrap();
+    }
+    // Never anywhere near the unbounded growth a pinned snapshot causes (~40 MB of frames here).
+    assert!(max_wal < 16 << 20, "WAL reached {max_wal} bytes");
+
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+    drop(w);
+    t.join();
+}
+
+#[test]
+fn concurrent_writer_and_readers_keep_every_row_and_integrity() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut store = Store::open(&db, WriterConfig::default()).unwrap();
+    store.begin_session(&session()).unwrap();
+    let (w, t) = store.start().unwrap();
+    w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
+    w.flush().unwrap().unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (db, stop) = (db.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let reader = Reader::open(&db).unwrap();
+                let mut seen = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let n = reader.events(&EventFilter { limit: 5, ..EventFilter::default() }).unwrap();
+                    let newest = n.first().map(|e| e.id).unwrap_or(0);
+                    assert!(newest >= seen, "a reader saw ids go backwards");
+                    seen = newest;
+                    reader.snapshot().unwrap();
+                }
+            })
+        })
+        .collect();
+
+    let writers: Vec<_> = (0..4)
+        .map(|k| {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                for i in 0..5_000 {
+                    w.send(event(k * 5_000 + i)).unwrap();
+                    if i % 2 == 0 {
+                        w.send(WriteOp::Samples(vec![Sample {
+                            scope: "a".into(),
+                            metric: format!("m{k}"),
+                            ts_ms: i as i64,
+                            value: 1.0,
+                        }]))
+                        .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in writers {
+        h.join().unwrap();
+    }
+    w.flush().unwrap().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+    drop(w);
+    t.join();
+
+    let conn = Connection::open(&db).unwrap();
+    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    let events: i64 =
+        conn.query_row("SELECT count(*) FROM events WHERE kind = 'test'", [], |r| r.get(0)).unwrap();
+    assert_eq!(events, 20_000);
+    let samples: i64 =
+        conn.query_row("SELECT count(*) FROM metrics WHERE agent = 'a'", [], |r| r.get(0)).unwrap();
+    assert_eq!(samples, 10_000);
+}
+
+#[test]
+fn log_lines_are_a_bounded_ring_per_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let cfg = WriterConfig { log_lines_per_agent: 100, ..WriterConfig::default() };
+    let mut store = Store::open(&db, cfg).unwrap();
+    store.begin_session(&session()).unwrap();
+    let (w, t) = store.start().unwrap();
+    for batch in 0..10 {
+        let lines = (0..50)
+            .map(|i| agentvisor_shared::NewLogLine {
+                agent: "a".into(),
+                stream: agentvisor_shared::model::Stream::Stdout,
+                ts_ms: 0,
+                line: format!("line {}", batch * 50 + i),
+            })
+            .collect();
+        w.send(WriteOp::Logs(lines)).unwrap();
+        w.flush().unwrap().unwrap();
+    }
+    drop(w);
+    t.join();
+    let reader = Reader::open(&db).unwrap();
+    let lines = reader.logs("a", None, 1_000).unwrap();
+    assert_eq!(lines.len(), 100);
+    assert_eq!(lines.last().unwrap().line, "line 499", "the newest lines are kept");
+    assert_eq!(lines.first().unwrap().line, "line 400");
+}
