@@ -555,7 +555,7 @@ impl Writer {
         if wal_bytes > self.store.cfg.wal_limit_bytes {
             let conn = &self.store.conn;
             let result = conn
-                .busy_timeout(Duration::ZERO)
+                .busy_timeout(CHECKPOINT_BUSY_TIMEOUT)
                 .and_then(|()| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)));
             match result {
                 Ok(0) => tracing::debug!(wal_bytes, "WAL truncated"),
