@@ -1,6 +1,9 @@
 //! The store against real SQLite files: migrations, the read-only promise, and a writer that
 //! keeps committing and checkpointing next to busy readers.
 
+// Helpers may unwrap: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity};
 use agentvisor_shared::reader::open_read_only;
 use agentvisor_shared::schema::APPLICATION_ID;

@@ -2,4 +2,7 @@
 //! real SQLite files, real child processes, real signals. One test binary, as ripgrep does,
 //! with shared helpers in `common`.
 
+// Helpers may unwrap: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
