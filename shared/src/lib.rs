@@ -7,11 +7,13 @@ pub mod error;
 pub mod model;
 pub mod paths;
 pub mod reader;
+pub mod retention;
 pub mod schema;
 pub mod time;
 pub mod writer;
 
 pub use error::{Result, StoreError};
 pub use reader::{EventFilter, Reader};
+pub use retention::RetentionConfig;
 pub use schema::SCHEMA_VERSION;
 pub use writer::{NewEvent, NewLogLine, NewSession, Sample, Store, WriteOp, WriterConfig, WriterHandle};

@@ -8,6 +8,7 @@
 
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{AgentRow, Event, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot, metric};
+use crate::retention::{HOUR_MS, MINUTE_MS};
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::time::now_ms;
 use r2d2_sqlite::SqliteConnectionManager;
@@ -260,6 +261,9 @@ impl Reader {
     }
 
     /// A series since `since_ms`, averaged into at most `max_points` equal time steps.
+    ///
+    /// Raw samples and rollups never hold the same sample twice, so the union of both,
+    /// summed per step, is exact: long windows come from rollups, recent ones from raw rows.
     pub fn series(
         &self,
         scope: &str,
@@ -269,13 +273,25 @@ impl Reader {
     ) -> Result<Vec<Point>> {
         let step = ((now_ms() - since_ms) / max_points.max(1)).max(1);
         self.read(|c| {
+            let Some(id) = c
+                .prepare_cached("SELECT id FROM metric_series WHERE scope = ?1 AND metric = ?2")?
+                .query_row(params![scope, metric_name], |r| r.get::<_, i64>(0))
+                .optional()?
+            else {
+                return Ok(Vec::new());
+            };
             c.prepare_cached(
-                "SELECT (m.ts_ms / ?3) * ?3 AS bucket, avg(m.value), min(m.value), max(m.value), count(*)
-                 FROM metric_samples m JOIN metric_series s ON s.id = m.series_id
-                 WHERE s.scope = ?1 AND s.metric = ?2 AND m.ts_ms >= ?4
+                "SELECT (ts_ms / ?2) * ?2 AS bucket, sum(sum) / sum(count), min(min), max(max), sum(count)
+                 FROM (
+                     SELECT ts_ms, value AS sum, value AS min, value AS max, 1 AS count
+                     FROM metric_samples WHERE series_id = ?1 AND ts_ms >= ?3
+                     UNION ALL
+                     SELECT ts_ms, sum, min, max, count
+                     FROM metric_rollups WHERE series_id = ?1 AND step_ms IN (?4, ?5) AND ts_ms >= ?3
+                 )
                  GROUP BY bucket ORDER BY bucket",
             )?
-            .query_map(params![scope, metric_name, step, since_ms], |r| {
+            .query_map(params![id, step, since_ms, MINUTE_MS, HOUR_MS], |r| {
                 Ok(Point {
                     ts_ms: r.get(0)?,
                     value: r.get(1)?,

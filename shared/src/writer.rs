@@ -14,6 +14,7 @@
 
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{AgentSpec, AgentStatus, DesiredState, LauncherSession, Severity, Stream, metric};
+use crate::retention::{Pruner, RetentionConfig};
 use crate::schema;
 use crate::time::now_ms;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -43,6 +44,7 @@ pub struct WriterConfig {
     pub housekeeping_interval: Duration,
     /// Unix mode of a newly created database; `-wal` and `-shm` inherit it from SQLite.
     pub file_mode: u32,
+    pub retention: RetentionConfig,
 }
 
 impl Default for WriterConfig {
@@ -56,6 +58,7 @@ impl Default for WriterConfig {
             log_lines_per_agent: 5_000,
             housekeeping_interval: Duration::from_secs(1),
             file_mode: 0o600,
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -356,6 +359,8 @@ impl Store {
             retry: Vec::new(),
             last_housekeeping: Instant::now(),
             failures: 0,
+            pruner: Pruner::default(),
+            newest_sample_ms: 0,
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -393,6 +398,9 @@ struct Writer {
     retry: Vec<WriteOp>,
     last_housekeeping: Instant,
     failures: u64,
+    pruner: Pruner,
+    /// Newest sample timestamp written: the retention clock never runs behind the data.
+    newest_sample_ms: i64,
 }
 
 impl Writer {
@@ -533,6 +541,9 @@ impl Writer {
                 prune.execute(params![agent, log_limit as i64])?;
             }
         }
+        if let Some(newest) = last_values.values().map(|(ts, _)| *ts).max() {
+            self.newest_sample_ms = self.newest_sample_ms.max(newest);
+        }
         let committed = tx.commit();
         if committed.is_err() {
             for key in new_series {
@@ -583,10 +594,18 @@ impl Writer {
             sample(metric::WAL_BYTES, wal_bytes as f64),
             sample(metric::DROPPED_WRITES, self.shared.dropped.load(Ordering::Relaxed) as f64),
         ];
-        if self.failures == 0
-            && let Err(e) = self.apply(&[(false, WriteOp::Samples(samples))])
-        {
+        if self.failures > 0 {
+            return;
+        }
+        if let Err(e) = self.apply(&[(false, WriteOp::Samples(samples))]) {
             tracing::debug!(error = %e, "could not record database sizes");
+        }
+        let retention = &self.store.cfg.retention;
+        if self.pruner.due(retention) {
+            let clock = now.max(self.newest_sample_ms);
+            if let Err(e) = self.pruner.run(&mut self.store.conn, retention, clock) {
+                tracing::warn!(error = %e, "retention pass failed; trying again later");
+            }
         }
     }
 }

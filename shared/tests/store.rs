@@ -340,3 +340,83 @@ fn log_lines_are_a_bounded_ring_per_agent() {
     assert_eq!(lines.last().unwrap().line, "line 499", "the newest lines are kept");
     assert_eq!(lines.first().unwrap().line, "line 400");
 }
+
+/// Old samples move into rollups and nothing is counted twice or lost on the way: the mean and
+/// count over the whole history are exact, the raw table keeps only its window, and events are
+/// bounded by count.
+#[test]
+fn retention_rolls_samples_up_exactly_and_bounds_events() {
+    use agentvisor_shared::RetentionConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let cfg = WriterConfig {
+        housekeeping_interval: Duration::from_millis(10),
+        retention: RetentionConfig {
+            raw: Duration::from_secs(600),
+            minute: Duration::from_secs(3600),
+            hour: Duration::from_secs(10 * 3600),
+            events_max_rows: 1_000,
+            interval: Duration::ZERO,
+            ..RetentionConfig::default()
+        },
+        ..WriterConfig::default()
+    };
+    let mut store = Store::open(&db, cfg).unwrap();
+    store.begin_session(&session()).unwrap();
+    let (w, t) = store.start().unwrap();
+
+    // Three hours of one sample every 10 s, ending now, and one sample 12 hours ago that
+    // ages out entirely.
+    let now = agentvisor_shared::time::now_ms();
+    let start = now - 3 * 3600 * 1000;
+    let samples: Vec<Sample> = (0..1080)
+        .map(|i| Sample {
+            scope: "a".into(),
+            metric: "m".into(),
+            ts_ms: start + i * 10_000,
+            value: (i % 7) as f64,
+        })
+        .collect();
+    let expected_sum: f64 = samples.iter().map(|s| s.value).sum();
+    let mut all = samples.clone();
+    all.push(Sample { scope: "a".into(), metric: "m".into(), ts_ms: now - 12 * 3600 * 1000, value: 100.0 });
+    w.send(WriteOp::Samples(all)).unwrap();
+    for i in 0..3_000 {
+        w.send(event(i)).unwrap();
+    }
+    w.flush().unwrap().unwrap();
+
+    let reader = Reader::open(&db).unwrap();
+    let raw_count = || -> i64 {
+        let c = open_read_only(&db).unwrap();
+        c.query_row("SELECT count(*) FROM metrics WHERE agent = 'a' AND ts_ms < ?1", [now - 700_000], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while raw_count() > 0 {
+        assert!(Instant::now() < deadline, "raw samples older than the raw window are still there");
+        w.send(event(0)).unwrap();
+        w.flush().unwrap().unwrap();
+    }
+    let c = open_read_only(&db).unwrap();
+    let (minutes, hours): (i64, i64) = c
+        .query_row("SELECT sum(step_ms = 60000), sum(step_ms = 3600000) FROM metric_rollups", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(minutes > 0 && hours > 0, "both rollup levels are used: {minutes} minute, {hours} hour rows");
+    let events: i64 = c.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
+    assert!(events <= 1_100, "events bounded by count, found {events}");
+
+    // Rollup steps start on whole hours, so ask from the hour that holds `start`.
+    let points = reader.series("a", "m", start - 3_600_000, 10).unwrap();
+    let count: i64 = points.iter().map(|p| p.count).sum();
+    let sum: f64 = points.iter().map(|p| p.value * p.count as f64).sum();
+    assert_eq!(count, 1080, "every sample of the window counted once");
+    assert!((sum - expected_sum).abs() < 1e-6, "sum {sum} != {expected_sum}");
+    assert!(points.iter().all(|p| p.min <= p.value && p.value <= p.max));
+    drop(w);
+    t.join();
+}

@@ -1,0 +1,184 @@
+//! Keeps the database bounded: metric samples age from raw rows into one-minute rollups, then
+//! one-hour rollups, then out; events and captured output are bounded by age and count.
+//!
+//! The writer thread runs this between batches, in small transactions and within a time
+//! budget, so no single write transaction is long and incoming writes wait at most a few
+//! milliseconds. The clock is the newest of the wall clock and the newest sample written, so
+//! data replayed with synthetic timestamps ages exactly as live data would.
+//!
+//! Size at steady state, for S series sampled every second (bytes per row measured in
+//! BENCHMARKS.md; about 40 for a raw sample and 60 for a rollup):
+//! `S * (raw_secs * B_raw + minute_secs / 60 * B_rollup + hour_secs / 3600 * B_rollup)`
+//! plus events and log lines. With the defaults (15 min, 24 h, 8 d) and 100 agents x 10
+//! metrics that is about 1000 * (900 * 40 + 1440 * 60 + 192 * 60) = about 134 MB.
+
+use rusqlite::{Connection, params};
+use std::time::{Duration, Instant};
+
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// How long each kind of data is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionConfig {
+    /// Raw samples, at full resolution.
+    pub raw: Duration,
+    /// One-minute rollups (min, max, mean, count).
+    pub minute: Duration,
+    /// One-hour rollups.
+    pub hour: Duration,
+    pub events_max_age: Duration,
+    pub events_max_rows: i64,
+    /// Captured output older than this goes, whatever the per-agent ring holds.
+    pub logs_max_age: Duration,
+    /// How often a pass starts.
+    pub interval: Duration,
+    /// Most writer time one pass may take before it yields to incoming writes.
+    pub budget: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            raw: Duration::from_secs(15 * 60),
+            minute: Duration::from_secs(24 * 3600),
+            hour: Duration::from_secs(8 * 24 * 3600),
+            events_max_age: Duration::from_secs(30 * 24 * 3600),
+            events_max_rows: 100_000,
+            logs_max_age: Duration::from_secs(7 * 24 * 3600),
+            interval: Duration::from_secs(30),
+            budget: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Series handled per transaction, and rows deleted per transaction from events and logs.
+const SERIES_PER_TX: usize = 50;
+const ROWS_PER_TX: i64 = 5_000;
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Remembers where a pass stopped when its budget ran out, so the next one continues there.
+#[derive(Debug, Default)]
+pub(crate) struct Pruner {
+    last_pass: Option<Instant>,
+    /// Series ids still to visit in the current pass; empty between passes.
+    pending: Vec<i64>,
+    clock_ms: i64,
+}
+
+impl Pruner {
+    /// Whether a pass is under way or due.
+    pub(crate) fn due(&self, cfg: &RetentionConfig) -> bool {
+        !self.pending.is_empty() || self.last_pass.is_none_or(|t| t.elapsed() >= cfg.interval)
+    }
+
+    /// Runs (or continues) a pass until it finishes or `cfg.budget` is spent.
+    pub(crate) fn run(
+        &mut self,
+        conn: &mut Connection,
+        cfg: &RetentionConfig,
+        clock_ms: i64,
+    ) -> rusqlite::Result<()> {
+        let started = Instant::now();
+        if self.pending.is_empty() {
+            self.last_pass = Some(started);
+            self.clock_ms = clock_ms;
+            let ids: Vec<i64> = conn
+                .prepare_cached("SELECT id FROM metric_series ORDER BY id DESC")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            self.pending = ids;
+            prune_rows(
+                conn,
+                "events",
+                self.clock_ms - ms(cfg.events_max_age),
+                Some(cfg.events_max_rows),
+                cfg.budget,
+            )?;
+            prune_rows(conn, "log_lines", self.clock_ms - ms(cfg.logs_max_age), None, cfg.budget)?;
+        }
+        let raw_cutoff = self.clock_ms - ms(cfg.raw);
+        let minute_cutoff = self.clock_ms - ms(cfg.minute);
+        let hour_cutoff = self.clock_ms - ms(cfg.hour);
+        while !self.pending.is_empty() && started.elapsed() < cfg.budget {
+            let take = self.pending.len().min(SERIES_PER_TX);
+            let chunk = self.pending.split_off(self.pending.len() - take);
+            let tx = conn.transaction()?;
+            for id in chunk {
+                age_series(&tx, id, raw_cutoff, minute_cutoff, hour_cutoff)?;
+            }
+            tx.commit()?;
+        }
+        Ok(())
+    }
+}
+
+/// Folds one series' expired raw rows into minute rollups and expired minute rollups into hour
+/// rollups, merging with rows already there, then drops expired hour rollups.
+fn age_series(
+    tx: &Connection,
+    id: i64,
+    raw_cutoff: i64,
+    minute_cutoff: i64,
+    hour_cutoff: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO metric_rollups (series_id, step_ms, ts_ms, min, max, sum, count)
+         SELECT series_id, ?3, (ts_ms / ?3) * ?3 AS bucket, min(value), max(value), sum(value), count(*)
+         FROM metric_samples WHERE series_id = ?1 AND ts_ms < ?2 GROUP BY bucket
+         ON CONFLICT (series_id, step_ms, ts_ms) DO UPDATE SET
+            min = min(metric_rollups.min, excluded.min), max = max(metric_rollups.max, excluded.max),
+            sum = metric_rollups.sum + excluded.sum, count = metric_rollups.count + excluded.count",
+    )?
+    .execute(params![id, raw_cutoff, MINUTE_MS])?;
+    tx.prepare_cached("DELETE FROM metric_samples WHERE series_id = ?1 AND ts_ms < ?2")?
+        .execute(params![id, raw_cutoff])?;
+    tx.prepare_cached(
+        "INSERT INTO metric_rollups (series_id, step_ms, ts_ms, min, max, sum, count)
+         SELECT series_id, ?4, (ts_ms / ?4) * ?4 AS bucket, min(min), max(max), sum(sum), sum(count)
+         FROM metric_rollups WHERE series_id = ?1 AND step_ms = ?3 AND ts_ms < ?2 GROUP BY bucket
+         ON CONFLICT (series_id, step_ms, ts_ms) DO UPDATE SET
+            min = min(metric_rollups.min, excluded.min), max = max(metric_rollups.max, excluded.max),
+            sum = metric_rollups.sum + excluded.sum, count = metric_rollups.count + excluded.count",
+    )?
+    .execute(params![id, minute_cutoff, MINUTE_MS, HOUR_MS])?;
+    tx.prepare_cached("DELETE FROM metric_rollups WHERE series_id = ?1 AND step_ms = ?3 AND ts_ms < ?2")?
+        .execute(params![id, minute_cutoff, MINUTE_MS])?;
+    tx.prepare_cached("DELETE FROM metric_rollups WHERE series_id = ?1 AND step_ms = ?3 AND ts_ms < ?2")?
+        .execute(params![id, hour_cutoff, HOUR_MS])?;
+    Ok(())
+}
+
+/// Deletes the oldest rows of `table` (whose ids grow with time) that are older than
+/// `cutoff_ms` or beyond the newest `max_rows`, a few thousand per transaction.
+fn prune_rows(
+    conn: &mut Connection,
+    table: &str,
+    cutoff_ms: i64,
+    max_rows: Option<i64>,
+    budget: Duration,
+) -> rusqlite::Result<()> {
+    let started = Instant::now();
+    let keep_from: i64 = match max_rows {
+        Some(n) => {
+            conn.query_row(&format!("SELECT coalesce(max(id), 0) - ?1 FROM {table}"), [n], |r| r.get(0))?
+        }
+        None => i64::MIN,
+    };
+    let sql = format!(
+        "DELETE FROM {table} WHERE id IN (
+             SELECT id FROM (SELECT id, ts_ms FROM {table} ORDER BY id LIMIT ?3)
+             WHERE ts_ms < ?1 OR id <= ?2)"
+    );
+    loop {
+        let tx = conn.transaction()?;
+        let deleted = tx.prepare_cached(&sql)?.execute(params![cutoff_ms, keep_from, ROWS_PER_TX])?;
+        tx.commit()?;
+        if (deleted as i64) < ROWS_PER_TX || started.elapsed() >= budget {
+            return Ok(());
+        }
+    }
+}
