@@ -271,6 +271,7 @@ fn concurrent_writer_and_readers_keep_every_row_and_integrity() {
         })
         .collect();
 
+    let base = agentvisor_shared::time::now_ms();
     let writers: Vec<_> = (0..4)
         .map(|k| {
             let w = w.clone();
@@ -281,7 +282,8 @@ fn concurrent_writer_and_readers_keep_every_row_and_integrity() {
                         w.send(WriteOp::Samples(vec![Sample {
                             scope: "a".into(),
                             metric: format!("m{k}"),
-                            ts_ms: i as i64,
+                            // Recent timestamps: older ones would be aged into rollups.
+                            ts_ms: base + i as i64,
                             value: 1.0,
                         }]))
                         .unwrap();
