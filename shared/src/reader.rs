@@ -75,6 +75,7 @@ impl Reader {
         if !path.exists() {
             return Err(StoreError::NotFound { path: path.to_owned() });
         }
+        crate::filesystem::refuse_network_filesystem(path)?;
         let watch = open_read_only(path)?;
         let version = {
             let tx = watch.unchecked_transaction().at(path)?;

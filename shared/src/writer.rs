@@ -228,6 +228,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) and migrates the database, and puts it in WAL mode.
     pub fn open(path: &Path, cfg: WriterConfig) -> Result<Store> {
+        crate::filesystem::refuse_network_filesystem(path)?;
         let existed = path.exists();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
