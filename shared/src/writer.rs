@@ -362,6 +362,8 @@ impl Store {
             failures: 0,
             pruner: Pruner::default(),
             newest_sample_ms: 0,
+            failing_since_ms: 0,
+            dropped_before_failure: 0,
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -402,6 +404,8 @@ struct Writer {
     pruner: Pruner,
     /// Newest sample timestamp written: the retention clock never runs behind the data.
     newest_sample_ms: i64,
+    failing_since_ms: i64,
+    dropped_before_failure: u64,
 }
 
 impl Writer {
@@ -460,11 +464,7 @@ impl Writer {
             Ok(()) => {
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 if self.failures > 0 {
-                    tracing::info!(failures = self.failures, "store writes succeed again");
-                    self.failures = 0;
-                    if let Ok(mut e) = self.shared.error.lock() {
-                        *e = None;
-                    }
+                    self.record_recovery();
                 }
                 Ok(())
             }
@@ -472,6 +472,8 @@ impl Writer {
                 let msg = format!("cannot write {}: {e}", self.store.path.display());
                 if self.failures == 0 {
                     tracing::error!("{msg}; retrying, bulk data is dropped meanwhile");
+                    self.failing_since_ms = now_ms();
+                    self.dropped_before_failure = self.shared.dropped.load(Ordering::Relaxed);
                 }
                 self.failures += 1;
                 if let Ok(mut slot) = self.shared.error.lock() {
@@ -495,6 +497,28 @@ impl Writer {
         for reply in flushes {
             // The flusher may have given up waiting; nothing to do then.
             let _ = reply.send(outcome.clone());
+        }
+    }
+
+    /// Writes succeed again: clear the error and leave an event saying what the outage cost,
+    /// dated when it began, so the history shows the gap and its reason.
+    fn record_recovery(&mut self) {
+        let error = self.shared.error.lock().ok().and_then(|mut e| e.take()).unwrap_or_default();
+        let dropped = self.shared.dropped.load(Ordering::Relaxed) - self.dropped_before_failure;
+        let secs = (now_ms() - self.failing_since_ms) as f64 / 1000.0;
+        tracing::info!(failures = self.failures, dropped, "store writes succeed again after {secs:.1} s");
+        self.failures = 0;
+        let event = WriteOp::Event(NewEvent {
+            ts_ms: self.failing_since_ms,
+            agent: None,
+            kind: "storage_error".into(),
+            severity: Severity::Error,
+            message: format!(
+                "{error}; writes failed for {secs:.1} s and resumed; {dropped} samples or log batches were dropped"
+            ),
+        });
+        if let Err(e) = self.apply(&[(true, event)]) {
+            tracing::warn!(error = %e, "could not record the storage outage");
         }
     }
 
