@@ -1,0 +1,89 @@
+//! The UI loop, generic over ratatui's `Backend` so tests drive it with `TestBackend`: draw
+//! from the state, tell the data thread what to read, sleep until an input or data event (or
+//! the once-a-second tick that keeps ages current), apply it, repeat.
+
+use crate::data::Focus;
+use crate::event::AppEvent;
+use crate::input::{self, Action};
+use crate::state::{App, Screen};
+use crate::view;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::layout::Rect;
+use std::time::Duration;
+
+/// Redraw at least this often so ages and "stale since" stay current while nothing changes.
+const TICK: Duration = Duration::from_secs(1);
+
+pub fn run<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    events: &Receiver<AppEvent>,
+    focus_tx: &Sender<Focus>,
+    clock: impl Fn() -> i64,
+) -> anyhow::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    let mut sent: Option<Focus> = None;
+    while !app.quit {
+        app.now_ms = clock();
+        terminal.draw(|f| view::draw(f, app))?;
+        let focus = app.focus();
+        if sent.as_ref() != Some(&focus) {
+            // The data thread has gone only if it failed to start; the screen says so.
+            let _ = focus_tx.send(focus.clone());
+            sent = Some(focus);
+        }
+        let first = match events.recv_timeout(TICK) {
+            Ok(ev) => ev,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let area: Rect = terminal.size()?.into();
+        handle(app, first, area);
+        // Apply everything already queued before drawing again: a burst of keys or a held
+        // arrow key costs one frame, not one per event.
+        while let Ok(ev) = events.try_recv() {
+            handle(app, ev, area);
+        }
+    }
+    Ok(())
+}
+
+/// Applies one event to the state; clicks become row selections through the same layout
+/// the screens are drawn with.
+pub fn handle(app: &mut App, ev: AppEvent, area: Rect) {
+    match ev {
+        AppEvent::Data(msg) => app.on_data(msg),
+        AppEvent::Input(ev) => {
+            let Some(action) = input::map(&ev, app.editing) else { return };
+            let action = match action {
+                Action::Click { column, row } => match click_target(app, area, column, row) {
+                    Some(a) => a,
+                    None => return,
+                },
+                a => a,
+            };
+            app.apply(action);
+        }
+    }
+}
+
+/// A click on a row selects it; a click on the already selected row opens it.
+fn click_target(app: &App, area: Rect, column: u16, row: u16) -> Option<Action> {
+    if app.help || app.editing {
+        return None;
+    }
+    let index = match app.screen {
+        Screen::Overview => view::overview::row_at(app, area, column, row)?,
+        Screen::Events => view::events::row_at(app, area, column, row)?,
+        Screen::Detail => return None,
+    };
+    let current = match app.screen {
+        Screen::Overview => app.selected_index(),
+        _ => Some(app.event_index),
+    };
+    Some(if current == Some(index) { Action::Open } else { Action::Select(index) })
+}

@@ -1,0 +1,274 @@
+//! What a snapshot means: is the launcher alive, which agents are in trouble, how fresh each
+//! heartbeat is, and the verdict `status` turns into its exit code. The screens and the
+//! one-shot commands share these rules so they never disagree.
+
+use agentvisor_shared::model::{AgentRow, AgentState, Health, LauncherSession, Snapshot};
+use std::collections::BTreeMap;
+
+/// The launcher refreshes its session row every second; three missed refreshes mean it is gone
+/// (killed, hung, or its disk is failing) even though it never wrote a stop time.
+pub const LAUNCHER_STALE_MS: i64 = 3_000;
+
+/// The launcher's liveness as the database shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Liveness {
+    /// No launcher has ever run on this database.
+    Never,
+    Running {
+        session: LauncherSession,
+    },
+    /// No stop was recorded but the session has not been refreshed for [`LAUNCHER_STALE_MS`].
+    Stale {
+        session: LauncherSession,
+    },
+    Stopped {
+        session: LauncherSession,
+    },
+}
+
+impl Liveness {
+    pub fn of(session: Option<&LauncherSession>, now_ms: i64) -> Liveness {
+        match session {
+            None => Liveness::Never,
+            Some(s) if s.stopped_ms.is_some() => Liveness::Stopped { session: s.clone() },
+            Some(s) if now_ms - s.last_seen_ms > LAUNCHER_STALE_MS => Liveness::Stale { session: s.clone() },
+            Some(s) => Liveness::Running { session: s.clone() },
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self, Liveness::Running { .. })
+    }
+
+    pub fn session(&self) -> Option<&LauncherSession> {
+        match self {
+            Liveness::Never => None,
+            Liveness::Running { session } | Liveness::Stale { session } | Liveness::Stopped { session } => {
+                Some(session)
+            }
+        }
+    }
+
+    /// Since when the launcher has been down, when it is.
+    pub fn down_since_ms(&self) -> Option<i64> {
+        match self {
+            Liveness::Stale { session } => Some(session.last_seen_ms),
+            Liveness::Stopped { session } => session.stopped_ms,
+            Liveness::Never | Liveness::Running { .. } => None,
+        }
+    }
+}
+
+/// An agent that needs an operator's attention: crash-looping, given up on, or failing its
+/// health check.
+pub fn in_trouble(a: &AgentRow) -> bool {
+    matches!(a.state, AgentState::Backoff | AgentState::Fatal) || a.health == Health::Unhealthy
+}
+
+/// How an agent's liveness is known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Heartbeat {
+    /// The agent is not expected to heartbeat and never has: only its process is watched.
+    ProcessOnly,
+    /// Expected to heartbeat but has not yet.
+    None,
+    /// Age of the last heartbeat, and that age as a fraction of the timeout when there is one.
+    Seen { age_ms: i64, of_timeout: Option<f64> },
+}
+
+impl Heartbeat {
+    pub fn of(a: &AgentRow, now_ms: i64) -> Heartbeat {
+        match (a.last_heartbeat_ms, a.heartbeat_timeout_ms) {
+            (None, None) => Heartbeat::ProcessOnly,
+            (None, Some(_)) => Heartbeat::None,
+            (Some(t), timeout) => {
+                let age_ms = (now_ms - t).max(0);
+                let of_timeout = timeout.filter(|t| *t > 0).map(|t| age_ms as f64 / t as f64);
+                Heartbeat::Seen { age_ms, of_timeout }
+            }
+        }
+    }
+}
+
+/// Counts for the header and for `status`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub agents: usize,
+    pub enabled: usize,
+    /// Enabled agents whose health is `healthy`.
+    pub healthy: usize,
+    pub in_trouble: usize,
+    pub by_state: BTreeMap<AgentState, usize>,
+}
+
+impl Summary {
+    pub fn of(agents: &[AgentRow]) -> Summary {
+        let mut s = Summary { agents: agents.len(), ..Summary::default() };
+        for a in agents {
+            *s.by_state.entry(a.state).or_default() += 1;
+            if a.enabled {
+                s.enabled += 1;
+                if a.health == Health::Healthy {
+                    s.healthy += 1;
+                }
+                if in_trouble(a) {
+                    s.in_trouble += 1;
+                }
+            }
+        }
+        s
+    }
+}
+
+/// The exit codes of `status`, fixed for scripts and monitoring checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The launcher runs and no enabled agent is unhealthy, in backoff or fatal.
+    Ok = 0,
+    AgentTrouble = 1,
+    /// Takes precedence over agent trouble: with the launcher gone, agent states are stale.
+    LauncherDown = 2,
+    NoDatabase = 3,
+}
+
+impl Verdict {
+    pub fn of(snapshot: &Snapshot, now_ms: i64) -> Verdict {
+        if !Liveness::of(snapshot.launcher.as_ref(), now_ms).is_running() {
+            Verdict::LauncherDown
+        } else if snapshot.agents.iter().any(|a| a.enabled && in_trouble(a)) {
+            Verdict::AgentTrouble
+        } else {
+            Verdict::Ok
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::AgentTrouble => "agent_trouble",
+            Verdict::LauncherDown => "launcher_down",
+            Verdict::NoDatabase => "no_database",
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use agentvisor_shared::model::{AgentState, DesiredState, HostStats};
+
+    pub fn session(last_seen_ms: i64, stopped_ms: Option<i64>) -> LauncherSession {
+        LauncherSession {
+            id: 1,
+            pid: 4242,
+            host: "box".into(),
+            version: "0.1.0".into(),
+            config_path: None,
+            started_ms: 0,
+            last_seen_ms,
+            stopped_ms,
+            exit_reason: stopped_ms.map(|_| "signal".into()),
+            status: None,
+        }
+    }
+
+    pub fn agent(name: &str, state: AgentState, health: Health) -> AgentRow {
+        AgentRow {
+            name: name.into(),
+            description: String::new(),
+            kind: "process".into(),
+            command: vec!["sh".into()],
+            capabilities: vec![],
+            enabled: true,
+            desired_state: DesiredState::Running,
+            heartbeat_timeout_ms: None,
+            position: 0,
+            state,
+            health,
+            ready: true,
+            pid: None,
+            started_ms: None,
+            exited_ms: None,
+            exit_code: None,
+            exit_signal: None,
+            restarts: 0,
+            last_heartbeat_ms: None,
+            heartbeats: 0,
+            status_text: None,
+            task: None,
+            model: None,
+            tokens_in: None,
+            tokens_out: None,
+            cost: None,
+            last_error: None,
+            notify_errors: 0,
+            updated_ms: 0,
+            metrics: Default::default(),
+        }
+    }
+
+    pub fn snapshot(launcher: Option<LauncherSession>, agents: Vec<AgentRow>) -> Snapshot {
+        Snapshot {
+            taken_ms: 10_000,
+            schema_version: 1,
+            launcher,
+            launcher_metrics: Default::default(),
+            host: HostStats::default(),
+            agents,
+            problems: vec![],
+            errors_last_hour: 0,
+            db_bytes: 0,
+            wal_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn liveness_running_stale_stopped_never() {
+        assert!(Liveness::of(Some(&session(9_000, None)), 10_000).is_running());
+        let stale = Liveness::of(Some(&session(6_000, None)), 10_000);
+        assert!(matches!(stale, Liveness::Stale { .. }));
+        assert_eq!(stale.down_since_ms(), Some(6_000));
+        let stopped = Liveness::of(Some(&session(9_900, Some(9_900))), 10_000);
+        assert!(matches!(stopped, Liveness::Stopped { .. }));
+        assert_eq!(Liveness::of(None, 10_000), Liveness::Never);
+    }
+
+    #[test]
+    fn verdict_codes() {
+        let up = || Some(session(9_500, None));
+        let ok = snapshot(up(), vec![agent("a", AgentState::Running, Health::Healthy)]);
+        assert_eq!(Verdict::of(&ok, 10_000).code(), 0);
+        for (state, health) in [
+            (AgentState::Running, Health::Unhealthy),
+            (AgentState::Backoff, Health::Unknown),
+            (AgentState::Fatal, Health::Unknown),
+        ] {
+            let s = snapshot(
+                up(),
+                vec![agent("a", AgentState::Running, Health::Healthy), agent("b", state, health)],
+            );
+            assert_eq!(Verdict::of(&s, 10_000), Verdict::AgentTrouble, "{state} {health}");
+        }
+        let mut disabled = agent("b", AgentState::Fatal, Health::Unknown);
+        disabled.enabled = false;
+        assert_eq!(Verdict::of(&snapshot(up(), vec![disabled]), 10_000), Verdict::Ok);
+        let down = snapshot(Some(session(1_000, None)), vec![agent("b", AgentState::Fatal, Health::Unknown)]);
+        assert_eq!(Verdict::of(&down, 10_000).code(), 2);
+        assert_eq!(Verdict::of(&snapshot(None, vec![]), 10_000).code(), 2);
+        assert_eq!(Verdict::NoDatabase.code(), 3);
+    }
+
+    #[test]
+    fn heartbeat_kinds() {
+        let mut a = agent("a", AgentState::Running, Health::Healthy);
+        assert_eq!(Heartbeat::of(&a, 10_000), Heartbeat::ProcessOnly);
+        a.heartbeat_timeout_ms = Some(4_000);
+        assert_eq!(Heartbeat::of(&a, 10_000), Heartbeat::None);
+        a.last_heartbeat_ms = Some(8_000);
+        assert_eq!(Heartbeat::of(&a, 10_000), Heartbeat::Seen { age_ms: 2_000, of_timeout: Some(0.5) });
+    }
+}

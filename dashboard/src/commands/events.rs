@@ -1,0 +1,54 @@
+//! `agentvisor-dashboard events [--agent A] [--kind K] [--severity S] [-n N] [-f]`: events,
+//! oldest of the selection first so the newest end up next to the prompt, as `tail` does.
+
+use super::{follow, open, print_lines, read_failed};
+use crate::cli::EventsArgs;
+use agentvisor_shared::EventFilter;
+use agentvisor_shared::model::Event;
+use agentvisor_shared::paths::Resolved;
+use agentvisor_shared::time::rfc3339;
+
+const FOLLOW_BATCH: i64 = 1_000;
+
+fn render(e: &Event) -> String {
+    format!(
+        "{} {:<8} {} {}: {}",
+        rfc3339(e.ts_ms),
+        e.severity,
+        e.agent.as_deref().unwrap_or("launcher"),
+        e.kind,
+        e.message
+    )
+}
+
+pub fn run(resolved: &Resolved, args: &EventsArgs) -> u8 {
+    let reader = match open(resolved) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut filter = EventFilter {
+        agent: args.agent.clone(),
+        kind: args.kind.clone(),
+        min_severity: args.severity,
+        after_id: None,
+        limit: args.lines.max(0),
+    };
+    let mut events = match reader.events(&filter) {
+        Ok(e) => e,
+        Err(e) => return read_failed(&e),
+    };
+    events.reverse();
+    filter.after_id = Some(events.last().map_or(0, |e| e.id));
+    if !print_lines(events.iter().map(render)) || !args.follow {
+        return 0;
+    }
+    filter.limit = FOLLOW_BATCH;
+    follow(&reader, |r| {
+        let mut new = r.events(&filter)?;
+        new.reverse();
+        if let Some(e) = new.last() {
+            filter.after_id = Some(e.id);
+        }
+        Ok(print_lines(new.iter().map(render)))
+    })
+}

@@ -1,0 +1,199 @@
+//! `agentvisor-dashboard status [--json]`: one look at the launcher and every agent, with an
+//! exit code for monitoring (see [`Verdict`]). The JSON object is documented key by key in
+//! `docs/status-json.md`; keep the two in step.
+
+use super::{open, print_lines, read_failed};
+use crate::assess::{Heartbeat, Liveness, Summary, Verdict};
+use crate::cli::StatusArgs;
+use crate::format;
+use agentvisor_shared::model::{AgentRow, Snapshot, metric};
+use agentvisor_shared::paths::Resolved;
+use agentvisor_shared::time::{now_ms, rfc3339, secs_between};
+use serde_json::{Map, Value, json};
+
+pub fn run(resolved: &Resolved, args: &StatusArgs) -> u8 {
+    let snapshot = match open(resolved).and_then(|r| r.snapshot().map_err(|e| read_failed(&e))) {
+        Ok(s) => s,
+        Err(code) => {
+            if args.json {
+                let v = json!({
+                    "verdict": Verdict::NoDatabase.as_str(),
+                    "exit_code": code,
+                    "database": {"path": resolved.path.display().to_string(), "source": resolved.source.to_string()},
+                    "launcher": null,
+                    "agents": [],
+                });
+                print_lines([v.to_string()]);
+            }
+            return code;
+        }
+    };
+    let now = now_ms();
+    let verdict = Verdict::of(&snapshot, now);
+    let out =
+        if args.json { vec![to_json(&snapshot, resolved, now).to_string()] } else { table(&snapshot, now) };
+    print_lines(out);
+    verdict.code()
+}
+
+/// The `--json` object. Times are RFC 3339 UTC; ages and durations are seconds as floats;
+/// absent facts are `null`, never missing keys.
+pub fn to_json(s: &Snapshot, resolved: &Resolved, now: i64) -> Value {
+    let liveness = Liveness::of(s.launcher.as_ref(), now);
+    // Every key is present even when no launcher has ever run, so `jq` paths never vanish.
+    let l = liveness.session();
+    let launcher = json!({
+        "running": liveness.is_running(),
+        "stale": matches!(liveness, Liveness::Stale { .. }),
+        "pid": l.map(|l| l.pid),
+        "host": l.map(|l| &l.host),
+        "version": l.map(|l| &l.version),
+        "session_id": l.map(|l| l.id),
+        "started_at": l.map(|l| rfc3339(l.started_ms)),
+        "last_seen_at": l.map(|l| rfc3339(l.last_seen_ms)),
+        "last_seen_age_s": l.map(|l| secs_between(l.last_seen_ms, now)),
+        "stopped_at": l.and_then(|l| l.stopped_ms).map(rfc3339),
+        "down_since": liveness.down_since_ms().map(rfc3339),
+        "exit_reason": l.and_then(|l| l.exit_reason.as_ref()),
+        "status": l.and_then(|l| l.status.as_ref()),
+        "config_path": l.and_then(|l| l.config_path.as_ref()),
+        "cpu_percent": s.launcher_metrics.get(metric::CPU_PERCENT),
+        "memory_bytes": s.launcher_metrics.get(metric::MEMORY_BYTES),
+    });
+    let summary = Summary::of(&s.agents);
+    let by_state: Map<String, Value> =
+        summary.by_state.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let verdict = Verdict::of(s, now);
+    json!({
+        "verdict": verdict.as_str(),
+        "exit_code": verdict.code(),
+        "taken_at": rfc3339(s.taken_ms),
+        "database": {
+            "path": resolved.path.display().to_string(),
+            "source": resolved.source.to_string(),
+            "schema_version": s.schema_version,
+            "db_bytes": s.db_bytes,
+            "wal_bytes": s.wal_bytes,
+        },
+        "launcher": launcher,
+        "host": s.host,
+        "summary": {
+            "agents": summary.agents,
+            "enabled": summary.enabled,
+            "healthy": summary.healthy,
+            "in_trouble": summary.in_trouble,
+            "by_state": by_state,
+            "errors_last_hour": s.errors_last_hour,
+        },
+        "agents": s.agents.iter().map(|a| agent_json(a, now)).collect::<Vec<_>>(),
+    })
+}
+
+fn agent_json(a: &AgentRow, now: i64) -> Value {
+    let running = a.state.has_process();
+    let custom: Map<String, Value> = a.custom_metrics().map(|(k, v)| (k.to_owned(), json!(v))).collect();
+    json!({
+        "name": a.name,
+        "description": a.description,
+        "enabled": a.enabled,
+        "desired_state": a.desired_state,
+        "capabilities": a.capabilities,
+        "state": a.state,
+        "health": a.health,
+        "ready": a.ready,
+        "in_trouble": crate::assess::in_trouble(a),
+        "pid": a.pid,
+        "restarts": a.restarts,
+        "started_at": a.started_ms.map(rfc3339),
+        "uptime_s": a.started_ms.filter(|_| running).map(|t| secs_between(t, now)),
+        "exit_code": a.exit_code,
+        "exit_signal": a.exit_signal,
+        "heartbeats": a.heartbeats,
+        "heartbeat_timeout_s": a.heartbeat_timeout_ms.map(|t| t as f64 / 1000.0),
+        "last_heartbeat_age_s": a.last_heartbeat_ms.map(|t| secs_between(t, now)),
+        "process_only": Heartbeat::of(a, now) == Heartbeat::ProcessOnly,
+        "cpu_percent": a.metrics.get(metric::CPU_PERCENT),
+        "memory_bytes": a.metrics.get(metric::MEMORY_BYTES),
+        "status": a.status_text,
+        "task": a.task,
+        "model": a.model,
+        "tokens_in": a.tokens_in,
+        "tokens_out": a.tokens_out,
+        "cost": a.cost,
+        "last_error": a.last_error,
+        "notify_errors": a.notify_errors,
+        "metrics": custom,
+    })
+}
+
+/// The human form: a launcher line, a summary line, and an aligned table.
+fn table(s: &Snapshot, now: i64) -> Vec<String> {
+    let liveness = Liveness::of(s.launcher.as_ref(), now);
+    let launcher = match &liveness {
+        Liveness::Never => "no launcher has run on this database".to_owned(),
+        Liveness::Running { session: l } => format!(
+            "running · pid {} on {} · v{} · since {} · seen {} ago",
+            l.pid,
+            l.host,
+            l.version,
+            rfc3339(l.started_ms),
+            format::duration_ms(now - l.last_seen_ms)
+        ),
+        Liveness::Stale { session: l } | Liveness::Stopped { session: l } => {
+            let since = liveness.down_since_ms().unwrap_or(l.last_seen_ms);
+            let how = if matches!(liveness, Liveness::Stale { .. }) { "STALE" } else { "DOWN" };
+            format!(
+                "{how} since {} ({} ago), pid {} on {}",
+                rfc3339(since),
+                format::duration_ms(now - since),
+                l.pid,
+                l.host
+            )
+        }
+    };
+    let summary = Summary::of(&s.agents);
+    let states: Vec<String> = summary.by_state.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let mut out = vec![
+        format!("launcher: {launcher}"),
+        format!(
+            "agents:   {}/{} healthy · {} · errors last hour: {}",
+            summary.healthy,
+            summary.enabled,
+            if states.is_empty() { "none registered".to_owned() } else { states.join(", ") },
+            s.errors_last_hour
+        ),
+    ];
+    let mut rows = vec![
+        ["NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "HEARTBEAT", "CPU%", "MEM", "STATUS"]
+            .map(str::to_owned),
+    ];
+    for a in &s.agents {
+        let beat = match Heartbeat::of(a, now) {
+            Heartbeat::ProcessOnly => "process-only".to_owned(),
+            Heartbeat::None => "none yet".to_owned(),
+            Heartbeat::Seen { age_ms, .. } => format!("{} ago", format::duration_ms(age_ms)),
+        };
+        let mark = if crate::assess::in_trouble(a) { "!" } else { "" };
+        rows.push([
+            format!("{mark}{}", a.name),
+            a.state.to_string(),
+            a.health.to_string(),
+            a.pid.map_or("-".into(), |p| p.to_string()),
+            a.started_ms
+                .filter(|_| a.state.has_process())
+                .map_or("-".into(), |t| format::duration_ms(now - t)),
+            a.restarts.to_string(),
+            beat,
+            a.metrics.get(metric::CPU_PERCENT).map_or("-".into(), |v| format!("{v:.1}")),
+            a.metrics.get(metric::MEMORY_BYTES).map_or("-".into(), |v| format::bytes(*v)),
+            a.status_text.clone().or_else(|| a.last_error.clone()).unwrap_or_default(),
+        ]);
+    }
+    let widths: Vec<usize> =
+        (0..10).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for r in &rows {
+        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push(cells.join("  ").trim_end().to_owned());
+    }
+    out
+}

@@ -1,0 +1,245 @@
+//! The data thread: waits for the database to appear, then re-reads it when it changed and
+//! sends the result to the UI loop over the same channel as key presses. The UI never waits on
+//! SQLite, so input stays responsive while data is read.
+//!
+//! Wake-ups come from file events (throttled to one read per [`THROTTLE`]), from the UI when
+//! it needs different data (a new [`Focus`]), and from a [`FALLBACK`] timer. Each wake-up costs
+//! one `PRAGMA data_version` (microseconds); the database is read only when that changed, so
+//! an idle system costs no measurable CPU.
+
+use super::watch::{DbWatch, FALLBACK, THROTTLE};
+use super::{Chart, DataMsg, Detail, Focus, Loaded};
+use crate::event::AppEvent;
+use crate::state::Window;
+use crate::state::events::EVENTS_SHOWN;
+use crate::state::window::CHART_POINTS;
+use agentvisor_shared::model::{BUILTIN_AGENT_METRICS, metric};
+use agentvisor_shared::paths::Resolved;
+use agentvisor_shared::{EventFilter, Reader, StoreError};
+use crossbeam_channel::{Receiver, Sender, select};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// Values in each overview sparkline.
+const SPARK_POINTS: i64 = 40;
+/// Newest events of the detail screen's agent.
+const DETAIL_EVENTS: i64 = 100;
+/// Newest captured lines the detail screen can scroll through.
+const DETAIL_LOG_LINES: i64 = 1_000;
+
+pub fn spawn(
+    resolved: Resolved,
+    out: Sender<AppEvent>,
+    focus: Receiver<Focus>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("data".into()).spawn(move || Loader::new(resolved).run(&out, &focus))
+}
+
+/// Charts of one agent and window, re-read only every [`Window::chart_refresh`]: a week of
+/// samples is too much to aggregate on every commit.
+struct ChartCache {
+    agent: String,
+    window: Window,
+    read_at: Instant,
+    charts: Vec<Chart>,
+    config: Option<serde_json::Value>,
+}
+
+struct Loader {
+    resolved: Resolved,
+    watch: DbWatch,
+    reader: Option<Reader>,
+    /// `data_version` at the last read.
+    version: Option<i64>,
+    focus: Focus,
+    charts: Option<ChartCache>,
+    /// The last waiting/failed message sent, so an unchanged one is not sent every second.
+    last_status: Option<DataMsg>,
+}
+
+impl Loader {
+    fn new(resolved: Resolved) -> Loader {
+        let watch = DbWatch::new(&resolved.path);
+        tracing::info!(file_events = watch.active(), "data thread started");
+        Loader {
+            resolved,
+            watch,
+            reader: None,
+            version: None,
+            focus: Focus::default(),
+            charts: None,
+            last_status: None,
+        }
+    }
+
+    fn run(mut self, out: &Sender<AppEvent>, focus: &Receiver<Focus>) {
+        // Read at once on start; later only when something says the data may have changed.
+        let mut due = true;
+        let mut forced = true;
+        let mut last_read = Instant::now() - THROTTLE;
+        loop {
+            if due && (forced || last_read.elapsed() >= THROTTLE) {
+                last_read = Instant::now();
+                let msg = self.refresh(forced);
+                due = false;
+                forced = false;
+                if let Some(msg) = msg
+                    && out.send(AppEvent::Data(msg)).is_err()
+                {
+                    return;
+                }
+            }
+            let timeout = if due { THROTTLE.saturating_sub(last_read.elapsed()) } else { FALLBACK };
+            select! {
+                recv(focus) -> f => match f {
+                    Ok(f) => {
+                        if f != self.focus {
+                            self.focus = f;
+                            forced = true;
+                        }
+                        due = true;
+                    }
+                    // The UI has gone: nothing left to read for.
+                    Err(_) => return,
+                },
+                recv(self.watch.changes()) -> _ => due = true,
+                default(timeout) => {
+                    due = true;
+                    self.watch.retry();
+                }
+            }
+        }
+    }
+
+    /// Reads when the database changed (or `forced`); `None` when there is nothing new to say.
+    fn refresh(&mut self, forced: bool) -> Option<DataMsg> {
+        let reader = match self.reader.take() {
+            Some(r) => r,
+            None => match Reader::open(&self.resolved.path) {
+                Ok(r) => {
+                    tracing::info!(db = %self.resolved.path.display(), "database opened");
+                    self.version = None;
+                    r
+                }
+                Err(e) => return self.status(e),
+            },
+        };
+        let version = match reader.data_version() {
+            Ok(v) => v,
+            Err(e) => return self.status(e),
+        };
+        if !forced && self.version == Some(version) {
+            self.reader = Some(reader);
+            return None;
+        }
+        match self.read(&reader) {
+            Ok(loaded) => {
+                self.version = Some(version);
+                self.reader = Some(reader);
+                self.last_status = None;
+                Some(DataMsg::Loaded(Box::new(loaded)))
+            }
+            // The reader is dropped: the next wake-up opens the file afresh, which also copes
+            // with a database that was replaced.
+            Err(e) => self.status(e),
+        }
+    }
+
+    fn status(&mut self, e: StoreError) -> Option<DataMsg> {
+        let path = self.resolved.path.clone();
+        let how = self.resolved.source.to_string();
+        let msg = match e {
+            StoreError::NotFound { .. } => DataMsg::Waiting {
+                path,
+                how,
+                reason: "The file does not exist yet: the launcher creates it on its first start.".into(),
+            },
+            StoreError::NotInitialized { .. } => {
+                DataMsg::Waiting { path, how, reason: "The launcher is still creating the database.".into() }
+            }
+            e => DataMsg::Failed { path, how, message: e.to_string() },
+        };
+        if self.last_status.as_ref() == Some(&msg) {
+            return None;
+        }
+        tracing::warn!(status = ?msg, "database not readable");
+        self.last_status = Some(msg.clone());
+        Some(msg)
+    }
+
+    fn read(&mut self, reader: &Reader) -> agentvisor_shared::Result<Loaded> {
+        let started = Instant::now();
+        let snapshot = reader.snapshot()?;
+        let scopes: Vec<String> = snapshot.agents.iter().map(|a| a.name.clone()).collect();
+        let sparklines = reader.recent_values(&scopes, &self.focus.spark_metric, SPARK_POINTS)?;
+        let detail = match self.focus.detail.clone() {
+            Some((agent, window)) => Some(self.detail(reader, agent, window)?),
+            None => None,
+        };
+        let events = match &self.focus.events {
+            Some(q) => Some(reader.events(&q.to_filter(EVENTS_SHOWN))?),
+            None => None,
+        };
+        Ok(Loaded { snapshot, sparklines, detail, events, read_time: started.elapsed() })
+    }
+
+    fn detail(
+        &mut self,
+        reader: &Reader,
+        agent: String,
+        window: Window,
+    ) -> agentvisor_shared::Result<Detail> {
+        let fresh = self.charts.as_ref().is_some_and(|c| {
+            c.agent == agent && c.window == window && c.read_at.elapsed() < window.chart_refresh()
+        });
+        if !fresh {
+            let since = agentvisor_shared::time::now_ms() - window.span_ms();
+            let mut charts = Vec::new();
+            for name in chart_metrics(&reader.metric_names(&agent)?) {
+                let points = reader.series(&agent, &name, since, CHART_POINTS)?;
+                charts.push(Chart { metric: name, points });
+            }
+            let config = reader.agent_config(&agent)?;
+            self.charts =
+                Some(ChartCache { agent: agent.clone(), window, read_at: Instant::now(), charts, config });
+        }
+        let (charts, config) =
+            self.charts.as_ref().map(|c| (c.charts.clone(), c.config.clone())).unwrap_or_default();
+        let events = reader.events(&EventFilter {
+            agent: Some(agent.clone()),
+            limit: DETAIL_EVENTS,
+            ..Default::default()
+        })?;
+        let logs = reader.logs(&agent, None, DETAIL_LOG_LINES)?;
+        Ok(Detail { agent, window, config, charts, events, logs })
+    }
+}
+
+/// The detail screen's charts: CPU and memory always (empty until sampled), the heartbeat
+/// gap when the agent heartbeats, then each of the agent's own metrics.
+fn chart_metrics(recorded: &[String]) -> Vec<String> {
+    let mut out = vec![metric::CPU_PERCENT.to_owned(), metric::MEMORY_BYTES.to_owned()];
+    if recorded.iter().any(|m| m == metric::HEARTBEAT_GAP_S) {
+        out.push(metric::HEARTBEAT_GAP_S.to_owned());
+    }
+    out.extend(recorded.iter().filter(|m| !BUILTIN_AGENT_METRICS.contains(&m.as_str())).cloned());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_order() {
+        let rec = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            chart_metrics(&rec(&["threads", "queue_depth"])),
+            ["cpu_percent", "memory_bytes", "queue_depth"]
+        );
+        assert_eq!(
+            chart_metrics(&rec(&["heartbeat_gap_s", "cpu_percent"])),
+            ["cpu_percent", "memory_bytes", "heartbeat_gap_s"]
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! The Events screen's filter: typed as text (`agent:NAME kind:KIND sev:warning`, a bare
+//! word is an agent name) and turned into the reader's exact-match query.
+
+use agentvisor_shared::EventFilter;
+use agentvisor_shared::model::Severity;
+
+/// Events shown on the Events screen at most: a screenful many times over, still one indexed read.
+pub const EVENTS_SHOWN: i64 = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct EventQuery {
+    pub agent: Option<String>,
+    pub kind: Option<String>,
+    pub min_severity: Option<Severity>,
+}
+
+impl EventQuery {
+    /// Parses filter text; unknown severities are ignored rather than refused, since the text
+    /// is typed live and half-typed words are normal.
+    pub fn parse(text: &str) -> EventQuery {
+        let mut q = EventQuery::default();
+        for word in text.split_whitespace() {
+            match word.split_once(':') {
+                Some(("kind", v)) if !v.is_empty() => q.kind = Some(v.to_owned()),
+                Some(("sev" | "severity", v)) => q.min_severity = v.parse().ok().or(q.min_severity),
+                Some(("agent", v)) if !v.is_empty() => q.agent = Some(v.to_owned()),
+                Some(_) => {}
+                None => q.agent = Some(word.to_owned()),
+            }
+        }
+        q
+    }
+
+    pub fn to_filter(&self, limit: i64) -> EventFilter {
+        EventFilter {
+            agent: self.agent.clone(),
+            kind: self.kind.clone(),
+            min_severity: self.min_severity.unwrap_or(Severity::Info),
+            after_id: None,
+            limit,
+        }
+    }
+}
+
+/// The next minimum severity when cycling with `v`: info, warning, error, critical, info...
+pub fn next_severity(current: Option<Severity>) -> Severity {
+    match current.unwrap_or(Severity::Info) {
+        Severity::Info => Severity::Warning,
+        Severity::Warning => Severity::Error,
+        Severity::Error => Severity::Critical,
+        Severity::Critical => Severity::Info,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_words() {
+        let q = EventQuery::parse("worker kind:crashed sev:error");
+        assert_eq!(q.agent.as_deref(), Some("worker"));
+        assert_eq!(q.kind.as_deref(), Some("crashed"));
+        assert_eq!(q.min_severity, Some(Severity::Error));
+        let half = EventQuery::parse("agent:w sev:err kind:");
+        assert_eq!(half, EventQuery { agent: Some("w".into()), kind: None, min_severity: None });
+        let f = EventQuery::default().to_filter(10);
+        assert_eq!((f.min_severity, f.limit), (Severity::Info, 10));
+        assert_eq!(next_severity(Some(Severity::Critical)), Severity::Info);
+    }
+}

@@ -1,0 +1,34 @@
+//! Entering and leaving the terminal's full-screen mode. The guard restores the terminal when
+//! dropped (normal exit and `?` errors), and the panic hook does so before the message is
+//! printed, so a crash never leaves the operator's shell in raw mode.
+
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use ratatui::crossterm::execute;
+
+pub struct TerminalGuard {
+    pub terminal: DefaultTerminal,
+}
+
+impl TerminalGuard {
+    pub fn enter() -> std::io::Result<TerminalGuard> {
+        // Installed first so it runs after ratatui's own hook has left raw mode; mouse
+        // capture is ours to undo.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = execute!(std::io::stdout(), DisableMouseCapture);
+            previous(info);
+        }));
+        let terminal = ratatui::try_init()?;
+        let guard = TerminalGuard { terminal };
+        execute!(std::io::stdout(), EnableMouseCapture)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        ratatui::restore();
+    }
+}

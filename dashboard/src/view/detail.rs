@@ -1,0 +1,257 @@
+//! One agent: what it is, how it runs, charts over the chosen window, its events and the tail
+//! of its captured output.
+
+use super::overview::{event_line, exit_text};
+use super::theme::Theme;
+use super::{footer, with_footer};
+use crate::assess::Heartbeat;
+use crate::data::{Chart, Detail};
+use crate::format;
+use crate::state::{App, Window};
+use agentvisor_shared::model::{AgentRow, LogLine, Stream, metric};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Borders, Dataset, GraphType, Paragraph};
+
+/// Narrowest chart worth drawing; fewer charts are shown side by side on narrow terminals.
+const MIN_CHART_WIDTH: u16 = 26;
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
+    let (body, foot) = with_footer(area);
+    let name = app.detail_agent.as_deref().unwrap_or_default();
+    let hints = format!(
+        "Esc back · w/1-5 window · ↑↓ scroll output · control: agentvisor-launcher ctl restart|stop|start {name}"
+    );
+    frame.render_widget(Paragraph::new(footer(app, &hints, theme)), foot);
+    let Some(agent) = app.agents().iter().find(|a| a.name == name) else {
+        let text = format!(" {name} is no longer registered (removed from the config). Esc goes back.");
+        frame.render_widget(Paragraph::new(Line::styled(text, theme.warn())), body);
+        return;
+    };
+    let detail = app.data.as_ref().and_then(|d| d.detail.as_ref()).filter(|d| d.agent == name);
+    let charts_height = if body.height >= 30 { 10 } else { 7 };
+    let [title, info, charts, bottom] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(6),
+        Constraint::Length(charts_height),
+        Constraint::Fill(1),
+    ])
+    .areas(body);
+    frame.render_widget(Paragraph::new(title_line(agent, app.window, theme)), title);
+    let info_lines = info_lines(agent, detail, app.now_ms, theme);
+    frame.render_widget(Paragraph::new(info_lines), info);
+    match detail {
+        Some(d) => draw_charts(frame, charts, &d.charts, app, theme),
+        None => frame.render_widget(Paragraph::new(Line::styled(" loading…", theme.dim())), charts),
+    }
+    let [events, logs] =
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).spacing(1).areas(bottom);
+    draw_events(frame, events, detail, theme);
+    draw_logs(frame, logs, detail, app.log_scroll, theme);
+}
+
+fn title_line(a: &AgentRow, window: Window, theme: Theme) -> Line<'static> {
+    let mut spans = vec![
+        Span::styled(format!(" {} ", a.name), theme.title()),
+        Span::styled(format!(" {} ", a.state), theme.state(a.state)),
+        Span::styled(format!(" {} ", a.health), theme.health(a.health)),
+        Span::raw(if a.ready { " ready" } else { " not ready" }),
+        Span::styled("   window ", theme.dim()),
+    ];
+    for w in Window::ALL {
+        let style = if w == window { theme.selected() } else { theme.dim() };
+        spans.push(Span::styled(format!(" {} ", w.label()), style));
+    }
+    Line::from(spans)
+}
+
+fn info_lines(a: &AgentRow, detail: Option<&Detail>, now_ms: i64, theme: Theme) -> Vec<Line<'static>> {
+    let label = |s: &str| Span::styled(format!(" {s} "), theme.dim());
+    let description =
+        if a.description.is_empty() { "(no description)".to_owned() } else { a.description.clone() };
+    let caps = if a.capabilities.is_empty() { "none".to_owned() } else { a.capabilities.join(", ") };
+    let uptime = match a.started_ms {
+        Some(t) if a.state.has_process() => format!("up {}", format::duration_ms(now_ms - t)),
+        _ => "not running".to_owned(),
+    };
+    let mut run = format!(
+        "pid {} · {uptime} · restarts {}",
+        a.pid.map_or("—".to_owned(), |p| p.to_string()),
+        a.restarts
+    );
+    let exit = exit_text(a);
+    if !exit.is_empty() {
+        run.push_str(&format!(" · last exit: {exit}"));
+    }
+    let beat = match Heartbeat::of(a, now_ms) {
+        Heartbeat::ProcessOnly => {
+            "process only: the agent sends no heartbeats, liveness is its process".to_owned()
+        }
+        Heartbeat::None => format!("no heartbeat yet (timeout {})", timeout(a)),
+        Heartbeat::Seen { age_ms, .. } => {
+            format!(
+                "last {} ago (timeout {}) · {} heartbeats",
+                format::duration_ms(age_ms),
+                timeout(a),
+                a.heartbeats
+            )
+        }
+    };
+    let mut work = Vec::new();
+    for (k, v) in [("status", &a.status_text), ("task", &a.task), ("model", &a.model)] {
+        if let Some(v) = v {
+            work.push(format!("{k} {v}"));
+        }
+    }
+    if a.tokens_in.is_some() || a.tokens_out.is_some() {
+        let t = |v: Option<i64>| v.map_or("—".to_owned(), format::count);
+        work.push(format!("tokens {} in / {} out", t(a.tokens_in), t(a.tokens_out)));
+    }
+    if let Some(c) = a.cost {
+        work.push(format!("cost {c:.2}"));
+    }
+    let mut last =
+        vec![label("doing"), Span::raw(if work.is_empty() { "—".to_owned() } else { work.join(" · ") })];
+    if let Some(err) = &a.last_error {
+        last.push(Span::styled(format!("  last error: {err}"), theme.bad()));
+    }
+    vec![
+        Line::from(vec![Span::raw(" "), Span::styled(description, theme.dim())]),
+        Line::from(vec![
+            label("command"),
+            Span::raw(a.command.join(" ")),
+            label("capabilities"),
+            Span::raw(caps),
+        ]),
+        Line::from(vec![label("config"), Span::raw(config_summary(detail.and_then(|d| d.config.as_ref())))]),
+        Line::from(vec![label("process"), Span::raw(run)]),
+        Line::from(vec![label("heartbeat"), Span::styled(beat, theme.heartbeat(Heartbeat::of(a, now_ms)))]),
+        Line::from(last),
+    ]
+}
+
+fn timeout(a: &AgentRow) -> String {
+    a.heartbeat_timeout_ms.map_or("none".to_owned(), format::duration_ms)
+}
+
+/// The config's scalar settings as `key=value`, skipping what other lines already show; the
+/// environment appears by variable names only (the launcher never stores the values).
+fn config_summary(config: Option<&serde_json::Value>) -> String {
+    const SHOWN_ELSEWHERE: &[&str] = &["name", "description", "command", "args", "capabilities"];
+    let Some(serde_json::Value::Object(map)) = config else { return "—".to_owned() };
+    let mut parts = Vec::new();
+    for (k, v) in map {
+        if SHOWN_ELSEWHERE.contains(&k.as_str()) {
+            continue;
+        }
+        match v {
+            serde_json::Value::String(s) => parts.push(format!("{k}={s}")),
+            serde_json::Value::Number(_) | serde_json::Value::Bool(_) => parts.push(format!("{k}={v}")),
+            serde_json::Value::Object(o) => {
+                parts.push(format!("{k}={{{}}}", o.keys().cloned().collect::<Vec<_>>().join(",")))
+            }
+            serde_json::Value::Array(a) => parts.push(format!(
+                "{k}=[{}]",
+                a.iter()
+                    .map(|x| x.as_str().map_or(x.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )),
+            serde_json::Value::Null => {}
+        }
+    }
+    if parts.is_empty() { "defaults".to_owned() } else { parts.join(" ") }
+}
+
+fn draw_charts(frame: &mut Frame<'_>, area: Rect, charts: &[Chart], app: &App, theme: Theme) {
+    let fit = usize::from((area.width / MIN_CHART_WIDTH).max(1));
+    let shown = &charts[..charts.len().min(fit)];
+    let areas = Layout::horizontal(vec![Constraint::Fill(1); shown.len()]).spacing(1).split(area);
+    for (chart, area) in shown.iter().zip(areas.iter()) {
+        draw_chart(frame, *area, chart, app, theme);
+    }
+}
+
+fn chart_value(metric_name: &str, v: f64) -> String {
+    match metric_name {
+        metric::MEMORY_BYTES => format::bytes(v),
+        metric::CPU_PERCENT => format!("{v:.1}%"),
+        metric::HEARTBEAT_GAP_S => format!("{v:.1}s"),
+        _ => format::number(v),
+    }
+}
+
+fn draw_chart(frame: &mut Frame<'_>, area: Rect, chart: &Chart, app: &App, theme: Theme) {
+    let name = chart.metric.as_str();
+    let max = chart.points.iter().map(|p| p.max).fold(0.0_f64, f64::max);
+    let last = chart.points.last().map(|p| chart_value(name, p.value));
+    let title = match &last {
+        Some(v) => format!(" {name} {v} (max {}) ", chart_value(name, max)),
+        None => format!(" {name} "),
+    };
+    let block = Block::new().borders(Borders::TOP).title(Span::styled(title, theme.title()));
+    if chart.points.is_empty() {
+        let text = Paragraph::new(Line::styled(
+            format!(" no samples in the last {}", app.window.label()),
+            theme.dim(),
+        ));
+        frame.render_widget(text.block(block), area);
+        return;
+    }
+    let start = (app.now_ms - app.window.span_ms()) as f64;
+    let data: Vec<(f64, f64)> = chart.points.iter().map(|p| (p.ts_ms as f64, p.value)).collect();
+    let dataset = Dataset::default()
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(theme.good())
+        .data(&data);
+    let widget = ratatui::widgets::Chart::new(vec![dataset])
+        .block(block)
+        .x_axis(Axis::default().bounds([start, app.now_ms as f64]))
+        .y_axis(Axis::default().bounds([0.0, if max > 0.0 { max * 1.1 } else { 1.0 }]));
+    frame.render_widget(widget, area);
+}
+
+fn draw_events(frame: &mut Frame<'_>, area: Rect, detail: Option<&Detail>, theme: Theme) {
+    let block = Block::new().borders(Borders::TOP).title(Span::styled(" Recent events ", theme.title()));
+    let lines: Vec<Line> = match detail {
+        Some(d) if !d.events.is_empty() => d.events.iter().map(|e| event_line(e, false, theme)).collect(),
+        Some(_) => vec![Line::styled(" none", theme.dim())],
+        None => vec![],
+    };
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The output tail: the newest lines at the bottom, `scroll` lines back from the newest.
+fn draw_logs(frame: &mut Frame<'_>, area: Rect, detail: Option<&Detail>, scroll: usize, theme: Theme) {
+    let logs: &[LogLine] = detail.map(|d| d.logs.as_slice()).unwrap_or_default();
+    let height = usize::from(area.height.saturating_sub(1));
+    let max_scroll = logs.len().saturating_sub(height);
+    let scroll = scroll.min(max_scroll);
+    let end = logs.len() - scroll;
+    let start = end.saturating_sub(height);
+    let title = if scroll > 0 {
+        format!(" Output ({} lines, {scroll} back) ", logs.len())
+    } else {
+        format!(" Output ({} lines) ", logs.len())
+    };
+    let block = Block::new().borders(Borders::TOP).title(Span::styled(title, theme.title()));
+    let lines: Vec<Line> = if logs.is_empty() {
+        vec![Line::styled(" no captured output", theme.dim())]
+    } else {
+        logs[start..end]
+            .iter()
+            .map(|l| {
+                let style = if l.stream == Stream::Stderr { theme.warn() } else { Style::new() };
+                Line::from(vec![
+                    Span::styled(format!("{} ", format::clock(l.ts_ms)), theme.dim()),
+                    Span::styled(l.line.clone(), style),
+                ])
+            })
+            .collect()
+    };
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}

@@ -1,0 +1,114 @@
+//! The overview's header: launcher liveness first (an operator's first question), then the
+//! host, the database, and the fleet's counts.
+
+use super::theme::Theme;
+use crate::assess::{Liveness, Summary};
+use crate::data::Loaded;
+use crate::format;
+use ratatui::text::{Line, Span};
+
+pub const HEIGHT: u16 = 3;
+
+pub fn lines(data: &Loaded, now_ms: i64, theme: Theme) -> Vec<Line<'static>> {
+    vec![launcher_line(data, now_ms, theme), host_line(data, theme), fleet_line(data, theme)]
+}
+
+pub fn launcher_line(data: &Loaded, now_ms: i64, theme: Theme) -> Line<'static> {
+    let liveness = Liveness::of(data.snapshot.launcher.as_ref(), now_ms);
+    let mut spans = vec![];
+    match &liveness {
+        Liveness::Running { session } => {
+            spans.push(Span::styled(
+                format!(" launcher up {} ", format::duration_ms(now_ms - session.started_ms)),
+                theme.good(),
+            ));
+            spans.push(Span::raw(format!(
+                "pid {} on {} · v{} · since {}",
+                session.pid,
+                session.host,
+                session.version,
+                format::clock(session.started_ms),
+            )));
+        }
+        Liveness::Never => {
+            spans.push(Span::styled(" no launcher has run on this database yet ", theme.warn()));
+        }
+        Liveness::Stale { session } | Liveness::Stopped { session } => {
+            let since = liveness.down_since_ms().unwrap_or(session.last_seen_ms);
+            let what = match &liveness {
+                Liveness::Stale { .. } => "LAUNCHER STALE: not seen".to_owned(),
+                _ => format!("LAUNCHER DOWN ({})", session.exit_reason.as_deref().unwrap_or("stopped")),
+            };
+            spans.push(Span::styled(
+                format!(
+                    " {what} since {} ({} ago) ",
+                    format::clock(since),
+                    format::duration_ms(now_ms - since)
+                ),
+                theme.alarm(),
+            ));
+            spans.push(Span::styled(" last known state", theme.dim()));
+        }
+    }
+    spans.push(Span::styled(" │ ", theme.dim()));
+    spans.push(Span::raw(format!("read {:.1}ms", data.read_time.as_secs_f64() * 1000.0)));
+    Line::from(spans)
+}
+
+fn host_line(data: &Loaded, theme: Theme) -> Line<'static> {
+    let h = &data.snapshot.host;
+    let mut parts = Vec::new();
+    if let Some(cpu) = h.cpu_percent {
+        parts.push(format!("cpu {cpu:.0}%"));
+    }
+    match (h.memory_used_bytes, h.memory_total_bytes) {
+        (Some(u), Some(t)) => parts.push(format!("mem {}", format::bytes_of(u, t))),
+        (Some(u), None) => parts.push(format!("mem {}", format::bytes(u))),
+        _ => {}
+    }
+    if let (Some(l1), Some(l5), Some(l15)) = (h.load1, h.load5, h.load15) {
+        parts.push(format!("load {l1:.2} {l5:.2} {l15:.2}"));
+    }
+    let disk = h.disk_free_bytes.map(|d| format!(" · disk free {}", format::bytes(d))).unwrap_or_default();
+    if parts.is_empty() {
+        parts.push("host not sampled yet".into());
+    }
+    let db = format!(
+        "db {} wal {}",
+        format::bytes(data.snapshot.db_bytes as f64),
+        format::bytes(data.snapshot.wal_bytes as f64)
+    );
+    Line::from(vec![
+        Span::raw(format!(" {}", parts.join(" "))),
+        Span::styled(" │ ", theme.dim()),
+        Span::raw(db),
+        Span::styled(disk, theme.dim()),
+    ])
+}
+
+fn fleet_line(data: &Loaded, theme: Theme) -> Line<'static> {
+    let s = Summary::of(&data.snapshot.agents);
+    let healthy_style = if s.enabled > 0 && s.healthy == s.enabled { theme.good() } else { theme.warn() };
+    let mut spans = vec![
+        Span::raw(" "),
+        Span::styled(format!("{}/{} healthy", s.healthy, s.enabled), healthy_style),
+        Span::styled(" │ ", theme.dim()),
+    ];
+    // Trouble first: the states an operator acts on lead the line.
+    for (i, (state, n)) in s.by_state.iter().rev().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(format!("{n} {state}"), theme.state(*state)));
+    }
+    if s.by_state.is_empty() {
+        spans.push(Span::styled("none registered", theme.dim()));
+    }
+    let errors = data.snapshot.errors_last_hour;
+    spans.push(Span::styled(" │ ", theme.dim()));
+    spans.push(Span::styled(
+        format!("{errors} errors in 1h"),
+        if errors > 0 { theme.bad() } else { theme.good() },
+    ));
+    Line::from(spans)
+}

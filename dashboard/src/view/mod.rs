@@ -1,0 +1,70 @@
+//! Render functions: they only draw what the state holds. Layout helpers that input handling
+//! also needs (which row a click hit) live beside the screens that define the layout.
+
+pub mod detail;
+pub mod events;
+mod header;
+mod help;
+mod notice;
+pub mod overview;
+pub mod theme;
+
+use crate::state::{App, Screen, Source};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use theme::Theme;
+
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    let area = frame.area();
+    let theme = Theme { color: app.color };
+    if app.data.is_none() {
+        notice::draw(frame, area, app, theme);
+    } else {
+        match app.screen {
+            Screen::Overview => overview::draw(frame, area, app, theme),
+            Screen::Detail => detail::draw(frame, area, app, theme),
+            Screen::Events => events::draw(frame, area, app, theme),
+        }
+    }
+    if app.help {
+        help::draw(frame, area, theme);
+    }
+}
+
+/// Splits a screen into its body and a one-line footer of key hints.
+fn with_footer(area: Rect) -> (Rect, Rect) {
+    let [body, footer] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    (body, footer)
+}
+
+/// The footer: the filter being typed, or the screen's key hints.
+fn footer(app: &App, hints: &str, theme: Theme) -> Line<'static> {
+    if app.editing {
+        let text = if app.screen == Screen::Events { &app.events_filter } else { &app.filter };
+        return Line::from(vec![
+            Span::styled(" filter: ", theme.title()),
+            Span::raw(format!("{text}▏")),
+            Span::styled("  Enter done · Esc clear", theme.dim()),
+        ]);
+    }
+    let mut spans = vec![Span::styled(format!(" {hints}"), theme.dim())];
+    if let Source::Failed { message, .. } = &app.source {
+        spans.insert(0, Span::styled(format!(" cannot read: {message} "), theme.alarm()));
+    }
+    Line::from(spans)
+}
+
+/// The first row shown in a list of `height` rows so the selection stays visible.
+fn scroll_offset(selected: usize, height: usize) -> usize {
+    selected.saturating_sub(height.saturating_sub(1))
+}
+
+/// The list index under screen row `row` for a list drawn in `body` from `offset`.
+fn index_at(body: Rect, offset: usize, column: u16, row: u16) -> Option<usize> {
+    let inside = column >= body.x && column < body.right() && row >= body.y && row < body.bottom();
+    inside.then(|| offset + usize::from(row - body.y))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+//! Snapshot tests of every screen with `TestBackend`. The fixtures use fixed timestamps and
+//! pass a fixed `now` to the renderer, so ages, uptimes and clocks are stable without
+//! redaction; paths are fixed strings.
+
+use super::draw;
+use crate::data::{Chart, DataMsg, Detail, Loaded};
+use crate::input::Action;
+use crate::state::{App, Screen};
+use agentvisor_shared::model::{
+    AgentRow, AgentState, DesiredState, Event, Health, HostStats, LauncherSession, LogLine, Point, Severity,
+    Snapshot, Stream, metric,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// 2026-11-18T11:06:40Z.
+const NOW: i64 = 1_795_000_000_000;
+const SEC: i64 = 1_000;
+
+fn session(last_seen_ms: i64, stopped_ms: Option<i64>) -> LauncherSession {
+    LauncherSession {
+        id: 3,
+        pid: 4242,
+        host: "box".into(),
+        version: "0.1.0".into(),
+        config_path: Some("/srv/agentvisor/agents.toml".into()),
+        started_ms: NOW - 2 * 3_600 * SEC - 180 * SEC,
+        last_seen_ms,
+        stopped_ms,
+        exit_reason: stopped_ms.map(|_| "signal SIGTERM".into()),
+        status: Some("5/7 agents running".into()),
+    }
+}
+
+fn agent(name: &str, position: i64, state: AgentState, health: Health) -> AgentRow {
+    let running = state.has_process();
+    let mut a = crate::assess::tests::agent(name, state, health);
+    a.description = format!("The {name} agent");
+    a.command = vec!["sh".into(), format!("examples/agents/{name}.sh")];
+    a.position = position;
+    a.ready = running;
+    a.pid = running.then_some(4250 + position);
+    a.started_ms = Some(NOW - 812 * SEC);
+    a.updated_ms = NOW - SEC;
+    a.metrics = BTreeMap::from([
+        (metric::CPU_PERCENT.to_owned(), 3.1 * (position + 1) as f64),
+        (metric::MEMORY_BYTES.to_owned(), 41_943_040.0 * (position + 1) as f64),
+    ]);
+    a
+}
+
+fn fleet() -> Vec<AgentRow> {
+    let mut researcher = agent("researcher", 0, AgentState::Running, Health::Healthy);
+    researcher.capabilities = vec!["research".into(), "summarize".into()];
+    researcher.heartbeat_timeout_ms = Some(15 * SEC);
+    researcher.last_heartbeat_ms = Some(NOW - 1_200);
+    researcher.heartbeats = 677;
+    researcher.status_text = Some("idle".into());
+    researcher.task = Some("survey of WAL readers".into());
+    researcher.model = Some("gpt-4o-mini".into());
+    researcher.tokens_in = Some(12_345);
+    researcher.tokens_out = Some(2_100);
+    researcher.cost = Some(0.42);
+    researcher.metrics.insert("queue_depth".into(), 3.0);
+    let worker = agent("worker", 1, AgentState::Running, Health::Healthy);
+    let mut summarizer = agent("summarizer", 2, AgentState::Running, Health::Healthy);
+    summarizer.heartbeat_timeout_ms = Some(15 * SEC);
+    summarizer.last_heartbeat_ms = Some(NOW - 12 * SEC);
+    summarizer.status_text = Some("waiting for model".into());
+    let mut flaky = agent("flaky", 3, AgentState::Backoff, Health::Unknown);
+    flaky.restarts = 3;
+    flaky.exit_code = Some(1);
+    flaky.last_error = Some("exit code 1: connection refused".into());
+    let mut broken = agent("broken", 4, AgentState::Fatal, Health::Unknown);
+    broken.restarts = 5;
+    broken.exit_code = Some(2);
+    broken.last_error = Some("crash loop: 5 restarts in 60s".into());
+    let mut batch = agent("batch", 5, AgentState::Exited, Health::Unknown);
+    batch.exit_code = Some(0);
+    let mut idle = agent("spare", 6, AgentState::Stopped, Health::Unknown);
+    idle.enabled = false;
+    idle.desired_state = DesiredState::Stopped;
+    vec![researcher, worker, summarizer, flaky, broken, batch, idle]
+}
+
+fn event(id: i64, ago_s: i64, agent: Option<&str>, kind: &str, severity: Severity, message: &str) -> Event {
+    Event {
+        id,
+        ts_ms: NOW - ago_s * SEC,
+        agent: agent.map(str::to_owned),
+        kind: kind.into(),
+        severity,
+        message: message.into(),
+    }
+}
+
+fn problems() -> Vec<Event> {
+    vec![
+        event(
+            42,
+            20,
+            Some("broken"),
+            "fatal",
+            Severity::Critical,
+            "crash loop: 5 restarts in 60s, giving up",
+        ),
+        event(40, 35, Some("flaky"), "crashed", Severity::Error, "exited with code 1"),
+    ]
+}
+
+fn snapshot(launcher: Option<LauncherSession>, agents: Vec<AgentRow>, problems: Vec<Event>) -> Snapshot {
+    Snapshot {
+        taken_ms: NOW,
+        schema_version: 2,
+        launcher,
+        launcher_metrics: BTreeMap::new(),
+        host: HostStats {
+            cpu_percent: Some(12.0),
+            memory_used_bytes: Some(3.1 * 1_073_741_824.0),
+            memory_total_bytes: Some(7.8 * 1_073_741_824.0),
+            load1: Some(0.52),
+            load5: Some(0.40),
+            load15: Some(0.31),
+            disk_free_bytes: Some(50.0 * 1_073_741_824.0),
+        },
+        errors_last_hour: problems.len() as i64,
+        agents,
+        problems,
+        db_bytes: 1_258_291,
+        wal_bytes: 3_145_728,
+    }
+}
+
+fn loaded(snapshot: Snapshot) -> Loaded {
+    let sparklines: HashMap<String, Vec<f64>> = snapshot
+        .agents
+        .iter()
+        .map(|a| (a.name.clone(), (0..30).map(|i| ((i * (a.position + 3)) % 11) as f64).collect()))
+        .collect();
+    Loaded { snapshot, sparklines, detail: None, events: None, read_time: Duration::from_micros(2_100) }
+}
+
+fn app_with(snapshot: Snapshot) -> App {
+    let mut app = App::new(true);
+    app.now_ms = NOW;
+    app.on_data(DataMsg::Loaded(Box::new(loaded(snapshot))));
+    app
+}
+
+fn normal() -> App {
+    app_with(snapshot(Some(session(NOW - 400, None)), fleet(), problems()))
+}
+
+fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| draw(f, app)).unwrap();
+    terminal
+}
+
+macro_rules! screen {
+    ($name:literal, $app:expr, $w:expr, $h:expr) => {
+        insta::assert_snapshot!($name, render(&$app, $w, $h).backend())
+    };
+}
+
+#[test]
+fn normal_system() {
+    screen!("normal_80x24", normal(), 80, 24);
+}
+
+#[test]
+fn wide_terminal() {
+    screen!("wide_180x30", normal(), 180, 30);
+}
+
+#[test]
+fn tiny_terminal() {
+    screen!("tiny_50x12", normal(), 50, 12);
+}
+
+#[test]
+fn empty_database() {
+    screen!("empty_80x24", app_with(snapshot(Some(session(NOW - 400, None)), vec![], vec![])), 80, 24);
+}
+
+#[test]
+fn waiting_for_database() {
+    let mut app = App::new(true);
+    app.on_data(DataMsg::Waiting {
+        path: "/srv/agentvisor/state.db".into(),
+        how: "from $SHARED_STATE_SQLITE".into(),
+        reason: "The file does not exist yet: the launcher creates it on its first start.".into(),
+    });
+    screen!("waiting_80x24", app, 80, 24);
+}
+
+#[test]
+fn newer_schema() {
+    let mut app = App::new(true);
+    app.on_data(DataMsg::Failed {
+        path: "/srv/agentvisor/state.db".into(),
+        how: "from the command line".into(),
+        message: "/srv/agentvisor/state.db has schema version 9, newer than the 2 this program knows; upgrade agentvisor"
+            .into(),
+    });
+    screen!("newer_schema_80x24", app, 80, 24);
+}
+
+#[test]
+fn launcher_down() {
+    let stopped = NOW - 192 * SEC;
+    screen!(
+        "launcher_down_80x24",
+        app_with(snapshot(Some(session(stopped, Some(stopped))), fleet(), problems())),
+        80,
+        24
+    );
+    let stale = app_with(snapshot(Some(session(NOW - 9 * SEC, None)), fleet(), problems()));
+    let text = render(&stale, 80, 24).backend().to_string();
+    assert!(text.contains("LAUNCHER STALE: not seen since 11:06:31Z (9.0s ago)"), "{text}");
+}
+
+#[test]
+fn crash_looping_agent() {
+    let mut agents = vec![agent("worker", 0, AgentState::Running, Health::Healthy)];
+    let mut looping = agent("looper", 1, AgentState::Backoff, Health::Unknown);
+    looping.restarts = 17;
+    looping.last_error = Some("exit code 1".into());
+    agents.push(looping);
+    let problems: Vec<Event> = (0..6)
+        .map(|i| {
+            event(
+                100 - i,
+                4 * i,
+                Some("looper"),
+                "crashed",
+                Severity::Error,
+                "exited with code 1; restarting in 8s",
+            )
+        })
+        .collect();
+    let app = app_with(snapshot(Some(session(NOW - 400, None)), agents, problems));
+    screen!("crash_loop_80x24", app, 80, 24);
+}
+
+fn detail_app() -> App {
+    let mut app = normal();
+    app.apply(Action::Open);
+    assert_eq!(app.screen, Screen::Detail);
+    let series = |f: &dyn Fn(i64) -> f64| -> Vec<Point> {
+        (0..60)
+            .map(|i| {
+                let v = f(i);
+                Point { ts_ms: NOW - 300 * SEC + i * 5 * SEC, value: v, min: v, max: v, count: 5 }
+            })
+            .collect()
+    };
+    let logs = (0..30)
+        .map(|i| LogLine {
+            id: i,
+            agent: "researcher".into(),
+            stream: if i % 7 == 6 { Stream::Stderr } else { Stream::Stdout },
+            ts_ms: NOW - (30 - i) * SEC,
+            line: format!("step {i}: fetched {} documents", i * 3),
+        })
+        .collect();
+    let detail = Detail {
+        agent: "researcher".into(),
+        window: app.window,
+        config: Some(serde_json::json!({
+            "name": "researcher", "command": "sh", "restart": "on-failure", "max_restarts": 5,
+            "heartbeat_timeout": "15s", "env": {"LOG_LEVEL": null}, "depends_on": ["store"]
+        })),
+        charts: vec![
+            Chart { metric: metric::CPU_PERCENT.into(), points: series(&|i| (i % 10) as f64 * 1.5) },
+            Chart { metric: metric::MEMORY_BYTES.into(), points: series(&|i| 40e6 + (i * 1000) as f64) },
+            Chart { metric: "queue_depth".into(), points: series(&|i| (i % 4) as f64) },
+            Chart { metric: "latency_ms".into(), points: vec![] },
+        ],
+        events: vec![
+            event(50, 60, Some("researcher"), "heartbeat_missed", Severity::Warning, "no heartbeat for 15s"),
+            event(30, 812, Some("researcher"), "started", Severity::Info, "started, pid 4250"),
+        ],
+        logs,
+    };
+    if let Some(d) = app.data.as_mut() {
+        d.detail = Some(detail);
+    }
+    app
+}
+
+#[test]
+fn detail_screen() {
+    screen!("detail_100x30", detail_app(), 100, 30);
+    let mut scrolled = detail_app();
+    scrolled.apply(Action::Move(-5));
+    screen!("detail_80x24_scrolled", scrolled, 80, 24);
+}
+
+#[test]
+fn events_screen() {
+    let mut app = normal();
+    app.apply(Action::NextScreen);
+    let mut events = problems();
+    events.push(event(39, 36, Some("flaky"), "started", Severity::Info, "started, pid 4260"));
+    events.push(event(38, 50, None, "launcher_started", Severity::Info, "launcher 0.1.0 started on box"));
+    if let Some(d) = app.data.as_mut() {
+        d.events = Some(events);
+    }
+    app.apply(Action::Move(1));
+    screen!("events_100x20", app, 100, 20);
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = normal();
+    app.apply(Action::ToggleHelp);
+    screen!("help_80x24", app, 80, 24);
+}
+
+#[test]
+fn filter_prompt_and_sorted_table() {
+    let mut app = normal();
+    app.apply(Action::CycleSort);
+    app.apply(Action::CycleSort);
+    app.apply(Action::StartFilter);
+    for c in "r".chars() {
+        app.apply(Action::Char(c));
+    }
+    screen!("filter_editing_80x24", app, 80, 24);
+}
+
+/// Fatal agents stand out in colour, and `NO_COLOR` removes every colour but keeps them
+/// reversed and bold.
+#[test]
+fn colour_and_no_colour() {
+    let find_fatal = |t: &Terminal<TestBackend>| {
+        let buf = t.backend().buffer();
+        let area = buf.area;
+        (0..area.height)
+            .flat_map(|y| (0..area.width).map(move |x| (x, y)))
+            .find(|&(x, y)| {
+                buf[(x, y)].symbol() == "f"
+                    && buf[(x + 1, y)].symbol() == "a"
+                    && buf[(x + 2, y)].symbol() == "t"
+            })
+            .map(|p| buf[p].clone())
+    };
+    let colour = render(&normal(), 80, 24);
+    let cell = find_fatal(&colour).unwrap();
+    assert_eq!(cell.bg, Color::Red);
+    let mut plain_app = normal();
+    plain_app.color = false;
+    let plain = render(&plain_app, 80, 24);
+    let cell = find_fatal(&plain).unwrap();
+    assert!(cell.modifier.contains(ratatui::style::Modifier::REVERSED));
+    let buf = plain.backend().buffer();
+    assert!(
+        buf.content().iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
+        "NO_COLOR still coloured"
+    );
+}
