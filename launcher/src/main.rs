@@ -1,3 +1,3 @@
-fn main() {
-    println!("agentvisor-launcher {}", env!("CARGO_PKG_VERSION"));
+fn main() -> std::process::ExitCode {
+    agentvisor_launcher::main()
 }

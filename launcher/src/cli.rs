@@ -1,0 +1,33 @@
+//! Command line: `run` (the default) and `check`, with global options accepted before or after
+//! the subcommand.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "agentvisor-launcher", version, about = "Starts, supervises and records background agents")]
+pub struct Cli {
+    /// The agents config [default: $AGENTVISOR_CONFIG, then .env, then agents.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// The shared-state database [default: $SHARED_STATE_SQLITE, then .env, then shared_state.db]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Log filter for the launcher's own log on stderr, e.g. "debug" or
+    /// "agentvisor_launcher=trace" [default: $RUST_LOG, then info]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Start every enabled agent and supervise them until SIGINT or SIGTERM (the default)
+    Run,
+    /// Validate the config and print the start plan without starting anything
+    Check,
+}

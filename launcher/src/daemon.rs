@@ -1,0 +1,156 @@
+//! `agentvisor-launcher run`: take the lock, open the store, clean up after a crashed
+//! predecessor, start the agents, and run until SIGINT or SIGTERM.
+
+use crate::config::Config;
+use crate::fleet::{Fleet, Roster};
+use crate::notify::RuntimeDir;
+use crate::sampler::Sampler;
+use crate::{lock, recover, systemd};
+use agentvisor_shared::model::Severity;
+use agentvisor_shared::time::now_ms;
+use agentvisor_shared::{NewEvent, NewSession, Store, WriteOp, WriterConfig, WriterHandle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Exit code after a second signal cut the graceful stop short.
+const KILLED: u8 = 130;
+
+pub fn run(config: Config, db: &Path) -> ExitCode {
+    match start(config, db) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
+    let _lock = lock::acquire(db).map_err(anyhow::Error::msg)?;
+    let writer_cfg =
+        WriterConfig { log_lines_per_agent: config.launcher.log_lines, ..WriterConfig::default() };
+    let mut store = Store::open(db, writer_cfg)?;
+    recover::recover(&mut store)?;
+    store.begin_session(&NewSession {
+        pid: i64::from(std::process::id()),
+        host: hostname(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        config_path: Some(config.path.display().to_string()),
+    })?;
+    let (writer, writer_thread) = store.start()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let db_dir =
+        db.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_owned);
+    let result = runtime.block_on(serve(&config, writer.clone(), db_dir));
+    // Ending the runtime drops every task and with them their writer handles, so the writer
+    // thread can commit what is queued and stop.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Ok(Err(e)) = writer.flush() {
+        tracing::error!("final writes failed: {e}");
+    }
+    drop(writer);
+    writer_thread.join();
+    result
+}
+
+async fn serve(config: &Config, writer: WriterHandle, db_dir: PathBuf) -> anyhow::Result<ExitCode> {
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let n = config.plan.len();
+    launcher_event(
+        &writer,
+        "launcher_started",
+        format!("launcher started with {n} agents from {}", config.path.display()),
+    );
+    let runtime_dir = RuntimeDir::create()?;
+    let fleet = Fleet::start(config, &writer, &runtime_dir)?;
+    let roster = fleet.roster();
+    let sampler = tokio::spawn(
+        Sampler::new(roster.clone(), writer.clone(), db_dir).run(config.launcher.sample_interval.get()),
+    );
+    let liveness = tokio::spawn(liveness(roster.clone(), writer.clone()));
+    systemd::ready(&roster.summary());
+
+    let signame = tokio::select! {
+        _ = sigterm.recv() => "SIGTERM",
+        _ = sigint.recv() => "SIGINT",
+    };
+    systemd::stopping();
+    launcher_event(&writer, "launcher_stopping", format!("{signame}: stopping agents"));
+    let reason = format!("launcher shutdown ({signame})");
+    let forced = tokio::select! {
+        () = fleet.stop_all(&reason) => false,
+        _ = sigterm.recv() => true,
+        _ = sigint.recv() => true,
+    };
+    if forced {
+        tracing::warn!("second signal: killing every agent at once");
+        fleet.kill_all();
+        wait_until_no_process(&roster, Duration::from_secs(2)).await;
+    }
+    sampler.abort();
+    liveness.abort();
+    let how = if forced { "killed its agents after a second signal" } else { "stopped" };
+    launcher_event(&writer, "launcher_stopped", format!("launcher {how} ({signame})"));
+    let reason = if forced {
+        format!("killed agents after a second {signame}")
+    } else {
+        format!("stopped by {signame}")
+    };
+    let _ = writer.send(WriteOp::SessionEnded { ts_ms: now_ms(), reason });
+    let w = writer.clone();
+    if let Ok(Ok(Err(e))) = tokio::task::spawn_blocking(move || w.flush()).await {
+        tracing::error!("final writes failed: {e}");
+    }
+    Ok(if forced { ExitCode::from(KILLED) } else { ExitCode::SUCCESS })
+}
+
+/// Every second: the session's liveness row with the status summary (also given to systemd
+/// when it changes), and systemd's watchdog at half its interval.
+async fn liveness(roster: Roster, writer: WriterHandle) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut watchdog = systemd::watchdog_interval().map(tokio::time::interval);
+    let mut last = String::new();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let mut status = roster.summary();
+                if let Some(e) = writer.storage_error() {
+                    status.push_str(&format!("; storage error: {e}"));
+                }
+                let _ = writer.offer(WriteOp::SessionAlive { ts_ms: now_ms(), status: Some(status.clone()) });
+                if status != last {
+                    systemd::status(&status);
+                    last = status;
+                }
+            }
+            _ = async {
+                match watchdog.as_mut() {
+                    Some(w) => { w.tick().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => systemd::watchdog(),
+        }
+    }
+}
+
+async fn wait_until_no_process(roster: &Roster, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while roster.0.iter().any(|(_, rx)| rx.borrow().pid.is_some()) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn launcher_event(writer: &WriterHandle, kind: &str, message: String) {
+    tracing::info!("{message}");
+    let e = NewEvent { ts_ms: now_ms(), agent: None, kind: kind.into(), severity: Severity::Info, message };
+    if writer.send(WriteOp::Event(e)).is_err() {
+        tracing::error!("the store's writer is gone; event not recorded");
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
+}

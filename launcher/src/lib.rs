@@ -1,0 +1,70 @@
+//! Agentvisor's launcher: starts the configured agents, supervises them, and records their
+//! state, heartbeats, metrics and output in the shared-state database.
+
+pub mod cli;
+pub mod config;
+mod daemon;
+mod fleet;
+mod lines;
+mod lock;
+mod logging;
+pub mod notify;
+mod output;
+mod process;
+mod procs;
+mod recover;
+mod sampler;
+mod supervisor;
+mod systemd;
+
+use agentvisor_shared::paths;
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Exit code for an invalid config (nothing was started).
+pub const EXIT_CONFIG: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.log_level.as_deref());
+    let config_path = paths::resolve(cli.config.as_deref(), "AGENTVISOR_CONFIG", "agents.toml");
+    let db = paths::resolve_db(cli.db.as_deref());
+    let config = match config::load(&config_path.path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match cli.command.unwrap_or(cli::Command::Run) {
+        cli::Command::Check => {
+            print!("{}", plan(&config, &config_path, &db));
+            ExitCode::SUCCESS
+        }
+        cli::Command::Run => daemon::run(config, &db.path),
+    }
+}
+
+/// The start plan as `check` prints it.
+fn plan(config: &config::Config, config_path: &paths::Resolved, db: &paths::Resolved) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "config:   {} ({}): valid", config_path.path.display(), config_path.source);
+    let _ = writeln!(s, "database: {} ({})", db.path.display(), db.source);
+    let _ = writeln!(s, "start plan ({} agents):", config.plan.len());
+    for (n, &i) in config.plan.iter().enumerate() {
+        let a = &config.agents[i];
+        let command: Vec<&str> =
+            std::iter::once(a.command.as_str()).chain(a.args.iter().map(String::as_str)).collect();
+        let _ = write!(s, "  {:>2}. {:<20} {}", n + 1, a.name, command.join(" "));
+        if !a.depends_on.is_empty() {
+            let _ = write!(s, "  (after {})", a.depends_on.join(", "));
+        }
+        let _ = writeln!(s);
+    }
+    let disabled: Vec<&str> = config.agents.iter().filter(|a| !a.enabled).map(|a| a.name.as_str()).collect();
+    if !disabled.is_empty() {
+        let _ = writeln!(s, "disabled: {}", disabled.join(", "));
+    }
+    s
+}

@@ -1,0 +1,61 @@
+//! Crash recovery at start: sessions left unfinished by a launcher that was killed. Their
+//! agents' main processes died with the launcher (parent-death signal), but children in their
+//! process groups may still run; those are killed, after checking that the group is still the
+//! one the dead launcher started and not a new one that reused the number.
+
+use crate::procs::{self, ProcInfo};
+use agentvisor_shared::Store;
+use agentvisor_shared::time::rfc3339;
+use agentvisor_shared::writer::StaleAgent;
+use nix::sys::signal::Signal;
+
+pub fn recover(store: &mut Store) -> agentvisor_shared::Result<()> {
+    let stale = store.unfinished_sessions()?;
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let procs = procs::all();
+    for s in stale {
+        let mut stopped = Vec::new();
+        for a in &s.agents {
+            let n = stop_leftovers(a, &procs);
+            if n > 0 {
+                stopped.push(format!("{} ({n} process{})", a.agent, if n == 1 { "" } else { "es" }));
+            }
+        }
+        let leftovers = if stopped.is_empty() {
+            "no agent process was left".to_owned()
+        } else {
+            format!("killed leftovers of {}", stopped.join(", "))
+        };
+        let msg = format!(
+            "launcher session {} (PID {}) ended without stopping; last seen {}; {leftovers}",
+            s.session.id,
+            s.session.pid,
+            rfc3339(s.session.last_seen_ms)
+        );
+        tracing::warn!("{msg}");
+        store.close_crashed_session(s.session.id, &msg)?;
+    }
+    Ok(())
+}
+
+/// Kills what is left of an agent's process group; returns how many processes it had.
+fn stop_leftovers(a: &StaleAgent, procs: &[ProcInfo]) -> usize {
+    let Ok(pgid) = i32::try_from(a.pgid.unwrap_or(a.pid)) else { return 0 };
+    let started = a.pid_start_ticks.and_then(|t| u64::try_from(t).ok());
+    let same_group = match procs.iter().find(|p| p.pid == pgid) {
+        // The leader is alive: it must be the very process that was started.
+        Some(leader) => started == Some(leader.start_ticks) && leader.pgrp == pgid,
+        // A process group keeps its leader's PID reserved while any member lives, so members
+        // of a leaderless group are the original agent's children.
+        None => true,
+    };
+    let members: Vec<&ProcInfo> =
+        procs.iter().filter(|p| p.pgrp == pgid && started.is_none_or(|s| p.start_ticks >= s)).collect();
+    if !same_group || members.is_empty() {
+        return 0;
+    }
+    crate::process::signal_group(pgid, Signal::SIGKILL);
+    members.len()
+}

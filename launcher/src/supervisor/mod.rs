@@ -1,0 +1,172 @@
+//! One supervisor task per agent. It owns the agent's process, its state machine, restart
+//! policy and protocol input, and is the only writer of the agent's status row. Others talk to
+//! it through its command channel and watch its status through a `watch` channel.
+//!
+//! Lifecycle: `stopped` (waiting for dependencies to be ready) -> `starting` (until ready)
+//! -> `running` -> on exit: `backoff` -> `starting` ... or `exited` (no restart by policy) or
+//! `fatal` (crash loop); a stop command goes through `stopping` to `stopped`.
+
+mod notices;
+mod policy;
+mod run;
+
+use crate::config::AgentConfig;
+use crate::notify::Parsed;
+use crate::output::Limits;
+use agentvisor_shared::model::{AgentState, AgentStatus, Health, Severity};
+use agentvisor_shared::time::now_ms;
+use agentvisor_shared::{NewEvent, Sample, WriteOp, WriterHandle};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// What others can ask of a supervisor.
+#[derive(Debug)]
+pub enum Command {
+    /// Stop the agent (stop signal, then SIGKILL to its group after `stop_timeout`) and keep it
+    /// stopped; `done` is answered once no process of it is left.
+    Stop { reason: String, done: oneshot::Sender<()> },
+    /// Kill the agent's process group at once (a second SIGINT to the launcher).
+    Kill,
+}
+
+/// Everything a supervisor needs, handed over when it is spawned.
+pub struct Setup {
+    pub cfg: AgentConfig,
+    pub working_dir: PathBuf,
+    pub socket: PathBuf,
+    pub writer: WriterHandle,
+    pub limits: Limits,
+    pub commands: mpsc::Receiver<Command>,
+    pub notify_tx: mpsc::Sender<Parsed>,
+    pub notify_rx: mpsc::Receiver<Parsed>,
+    /// Status of each agent this one depends on.
+    pub dependencies: Vec<(String, watch::Receiver<AgentStatus>)>,
+    pub published: watch::Sender<AgentStatus>,
+}
+
+pub struct Supervisor {
+    s: Setup,
+    status: AgentStatus,
+    tracker: policy::Tracker,
+    /// Status changed in ways worth writing but not worth a write of its own (heartbeats,
+    /// protocol fields): written by the next flush tick, and dropped under pressure.
+    dirty: bool,
+    samples: Vec<Sample>,
+    /// A stop that arrived while the process was already being stopped (for a restart):
+    /// answered when it is gone, and the restart is skipped.
+    pending_stop: Option<oneshot::Sender<()>>,
+}
+
+/// How often coalesced status changes and custom metrics are handed to the writer.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// How often a waiting agent looks at its dependencies again.
+const DEPENDENCY_POLL: Duration = Duration::from_millis(50);
+
+impl Supervisor {
+    pub fn new(s: Setup) -> Supervisor {
+        let status = AgentStatus { agent: s.cfg.name.clone(), ..AgentStatus::default() };
+        Supervisor {
+            s,
+            status,
+            tracker: policy::Tracker::default(),
+            dirty: false,
+            samples: Vec::new(),
+            pending_stop: None,
+        }
+    }
+
+    pub async fn run(mut self) {
+        self.commit();
+        if self.wait_for_dependencies().await {
+            self.supervise().await;
+        }
+        // Nothing left to run: answer commands until the launcher lets go of this agent.
+        while let Some(cmd) = self.s.commands.recv().await {
+            if let Command::Stop { done, .. } = cmd {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Waits until every dependency is ready. `false` if told to stop meanwhile.
+    async fn wait_for_dependencies(&mut self) -> bool {
+        let waiting_for = |deps: &[(String, watch::Receiver<AgentStatus>)]| {
+            deps.iter().filter(|(_, rx)| !rx.borrow().ready).map(|(n, _)| n.clone()).collect::<Vec<_>>()
+        };
+        let pending = waiting_for(&self.s.dependencies);
+        if pending.is_empty() {
+            return true;
+        }
+        self.event("waiting", Severity::Info, format!("waiting for {} to be ready", pending.join(", ")));
+        let mut poll = tokio::time::interval(DEPENDENCY_POLL);
+        loop {
+            tokio::select! {
+                _ = poll.tick() => {
+                    if waiting_for(&self.s.dependencies).is_empty() {
+                        return true;
+                    }
+                }
+                cmd = self.s.commands.recv() => match cmd {
+                    Some(Command::Stop { done, .. }) => {
+                        let _ = done.send(());
+                        return false;
+                    }
+                    Some(Command::Kill) => {}
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// Writes the full status row now (never dropped) and publishes it.
+    fn commit(&mut self) {
+        self.dirty = false;
+        if self.s.writer.send(WriteOp::Status(Box::new(self.status.clone()))).is_err() {
+            tracing::error!(agent = %self.status.agent, "the store's writer is gone; status not recorded");
+        }
+        self.s.published.send_replace(self.status.clone());
+    }
+
+    /// Hands coalesced status changes and custom metrics to the writer, if it has room.
+    fn flush(&mut self) {
+        if self.dirty {
+            self.dirty = !self.s.writer.offer(WriteOp::Status(Box::new(self.status.clone())));
+            self.s.published.send_replace(self.status.clone());
+        }
+        if !self.samples.is_empty() {
+            let _ = self.s.writer.offer(WriteOp::Samples(std::mem::take(&mut self.samples)));
+        }
+    }
+
+    fn set_state(&mut self, state: AgentState) {
+        self.status.state = state;
+        self.commit();
+    }
+
+    /// Records an event for this agent and logs it at a matching level.
+    fn event(&self, kind: &str, severity: Severity, message: String) {
+        let agent = &self.status.agent;
+        match severity {
+            Severity::Info => tracing::info!(agent = %agent, kind, "{message}"),
+            Severity::Warning => tracing::warn!(agent = %agent, kind, "{message}"),
+            Severity::Error | Severity::Critical => tracing::error!(agent = %agent, kind, "{message}"),
+        }
+        let e =
+            NewEvent { ts_ms: now_ms(), agent: Some(agent.clone()), kind: kind.into(), severity, message };
+        if self.s.writer.send(WriteOp::Event(e)).is_err() {
+            tracing::error!(agent = %agent, "the store's writer is gone; event not recorded");
+        }
+    }
+
+    fn reset_health(&mut self) {
+        self.status.health = Health::Unknown;
+        self.status.ready = false;
+    }
+}
+
+/// A duration for messages, to the millisecond: "1s 500ms".
+fn human(d: Duration) -> String {
+    let ms = Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    humantime::format_duration(ms).to_string()
+}

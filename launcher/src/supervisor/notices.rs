@@ -1,0 +1,90 @@
+//! What the agent says through its notify socket or pipe, applied to its status.
+
+use super::{Supervisor, human};
+use crate::notify::{Notice, Parsed};
+use agentvisor_shared::Sample;
+use agentvisor_shared::model::{AgentState, Health, Severity};
+use agentvisor_shared::time::now_ms;
+use tokio::time::Instant;
+
+impl Supervisor {
+    /// Applies one message. Returns whether it was a sign of life (a heartbeat or READY),
+    /// which re-arms the heartbeat timer. State, health and readiness changes are written at
+    /// once; everything else is coalesced into the next flush.
+    pub(super) fn apply(&mut self, parsed: Parsed, started: Instant) -> bool {
+        let mut alive = false;
+        let mut changed = false;
+        if parsed.malformed > 0 {
+            self.status.notify_errors += i64::from(parsed.malformed);
+            tracing::debug!(agent = %self.status.agent, count = parsed.malformed, "malformed notify message");
+            self.dirty = true;
+        }
+        let now = now_ms();
+        for notice in parsed.notices {
+            self.dirty = true;
+            let st = &mut self.status;
+            match notice {
+                Notice::Ready => {
+                    alive = true;
+                    if !st.ready {
+                        st.ready = true;
+                        if st.state == AgentState::Starting {
+                            st.state = AgentState::Running;
+                        }
+                        changed = true;
+                        self.event(
+                            "ready",
+                            Severity::Info,
+                            format!("ready after {}", human(started.elapsed())),
+                        );
+                    }
+                }
+                Notice::Watchdog => {
+                    alive = true;
+                    st.heartbeats += 1;
+                    st.last_heartbeat_ms = Some(now);
+                    if st.health != Health::Healthy {
+                        let resumed = st.health == Health::Unhealthy;
+                        st.health = Health::Healthy;
+                        changed = true;
+                        if resumed {
+                            self.event("heartbeat_resumed", Severity::Info, "heartbeats resumed".into());
+                        }
+                    }
+                }
+                Notice::Stopping => {
+                    self.event(
+                        "agent_stopping",
+                        Severity::Info,
+                        "the agent says it is stopping (STOPPING=1)".into(),
+                    );
+                }
+                Notice::Status(text) => st.status_text = Some(text),
+                Notice::Errno(n) => {
+                    let desc =
+                        i32::try_from(n).map(|n| nix::errno::Errno::from_raw(n).desc()).unwrap_or("unknown");
+                    st.last_error = Some(format!("errno {n}: {desc}"));
+                }
+                Notice::Task(t) => st.task = Some(t),
+                Notice::Model(m) => st.model = Some(m),
+                Notice::TokensIn(n) => st.tokens_in = Some(n),
+                Notice::TokensOut(n) => st.tokens_out = Some(n),
+                Notice::Cost(c) => st.cost = Some(c),
+                Notice::Error(e) => {
+                    if st.last_error.as_deref() != Some(e.as_str()) {
+                        st.last_error = Some(e.clone());
+                        self.event("agent_error", Severity::Warning, e);
+                    }
+                }
+                Notice::Metric(metric, value) => {
+                    let scope = st.agent.clone();
+                    self.samples.push(Sample { scope, metric, ts_ms: now, value });
+                }
+            }
+        }
+        if changed {
+            self.commit();
+        }
+        alive
+    }
+}

@@ -1,0 +1,262 @@
+//! One run of the agent's process, from spawn to exit, and the restart loop around it.
+
+use super::policy::Decision;
+use super::{Command, Supervisor, human};
+use crate::config::{OnHeartbeatTimeout, Ready, Restart};
+use crate::output;
+use crate::process::{self, Spawned};
+use agentvisor_shared::model::{AgentState, Health, Severity, Stream};
+use agentvisor_shared::time::now_ms;
+use nix::sys::signal::Signal;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::Duration;
+use tokio::process::Child;
+use tokio::time::{Instant, sleep_until};
+
+/// How a run ended.
+enum End {
+    /// Stopped on command: stay stopped.
+    Stopped,
+    /// The process ended (or could not be started).
+    Ended { failed: bool, ran_for: Duration },
+}
+
+impl Supervisor {
+    /// Runs the agent, restarting it by its policy, until it is stopped, exits for good or
+    /// turns fatal.
+    pub(super) async fn supervise(&mut self) {
+        loop {
+            let End::Ended { failed, ran_for } = self.run_once().await else { return };
+            if let Some(done) = self.pending_stop.take() {
+                self.set_state(AgentState::Stopped);
+                let _ = done.send(());
+                return;
+            }
+            let restart = match self.s.cfg.restart {
+                Restart::Always => true,
+                Restart::OnFailure => failed,
+                Restart::Never => false,
+            };
+            if !restart {
+                self.set_state(AgentState::Exited);
+                return;
+            }
+            match self.tracker.next(&self.s.cfg, std::time::Instant::now(), ran_for) {
+                Decision::Fatal { restarts, window } => {
+                    self.set_state(AgentState::Fatal);
+                    let msg = format!(
+                        "crash loop: {restarts} restarts within {}; not restarting until an operator acts or the config changes",
+                        human(window)
+                    );
+                    self.event("crash_loop", Severity::Critical, msg);
+                    return;
+                }
+                Decision::Restart(delay) => {
+                    self.set_state(AgentState::Backoff);
+                    let n = self.status.restarts + 1;
+                    self.event("backoff", Severity::Info, format!("restart {n} in {}", human(delay)));
+                    if !self.sleep_unless_stopped(delay).await {
+                        return;
+                    }
+                    self.status.restarts = n;
+                }
+            }
+        }
+    }
+
+    /// Waits out a backoff delay; `false` if a stop came first (the agent is then stopped).
+    async fn sleep_unless_stopped(&mut self, delay: Duration) -> bool {
+        let deadline = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = sleep_until(deadline) => return true,
+                cmd = self.s.commands.recv() => {
+                    let done = match cmd {
+                        Some(Command::Kill) => continue,
+                        Some(Command::Stop { reason, done }) => {
+                            self.event("stopped", Severity::Info, format!("stopped while waiting to restart: {reason}"));
+                            Some(done)
+                        }
+                        None => None,
+                    };
+                    self.set_state(AgentState::Stopped);
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                    return false;
+                }
+            }
+        }
+    }
+
+    async fn run_once(&mut self) -> End {
+        let cfg = self.s.cfg.clone();
+        let started = Instant::now();
+        self.reset_health();
+        self.status.state = AgentState::Starting;
+        self.status.exit_code = None;
+        self.status.exit_signal = None;
+        self.status.exited_ms = None;
+        let spawned = match process::spawn(&cfg, &self.s.working_dir, &self.s.socket) {
+            Ok(s) => s,
+            Err(e) => {
+                self.status.exited_ms = Some(now_ms());
+                self.status.last_error = Some(format!("cannot start: {e}"));
+                let program = process::program(&cfg.command, &self.s.working_dir);
+                self.event(
+                    "spawn_failed",
+                    Severity::Error,
+                    format!("cannot start {}: {e}", program.display()),
+                );
+                return End::Ended { failed: true, ran_for: Duration::ZERO };
+            }
+        };
+        let Spawned { mut child, pid, start_ticks, stdout, stderr, notify_pipe } = spawned;
+        self.status.pid = Some(i64::from(pid));
+        self.status.pgid = Some(i64::from(pid));
+        self.status.pid_start_ticks = start_ticks.and_then(|t| i64::try_from(t).ok());
+        self.status.started_ms = Some(now_ms());
+        let ready_on_start = cfg.ready == Ready::Started;
+        if ready_on_start {
+            self.status.ready = true;
+            self.status.state = AgentState::Running;
+        }
+        self.commit();
+        self.event("started", Severity::Info, format!("started (pid {pid})"));
+        let limits = self.s.limits;
+        output::capture(cfg.name.clone(), Stream::Stdout, stdout, self.s.writer.clone(), limits);
+        output::capture(cfg.name.clone(), Stream::Stderr, stderr, self.s.writer.clone(), limits);
+        if let Err(e) = crate::notify::read_pipe(notify_pipe, self.s.notify_tx.clone()) {
+            tracing::warn!(agent = %cfg.name, error = %e, "cannot read the notify pipe");
+        }
+
+        let far = started + Duration::from_secs(86_400 * 365);
+        let ready_deadline = started + cfg.ready_timeout.get();
+        let hb_timeout = cfg.heartbeat_timeout.map(|t| t.get());
+        let mut hb_deadline = if ready_on_start { hb_timeout.map(|t| started + t) } else { None };
+        let mut flush = tokio::time::interval(super::FLUSH_EVERY);
+        let end = loop {
+            tokio::select! {
+                exit = child.wait() => {
+                    let exit = exit.ok();
+                    let ran_for = started.elapsed();
+                    let (failed, how) = self.record_exit(pid, exit);
+                    let (kind, severity) = if failed { ("crashed", Severity::Error) } else { ("exited", Severity::Info) };
+                    self.event(kind, severity, format!("{how} after {}", human(ran_for)));
+                    break End::Ended { failed, ran_for };
+                }
+                Some(parsed) = self.s.notify_rx.recv() => {
+                    if self.apply(parsed, started) {
+                        hb_deadline = hb_timeout.map(|t| Instant::now() + t);
+                    }
+                }
+                _ = sleep_until(ready_deadline), if !self.status.ready => {
+                    let msg = format!("not ready within {} (no READY=1)", human(cfg.ready_timeout.get()));
+                    self.event("ready_timeout", Severity::Error, msg);
+                    let exit = self.stop_process(&mut child, pid, "ready timeout").await;
+                    self.record_exit(pid, exit);
+                    break End::Ended { failed: true, ran_for: started.elapsed() };
+                }
+                _ = sleep_until(hb_deadline.unwrap_or(far)), if hb_deadline.is_some() => {
+                    hb_deadline = None;
+                    self.status.health = Health::Unhealthy;
+                    self.commit();
+                    let timeout = human(hb_timeout.unwrap_or_default());
+                    let then = match cfg.on_heartbeat_timeout {
+                        OnHeartbeatTimeout::Restart => "restarting it",
+                        OnHeartbeatTimeout::Mark => "marked unhealthy",
+                    };
+                    self.event("heartbeat_missed", Severity::Warning, format!("no heartbeat for {timeout}; {then}"));
+                    if cfg.on_heartbeat_timeout == OnHeartbeatTimeout::Restart {
+                        let exit = self.stop_process(&mut child, pid, "missed heartbeat").await;
+                        self.record_exit(pid, exit);
+                        break End::Ended { failed: true, ran_for: started.elapsed() };
+                    }
+                }
+                _ = flush.tick() => self.flush(),
+                cmd = self.s.commands.recv() => {
+                    let (reason, done) = match cmd {
+                        Some(Command::Stop { reason, done }) => (reason, Some(done)),
+                        Some(Command::Kill) => ("killed at once".to_owned(), None),
+                        None => ("the launcher let go of it".to_owned(), None),
+                    };
+                    let exit = if done.is_some() {
+                        self.stop_process(&mut child, pid, &reason).await
+                    } else {
+                        process::signal_group(pid, Signal::SIGKILL);
+                        child.wait().await.ok()
+                    };
+                    let (_, how) = self.record_exit(pid, exit);
+                    self.status.state = AgentState::Stopped;
+                    self.commit();
+                    self.event("stopped", Severity::Info, format!("stopped ({how}): {reason}"));
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                    break End::Stopped;
+                }
+            }
+        };
+        // Messages the agent sent just before it exited still count (its last X_TASK, say).
+        while let Ok(parsed) = self.s.notify_rx.try_recv() {
+            self.apply(parsed, started);
+        }
+        self.flush();
+        end
+    }
+
+    /// Stops a running process: the stop signal to its group, then SIGKILL to the group after
+    /// `stop_timeout` (or at once on a kill command). Returns its exit status.
+    async fn stop_process(&mut self, child: &mut Child, pid: i32, reason: &str) -> Option<ExitStatus> {
+        self.status.state = AgentState::Stopping;
+        self.commit();
+        self.event("stopping", Severity::Info, format!("stopping: {reason}"));
+        let cfg = &self.s.cfg;
+        process::signal_group(pid, cfg.stop_signal.0);
+        let deadline = Instant::now() + cfg.stop_timeout.get();
+        let timeout = cfg.stop_timeout.get();
+        loop {
+            tokio::select! {
+                exit = child.wait() => return exit.ok(),
+                _ = sleep_until(deadline) => {
+                    let msg = format!("still running {} after the stop signal; killing its process group", human(timeout));
+                    self.event("stop_timeout", Severity::Warning, msg);
+                    break;
+                }
+                Some(cmd) = self.s.commands.recv() => match cmd {
+                    Command::Kill => break,
+                    // Already stopping; answer once it is gone, and do not restart it.
+                    Command::Stop { done, .. } => self.pending_stop = Some(done),
+                },
+            }
+        }
+        process::signal_group(pid, Signal::SIGKILL);
+        child.wait().await.ok()
+    }
+
+    /// Records the end of the process (and kills whatever it left in its group). Returns
+    /// whether the exit counts as a failure, and a description.
+    fn record_exit(&mut self, pid: i32, exit: Option<ExitStatus>) -> (bool, String) {
+        // The agent's main process is gone; what it left in its group goes with it, so a
+        // restart never accumulates orphans.
+        process::signal_group(pid, Signal::SIGKILL);
+        self.reset_health();
+        self.status.pid = None;
+        self.status.pgid = None;
+        self.status.pid_start_ticks = None;
+        self.status.exited_ms = Some(now_ms());
+        self.status.exit_code = exit.and_then(|e| e.code()).map(i64::from);
+        self.status.exit_signal = exit.and_then(|e| e.signal()).map(i64::from);
+        match (exit.and_then(|e| e.code()), exit.and_then(|e| e.signal())) {
+            (Some(0), _) => (false, "exited with code 0".into()),
+            (Some(code), _) => (true, format!("exited with code {code}")),
+            (None, Some(sig)) => {
+                let name =
+                    Signal::try_from(sig).map(|s| s.as_str().to_owned()).unwrap_or_else(|_| sig.to_string());
+                (true, format!("killed by {name}"))
+            }
+            (None, None) => (true, "ended with an unknown status".into()),
+        }
+    }
+}
