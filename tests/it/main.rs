@@ -6,3 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod dashboard_commands;
+mod dashboard_fixture;
+mod dashboard_readonly;
+mod dashboard_tui;

@@ -31,7 +31,8 @@ pub fn run(resolved: &Resolved, args: &EventsArgs) -> u8 {
         kind: args.kind.clone(),
         min_severity: args.severity,
         after_id: None,
-        limit: args.lines.max(0),
+        // At least one is read even for `-n 0`, so following starts after the newest.
+        limit: args.lines.max(1),
     };
     let mut events = match reader.events(&filter) {
         Ok(e) => e,
@@ -39,7 +40,8 @@ pub fn run(resolved: &Resolved, args: &EventsArgs) -> u8 {
     };
     events.reverse();
     filter.after_id = Some(events.last().map_or(0, |e| e.id));
-    if !print_lines(events.iter().map(render)) || !args.follow {
+    let skip = events.len().saturating_sub(usize::try_from(args.lines).unwrap_or(0));
+    if !print_lines(events[skip..].iter().map(render)) || !args.follow {
         return 0;
     }
     filter.limit = FOLLOW_BATCH;

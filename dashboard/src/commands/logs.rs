@@ -18,7 +18,8 @@ pub fn run(resolved: &Resolved, args: &LogsArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let lines = match reader.logs(&args.agent, None, args.lines.max(0)) {
+    // At least one line is read even for `-n 0`, so following starts after the newest.
+    let lines = match reader.logs(&args.agent, None, args.lines.max(1)) {
         Ok(l) => l,
         Err(e) => return read_failed(&e),
     };
@@ -33,7 +34,8 @@ pub fn run(resolved: &Resolved, args: &LogsArgs) -> u8 {
         }
     }
     let mut last_id = lines.last().map(|l| l.id);
-    if !print_lines(lines.iter().map(render)) || !args.follow {
+    let skip = lines.len().saturating_sub(usize::try_from(args.lines).unwrap_or(0));
+    if !print_lines(lines[skip..].iter().map(render)) || !args.follow {
         return 0;
     }
     follow(&reader, |r| {

@@ -1,0 +1,118 @@
+//! The dashboard's read-only promise, proven on real files: it never changes the database,
+//! and a dashboard refreshing next to a busy writer does not stop the WAL from being
+//! checkpointed back under its limit.
+
+use crate::common::{Running, Sandbox, dashboard_bin, wait_until};
+use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, now_ms};
+use crate::dashboard_tui::Tui;
+use agentvisor_shared::{Sample, WriteOp, WriterConfig};
+use std::time::{Duration, Instant};
+
+/// The main file's bytes, read whole with no SQLite connection of ours open. (The -wal and
+/// -shm files may legitimately be created by a reader's connection; the main file may not
+/// change.)
+fn main_file(db: &std::path::Path) -> Vec<u8> {
+    std::fs::read(db).unwrap()
+}
+
+#[test]
+fn a_dashboard_session_leaves_the_database_byte_identical() {
+    let sb = Sandbox::new();
+    let db = sb.db();
+    let launcher = FakeLauncher::start(&db);
+    healthy_fleet(&launcher);
+    launcher.stop();
+    let before = main_file(&db);
+    let dbs = db.to_str().unwrap();
+
+    for args in [
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["logs", "worker"],
+        vec!["logs", "nobody"],
+        vec!["events", "-n", "10"],
+        vec!["events", "--severity", "error", "--agent", "worker"],
+    ] {
+        let out = sb.command(dashboard_bin()).args(&args).args(["--db", dbs]).output().unwrap();
+        assert!(out.status.code().is_some(), "{args:?} died: {out:?}");
+    }
+    assert!(main_file(&db) == before, "a one-shot command changed the database");
+
+    let mut tui = Tui::start(&sb, &db, 100, 30);
+    tui.wait_for("researcher", Duration::from_secs(20));
+    // Visit every screen so every read path runs.
+    tui.keys("\r");
+    tui.wait_for("capabilities", Duration::from_secs(5));
+    for w in ["2", "3", "4", "5"] {
+        tui.keys(w);
+    }
+    tui.keys("\t");
+    tui.wait_for("Events (", Duration::from_secs(5));
+    tui.keys("vq");
+    assert!(tui.wait_exit(Duration::from_secs(5)).success());
+    assert!(main_file(&db) == before, "the TUI changed the database");
+}
+
+#[test]
+fn a_refreshing_dashboard_does_not_pin_the_wal() {
+    const LIMIT: u64 = 256 << 10;
+    let sb = Sandbox::new();
+    let db = sb.db();
+    let cfg = WriterConfig {
+        wal_limit_bytes: LIMIT,
+        housekeeping_interval: Duration::from_millis(100),
+        ..WriterConfig::default()
+    };
+    let launcher = FakeLauncher::start_with(&db, cfg);
+    healthy_fleet(&launcher);
+    let wal = agentvisor_shared::paths::wal_path(&db);
+    let wal_size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+
+    // Readers refreshing on every commit: the TUI on its detail screen and two followers.
+    let mut tui = Tui::start(&sb, &db, 120, 40);
+    tui.wait_for("researcher", Duration::from_secs(20));
+    tui.keys("\r");
+    tui.wait_for("capabilities", Duration::from_secs(5));
+    let dbs = db.to_str().unwrap();
+    let mut cmd = sb.command(dashboard_bin());
+    cmd.args(["events", "-f", "--db", dbs]);
+    let _events = Running::spawn(cmd, sb.path(), "events-f");
+    let mut cmd = sb.command(dashboard_bin());
+    cmd.args(["logs", "worker", "-f", "--db", dbs]);
+    let _logs = Running::spawn(cmd, sb.path(), "logs-f");
+
+    // A busy writer: many small commits of samples and log lines for two seconds, growing the
+    // WAL well past its limit between checkpoints.
+    let started = Instant::now();
+    let mut peak = 0;
+    let mut truncations = 0;
+    let mut last = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        let ts = now_ms();
+        let samples = (0..200)
+            .map(|i| Sample {
+                scope: "researcher".into(),
+                metric: format!("m{}", i % 10),
+                ts_ms: ts + i,
+                value: i as f64,
+            })
+            .collect();
+        launcher.send(WriteOp::Samples(samples));
+        launcher.logs("worker", &["busy output line with some padding to make the WAL grow faster"; 20]);
+        launcher.flush();
+        let size = wal_size();
+        peak = peak.max(size);
+        if size < last {
+            truncations += 1;
+        }
+        last = size;
+    }
+    assert!(peak > LIMIT, "the load never grew the WAL past its limit ({peak} bytes): nothing was proven");
+    assert!(truncations > 0, "the WAL was never checkpointed while the dashboard refreshed (peak {peak})");
+    // Once the load stops, the next housekeeping brings it back under the limit, readers or not.
+    wait_until(Duration::from_secs(10), "WAL back under its limit", || (wal_size() <= LIMIT).then_some(()));
+    println!("WAL peak {peak} bytes, {truncations} truncations seen, limit {LIMIT}");
+    assert!(tui.contents().contains("researcher"), "the dashboard stopped showing data");
+    tui.keys("q");
+    assert!(tui.wait_exit(Duration::from_secs(5)).success());
+}

@@ -1,0 +1,169 @@
+//! The real dashboard binary in a real pseudo-terminal: what it draws (parsed with vt100),
+//! how it reacts to keys, and that it leaves the terminal as it found it.
+
+use crate::common::{Sandbox, dashboard_bin, wait_until};
+use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, status};
+use agentvisor_shared::WriteOp;
+use agentvisor_shared::model::{AgentState, Health};
+use nix::pty::{OpenptyResult, Winsize, openpty};
+use nix::sys::termios::{LocalFlags, tcgetattr};
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The dashboard running on the slave side of a pty; the screen is what a terminal would show.
+pub struct Tui {
+    child: Child,
+    master: std::fs::File,
+    slave: OwnedFd,
+    screen: Arc<Mutex<vt100::Parser>>,
+}
+
+impl Tui {
+    pub fn start(sb: &Sandbox, db: &Path, cols: u16, rows: u16) -> Tui {
+        let size = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let OpenptyResult { master, slave } = openpty(Some(&size), None).unwrap();
+        let mut cmd: Command = sb.command(dashboard_bin());
+        cmd.args([
+            "--db",
+            db.to_str().unwrap(),
+            "--log-file",
+            sb.path().join("dashboard.log").to_str().unwrap(),
+        ])
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave.try_clone().unwrap()));
+        let child = cmd.spawn().unwrap();
+        let master = std::fs::File::from(master);
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let mut reader = master.try_clone().unwrap();
+        let parser = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            // Ends when the last slave descriptor closes (EIO) or the test drops the master.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                parser.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Tui { child, master, slave, screen }
+    }
+
+    pub fn contents(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    pub fn wait_for(&self, what: &str, limit: Duration) -> Duration {
+        let started = Instant::now();
+        wait_until(limit, &format!("{what:?} on screen"), || self.contents().contains(what).then_some(()));
+        started.elapsed()
+    }
+
+    pub fn keys(&mut self, keys: &str) {
+        self.master.write_all(keys.as_bytes()).unwrap();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let child = &mut self.child;
+        wait_until(limit, "dashboard exit", || child.try_wait().ok().flatten())
+    }
+
+    /// Whether the terminal is back in cooked mode (line editing and echo on).
+    pub fn cooked(&self) -> bool {
+        let t = tcgetattr(&self.slave).unwrap();
+        t.local_flags.contains(LocalFlags::ICANON | LocalFlags::ECHO)
+    }
+
+    pub fn alternate_screen(&self) -> bool {
+        self.screen.lock().unwrap().screen().alternate_screen()
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn shows_the_agents_follows_commits_and_quits_cleanly() {
+    let sb = Sandbox::new();
+    let db = sb.db();
+    let launcher = FakeLauncher::start(&db);
+    healthy_fleet(&launcher);
+    let mut tui = Tui::start(&sb, &db, 100, 30);
+    tui.wait_for("researcher", Duration::from_secs(20));
+    let screen = tui.contents();
+    assert!(screen.contains("worker") && screen.contains("launcher up"), "{screen}");
+    assert!(tui.alternate_screen());
+
+    // A commit by the launcher reaches the screen quickly: file event -> data_version -> read.
+    let mut s = status("worker", AgentState::Running, Health::Healthy);
+    s.status_text = Some("mark-42".into());
+    launcher.send(WriteOp::Status(Box::new(s)));
+    launcher.flush();
+    let latency = tui.wait_for("mark-42", Duration::from_secs(5));
+    println!("commit to screen: {latency:?}");
+
+    // Keys: detail screen, events screen, help, back, then q.
+    tui.keys("\r");
+    tui.wait_for("capabilities", Duration::from_secs(5));
+    tui.keys("\x1b");
+    tui.keys("\t");
+    tui.wait_for("Events (", Duration::from_secs(5));
+    tui.keys("?");
+    tui.wait_for("Keys (Esc or ? closes)", Duration::from_secs(5));
+    tui.keys("?\t");
+    tui.wait_for("Agents (2/2)", Duration::from_secs(5));
+    tui.keys("q");
+    let exit = tui.wait_exit(Duration::from_secs(5));
+    assert!(exit.success(), "{exit:?}");
+    assert!(tui.cooked(), "terminal left in raw mode");
+    wait_until(Duration::from_secs(2), "alternate screen left", || (!tui.alternate_screen()).then_some(()));
+}
+
+#[test]
+fn waits_for_the_database_without_creating_it_then_opens_it() {
+    let sb = Sandbox::new();
+    let db = sb.db();
+    let mut tui = Tui::start(&sb, &db, 80, 24);
+    tui.wait_for("Waiting for the database", Duration::from_secs(20));
+    assert!(tui.contents().contains("from the command line"));
+    assert!(!db.exists(), "the dashboard created the database");
+    let launcher = FakeLauncher::start(&db);
+    healthy_fleet(&launcher);
+    tui.wait_for("researcher", Duration::from_secs(10));
+    // Resizing redraws for the new size.
+    resize(&tui, 120, 30);
+    tui.wait_for("CPU (recent)", Duration::from_secs(5));
+    tui.keys("\x03");
+    assert!(tui.wait_exit(Duration::from_secs(5)).success());
+    assert!(tui.cooked());
+}
+
+/// Sets the pty's size (with `stty` on the slave, no unsafe ioctl) and tells the dashboard,
+/// as a terminal emulator does on resize.
+fn resize(tui: &Tui, cols: u16, rows: u16) {
+    let ok = Command::new("stty")
+        .args(["cols", &cols.to_string(), "rows", &rows.to_string()])
+        .stdin(Stdio::from(tui.slave.try_clone().unwrap()))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    tui.screen.lock().unwrap().screen_mut().set_size(rows, cols);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(tui.pid() as i32), nix::sys::signal::Signal::SIGWINCH)
+        .unwrap();
+}
