@@ -65,6 +65,13 @@ pub fn in_trouble(a: &AgentRow) -> bool {
     matches!(a.state, AgentState::Backoff | AgentState::Fatal) || a.health == Health::Unhealthy
 }
 
+/// Whether an agent counts as healthy in "healthy out of enabled": its health check says so,
+/// or it sends no heartbeats (so has no health check) and its process is running.
+pub fn counts_as_healthy(a: &AgentRow) -> bool {
+    a.health == Health::Healthy
+        || (a.health == Health::Unknown && a.state == AgentState::Running && a.heartbeat_timeout_ms.is_none())
+}
+
 /// How an agent's liveness is known.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Heartbeat {
@@ -95,7 +102,7 @@ impl Heartbeat {
 pub struct Summary {
     pub agents: usize,
     pub enabled: usize,
-    /// Enabled agents whose health is `healthy`.
+    /// Enabled agents that [`counts_as_healthy`].
     pub healthy: usize,
     pub in_trouble: usize,
     pub by_state: BTreeMap<AgentState, usize>,
@@ -108,7 +115,7 @@ impl Summary {
             *s.by_state.entry(a.state).or_default() += 1;
             if a.enabled {
                 s.enabled += 1;
-                if a.health == Health::Healthy {
+                if counts_as_healthy(a) {
                     s.healthy += 1;
                 }
                 if in_trouble(a) {
@@ -260,6 +267,20 @@ pub(crate) mod tests {
         assert_eq!(Verdict::of(&down, 10_000).code(), 2);
         assert_eq!(Verdict::of(&snapshot(None, vec![]), 10_000).code(), 2);
         assert_eq!(Verdict::NoDatabase.code(), 3);
+    }
+
+    #[test]
+    fn process_only_running_agents_count_as_healthy() {
+        let mut heartbeating = agent("h", AgentState::Running, Health::Unknown);
+        heartbeating.heartbeat_timeout_ms = Some(1_000);
+        let agents = vec![
+            agent("p", AgentState::Running, Health::Unknown),
+            heartbeating,
+            agent("x", AgentState::Exited, Health::Unknown),
+            agent("ok", AgentState::Running, Health::Healthy),
+        ];
+        let s = Summary::of(&agents);
+        assert_eq!((s.healthy, s.enabled), (2, 4));
     }
 
     #[test]

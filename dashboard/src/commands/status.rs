@@ -58,7 +58,7 @@ pub fn to_json(s: &Snapshot, resolved: &Resolved, now: i64) -> Value {
         "status": l.and_then(|l| l.status.as_ref()),
         "config_path": l.and_then(|l| l.config_path.as_ref()),
         "cpu_percent": s.launcher_metrics.get(metric::CPU_PERCENT),
-        "memory_bytes": s.launcher_metrics.get(metric::MEMORY_BYTES),
+        "memory_bytes": s.launcher_metrics.get(metric::MEMORY_BYTES).map(|v| *v as u64),
     });
     let summary = Summary::of(&s.agents);
     let by_state: Map<String, Value> =
@@ -113,7 +113,7 @@ fn agent_json(a: &AgentRow, now: i64) -> Value {
         "last_heartbeat_age_s": a.last_heartbeat_ms.map(|t| secs_between(t, now)),
         "process_only": Heartbeat::of(a, now) == Heartbeat::ProcessOnly,
         "cpu_percent": a.metrics.get(metric::CPU_PERCENT),
-        "memory_bytes": a.metrics.get(metric::MEMORY_BYTES),
+        "memory_bytes": a.metrics.get(metric::MEMORY_BYTES).map(|v| *v as u64),
         "status": a.status_text,
         "task": a.task,
         "model": a.model,
@@ -169,6 +169,7 @@ fn table(s: &Snapshot, now: i64) -> Vec<String> {
     ];
     for a in &s.agents {
         let beat = match Heartbeat::of(a, now) {
+            _ if !a.state.has_process() => "-".to_owned(),
             Heartbeat::ProcessOnly => "process-only".to_owned(),
             Heartbeat::None => "none yet".to_owned(),
             Heartbeat::Seen { age_ms, .. } => format!("{} ago", format::duration_ms(age_ms)),

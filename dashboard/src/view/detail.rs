@@ -137,33 +137,42 @@ fn timeout(a: &AgentRow) -> String {
     a.heartbeat_timeout_ms.map_or("none".to_owned(), format::duration_ms)
 }
 
-/// The config's scalar settings as `key=value`, skipping what other lines already show; the
-/// environment appears by variable names only (the launcher never stores the values).
+/// The config's settings as `key=value`, skipping what other lines already show and empty
+/// lists; nested tables one level deep as `key={a=1,b=2}`. The environment appears by variable
+/// names only (the launcher never stores the values).
 fn config_summary(config: Option<&serde_json::Value>) -> String {
     const SHOWN_ELSEWHERE: &[&str] = &["name", "description", "command", "args", "capabilities"];
     let Some(serde_json::Value::Object(map)) = config else { return "—".to_owned() };
-    let mut parts = Vec::new();
-    for (k, v) in map {
-        if SHOWN_ELSEWHERE.contains(&k.as_str()) {
-            continue;
-        }
-        match v {
-            serde_json::Value::String(s) => parts.push(format!("{k}={s}")),
-            serde_json::Value::Number(_) | serde_json::Value::Bool(_) => parts.push(format!("{k}={v}")),
-            serde_json::Value::Object(o) => {
-                parts.push(format!("{k}={{{}}}", o.keys().cloned().collect::<Vec<_>>().join(",")))
-            }
-            serde_json::Value::Array(a) => parts.push(format!(
-                "{k}=[{}]",
-                a.iter()
-                    .map(|x| x.as_str().map_or(x.to_string(), str::to_owned))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )),
-            serde_json::Value::Null => {}
-        }
-    }
+    let parts: Vec<String> = map
+        .iter()
+        .filter(|(k, _)| !SHOWN_ELSEWHERE.contains(&k.as_str()))
+        .filter_map(|(k, v)| config_value(v).map(|v| format!("{k}={v}")))
+        .collect();
     if parts.is_empty() { "defaults".to_owned() } else { parts.join(" ") }
+}
+
+fn config_value(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        Value::Array(a) if a.is_empty() => None,
+        Value::Array(a) => {
+            Some(format!("[{}]", a.iter().filter_map(config_value).collect::<Vec<_>>().join(",")))
+        }
+        Value::Object(o) if o.is_empty() => None,
+        Value::Object(o) => Some(format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, v)| match v {
+                    Value::Object(_) | Value::Array(_) | Value::Null => k.clone(),
+                    _ => format!("{k}={}", config_value(v).unwrap_or_default()),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        )),
+    }
 }
 
 fn draw_charts(frame: &mut Frame<'_>, area: Rect, charts: &[Chart], app: &App, theme: Theme) {
