@@ -8,5 +8,6 @@
 mod common;
 mod dashboard_commands;
 mod dashboard_fixture;
+mod dashboard_launcher;
 mod dashboard_readonly;
 mod dashboard_tui;
