@@ -2,7 +2,7 @@
 //! codes through a launcher's life (healthy, crash loop, stopped, killed), `logs`/`events`, the
 //! UI showing the live agents, and the read-only proof on the launcher's own file.
 
-use crate::common::{Sandbox, dashboard_bin, wait_until};
+use crate::common::{Running, Sandbox, dashboard_bin, launcher_bin, wait_until};
 use crate::dashboard_tui::Tui;
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -20,6 +20,14 @@ while :; do
   sleep 0.2
 done
 "#;
+
+/// The real launcher on the sandbox's config and database; killed with its group if a test
+/// fails before stopping it.
+fn start_launcher(sb: &Sandbox) -> Running {
+    let mut c = sb.command(launcher_bin());
+    c.arg("--db").arg(sb.db()).arg("--config").arg(sb.config());
+    Running::spawn(c, sb.path(), "launcher")
+}
 
 fn status(sb: &Sandbox) -> (i32, Value) {
     let out = sb.command(dashboard_bin()).args(["status", "--json", "--db"]).arg(sb.db()).output().unwrap();
@@ -49,7 +57,7 @@ command = "/bin/sleep"
 args = ["1000"]
 "#,
     );
-    let mut launcher = sb.launcher();
+    let mut launcher = start_launcher(&sb);
     let (_, v) = wait_until(LIMIT, "status 0 with heartbeats and metrics", || {
         let (code, v) = status(&sb);
         let b = agent(&v, "beater");
@@ -85,8 +93,9 @@ args = ["1000"]
     assert!(tui.wait_exit(LIMIT).success());
 
     // A clean stop: exit code 2, and from now on nothing the dashboard does changes the file.
-    launcher.run.signal(Signal::SIGTERM);
-    assert_eq!(launcher.run.wait_exit(LIMIT).code(), Some(0), "{}", sb.stderr_of("launcher"));
+    launcher.signal(Signal::SIGTERM);
+    let stderr = || std::fs::read_to_string(sb.path().join("launcher.stderr")).unwrap_or_default();
+    assert_eq!(launcher.wait_exit(LIMIT).code(), Some(0), "{}", stderr());
     let before = std::fs::read(sb.db()).unwrap();
     let (code, v) = status(&sb);
     assert_eq!(code, 2, "{v:#}");
@@ -124,7 +133,7 @@ restart_window = "60s"
 backoff = { initial = "50ms", multiplier = 1.0, max = "50ms", reset_after = "30s" }
 "#,
     );
-    let launcher = sb.launcher();
+    let launcher = start_launcher(&sb);
     let v = wait_until(LIMIT, "status 1 with looper fatal", || {
         let (code, v) = status(&sb);
         (code == 1 && agent(&v, "looper")["state"] == "fatal").then_some(v)
@@ -144,7 +153,7 @@ backoff = { initial = "50ms", multiplier = 1.0, max = "50ms", reset_after = "30s
     assert!(String::from_utf8_lossy(&out.stdout).contains("stderr boom"));
 
     // SIGKILL: no stop is recorded; the session goes stale and status says so.
-    launcher.run.signal(Signal::SIGKILL);
+    launcher.signal(Signal::SIGKILL);
     let v = wait_until(LIMIT, "status 2 (stale)", || {
         let (code, v) = status(&sb);
         (code == 2).then_some(v)
