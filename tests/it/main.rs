@@ -8,6 +8,10 @@
 mod common;
 mod dashboard_commands;
 mod dashboard_fixture;
-mod dashboard_launcher;
 mod dashboard_readonly;
 mod dashboard_tui;
+mod launcher_config;
+mod launcher_lifecycle;
+mod launcher_output;
+mod launcher_protocol;
+mod launcher_restart;

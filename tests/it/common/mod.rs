@@ -157,3 +157,108 @@ pub fn process_alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The launcher running in a sandbox. Dropping it stops it gracefully (SIGTERM, so it stops
+/// its agents and their process groups), and kills it if that takes more than 5 s.
+pub struct Launcher {
+    pub run: Running,
+}
+
+impl Launcher {
+    pub fn pid(&self) -> i32 {
+        self.run.pid()
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        if let Ok(None) = self.run.child.try_wait() {
+            self.run.signal(nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.run.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Sandbox {
+    /// The launcher on this sandbox's config and database, logging at debug level to
+    /// `<label>.stderr` in the sandbox.
+    pub fn launcher_as(&self, label: &str) -> Launcher {
+        let mut c = self.command(launcher_bin());
+        c.arg("--db").arg(self.db()).arg("--config").arg(self.config()).env("RUST_LOG", "debug");
+        Launcher { run: Running::spawn(c, self.path(), label) }
+    }
+
+    pub fn launcher(&self) -> Launcher {
+        self.launcher_as("launcher")
+    }
+
+    /// What a process started with `label` wrote to stderr so far.
+    pub fn stderr_of(&self, label: &str) -> String {
+        std::fs::read_to_string(self.path().join(format!("{label}.stderr"))).unwrap_or_default()
+    }
+
+    /// Reads a file the sandbox's agents write, empty while it does not exist.
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name)).unwrap_or_default()
+    }
+}
+
+/// A column of an agent's state row.
+pub fn agent_field<T: rusqlite::types::FromSql>(db: &Path, agent: &str, column: &str) -> Option<T> {
+    query_opt(db, &format!("SELECT {column} FROM agent_state WHERE agent = '{agent}'"))
+}
+
+/// Reads every row of a query as strings (NULL as ""); empty while the database is missing.
+pub fn rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
+    if !db.exists() {
+        return Vec::new();
+    }
+    let c = open_ro(db);
+    let Ok(mut stmt) = c.prepare(sql) else { return Vec::new() };
+    let n = stmt.column_count();
+    let read = stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                Ok(match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => String::new(),
+                    rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                    rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        String::from_utf8_lossy(t).into_owned()
+                    }
+                })
+            })
+            .collect::<rusqlite::Result<Vec<String>>>()
+    });
+    read.map(|it| it.filter_map(Result::ok).collect()).unwrap_or_default()
+}
+
+/// The kinds of an agent's events, oldest first.
+pub fn event_kinds(db: &Path, agent: &str) -> Vec<String> {
+    rows(db, &format!("SELECT kind FROM events WHERE agent = '{agent}' ORDER BY id"))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+/// Live (non-zombie) processes in a process group.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the command name: state, ppid, pgrp, ...
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() != Some(&"Z") && fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) {
+            out.push(pid);
+        }
+    }
+    out
+}

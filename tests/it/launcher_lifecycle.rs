@@ -1,0 +1,159 @@
+//! Starting and stopping: dependency order, graceful shutdown that leaves nothing behind,
+//! surviving a SIGKILL of the launcher, and one launcher per database.
+
+use crate::common::*;
+use nix::sys::signal::Signal;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// An agent that logs its start and its stop signal to `order`, keeps a child of its own
+/// running in its process group, and heartbeats.
+const CHAIN_AGENT: &str = r#"
+trap 'echo "stop $AGENTVISOR_AGENT" >> order; exit 0' TERM
+[ -n "$SLOW" ] && sleep 0.3
+echo "start $AGENTVISOR_AGENT" >> order
+sleep 1000 &
+echo READY=1 >&3
+while :; do sleep 0.05; done
+"#;
+
+#[test]
+fn depends_on_orders_start_and_reverse_stop_and_shutdown_leaves_nothing() {
+    let sb = Sandbox::new();
+    sb.script("agent.sh", CHAIN_AGENT);
+    sb.script("stubborn.sh", "trap '' TERM\nsleep 1000 &\nwhile :; do sleep 0.05; done");
+    sb.write_config(
+        r#"
+[[agent]]
+name = "web"
+command = "./agent.sh"
+ready = "notify"
+depends_on = ["api"]
+
+[[agent]]
+name = "api"
+command = "./agent.sh"
+ready = "notify"
+depends_on = ["store"]
+
+[[agent]]
+name = "store"
+command = "./agent.sh"
+ready = "notify"
+env = { SLOW = "1" }
+
+[[agent]]
+name = "stubborn"
+command = "./stubborn.sh"
+stop_timeout = "300ms"
+"#,
+    );
+    let mut l = sb.launcher();
+    let db = sb.db();
+    wait_until(LIMIT, "all running", || {
+        query_opt::<i64>(&db, "SELECT count(*) FROM agent_state WHERE state = 'running'").filter(|n| *n == 4)
+    });
+    wait_until(LIMIT, "web started", || Some(sb.read("order")).filter(|o| o.lines().count() == 3));
+    assert_eq!(sb.read("order"), "start store\nstart api\nstart web\n");
+    let groups: BTreeSet<i32> =
+        rows(&db, "SELECT pgid FROM agent_state").into_iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(groups.len(), 4);
+    // Every group has its main process and its background child.
+    wait_until(LIMIT, "children running", || {
+        groups.iter().all(|g| group_members(*g).len() >= 2).then_some(())
+    });
+
+    l.run.signal(Signal::SIGTERM);
+    assert_eq!(l.run.wait_exit(LIMIT).code(), Some(0), "{}", sb.stderr_of("launcher"));
+    assert_eq!(sb.read("order"), "start store\nstart api\nstart web\nstop web\nstop api\nstop store\n");
+    for g in &groups {
+        assert_eq!(group_members(*g), Vec::<i32>::new(), "group {g} outlived the launcher");
+    }
+    let states = rows(&db, "SELECT agent, state, pid IS NULL FROM agent_state ORDER BY agent");
+    assert!(states.iter().all(|r| r[1] == "stopped" && r[2] == "1"), "{states:?}");
+    assert!(event_kinds(&db, "stubborn").contains(&"stop_timeout".to_owned()));
+    let session = &rows(&db, "SELECT stopped_ms IS NOT NULL, exit_reason FROM launcher_sessions")[0];
+    assert_eq!(session, &["1", "stopped by SIGTERM"]);
+    let launcher_events: Vec<String> = rows(&db, "SELECT kind FROM events WHERE agent IS NULL ORDER BY id")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(launcher_events, ["launcher_started", "launcher_stopping", "launcher_stopped"]);
+}
+
+#[test]
+fn after_a_sigkill_agents_die_and_the_next_launcher_cleans_up() {
+    let sb = Sandbox::new();
+    sb.script("agent.sh", "sleep 1000 &\necho READY=1 >&3\nwhile :; do sleep 0.05; done");
+    sb.write_config(
+        r#"
+[[agent]]
+name = "a"
+command = "./agent.sh"
+ready = "notify"
+
+[[agent]]
+name = "b"
+command = "./agent.sh"
+ready = "notify"
+"#,
+    );
+    let db = sb.db();
+    let mut first = sb.launcher_as("first");
+    let agents = wait_until(LIMIT, "agents running", || {
+        let r = rows(&db, "SELECT pid, pgid FROM agent_state WHERE state = 'running'");
+        (r.len() == 2).then_some(r)
+    });
+    let agents: Vec<(i32, i32)> =
+        agents.iter().map(|r| (r[0].parse().unwrap(), r[1].parse().unwrap())).collect();
+    wait_until(LIMIT, "children running", || {
+        agents.iter().all(|(_, g)| group_members(*g).len() >= 2).then_some(())
+    });
+
+    first.run.signal(Signal::SIGKILL);
+    first.run.wait_exit(LIMIT);
+    // The parent-death signal takes every agent's main process with the launcher.
+    wait_until(Duration::from_secs(2), "main processes gone", || {
+        agents.iter().all(|(pid, _)| !process_alive(*pid)).then_some(())
+    });
+    // Their background children are still there, until the next launcher stops them.
+    let leftovers: Vec<i32> = agents.iter().flat_map(|(_, g)| group_members(*g)).collect();
+    assert_eq!(leftovers.len(), 2, "expected one leftover per group");
+
+    let _second = sb.launcher_as("second");
+    wait_until(LIMIT, "leftovers stopped", || leftovers.iter().all(|p| !process_alive(*p)).then_some(()));
+    let old = wait_until(LIMIT, "stale session marked", || {
+        rows(&db, "SELECT exit_reason, stopped_ms IS NOT NULL FROM launcher_sessions WHERE id = 1")
+            .pop()
+            .filter(|r| r[0] == "crashed")
+    });
+    assert_eq!(old[1], "1");
+    let msg = query_opt::<String>(
+        &db,
+        "SELECT message FROM events WHERE kind = 'launcher_crashed' AND severity = 'critical'",
+    )
+    .unwrap();
+    assert!(msg.contains("killed leftovers of a (1 process), b (1 process)"), "{msg}");
+    wait_until(LIMIT, "agents running again", || {
+        query_opt::<i64>(&db, "SELECT count(*) FROM agent_state WHERE state = 'running' AND session_id = 2")
+            .filter(|n| *n == 2)
+    });
+}
+
+#[test]
+fn a_second_launcher_is_refused_naming_the_first() {
+    let sb = Sandbox::new();
+    sb.script("agent.sh", "exec sleep 1000");
+    sb.write_config("[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n");
+    let db = sb.db();
+    let first = sb.launcher_as("first");
+    wait_until(LIMIT, "first session", || query_opt::<i64>(&db, "SELECT pid FROM launcher_sessions"));
+    let mut second = sb.launcher_as("second");
+    let status = second.run.wait_exit(LIMIT);
+    assert_eq!(status.code(), Some(1));
+    let err = sb.stderr_of("second");
+    assert!(err.contains(&format!("launcher PID {} is already running", first.pid())), "{err}");
+    assert_eq!(query_opt::<i64>(&db, "SELECT count(*) FROM launcher_sessions"), Some(1));
+}

@@ -1,0 +1,151 @@
+//! Restart policy: backoff delays that grow and reset after a stable run, crash loops that
+//! turn fatal, heartbeat timeouts that restart or mark.
+
+use crate::common::*;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(15);
+
+fn messages(db: &std::path::Path, agent: &str, kind: &str) -> Vec<String> {
+    rows(db, &format!("SELECT message FROM events WHERE agent = '{agent}' AND kind = '{kind}' ORDER BY id"))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+#[test]
+fn backoff_grows_and_resets_after_a_stable_run() {
+    let sb = Sandbox::new();
+    // Crashes at once, except on its 4th run, which lasts longer than reset_after.
+    sb.script(
+        "agent.sh",
+        r#"
+n=$(( $(cat count 2>/dev/null || echo 0) + 1 ))
+echo $n > count
+date +%s%N >> starts
+[ "$n" -eq 4 ] && sleep 0.5
+exit 1
+"#,
+    );
+    sb.write_config(
+        r#"
+[[agent]]
+name = "crashy"
+command = "./agent.sh"
+backoff = { initial = "50ms", multiplier = 2.0, max = "1s", reset_after = "300ms" }
+max_restarts = 50
+"#,
+    );
+    let _l = sb.launcher();
+    let db = sb.db();
+    let delays = wait_until(LIMIT, "six backoffs", || {
+        Some(messages(&db, "crashy", "backoff")).filter(|m| m.len() >= 6)
+    });
+    let delays: Vec<&str> = delays.iter().map(|m| m.rsplit(' ').next().unwrap()).collect();
+    assert_eq!(delays[..6], ["50ms", "100ms", "200ms", "50ms", "100ms", "200ms"]);
+    // The delays are really waited: each start follows the previous one by at least its delay.
+    let starts: Vec<u64> = sb.read("starts").lines().map(|l| l.parse().unwrap()).collect();
+    let gaps: Vec<u64> = starts.windows(2).map(|w| (w[1] - w[0]) / 1_000_000).collect();
+    for (gap, min) in gaps.iter().zip([50, 100, 200, 550, 100]) {
+        assert!(*gap >= min, "gaps {gaps:?}");
+    }
+    let crashed = messages(&db, "crashy", "crashed");
+    assert!(crashed[0].starts_with("exited with code 1"), "{crashed:?}");
+    let severity = query_opt::<String>(&db, "SELECT severity FROM events WHERE kind = 'crashed' LIMIT 1");
+    assert_eq!(severity.as_deref(), Some("error"));
+    assert!(agent_field::<i64>(&db, "crashy", "restarts").unwrap() >= 5);
+    assert_eq!(agent_field::<i64>(&db, "crashy", "exit_code"), Some(1));
+}
+
+#[test]
+fn a_crash_loop_turns_fatal_and_stops_restarting() {
+    let sb = Sandbox::new();
+    sb.script("agent.sh", "echo run >> runs\nkill -SEGV $$");
+    sb.write_config(
+        r#"
+[[agent]]
+name = "loop"
+command = "./agent.sh"
+restart = "always"
+backoff = { initial = "10ms", max = "20ms" }
+max_restarts = 3
+restart_window = "1m"
+"#,
+    );
+    let _l = sb.launcher();
+    let db = sb.db();
+    wait_until(LIMIT, "fatal", || agent_field::<String>(&db, "loop", "state").filter(|s| s == "fatal"));
+    let critical = rows(
+        &db,
+        "SELECT message FROM events WHERE agent = 'loop' AND kind = 'crash_loop' AND severity = 'critical'",
+    );
+    assert_eq!(critical.len(), 1, "{critical:?}");
+    assert!(critical[0][0].contains("3 restarts within 1m"), "{critical:?}");
+    assert_eq!(agent_field::<i64>(&db, "loop", "restarts"), Some(3));
+    assert_eq!(agent_field::<i64>(&db, "loop", "exit_signal"), Some(11));
+    assert!(messages(&db, "loop", "crashed")[0].contains("killed by SIGSEGV"));
+    // No restart after fatal: wait until the launcher has refreshed its session twice more.
+    let seen = query_opt::<i64>(&db, "SELECT last_seen_ms FROM launcher_sessions").unwrap();
+    wait_until(LIMIT, "two liveness ticks", || {
+        query_opt::<i64>(&db, "SELECT last_seen_ms FROM launcher_sessions").filter(|t| *t >= seen + 1500)
+    });
+    assert_eq!(sb.read("runs").lines().count(), 4);
+    let summary = query_opt::<String>(&db, "SELECT status FROM launcher_sessions").unwrap();
+    assert_eq!(summary, "0/1 agents running, 1 fatal");
+}
+
+#[test]
+fn heartbeat_timeout_restarts_or_marks() {
+    let sb = Sandbox::new();
+    // Three heartbeats, a silence longer than the timeout, then heartbeats again.
+    sb.script(
+        "agent.sh",
+        r#"
+echo start >> "runs-$AGENTVISOR_AGENT"
+for i in 1 2 3; do echo WATCHDOG=1 >&3; sleep 0.05; done
+sleep 0.8
+while :; do echo WATCHDOG=1 >&3; sleep 0.05; done
+"#,
+    );
+    sb.write_config(
+        r#"
+[[agent]]
+name = "restarted"
+command = "./agent.sh"
+heartbeat_timeout = "400ms"
+backoff = { initial = "10ms" }
+
+[[agent]]
+name = "marked"
+command = "./agent.sh"
+heartbeat_timeout = "400ms"
+on_heartbeat_timeout = "mark"
+"#,
+    );
+    let _l = sb.launcher();
+    let db = sb.db();
+    wait_until(LIMIT, "a restart after a missed heartbeat", || {
+        agent_field::<i64>(&db, "restarted", "restarts").filter(|n| *n >= 1)
+    });
+    let kinds = event_kinds(&db, "restarted");
+    let missed = kinds.iter().position(|k| k == "heartbeat_missed").unwrap();
+    assert_eq!(kinds[missed + 1..missed + 3], ["stopping", "backoff"], "{kinds:?}");
+    let sev = query_opt::<String>(&db, "SELECT severity FROM events WHERE kind = 'heartbeat_missed' LIMIT 1");
+    assert_eq!(sev.as_deref(), Some("warning"));
+
+    // The marked agent keeps its process, turns unhealthy, then healthy when heartbeats resume.
+    let pid = agent_field::<i64>(&db, "marked", "pid").unwrap();
+    wait_until(LIMIT, "heartbeats resumed", || {
+        Some(event_kinds(&db, "marked")).filter(|k| k.contains(&"heartbeat_resumed".to_owned()))
+    });
+    let kinds = event_kinds(&db, "marked");
+    assert!(
+        kinds.contains(&"heartbeat_missed".to_owned()) && !kinds.contains(&"stopping".to_owned()),
+        "{kinds:?}"
+    );
+    wait_until(LIMIT, "healthy again", || {
+        agent_field::<String>(&db, "marked", "health").filter(|h| h == "healthy")
+    });
+    assert_eq!(agent_field::<i64>(&db, "marked", "pid"), Some(pid));
+    assert_eq!(sb.read("runs-marked").lines().count(), 1);
+}
