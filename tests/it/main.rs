@@ -8,6 +8,7 @@
 mod common;
 mod dashboard_commands;
 mod dashboard_fixture;
+mod dashboard_launcher;
 mod dashboard_readonly;
 mod dashboard_tui;
 mod launcher_config;
