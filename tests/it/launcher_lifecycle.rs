@@ -86,7 +86,8 @@ stop_timeout = "300ms"
 #[test]
 fn after_a_sigkill_agents_die_and_the_next_launcher_cleans_up() {
     let sb = Sandbox::new();
-    sb.script("agent.sh", "sleep 1000 &\necho READY=1 >&3\nwhile :; do sleep 0.05; done");
+    // `wait` rather than a loop of short sleeps, so the group holds exactly these two.
+    sb.script("agent.sh", "sleep 1000 &\necho READY=1 >&3\nwait");
     sb.write_config(
         r#"
 [[agent]]

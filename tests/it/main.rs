@@ -16,3 +16,4 @@ mod launcher_lifecycle;
 mod launcher_output;
 mod launcher_protocol;
 mod launcher_restart;
+mod launcher_systemd;

@@ -23,13 +23,15 @@ const SUN_PATH_MAX: usize = 107;
 pub struct RuntimeDir(tempfile::TempDir);
 
 impl RuntimeDir {
-    /// Creates it under `$XDG_RUNTIME_DIR` when that is short enough to keep socket paths
-    /// legal, else under the system's temporary directory.
+    /// Creates it under systemd's `$RUNTIME_DIRECTORY` or `$XDG_RUNTIME_DIR` when one is
+    /// short enough to keep socket paths legal, else under the system's temporary directory.
     pub fn create() -> io::Result<RuntimeDir> {
         let longest = "/agentvisor-XXXXXX/".len() + crate::config::MAX_NAME + ".sock".len();
-        let base = std::env::var_os("XDG_RUNTIME_DIR")
+        let base = ["RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"]
+            .iter()
+            .filter_map(std::env::var_os)
             .map(PathBuf::from)
-            .filter(|p| p.is_absolute() && p.is_dir() && p.as_os_str().len() + longest <= SUN_PATH_MAX)
+            .find(|p| p.is_absolute() && p.is_dir() && p.as_os_str().len() + longest <= SUN_PATH_MAX)
             .unwrap_or_else(std::env::temp_dir);
         tempfile::Builder::new().prefix("agentvisor-").tempdir_in(base).map(RuntimeDir)
     }
