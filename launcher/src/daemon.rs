@@ -14,6 +14,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// Bulk writes (samples, log batches, liveness) queued for the writer at most: a few seconds
+/// of a busy system. Beyond it they are dropped and counted, so a stalled disk cannot make
+/// the launcher's memory grow.
+const BULK_CAPACITY: usize = 20_000;
+
 /// Exit code after a second signal cut the graceful stop short.
 const KILLED: u8 = 130;
 
@@ -29,8 +34,12 @@ pub fn run(config: Config, db: &Path) -> ExitCode {
 
 fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     let _lock = lock::acquire(db).map_err(anyhow::Error::msg)?;
-    let writer_cfg =
-        WriterConfig { log_lines_per_agent: config.launcher.log_lines, ..WriterConfig::default() };
+    let writer_cfg = WriterConfig {
+        log_lines_per_agent: config.launcher.log_lines,
+        bulk_capacity: BULK_CAPACITY,
+        file_mode: db_file_mode(),
+        ..WriterConfig::default()
+    };
     let mut store = Store::open(db, writer_cfg)?;
     recover::recover(&mut store)?;
     store.begin_session(&NewSession {
@@ -149,6 +158,16 @@ fn launcher_event(writer: &WriterHandle, kind: &str, message: String) {
     if writer.send(WriteOp::Event(e)).is_err() {
         tracing::error!("the store's writer is gone; event not recorded");
     }
+}
+
+/// A new database's mode: owner read-write, plus group read-write as far as the umask allows
+/// (systemd's `UMask=0007` lets a dashboard group read it), never anything for other users.
+fn db_file_mode() -> u32 {
+    use nix::sys::stat::{Mode, umask};
+    // umask can only be read by setting it; this runs before any thread exists.
+    let old = umask(Mode::from_bits_truncate(0o077));
+    umask(old);
+    0o660 & !old.bits()
 }
 
 fn hostname() -> String {

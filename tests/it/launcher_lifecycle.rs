@@ -157,4 +157,10 @@ fn a_second_launcher_is_refused_naming_the_first() {
     let err = sb.stderr_of("second");
     assert!(err.contains(&format!("launcher PID {} is already running", first.pid())), "{err}");
     assert_eq!(query_opt::<i64>(&db, "SELECT count(*) FROM launcher_sessions"), Some(1));
+    // Nothing for other users: the database and the lock file.
+    use std::os::unix::fs::PermissionsExt;
+    for f in [db.clone(), sb.path().join("state.db.lock")] {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o007, 0, "{} has mode {mode:o}", f.display());
+    }
 }

@@ -149,3 +149,49 @@ on_heartbeat_timeout = "mark"
     assert_eq!(agent_field::<i64>(&db, "marked", "pid"), Some(pid));
     assert_eq!(sb.read("runs-marked").lines().count(), 1);
 }
+
+#[test]
+fn failing_to_start_or_to_get_ready_counts_as_a_crash() {
+    let sb = Sandbox::new();
+    sb.script("silent.sh", "exec sleep 30");
+    sb.write_config(
+        r#"
+[[agent]]
+name = "missing"
+command = "./does-not-exist"
+backoff = { initial = "10ms" }
+max_restarts = 1
+
+[[agent]]
+name = "silent"
+command = "./silent.sh"
+ready = "notify"
+ready_timeout = "200ms"
+backoff = { initial = "10ms" }
+max_restarts = 1
+"#,
+    );
+    let _l = sb.launcher();
+    let db = sb.db();
+    for agent in ["missing", "silent"] {
+        wait_until(LIMIT, "fatal", || agent_field::<String>(&db, agent, "state").filter(|s| s == "fatal"));
+    }
+    assert_eq!(event_kinds(&db, "missing"), ["spawn_failed", "backoff", "spawn_failed", "crash_loop"]);
+    let failed = &messages(&db, "missing", "spawn_failed")[0];
+    assert!(failed.contains("does-not-exist") && failed.contains("No such file"), "{failed}");
+    assert_eq!(
+        event_kinds(&db, "silent"),
+        [
+            "started",
+            "ready_timeout",
+            "stopping",
+            "backoff",
+            "started",
+            "ready_timeout",
+            "stopping",
+            "crash_loop"
+        ]
+    );
+    let sev = query_opt::<String>(&db, "SELECT severity FROM events WHERE kind = 'ready_timeout' LIMIT 1");
+    assert_eq!(sev.as_deref(), Some("error"));
+}

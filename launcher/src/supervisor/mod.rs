@@ -56,10 +56,14 @@ pub struct Supervisor {
     /// A stop that arrived while the process was already being stopped (for a restart):
     /// answered when it is gone, and the restart is skipped.
     pending_stop: Option<oneshot::Sender<()>>,
+    /// When the agent last caused an event by what it said (`X_ERROR`, `STOPPING`).
+    last_agent_event: Option<std::time::Instant>,
 }
 
 /// How often coalesced status changes and custom metrics are handed to the writer.
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// At most one event per this interval comes from an agent's own messages.
+const AGENT_EVENT_EVERY: Duration = Duration::from_secs(1);
 /// How often a waiting agent looks at its dependencies again.
 const DEPENDENCY_POLL: Duration = Duration::from_millis(50);
 
@@ -73,6 +77,7 @@ impl Supervisor {
             dirty: false,
             samples: Vec::new(),
             pending_stop: None,
+            last_agent_event: None,
         }
     }
 
@@ -157,6 +162,19 @@ impl Supervisor {
         if self.s.writer.send(WriteOp::Event(e)).is_err() {
             tracing::error!(agent = %agent, "the store's writer is gone; event not recorded");
         }
+    }
+
+    /// An event caused by the agent's own messages. Events are never dropped by the writer,
+    /// so an agent that sends a new `X_ERROR` in a tight loop gets at most one per
+    /// [`AGENT_EVENT_EVERY`]; its state row still shows the latest.
+    fn agent_event(&mut self, kind: &str, severity: Severity, message: String) {
+        let now = std::time::Instant::now();
+        if self.last_agent_event.is_some_and(|t| now.duration_since(t) < AGENT_EVENT_EVERY) {
+            tracing::debug!(agent = %self.status.agent, kind, "event suppressed (too frequent): {message}");
+            return;
+        }
+        self.last_agent_event = Some(now);
+        self.event(kind, severity, message);
     }
 
     fn reset_health(&mut self) {

@@ -73,7 +73,7 @@ impl Supervisor {
                 Notice::Error(e) => {
                     if st.last_error.as_deref() != Some(e.as_str()) {
                         st.last_error = Some(e.clone());
-                        self.event("agent_error", Severity::Warning, e);
+                        self.agent_event("agent_error", Severity::Warning, e);
                     }
                 }
                 Notice::Metric(metric, value) => {

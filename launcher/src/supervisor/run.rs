@@ -102,13 +102,11 @@ impl Supervisor {
             Ok(s) => s,
             Err(e) => {
                 self.status.exited_ms = Some(now_ms());
-                self.status.last_error = Some(format!("cannot start: {e}"));
                 let program = process::program(&cfg.command, &self.s.working_dir);
-                self.event(
-                    "spawn_failed",
-                    Severity::Error,
-                    format!("cannot start {}: {e}", program.display()),
-                );
+                let msg =
+                    format!("cannot start {} in {}: {e}", program.display(), self.s.working_dir.display());
+                self.status.last_error = Some(msg.clone());
+                self.event("spawn_failed", Severity::Error, msg);
                 return End::Ended { failed: true, ran_for: Duration::ZERO };
             }
         };
