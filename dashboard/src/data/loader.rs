@@ -51,6 +51,8 @@ struct Loader {
     reader: Option<Reader>,
     /// `data_version` at the last read.
     version: Option<i64>,
+    /// Device and inode of the file the reader has open.
+    identity: Option<(u64, u64)>,
     focus: Focus,
     charts: Option<ChartCache>,
     /// The last waiting/failed message sent, so an unchanged one is not sent every second.
@@ -66,6 +68,7 @@ impl Loader {
             watch,
             reader: None,
             version: None,
+            identity: None,
             focus: Focus::default(),
             charts: None,
             last_status: None,
@@ -113,16 +116,26 @@ impl Loader {
 
     /// Reads when the database changed (or `forced`); `None` when there is nothing new to say.
     fn refresh(&mut self, forced: bool) -> Option<DataMsg> {
+        // A database removed or replaced (a new file at the same path) is reopened: the old
+        // connection would show the old file's last state forever.
+        let identity = file_identity(&self.resolved.path);
         let reader = match self.reader.take() {
-            Some(r) => r,
-            None => match Reader::open(&self.resolved.path) {
-                Ok(r) => {
-                    tracing::info!(db = %self.resolved.path.display(), "database opened");
-                    self.version = None;
-                    r
+            Some(r) if identity.is_some() && identity == self.identity => r,
+            previous => {
+                if previous.is_some() {
+                    tracing::warn!(db = %self.resolved.path.display(), "database file replaced or removed");
                 }
-                Err(e) => return self.status(e),
-            },
+                drop(previous);
+                match Reader::open(&self.resolved.path) {
+                    Ok(r) => {
+                        tracing::info!(db = %self.resolved.path.display(), "database opened");
+                        self.identity = identity;
+                        self.version = None;
+                        r
+                    }
+                    Err(e) => return self.status(e),
+                }
+            }
         };
         let version = match reader.data_version() {
             Ok(v) => v,
@@ -215,6 +228,12 @@ impl Loader {
     }
 }
 
+/// Which file is at `path` now (by `stat`, without opening it).
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
 /// The detail screen's charts: CPU and memory always (empty until sampled), the heartbeat
 /// gap when the agent heartbeats, then each of the agent's own metrics.
 fn chart_metrics(recorded: &[String]) -> Vec<String> {
@@ -229,6 +248,92 @@ fn chart_metrics(recorded: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health};
+    use agentvisor_shared::paths::PathSource;
+    use agentvisor_shared::{Store, WriteOp, WriterConfig};
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// Writes a database holding one running agent with this status text, and closes it.
+    fn write_db(path: &Path, agent: &str, status_text: &str) {
+        let mut store = Store::open(path, WriterConfig::default()).unwrap();
+        store
+            .begin_session(&agentvisor_shared::NewSession {
+                pid: 1,
+                host: "h".into(),
+                version: "v".into(),
+                config_path: None,
+            })
+            .unwrap();
+        let (h, t) = store.start().unwrap();
+        h.send(WriteOp::RegisterAgent(Box::new(AgentSpec {
+            name: agent.into(),
+            description: String::new(),
+            kind: "process".into(),
+            command: vec!["x".into()],
+            capabilities: vec![],
+            config: serde_json::json!({}),
+            enabled: true,
+            desired_state: DesiredState::Running,
+            heartbeat_timeout_ms: None,
+            position: 0,
+        })))
+        .unwrap();
+        h.send(WriteOp::Status(Box::new(AgentStatus {
+            agent: agent.into(),
+            state: AgentState::Running,
+            health: Health::Healthy,
+            status_text: Some(status_text.into()),
+            ..AgentStatus::default()
+        })))
+        .unwrap();
+        h.flush().unwrap().unwrap();
+        drop(h);
+        t.join();
+    }
+
+    /// Waits for a message matching `want`, skipping others, for at most 10 s.
+    fn expect(rx: &Receiver<AppEvent>, what: &str, want: impl Fn(&DataMsg) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Ok(ev) = rx.recv_deadline(deadline) {
+            if let AppEvent::Data(msg) = ev
+                && want(&msg)
+            {
+                return;
+            }
+        }
+        panic!("no {what} from the data thread");
+    }
+
+    fn shows(msg: &DataMsg, agent: &str, text: &str) -> bool {
+        matches!(msg, DataMsg::Loaded(l) if l.snapshot.agents.iter().any(|a| a.name == agent && a.status_text.as_deref() == Some(text)))
+    }
+
+    #[test]
+    fn waits_opens_follows_commits_and_reopens_a_replaced_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (_focus_tx, focus_rx) = crossbeam_channel::unbounded();
+        spawn(Resolved { path: db.clone(), source: PathSource::Flag }, tx, focus_rx).unwrap();
+        expect(
+            &rx,
+            "waiting screen",
+            |m| matches!(m, DataMsg::Waiting { how, .. } if how == "from the command line"),
+        );
+        assert!(!db.exists(), "the data thread created the database");
+
+        write_db(&db, "first", "one");
+        expect(&rx, "the new database", |m| shows(m, "first", "one"));
+        write_db(&db, "first", "two");
+        expect(&rx, "a later commit", |m| shows(m, "first", "two"));
+
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        write_db(&db, "second", "fresh");
+        expect(&rx, "the replaced database", |m| shows(m, "second", "fresh"));
+    }
 
     #[test]
     fn chart_order() {

@@ -210,8 +210,11 @@ impl App {
                     self.selected = Some(name);
                 }
             }
-            // Moving down shows newer output, towards the tail.
-            Screen::Detail => self.log_scroll = self.log_scroll.saturating_add_signed(-delta),
+            // Moving down shows newer output, towards the tail; up stops at the oldest line.
+            Screen::Detail => {
+                let lines = self.data.as_ref().and_then(|d| d.detail.as_ref()).map_or(0, |d| d.logs.len());
+                self.log_scroll = self.log_scroll.saturating_add_signed(-delta).min(lines);
+            }
             Screen::Events => {
                 let last = self.events_shown().saturating_sub(1);
                 self.event_index = self.event_index.saturating_add_signed(delta).min(last);
@@ -330,7 +333,7 @@ mod tests {
         app.apply(Action::Window(4));
         assert_eq!(app.window, Window::D7);
         app.apply(Action::Move(-3));
-        assert_eq!(app.log_scroll, 3);
+        assert_eq!(app.log_scroll, 0, "no output loaded: nothing to scroll");
         app.apply(Action::Back);
         assert_eq!(app.screen, Screen::Overview);
         assert_eq!(app.focus().detail, None);

@@ -296,7 +296,9 @@ fn detail_app() -> App {
 fn detail_screen() {
     screen!("detail_100x30", detail_app(), 100, 30);
     let mut scrolled = detail_app();
-    scrolled.apply(Action::Move(-5));
+    scrolled.apply(Action::Move(-500));
+    assert_eq!(scrolled.log_scroll, 30, "scrolling stops at the oldest line");
+    scrolled.apply(Action::Move(25));
     screen!("detail_80x24_scrolled", scrolled, 80, 24);
 }
 
@@ -362,4 +364,31 @@ fn colour_and_no_colour() {
         buf.content().iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
         "NO_COLOR still coloured"
     );
+}
+
+/// A click selects the agent row under it (through the same layout the screen is drawn with),
+/// and a second click opens it.
+#[test]
+fn clicks_select_then_open() {
+    use crate::event::AppEvent;
+    use ratatui::crossterm::event::{Event, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    let mut app = normal();
+    let area = ratatui::layout::Rect::new(0, 0, 80, 24);
+    let text = render(&app, 80, 24).backend().to_string();
+    let row = text.lines().position(|l| l.contains("  worker ")).unwrap() as u16;
+    let click = |row| {
+        AppEvent::Input(Event::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 5,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }))
+    };
+    crate::app::handle(&mut app, click(row), area);
+    assert_eq!(app.selected.as_deref(), Some("worker"));
+    assert_eq!(app.screen, Screen::Overview);
+    crate::app::handle(&mut app, click(0), area);
+    assert_eq!(app.selected.as_deref(), Some("worker"), "a click on the header selects nothing");
+    crate::app::handle(&mut app, click(row), area);
+    assert_eq!((app.screen, app.detail_agent.as_deref()), (Screen::Detail, Some("worker")));
 }
