@@ -1,0 +1,265 @@
+//! Non-interference (benchmark 5): the writer's commit latency with no reader, against three reader
+//! processes refreshing as fast as they can (and, for context, three refreshing ten times a
+//! second, as a live dashboard does), alternating in the same run; and the largest WAL seen.
+//!
+//! The writer runs with a zero batch window here, so "send, then wait for `flush()`" times the
+//! commit itself instead of the 10 ms the writer normally waits to gather a batch.
+
+use crate::report::{Figure, Section, Verdict, mib, ms, ratio};
+use crate::stats::{median, percentile};
+use crate::workload::{METRICS, flushed, register_agents, running_status, tick_samples};
+use agentvisor_shared::writer::NewSession;
+use agentvisor_shared::{Store, WriteOp, WriterConfig, WriterHandle};
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub const TITLE: &str = "5. Non-interference";
+
+pub struct Params {
+    pub agents: usize,
+    /// Seconds of history written before measuring, so reads have rows to scan.
+    pub history_secs: u64,
+    pub phase: Duration,
+    pub reps: usize,
+    /// Time between two writer commits.
+    pub period: Duration,
+    pub readers: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Readers {
+    None,
+    Flat,
+    Paced,
+}
+
+impl Readers {
+    fn label(self) -> &'static str {
+        match self {
+            Readers::None => "no reader",
+            Readers::Flat => "3 readers, flat out",
+            Readers::Paced => "3 readers at 10 Hz",
+        }
+    }
+}
+
+struct Phase {
+    readers: Readers,
+    p50: f64,
+    p99: f64,
+    refreshes_per_s: Vec<f64>,
+}
+
+pub fn run(work: &Path, p: &Params) -> Result<Section> {
+    let db = work.join("interference.db");
+    let cfg = WriterConfig { batch_window: Duration::ZERO, ..WriterConfig::default() };
+    let wal_limit = cfg.wal_limit_bytes;
+    let mut store = Store::open(&db, cfg).context("opening the store")?;
+    store
+        .begin_session(&NewSession {
+            pid: i64::from(std::process::id()),
+            host: "bench".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            config_path: None,
+        })
+        .context("starting a session")?;
+    let (h, thread) = store.start().context("starting the writer")?;
+    let now = agentvisor_shared::time::now_ms();
+    register_agents(&h, p.agents, now)?;
+    for t in 0..p.history_secs {
+        let ts = now - (p.history_secs - t) as i64 * 1000;
+        h.send(WriteOp::Samples(tick_samples(p.agents, ts, t))).context("queueing history")?;
+    }
+    flushed(&h)?;
+
+    let wal_max = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let monitor = {
+        let (wal, wal_max, done) = (agentvisor_shared::paths::wal_path(&db), wal_max.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+                wal_max.fetch_max(size, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let mut phases = Vec::new();
+    let mut tick = p.history_secs;
+    let outcome = (|| -> Result<()> {
+        for _ in 0..p.reps {
+            for readers in [Readers::None, Readers::Flat, Readers::Paced] {
+                phases.push(phase(&db, &h, p, readers, &mut tick)?);
+            }
+        }
+        Ok(())
+    })();
+    done.store(true, Ordering::Relaxed);
+    let _ = monitor.join();
+    drop(h);
+    thread.join();
+    outcome?;
+    Ok(section(p, &phases, wal_max.load(Ordering::Relaxed), wal_limit))
+}
+
+fn section(p: &Params, phases: &[Phase], wal_max: u64, wal_limit: u64) -> Section {
+    let of = |r: Readers, f: fn(&Phase) -> f64| -> f64 {
+        median(&phases.iter().filter(|x| x.readers == r).map(f).collect::<Vec<_>>())
+    };
+    let mut s = Section::new(TITLE);
+    for r in [Readers::None, Readers::Flat, Readers::Paced] {
+        s.figures.push(Figure::info(
+            format!("commit latency p50 / p99, {}", r.label()),
+            format!("{} / {}", ms(of(r, |x| x.p50)), ms(of(r, |x| x.p99))),
+        ));
+    }
+    let flat = of(Readers::Flat, |x| x.p99) / of(Readers::None, |x| x.p99);
+    s.figures.push(Figure::target(
+        "p99 ratio, 3 readers flat out / none",
+        ratio(flat),
+        "<= 1.1",
+        Verdict::check(flat, flat <= 1.1),
+    ));
+    let paced = of(Readers::Paced, |x| x.p99) / of(Readers::None, |x| x.p99);
+    s.figures.push(Figure::info("p99 ratio, 3 readers at 10 Hz / none", ratio(paced)));
+    s.figures.push(Figure::target(
+        "largest WAL seen",
+        mib(wal_max as f64),
+        format!("<= {} (configured limit)", mib(wal_limit as f64)),
+        Verdict::check(wal_max as f64, wal_max <= wal_limit),
+    ));
+    let rates: Vec<f64> = phases
+        .iter()
+        .filter(|x| x.readers == Readers::Flat)
+        .flat_map(|x| x.refreshes_per_s.clone())
+        .collect();
+    s.figures
+        .push(Figure::info("refreshes/s of one flat-out reader (median)", format!("{:.0}", median(&rates))));
+    s.method.push(format!(
+        "The database holds {} agents and {} s of their {} metrics at 1 Hz. Every {} ms the benchmark \
+         sends what a launcher's sampler sends each second (one `WriteOp::Samples` of {} samples and {} \
+         `Status` updates) and waits for `flush()`; the time from the send to the flush's return is \
+         one commit latency (batch window 0, so no batching delay is included). Readers are separate \
+         processes (`agentvisor-bench reader-loop`), each looping `Reader::snapshot()` plus a \
+         120-point series read of the last hour, the reads a dashboard frame makes. Phases of {:.0} s \
+         with no reader, three flat out and three at 10 Hz alternate, {} times each; p50 and p99 are \
+         per phase, then the median over phases. A thread samples the WAL file's size every \
+         millisecond through the whole run. With two cores, three readers flat out leave the writer a \
+         share of a core: the flat-out ratio measures CPU contention as much as SQLite locking.",
+        p.agents,
+        p.history_secs,
+        METRICS.len(),
+        p.period.as_millis(),
+        p.agents * METRICS.len(),
+        p.agents.min(10),
+        p.phase.as_secs_f64(),
+        p.reps
+    ));
+    let per: Vec<String> = phases
+        .iter()
+        .map(|x| format!("{}: p50 {}, p99 {}", x.readers.label(), ms(x.p50), ms(x.p99)))
+        .collect();
+    s.details.push(format!("Per phase, in order: {}.", per.join("; ")));
+    s
+}
+
+/// One phase: starts the readers, times commits for `p.phase`, stops the readers.
+fn phase(db: &Path, h: &WriterHandle, p: &Params, readers: Readers, tick: &mut u64) -> Result<Phase> {
+    let hz = match readers {
+        Readers::None => return timed_commits(h, p, tick).map(|l| summarise(readers, &l, Vec::new())),
+        Readers::Flat => None,
+        Readers::Paced => Some(10.0),
+    };
+    let mut children = Vec::new();
+    for _ in 0..p.readers {
+        children.push(spawn_reader(db, hz)?);
+    }
+    let latencies = timed_commits(h, p, tick);
+    let mut rates = Vec::new();
+    for c in children {
+        rates.push(stop_reader(c)?);
+    }
+    Ok(summarise(readers, &latencies?, rates))
+}
+
+fn summarise(readers: Readers, latencies_ms: &[f64], refreshes_per_s: Vec<f64>) -> Phase {
+    Phase {
+        readers,
+        p50: percentile(latencies_ms, 50.0),
+        p99: percentile(latencies_ms, 99.0),
+        refreshes_per_s,
+    }
+}
+
+/// Commit latencies in milliseconds over one phase.
+fn timed_commits(h: &WriterHandle, p: &Params, tick: &mut u64) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    let end = Instant::now() + p.phase;
+    let mut next = Instant::now();
+    while Instant::now() < end {
+        let now = agentvisor_shared::time::now_ms();
+        let samples = tick_samples(p.agents, now, *tick);
+        *tick += 1;
+        let started = Instant::now();
+        if !h.offer(WriteOp::Samples(samples)) {
+            anyhow::bail!("the writer's queue was full");
+        }
+        for a in 0..p.agents.min(10) {
+            let name = crate::workload::agent_name(a);
+            h.send(WriteOp::Status(Box::new(running_status(&name, a, now)))).context("queueing a status")?;
+        }
+        flushed(h)?;
+        out.push(started.elapsed().as_secs_f64() * 1000.0);
+        next += p.period;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    Ok(out)
+}
+
+fn spawn_reader(db: &Path, hz: Option<f64>) -> Result<Child> {
+    let exe = std::env::current_exe().context("finding this program")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("reader-loop").arg("--db").arg(db);
+    if let Some(hz) = hz {
+        cmd.arg("--hz").arg(hz.to_string());
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting a reader process")?;
+    // Measuring starts only once the reader is reading.
+    let stdout = child.stdout.take().context("the reader's stdout")?;
+    let mut lines = BufReader::new(stdout);
+    let mut line = String::new();
+    lines.read_line(&mut line).context("waiting for a reader to start")?;
+    anyhow::ensure!(line.trim() == "ready", "the reader said {line:?} instead of ready");
+    child.stdout = Some(lines.into_inner());
+    Ok(child)
+}
+
+/// Closes the reader's stdin, and returns its refreshes per second.
+fn stop_reader(mut child: Child) -> Result<f64> {
+    drop(child.stdin.take());
+    let mut text = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut text).context("reading a reader's count")?;
+    }
+    let status = child.wait().context("waiting for a reader")?;
+    anyhow::ensure!(status.success(), "a reader process failed: {status}");
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        ["refreshes", n, "seconds", s] => {
+            let n: f64 = n.parse().context("a reader's refresh count")?;
+            let s: f64 = s.parse().context("a reader's duration")?;
+            Ok(n / s.max(1e-9))
+        }
+        _ => anyhow::bail!("a reader printed {text:?}"),
+    }
+}
