@@ -3,6 +3,7 @@
 
 use super::overview::{event_line, exit_text};
 use super::theme::Theme;
+use super::timeline;
 use super::{footer, with_footer};
 use crate::assess::Heartbeat;
 use crate::data::{Chart, Detail};
@@ -35,13 +36,17 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     let charts_height = if body.height >= 30 { 10 } else { 7 };
     let [title, info, charts, bottom] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(6),
+        Constraint::Length(7),
         Constraint::Length(charts_height),
         Constraint::Fill(1),
     ])
     .areas(body);
     frame.render_widget(Paragraph::new(title_line(agent, app.window, theme)), title);
-    let info_lines = info_lines(agent, detail, app.now_ms, theme);
+    let mut info_lines = info_lines(agent, detail, app.now_ms, theme);
+    let width = usize::from(info.width.saturating_sub(10));
+    let events = detail.map(|d| d.events.as_slice()).unwrap_or_default();
+    let steps = timeline::steps(events, agent.state, app.now_ms, app.window.span_ms(), width);
+    info_lines.push(timeline::line(&steps, theme));
     frame.render_widget(Paragraph::new(info_lines), info);
     match detail {
         Some(d) => draw_charts(frame, charts, &d.charts, app, theme),

@@ -8,6 +8,7 @@ mod help;
 mod notice;
 pub mod overview;
 pub mod theme;
+mod timeline;
 
 use crate::state::{App, Screen, Source};
 use ratatui::Frame;

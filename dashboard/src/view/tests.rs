@@ -281,7 +281,10 @@ fn detail_app() -> App {
             Chart { metric: "latency_ms".into(), points: vec![] },
         ],
         events: vec![
-            event(50, 60, Some("researcher"), "heartbeat_missed", Severity::Warning, "no heartbeat for 15s"),
+            event(53, 60, Some("researcher"), "heartbeat_missed", Severity::Warning, "no heartbeat for 15s"),
+            event(52, 150, Some("researcher"), "started", Severity::Info, "started, pid 4250"),
+            event(51, 199, Some("researcher"), "backoff", Severity::Info, "restart 1 in 1s"),
+            event(50, 200, Some("researcher"), "crashed", Severity::Error, "exited with code 1"),
             event(30, 812, Some("researcher"), "started", Severity::Info, "started, pid 4250"),
         ],
         logs,
