@@ -18,8 +18,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
-    /// Where the dashboard writes its own diagnostics (default:
-    /// $XDG_STATE_HOME/agentvisor/dashboard.log).
+    /// Where the dashboard writes its own diagnostics (default for the terminal UI:
+    /// $XDG_STATE_HOME/agentvisor/dashboard.log; one-shot commands: warnings on stderr).
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
 

@@ -11,19 +11,35 @@ pub fn default_log_file() -> Option<PathBuf> {
     Some(base.join("agentvisor").join("dashboard.log"))
 }
 
-/// Sends tracing output (level from `RUST_LOG`, default `info`) to `path`, appending. Logging
-/// is best effort: a file that cannot be opened means no log, never a failure to start.
-pub fn init(path: Option<&Path>) {
-    let Some(path) = path.map(Path::to_owned).or_else(default_log_file) else { return };
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+/// Where diagnostics go.
+pub enum Sink<'a> {
+    /// The terminal UI: a file (`path`, else [`default_log_file`]), never the screen it draws.
+    File(Option<&'a Path>),
+    /// One-shot commands: stderr, warnings and errors only unless `RUST_LOG` says otherwise,
+    /// so a cron job or `ssh host ... status` leaves no file behind.
+    Stderr,
+}
+
+/// Installs the tracing subscriber. Logging is best effort: a file that cannot be opened means
+/// no log, never a failure to start.
+pub fn init(sink: Sink<'_>) {
+    let filter = |default: &str| {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+    };
+    let builder = tracing_subscriber::fmt().with_ansi(false);
+    match sink {
+        Sink::Stderr => {
+            let _ = builder.with_env_filter(filter("warn")).with_writer(std::io::stderr).try_init();
+        }
+        Sink::File(path) => {
+            let Some(path) = path.map(Path::to_owned).or_else(default_log_file) else { return };
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else { return };
+            let _ =
+                builder.with_env_filter(filter("info")).with_writer(std::sync::Mutex::new(file)).try_init();
+        }
     }
-    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else { return };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .try_init();
 }

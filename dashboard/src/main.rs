@@ -21,7 +21,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_file.as_deref());
+    logging::init(match (&cli.command, &cli.log_file) {
+        (None, path) => logging::Sink::File(path.as_deref()),
+        (Some(_), Some(path)) => logging::Sink::File(Some(path)),
+        (Some(_), None) => logging::Sink::Stderr,
+    });
     let resolved = resolve_db(cli.db.as_deref());
     let code = match &cli.command {
         Some(Command::Status(a)) => commands::status::run(&resolved, a),

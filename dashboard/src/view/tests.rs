@@ -395,3 +395,20 @@ fn clicks_select_then_open() {
     crate::app::handle(&mut app, click(row), area);
     assert_eq!((app.screen, app.detail_agent.as_deref()), (Screen::Detail, Some("worker")));
 }
+
+/// No screen panics or misdraws at any size, down to a single cell.
+#[test]
+fn every_screen_draws_at_any_size() {
+    let mut apps = vec![normal(), detail_app(), App::new(false)];
+    let mut events = normal();
+    events.apply(Action::NextScreen);
+    apps.push(events);
+    let mut help = normal();
+    help.apply(Action::ToggleHelp);
+    apps.push(help);
+    for app in &apps {
+        for (w, h) in [(1, 1), (2, 3), (10, 4), (20, 6), (33, 9), (64, 15), (79, 23), (300, 100)] {
+            render(app, w, h);
+        }
+    }
+}
