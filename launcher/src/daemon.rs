@@ -33,6 +33,7 @@ pub fn run(config: Config, db: &Path) -> ExitCode {
 }
 
 fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
+    crate::process::close_inherited_on_exec();
     let _lock = lock::acquire(db).map_err(anyhow::Error::msg)?;
     let writer_cfg = WriterConfig {
         log_lines_per_agent: config.launcher.log_lines,

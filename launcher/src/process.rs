@@ -98,6 +98,22 @@ fn prepare_child(cmd: &mut Command, notify_write: i32) {
     }
 }
 
+/// Marks every descriptor the launcher inherited beyond stdin, stdout and stderr as
+/// close-on-exec, so agents do not inherit what the launcher's own parent left open (the
+/// launcher's own descriptors are all opened close-on-exec).
+#[allow(unsafe_code)]
+pub fn close_inherited_on_exec() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<i32> = dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: fcntl(F_SETFD) only changes a descriptor flag; on a number that is not (or
+        // no longer) an open descriptor it fails with EBADF and changes nothing.
+        unsafe {
+            nix::libc::fcntl(fd, nix::libc::F_SETFD, nix::libc::FD_CLOEXEC);
+        }
+    }
+}
+
 /// Sends `sig` to a process group; a group that is already gone is not an error.
 pub fn signal_group(pgid: i32, sig: Signal) {
     match killpg(Pid::from_raw(pgid), sig) {

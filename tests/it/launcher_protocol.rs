@@ -105,6 +105,19 @@ heartbeat_timeout = "2500ms"
     assert_eq!(var("AGENTVISOR_NOTIFY_FD").as_deref(), Some("3"));
     assert_eq!(var("WATCHDOG_PID"), None);
     let socket = var("NOTIFY_SOCKET").unwrap();
+    // The agent inherits stdin, stdout, stderr and the notify pipe, and nothing else of the
+    // launcher's (its database, lock file, sockets or other agents' pipes).
+    let pid = wait_until(LIMIT, "pid", || agent_field::<i64>(&db, "sock", "pid"));
+    // Once the script has exec'd sleep, which opens nothing of its own.
+    wait_until(LIMIT, "exec", || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().filter(|c| c.trim() == "sleep")
+    });
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, ["0", "1", "2", "3"]);
     assert!(socket.len() < 108);
 
     let tx = UnixDatagram::unbound().unwrap();
