@@ -1,14 +1,14 @@
 //! Agentvisor's launcher: starts the configured agents, supervises them, and records their
 //! state, heartbeats, metrics and output in the shared-state database.
 
-pub mod cli;
-pub mod config;
+mod cli;
+mod config;
 mod daemon;
 mod fleet;
 mod lines;
 mod lock;
 mod logging;
-pub mod notify;
+mod notify;
 mod output;
 mod process;
 mod procs;

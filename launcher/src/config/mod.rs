@@ -7,8 +7,7 @@ mod validate;
 pub use validate::MAX_NAME;
 mod values;
 
-pub use model::{AgentConfig, Backoff, LauncherConfig, OnHeartbeatTimeout, Ready, Restart};
-pub use values::{Dur, Sig};
+pub use model::{AgentConfig, LauncherConfig, OnHeartbeatTimeout, Ready, Restart};
 
 use locate::{Location, Locator};
 use std::fmt;

@@ -1,5 +1,8 @@
+use super::model::Backoff;
+use super::values::Dur;
 use super::*;
 use proptest::prelude::*;
+use std::time::Duration;
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/config").join(kind);
@@ -49,7 +52,7 @@ fn plan_follows_dependencies_then_file_order() {
 fn defaults_and_full() {
     let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/config/valid/full.toml");
     let c = load(&f).unwrap();
-    assert_eq!(c.launcher.sample_interval, Dur::ms(500));
+    assert_eq!(c.launcher.sample_interval, Dur(Duration::from_millis(500)));
     let names: Vec<&str> = c.plan.iter().map(|&i| c.agents[i].name.as_str()).collect();
     assert_eq!(names, ["store", "researcher"]);
     let store = &c.agents[0];

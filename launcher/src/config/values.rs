@@ -13,10 +13,6 @@ use std::time::Duration;
 pub struct Dur(pub Duration);
 
 impl Dur {
-    pub const fn ms(ms: u64) -> Dur {
-        Dur(Duration::from_millis(ms))
-    }
-
     pub const fn secs(s: u64) -> Dur {
         Dur(Duration::from_secs(s))
     }
@@ -88,7 +84,7 @@ mod tests {
 
     #[test]
     fn durations_and_signals() {
-        assert_eq!("500ms".parse::<Dur>().unwrap(), Dur::ms(500));
+        assert_eq!("500ms".parse::<Dur>().unwrap(), Dur(Duration::from_millis(500)));
         assert_eq!("1m 30s".parse::<Dur>().unwrap(), Dur::secs(90));
         assert!("10".parse::<Dur>().unwrap_err().contains("with a unit"));
         assert_eq!("term".parse::<Sig>().unwrap(), Sig(Signal::SIGTERM));

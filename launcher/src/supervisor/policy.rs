@@ -52,7 +52,6 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Dur;
 
     fn cfg() -> AgentConfig {
         let text = r#"
@@ -89,7 +88,7 @@ mod tests {
         assert_eq!(t.next(&c, later + short, short), Decision::Restart(Duration::from_millis(350)));
         assert_eq!(
             t.next(&c, later + 2 * short, short),
-            Decision::Fatal { restarts: 3, window: Dur::secs(10).get() }
+            Decision::Fatal { restarts: 3, window: Duration::from_secs(10) }
         );
     }
 
