@@ -111,7 +111,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Tab", "switch between Overview and Events"),
     ("/", "filter: words, state:X cap:X health:X (Events: agent: kind: sev:)"),
     ("s", "sort by config, name, state, cpu, mem, restarts, beat"),
-    ("m", "sparkline metric: cpu, memory, custom metrics"),
+    ("m", "overview: sparkline metric; detail: more charts"),
     ("w W  ← →  1-5", "detail chart window: 5m 1h 6h 24h 7d"),
     ("v", "Events: minimum severity"),
     ("mouse", "wheel scrolls, click selects, click again opens"),

@@ -63,6 +63,8 @@ pub struct App {
     pub log_scroll: usize,
     /// The selected row of the Events screen.
     pub event_index: usize,
+    /// The first chart shown on the detail screen, when there are more than fit side by side.
+    pub chart_offset: usize,
     pub spark_metric: String,
     /// The clock the screens measure ages against, set before each frame (fixed in tests).
     pub now_ms: i64,
@@ -86,6 +88,7 @@ impl App {
             window: Window::default(),
             log_scroll: 0,
             event_index: 0,
+            chart_offset: 0,
             spark_metric: metric::CPU_PERCENT.to_owned(),
             now_ms: 0,
             color,
@@ -174,6 +177,10 @@ impl App {
             }
             Action::CycleSeverity if self.screen == Screen::Events => self.cycle_severity(),
             Action::CycleMetric if self.screen == Screen::Overview => self.cycle_metric(),
+            // The view wraps the offset around the number of charts it has.
+            Action::CycleMetric if self.screen == Screen::Detail => {
+                self.chart_offset = self.chart_offset.wrapping_add(1)
+            }
             _ => {}
         }
     }
@@ -251,6 +258,7 @@ impl App {
             self.selected = Some(name.clone());
             self.detail_agent = Some(name);
             self.log_scroll = 0;
+            self.chart_offset = 0;
             self.screen = Screen::Detail;
         }
     }
@@ -328,6 +336,12 @@ mod tests {
         app.apply(Action::Open);
         assert_eq!((app.screen, app.detail_agent.as_deref()), (Screen::Detail, Some("b")));
         assert_eq!(app.focus().detail, Some(("b".into(), Window::M5)));
+        app.apply(Action::CycleMetric);
+        assert_eq!(
+            (app.chart_offset, app.spark_metric.as_str()),
+            (1, metric::CPU_PERCENT),
+            "m pages charts here"
+        );
         app.apply(Action::NextWindow);
         assert_eq!(app.window, Window::H1);
         app.apply(Action::Window(4));

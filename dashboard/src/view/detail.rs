@@ -41,7 +41,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
         Constraint::Fill(1),
     ])
     .areas(body);
-    frame.render_widget(Paragraph::new(title_line(agent, app.window, theme)), title);
+    let mut title_spans = title_line(agent, app.window, theme);
+    if let Some(note) = detail.and_then(|d| charts_note(d.charts.len(), charts.width, app.chart_offset)) {
+        title_spans.push_span(Span::styled(note, theme.dim()));
+    }
+    frame.render_widget(Paragraph::new(title_spans), title);
     let mut info_lines = info_lines(agent, detail, app.now_ms, theme);
     let width = usize::from(info.width.saturating_sub(10));
     let events = detail.map(|d| d.events.as_slice()).unwrap_or_default();
@@ -64,11 +68,16 @@ fn title_line(a: &AgentRow, window: Window, theme: Theme) -> Line<'static> {
         Span::styled(format!(" {} ", a.state), theme.state(a.state)),
         Span::styled(format!(" {} ", a.health), theme.health(a.health)),
         Span::raw(if a.ready { " ready" } else { " not ready" }),
-        Span::styled("   window ", theme.dim()),
+        Span::raw("  "),
     ];
     for w in Window::ALL {
-        let style = if w == window { theme.selected() } else { theme.dim() };
-        spans.push(Span::styled(format!(" {} ", w.label()), style));
+        // Brackets mark the window without colour too.
+        let (text, style) = if w == window {
+            (format!("[{}]", w.label()), theme.selected())
+        } else {
+            (format!(" {} ", w.label()), theme.dim())
+        };
+        spans.push(Span::styled(text, style));
     }
     Line::from(spans)
 }
@@ -180,13 +189,23 @@ fn config_value(v: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// As many charts as fit side by side, starting at the state's chart offset (wrapping), so
+/// `m` brings every custom metric into view on a narrow terminal.
 fn draw_charts(frame: &mut Frame<'_>, area: Rect, charts: &[Chart], app: &App, theme: Theme) {
-    let fit = usize::from((area.width / MIN_CHART_WIDTH).max(1));
-    let shown = &charts[..charts.len().min(fit)];
-    let areas = Layout::horizontal(vec![Constraint::Fill(1); shown.len()]).spacing(1).split(area);
-    for (chart, area) in shown.iter().zip(areas.iter()) {
-        draw_chart(frame, *area, chart, app, theme);
+    let fit = usize::from((area.width / MIN_CHART_WIDTH).max(1)).min(charts.len());
+    let first = if charts.is_empty() { 0 } else { app.chart_offset % charts.len() };
+    let areas = Layout::horizontal(vec![Constraint::Fill(1); fit]).spacing(1).split(area);
+    for (i, area) in areas.iter().enumerate() {
+        draw_chart(frame, *area, &charts[(first + i) % charts.len()], app, theme);
     }
+}
+
+/// "charts 2-4/5 (m)" when not all charts fit, for the title line.
+fn charts_note(charts: usize, width: u16, offset: usize) -> Option<String> {
+    let fit = usize::from((width / MIN_CHART_WIDTH).max(1));
+    (charts > fit).then(|| {
+        format!(" · charts {}-{}/{charts} (m)", offset % charts + 1, (offset % charts + fit - 1) % charts + 1)
+    })
 }
 
 fn chart_value(metric_name: &str, v: f64) -> String {
