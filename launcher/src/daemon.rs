@@ -9,6 +9,7 @@ use crate::{lock, recover, systemd};
 use agentvisor_shared::model::Severity;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, NewSession, Store, WriteOp, WriterConfig, WriterHandle};
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -74,7 +75,8 @@ async fn serve(config: &Config, writer: WriterHandle, db_dir: PathBuf) -> anyhow
         "launcher_started",
         format!("launcher started with {n} agents from {}", config.path.display()),
     );
-    let runtime_dir = RuntimeDir::create()?;
+    let runtime_dir =
+        RuntimeDir::create().context("cannot create a directory for the agents' notify sockets")?;
     let fleet = Fleet::start(config, &writer, &runtime_dir)?;
     let roster = fleet.roster();
     let sampler = tokio::spawn(

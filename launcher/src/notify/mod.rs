@@ -44,7 +44,9 @@ impl RuntimeDir {
 /// Binds an agent's socket and forwards what arrives until the supervisor goes away.
 pub fn listen(path: &Path, tx: mpsc::Sender<Parsed>) -> io::Result<JoinHandle<()>> {
     let _ = std::fs::remove_file(path);
-    let socket = UnixDatagram::bind(path)?;
+    let socket = UnixDatagram::bind(path).map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot bind the notify socket {}: {e}", path.display()))
+    })?;
     Ok(tokio::spawn(async move {
         // One byte more than allowed, so an oversized datagram shows as too long rather than
         // being silently truncated into something that parses.

@@ -86,6 +86,9 @@ impl Supervisor {
         if self.wait_for_dependencies().await {
             self.supervise().await;
         }
+        if let Some(done) = self.pending_stop.take() {
+            let _ = done.send(());
+        }
         // Nothing left to run: answer commands until the launcher lets go of this agent.
         while let Some(cmd) = self.s.commands.recv().await {
             if let Command::Stop { done, .. } = cmd {
