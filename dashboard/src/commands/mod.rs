@@ -27,15 +27,33 @@ pub fn read_failed(e: &agentvisor_shared::StoreError) -> u8 {
 }
 
 /// Writes lines to stdout; `false` when stdout is gone (a closed pipe, as under `head`),
-/// which ends the command quietly rather than with a panic.
+/// which ends the command quietly rather than with a panic. On a terminal, control characters
+/// (from agents' output) are shown escaped so they cannot drive the operator's terminal; into
+/// a pipe or file the text goes unchanged.
 pub fn print_lines(lines: impl IntoIterator<Item = String>) -> bool {
+    use std::io::IsTerminal;
     let mut out = std::io::stdout().lock();
+    let terminal = out.is_terminal();
     for line in lines {
+        let line = if terminal { escape_controls(&line) } else { line };
         if writeln!(out, "{line}").is_err() {
             return false;
         }
     }
     out.flush().is_ok()
+}
+
+/// `\u{1b}`-style escapes for control characters other than tab.
+fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Calls `more` whenever the database changed (file events, with a fallback timer) until it
@@ -60,5 +78,13 @@ pub fn follow(reader: &Reader, mut more: impl FnMut(&Reader) -> agentvisor_share
             Ok(false) => return 0,
             Err(e) => return read_failed(&e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn controls_are_escaped() {
+        assert_eq!(super::escape_controls("a\x1b[2Jb\tc"), "a\\u{1b}[2Jb\tc");
     }
 }

@@ -412,3 +412,21 @@ fn every_screen_draws_at_any_size() {
         }
     }
 }
+
+/// Text from agents (status, output lines) cannot smuggle escape sequences into the
+/// operator's terminal: control characters never reach the screen buffer.
+#[test]
+fn control_characters_from_agents_are_not_drawn() {
+    let mut app = detail_app();
+    if let Some(d) = app.data.as_mut() {
+        d.snapshot.agents[0].status_text = Some("evil\x1b[2J\x07text".into());
+        if let Some(detail) = d.detail.as_mut() {
+            detail.logs[29].line = "\x1b]0;owned\x07\x1b[31mred".into();
+        }
+    }
+    for screen in [Screen::Detail, Screen::Overview] {
+        app.screen = screen;
+        let t = render(&app, 120, 30);
+        assert!(t.backend().buffer().content().iter().all(|c| !c.symbol().contains(char::is_control)));
+    }
+}
