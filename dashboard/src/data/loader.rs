@@ -79,7 +79,7 @@ impl Loader {
         // Read at once on start; later only when something says the data may have changed.
         let mut due = true;
         let mut forced = true;
-        let mut last_read = Instant::now() - THROTTLE;
+        let mut last_read = Instant::now();
         loop {
             if due && (forced || last_read.elapsed() >= THROTTLE) {
                 last_read = Instant::now();

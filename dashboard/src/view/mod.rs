@@ -50,8 +50,15 @@ fn footer(app: &App, hints: &str, theme: Theme) -> Line<'static> {
         ]);
     }
     let mut spans = vec![Span::styled(format!(" {hints}"), theme.dim())];
-    if let Source::Failed { message, .. } = &app.source {
-        spans.insert(0, Span::styled(format!(" cannot read: {message} "), theme.alarm()));
+    // Last known data stays on screen; the footer says it is no longer being refreshed.
+    match &app.source {
+        Source::Failed { message, .. } => {
+            spans.insert(0, Span::styled(format!(" cannot read: {message} "), theme.alarm()));
+        }
+        Source::Waiting { path, .. } => {
+            spans.insert(0, Span::styled(format!(" {path} is gone; waiting for it "), theme.alarm()));
+        }
+        Source::Starting | Source::Live => {}
     }
     Line::from(spans)
 }
