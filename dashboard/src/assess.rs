@@ -2,7 +2,7 @@
 //! heartbeat is, and the verdict `status` turns into its exit code. The screens and the
 //! one-shot commands share these rules so they never disagree.
 
-use agentvisor_shared::model::{AgentRow, AgentState, Health, LauncherSession, Snapshot};
+use agentvisor_shared::model::{AgentRow, AgentState, DesiredState, Health, LauncherSession, Snapshot};
 use std::collections::BTreeMap;
 
 /// The launcher refreshes its session row every second; three missed refreshes mean it is gone
@@ -59,10 +59,16 @@ impl Liveness {
     }
 }
 
-/// An agent that needs an operator's attention: crash-looping, given up on, or failing its
-/// health check.
+/// An agent that needs an operator's attention: crash-looping, given up on, failing its
+/// health check, or ended by a failure and left down (`restart = "never"`) although it should
+/// run. A clean exit (code 0) and an operator's stop are not trouble.
 pub fn in_trouble(a: &AgentRow) -> bool {
-    matches!(a.state, AgentState::Backoff | AgentState::Fatal) || a.health == Health::Unhealthy
+    let failed_and_down = a.state == AgentState::Exited
+        && a.desired_state == DesiredState::Running
+        && (a.exit_signal.is_some() || a.exit_code.is_some_and(|c| c != 0));
+    matches!(a.state, AgentState::Backoff | AgentState::Fatal)
+        || a.health == Health::Unhealthy
+        || failed_and_down
 }
 
 /// Whether an agent counts as healthy in "healthy out of enabled": its health check says so,
@@ -130,7 +136,7 @@ impl Summary {
 /// The exit codes of `status`, fixed for scripts and monitoring checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// The launcher runs and no enabled agent is unhealthy, in backoff or fatal.
+    /// The launcher runs and no enabled agent is [`in_trouble`].
     Ok = 0,
     AgentTrouble = 1,
     /// Takes precedence over agent trouble: with the launcher gone, agent states are stale.
@@ -166,7 +172,7 @@ impl Verdict {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use agentvisor_shared::model::{AgentState, DesiredState, HostStats};
+    use agentvisor_shared::model::HostStats;
 
     pub fn session(last_seen_ms: i64, stopped_ms: Option<i64>) -> LauncherSession {
         LauncherSession {
@@ -260,6 +266,18 @@ pub(crate) mod tests {
             );
             assert_eq!(Verdict::of(&s, 10_000), Verdict::AgentTrouble, "{state} {health}");
         }
+        let mut crashed = agent("c", AgentState::Exited, Health::Unknown);
+        crashed.exit_code = Some(1);
+        assert_eq!(Verdict::of(&snapshot(up(), vec![crashed.clone()]), 10_000), Verdict::AgentTrouble);
+        crashed.exit_code = Some(0);
+        assert_eq!(Verdict::of(&snapshot(up(), vec![crashed.clone()]), 10_000), Verdict::Ok, "a clean exit");
+        crashed.exit_signal = Some(9);
+        crashed.desired_state = DesiredState::Stopped;
+        assert_eq!(
+            Verdict::of(&snapshot(up(), vec![crashed]), 10_000),
+            Verdict::Ok,
+            "stopped by an operator"
+        );
         let mut disabled = agent("b", AgentState::Fatal, Health::Unknown);
         disabled.enabled = false;
         assert_eq!(Verdict::of(&snapshot(up(), vec![disabled]), 10_000), Verdict::Ok);
