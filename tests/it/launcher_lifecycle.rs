@@ -164,3 +164,43 @@ fn a_second_launcher_is_refused_naming_the_first() {
         assert_eq!(mode & 0o007, 0, "{} has mode {mode:o}", f.display());
     }
 }
+
+/// Start time of a process in clock ticks since boot (`/proc/PID/stat` field 22).
+fn start_ticks(pid: i32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let (_, rest) = stat.rsplit_once(')').unwrap();
+    // `rest` starts at field 3 (state), so field 22 is its 20th.
+    rest.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+#[test]
+fn recovery_leaves_a_process_that_reused_a_recorded_pid_alone() {
+    let sb = Sandbox::new();
+    sb.script("agent.sh", "exec sleep 1000");
+    sb.write_config("[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n");
+    let db = sb.db();
+    let mut first = sb.launcher_as("first");
+    wait_until(LIMIT, "running", || agent_field::<String>(&db, "a", "state").filter(|s| s == "running"));
+    first.run.signal(Signal::SIGKILL);
+    first.run.wait_exit(LIMIT);
+
+    // An unrelated process now has the PID (and process group) the dead session recorded,
+    // but started at another time (later than the recorded one, as a reused PID would be).
+    let mut cmd = std::process::Command::new("sleep");
+    cmd.arg("1000");
+    let decoy = Running::spawn(cmd, sb.path(), "decoy");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute(
+        "UPDATE agent_state SET pid = ?1, pgid = ?1, pid_start_ticks = ?2 WHERE agent = 'a'",
+        (decoy.pid(), start_ticks(decoy.pid()) - 1),
+    )
+    .unwrap();
+    drop(c);
+
+    let _second = sb.launcher_as("second");
+    let msg = wait_until(LIMIT, "stale session marked", || {
+        query_opt::<String>(&db, "SELECT message FROM events WHERE kind = 'launcher_crashed'")
+    });
+    assert!(msg.contains("no agent process was left"), "{msg}");
+    assert!(process_alive(decoy.pid()), "the launcher killed a process that reused a recorded PID");
+}
