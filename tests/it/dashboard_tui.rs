@@ -24,6 +24,10 @@ pub struct Tui {
 
 impl Tui {
     pub fn start(sb: &Sandbox, db: &Path, cols: u16, rows: u16) -> Tui {
+        Self::start_with(sb, db, cols, rows, &[])
+    }
+
+    pub fn start_with(sb: &Sandbox, db: &Path, cols: u16, rows: u16, env: &[(&str, &str)]) -> Tui {
         let size = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         let OpenptyResult { master, slave } = openpty(Some(&size), None).unwrap();
         let mut cmd: Command = sb.command(dashboard_bin());
@@ -34,6 +38,8 @@ impl Tui {
             sb.path().join("dashboard.log").to_str().unwrap(),
         ])
         .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
         .stdin(Stdio::from(slave.try_clone().unwrap()))
         .stdout(Stdio::from(slave.try_clone().unwrap()))
         .stderr(Stdio::from(slave.try_clone().unwrap()));
@@ -82,6 +88,28 @@ impl Tui {
     pub fn cooked(&self) -> bool {
         let t = tcgetattr(&self.slave).unwrap();
         t.local_flags.contains(LocalFlags::ICANON | LocalFlags::ECHO)
+    }
+
+    /// Whether any cell on screen has a colour (foreground or background).
+    pub fn coloured(&self) -> bool {
+        let parser = self.screen.lock().unwrap();
+        let screen = parser.screen();
+        let (rows, cols) = screen.size();
+        (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))).any(|(r, c)| {
+            screen.cell(r, c).is_some_and(|cell| {
+                cell.fgcolor() != vt100::Color::Default || cell.bgcolor() != vt100::Color::Default
+            })
+        })
+    }
+
+    /// Whether the first occurrence of `text` on screen is drawn in reverse video.
+    pub fn reversed(&self, text: &str) -> bool {
+        let parser = self.screen.lock().unwrap();
+        let screen = parser.screen();
+        let found = screen.rows(0, screen.size().1).enumerate().find_map(|(r, line)| {
+            line.find(text).map(|byte| (r as u16, line[..byte].chars().count() as u16))
+        });
+        found.and_then(|(r, c)| screen.cell(r, c)).is_some_and(|cell| cell.inverse())
     }
 
     pub fn alternate_screen(&self) -> bool {
@@ -133,6 +161,23 @@ fn shows_the_agents_follows_commits_and_quits_cleanly() {
     assert!(exit.success(), "{exit:?}");
     assert!(tui.cooked(), "terminal left in raw mode");
     wait_until(Duration::from_secs(2), "alternate screen left", || (!tui.alternate_screen()).then_some(()));
+}
+
+#[test]
+fn no_color_turns_colour_off_but_keeps_trouble_visible() {
+    let sb = Sandbox::new();
+    let db = sb.db();
+    let launcher = FakeLauncher::start(&db);
+    healthy_fleet(&launcher);
+    launcher.agent("broken", 2, status("broken", AgentState::Fatal, Health::Unknown), None);
+    launcher.flush();
+    let coloured = Tui::start(&sb, &db, 100, 30);
+    coloured.wait_for("! broken", Duration::from_secs(20));
+    assert!(coloured.coloured());
+    let plain = Tui::start_with(&sb, &db, 100, 30, &[("NO_COLOR", "1")]);
+    plain.wait_for("! broken", Duration::from_secs(20));
+    assert!(!plain.coloured(), "NO_COLOR set, colours drawn:\n{}", plain.contents());
+    assert!(plain.reversed("fatal"), "a fatal agent must stand out without colour");
 }
 
 #[test]
