@@ -138,6 +138,17 @@ heartbeat_timeout = "2500ms"
         )
     });
     assert_eq!(latency, 12.5);
+
+    // An agent cannot create series without bound: 64 custom metric names at most.
+    let many: String = (0..70).map(|i| format!("X_METRIC_M{i}=1\n")).collect();
+    tx.send_to(many.as_bytes(), &socket).unwrap();
+    let errors = agent_field::<i64>(&db, "sock", "notify_errors").unwrap();
+    wait_until(LIMIT, "rejected metrics counted", || {
+        agent_field::<i64>(&db, "sock", "notify_errors").filter(|n| *n == errors + 7)
+    });
+    let custom = "SELECT count(*) FROM metric_series WHERE scope = 'sock'
+                  AND metric NOT IN ('cpu_percent', 'memory_bytes', 'threads', 'heartbeat_gap_s')";
+    wait_until(LIMIT, "64 custom series", || query_opt::<i64>(&db, custom).filter(|n| *n == 64));
 }
 
 #[test]

@@ -16,6 +16,7 @@ use crate::output::Limits;
 use agentvisor_shared::model::{AgentState, AgentStatus, Health, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, Sample, WriteOp, WriterHandle};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -58,6 +59,8 @@ pub struct Supervisor {
     pending_stop: Option<oneshot::Sender<()>>,
     /// When the agent last caused an event by what it said (`X_ERROR`, `STOPPING`).
     last_agent_event: Option<std::time::Instant>,
+    /// Custom metric names the agent has used, to bound how many series it can create.
+    metric_names: HashSet<String>,
 }
 
 /// How often coalesced status changes and custom metrics are handed to the writer.
@@ -78,6 +81,7 @@ impl Supervisor {
             samples: Vec::new(),
             pending_stop: None,
             last_agent_event: None,
+            metric_names: HashSet::new(),
         }
     }
 

@@ -7,6 +7,9 @@ use agentvisor_shared::model::{AgentState, Health, Severity};
 use agentvisor_shared::time::now_ms;
 use tokio::time::Instant;
 
+/// Distinct `X_METRIC_*` names an agent may use; more are counted as malformed.
+pub const MAX_CUSTOM_METRICS: usize = 64;
+
 impl Supervisor {
     /// Applies one message. Returns whether it was a sign of life (a heartbeat or READY),
     /// which re-arms the heartbeat timer. State, health and readiness changes are written at
@@ -77,6 +80,15 @@ impl Supervisor {
                     }
                 }
                 Notice::Metric(metric, value) => {
+                    // Each new name is a new series in the database: a bounded number per agent.
+                    if !self.metric_names.contains(&metric) {
+                        if self.metric_names.len() >= MAX_CUSTOM_METRICS {
+                            st.notify_errors += 1;
+                            tracing::debug!(agent = %st.agent, metric, "too many custom metrics; ignored");
+                            continue;
+                        }
+                        self.metric_names.insert(metric.clone());
+                    }
                     let scope = st.agent.clone();
                     self.samples.push(Sample { scope, metric, ts_ms: now, value });
                 }
