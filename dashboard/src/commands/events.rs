@@ -1,14 +1,12 @@
 //! `agentvisor-dashboard events [--agent A] [--kind K] [--severity S] [-n N] [-f]`: events,
 //! oldest of the selection first so the newest end up next to the prompt, as `tail` does.
 
-use super::{follow, open, print_lines, read_failed};
+use super::{FOLLOW_BATCH, follow, follow_step, open, print_lines, read_failed};
 use crate::cli::EventsArgs;
 use agentvisor_shared::EventFilter;
 use agentvisor_shared::model::Event;
 use agentvisor_shared::paths::Resolved;
 use agentvisor_shared::time::rfc3339;
-
-const FOLLOW_BATCH: i64 = 1_000;
 
 fn render(e: &Event) -> String {
     format!(
@@ -51,6 +49,6 @@ pub fn run(resolved: &Resolved, args: &EventsArgs) -> u8 {
         if let Some(e) = new.last() {
             filter.after_id = Some(e.id);
         }
-        Ok(print_lines(new.iter().map(render)))
+        Ok(print_lines(follow_step(new.iter().map(render).collect())))
     })
 }

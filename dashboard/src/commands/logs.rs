@@ -1,13 +1,10 @@
 //! `agentvisor-dashboard logs AGENT [-n N] [-f]`: an agent's captured output.
 
-use super::{follow, open, print_lines, read_failed};
+use super::{FOLLOW_BATCH, follow, follow_step, open, print_lines, read_failed};
 use crate::cli::LogsArgs;
 use agentvisor_shared::model::LogLine;
 use agentvisor_shared::paths::Resolved;
 use agentvisor_shared::time::rfc3339;
-
-/// Lines read per query while following, so a flood is printed in bounded steps.
-const FOLLOW_BATCH: i64 = 1_000;
 
 fn render(l: &LogLine) -> String {
     format!("{} {} {}", rfc3339(l.ts_ms), l.stream, l.line)
@@ -43,6 +40,6 @@ pub fn run(resolved: &Resolved, args: &LogsArgs) -> u8 {
         if let Some(l) = new.last() {
             last_id = Some(l.id);
         }
-        Ok(print_lines(new.iter().map(render)))
+        Ok(print_lines(follow_step(new.iter().map(render).collect())))
     })
 }

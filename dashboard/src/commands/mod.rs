@@ -56,6 +56,22 @@ fn escape_controls(s: &str) -> String {
     out
 }
 
+/// Rows read per wake-up while following, so a flood is printed in bounded steps.
+pub const FOLLOW_BATCH: i64 = 1_000;
+
+/// Rendered rows of one follow step; a full batch means more rows arrived than one step
+/// reads (only the newest are read), which is said rather than hidden.
+pub fn follow_step(rows: Vec<String>) -> Vec<String> {
+    if rows.len() as i64 >= FOLLOW_BATCH {
+        let mut out =
+            vec![format!("… {FOLLOW_BATCH} or more new rows since the last read: only the newest are shown")];
+        out.extend(rows);
+        out
+    } else {
+        rows
+    }
+}
+
 /// Calls `more` whenever the database changed (file events, with a fallback timer) until it
 /// returns `Ok(false)` (stdout closed) or fails. Used by `logs -f` and `events -f`.
 pub fn follow(reader: &Reader, mut more: impl FnMut(&Reader) -> agentvisor_shared::Result<bool>) -> u8 {
@@ -83,6 +99,15 @@ pub fn follow(reader: &Reader, mut more: impl FnMut(&Reader) -> agentvisor_share
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_full_follow_batch_is_marked() {
+        let rows = |n: usize| vec![String::from("x"); n];
+        assert_eq!(super::follow_step(rows(999)).len(), 999);
+        let full = super::follow_step(rows(1_000));
+        assert_eq!(full.len(), 1_001);
+        assert!(full[0].starts_with("… 1000 or more"));
+    }
+
     #[test]
     fn controls_are_escaped() {
         assert_eq!(super::escape_controls("a\x1b[2Jb\tc"), "a\\u{1b}[2Jb\tc");
