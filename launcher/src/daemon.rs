@@ -52,9 +52,7 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     })?;
     let (writer, writer_thread) = store.start()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let db_dir =
-        db.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_owned);
-    let result = runtime.block_on(serve(&config, writer.clone(), db_dir));
+    let result = runtime.block_on(serve(&config, db, writer.clone()));
     // Ending the runtime drops every task and with them their writer handles, so the writer
     // thread can commit what is queued and stop.
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -66,7 +64,7 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     result
 }
 
-async fn serve(config: &Config, writer: WriterHandle, db_dir: PathBuf) -> anyhow::Result<ExitCode> {
+async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Result<ExitCode> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let n = config.plan.len();
@@ -76,9 +74,11 @@ async fn serve(config: &Config, writer: WriterHandle, db_dir: PathBuf) -> anyhow
         format!("launcher started with {n} agents from {}", config.path.display()),
     );
     let runtime_dir =
-        RuntimeDir::create().context("cannot create a directory for the agents' notify sockets")?;
+        RuntimeDir::create(db).context("cannot create a directory for the agents' notify sockets")?;
     let fleet = Fleet::start(config, &writer, &runtime_dir)?;
     let roster = fleet.roster();
+    let db_dir =
+        db.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_owned);
     let sampler = tokio::spawn(
         Sampler::new(roster.clone(), writer.clone(), db_dir).run(config.launcher.sample_interval.get()),
     );

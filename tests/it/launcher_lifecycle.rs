@@ -71,6 +71,7 @@ stop_timeout = "300ms"
     for g in &groups {
         assert_eq!(group_members(*g), Vec::<i32>::new(), "group {g} outlived the launcher");
     }
+    assert!(!sb.path().join("state.db.run").exists(), "the notify sockets' directory was left behind");
     let states = rows(&db, "SELECT agent, state, pid IS NULL FROM agent_state ORDER BY agent");
     assert!(states.iter().all(|r| r[1] == "stopped" && r[2] == "1"), "{states:?}");
     assert!(event_kinds(&db, "stubborn").contains(&"stop_timeout".to_owned()));

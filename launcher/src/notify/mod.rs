@@ -4,42 +4,19 @@
 //! they read is forwarded, parsed, to the agent's supervisor.
 
 pub mod parse;
+mod runtime_dir;
 
 pub use parse::{Notice, Parsed};
+pub use runtime_dir::RuntimeDir;
 
 use crate::lines::BoundedLines;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tokio::net::UnixDatagram;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-/// A socket path must fit `sockaddr_un.sun_path` (108 bytes with its NUL).
-const SUN_PATH_MAX: usize = 107;
-
-/// A private (0700) directory for the agents' sockets, removed when dropped.
-pub struct RuntimeDir(tempfile::TempDir);
-
-impl RuntimeDir {
-    /// Creates it under systemd's `$RUNTIME_DIRECTORY` or `$XDG_RUNTIME_DIR` when one is
-    /// short enough to keep socket paths legal, else under the system's temporary directory.
-    pub fn create() -> io::Result<RuntimeDir> {
-        let longest = "/agentvisor-XXXXXX/".len() + crate::config::MAX_NAME + ".sock".len();
-        let base = ["RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"]
-            .iter()
-            .filter_map(std::env::var_os)
-            .map(PathBuf::from)
-            .find(|p| p.is_absolute() && p.is_dir() && p.as_os_str().len() + longest <= SUN_PATH_MAX)
-            .unwrap_or_else(std::env::temp_dir);
-        tempfile::Builder::new().prefix("agentvisor-").tempdir_in(base).map(RuntimeDir)
-    }
-
-    pub fn socket_path(&self, agent: &str) -> PathBuf {
-        self.0.path().join(format!("{agent}.sock"))
-    }
-}
 
 /// Binds an agent's socket and forwards what arrives until the supervisor goes away.
 pub fn listen(path: &Path, tx: mpsc::Sender<Parsed>) -> io::Result<JoinHandle<()>> {
