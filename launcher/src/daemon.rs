@@ -20,6 +20,9 @@ use tokio::signal::unix::{SignalKind, signal};
 /// the launcher's memory grow.
 const BULK_CAPACITY: usize = 20_000;
 
+/// systemd hears READY=1 by then even if some agents are still starting or waiting.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
 /// Exit code after a second signal cut the graceful stop short.
 const KILLED: u8 = 130;
 
@@ -83,7 +86,7 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
         Sampler::new(roster.clone(), writer.clone(), db_dir).run(config.launcher.sample_interval.get()),
     );
     let liveness = tokio::spawn(liveness(roster.clone(), writer.clone()));
-    systemd::ready(&roster.summary());
+    let ready = tokio::spawn(ready_when_settled(roster.clone()));
 
     let signame = tokio::select! {
         _ = sigterm.recv() => "SIGTERM",
@@ -104,6 +107,7 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     }
     sampler.abort();
     liveness.abort();
+    ready.abort();
     let how = if forced { "killed its agents after a second signal" } else { "stopped" };
     launcher_event(&writer, "launcher_stopped", format!("launcher {how} ({signame})"));
     let reason = if forced {
@@ -146,6 +150,17 @@ async fn liveness(roster: Roster, writer: WriterHandle) {
             } => systemd::watchdog(),
         }
     }
+}
+
+/// Tells systemd the launcher is ready once every agent has been started and is running or
+/// has failed (or after [`READY_WITHIN`] at the latest, when a dependency keeps others
+/// waiting), so that `systemctl start` returns with the agents up.
+async fn ready_when_settled(roster: Roster) {
+    let deadline = tokio::time::Instant::now() + READY_WITHIN;
+    while !roster.settled() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    systemd::ready(&roster.summary());
 }
 
 async fn wait_until_no_process(roster: &Roster, limit: Duration) {

@@ -24,6 +24,17 @@ pub struct Member {
 pub struct Roster(pub Vec<(String, watch::Receiver<AgentStatus>)>);
 
 impl Roster {
+    /// Whether every agent has been started and is running, or has failed (waiting to restart,
+    /// exited, fatal).
+    pub fn settled(&self) -> bool {
+        self.0.iter().all(|(_, rx)| {
+            matches!(
+                rx.borrow().state,
+                AgentState::Running | AgentState::Backoff | AgentState::Exited | AgentState::Fatal
+            )
+        })
+    }
+
     /// "5/6 agents running", plus the number of fatal agents if any.
     pub fn summary(&self) -> String {
         let states: Vec<AgentState> = self.0.iter().map(|(_, rx)| rx.borrow().state).collect();

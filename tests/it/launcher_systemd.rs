@@ -29,7 +29,12 @@ fn receive_until(sock: &UnixDatagram, needle: &str, seen: &mut Vec<String>) {
 fn speaks_sd_notify_ready_status_watchdog_and_stopping() {
     let sb = Sandbox::new();
     sb.script("agent.sh", "exec sleep 1000");
-    sb.write_config("[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n\n[[agent]]\nname = \"b\"\ncommand = \"./agent.sh\"\n");
+    // READY=1 waits for the slow starter: it comes with both agents running.
+    sb.script("slow.sh", "sleep 0.5\necho READY=1 >&3\nexec sleep 1000");
+    sb.write_config(
+        "[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n\n\
+         [[agent]]\nname = \"b\"\ncommand = \"./slow.sh\"\nready = \"notify\"\n",
+    );
     let path = sb.path().join("systemd.sock");
     let sock = UnixDatagram::bind(&path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
@@ -40,7 +45,8 @@ fn speaks_sd_notify_ready_status_watchdog_and_stopping() {
 
     let mut seen = Vec::new();
     receive_until(&sock, "READY=1", &mut seen);
-    receive_until(&sock, "STATUS=2/2 agents running", &mut seen);
+    let ready = seen.iter().find(|m| m.contains("READY=1")).unwrap();
+    assert!(ready.contains("STATUS=2/2 agents running"), "{ready}");
     // The watchdog at half of WATCHDOG_USEC: several pings within a second.
     let start = Instant::now();
     for _ in 0..3 {
