@@ -30,6 +30,7 @@ impl Supervisor {
             let End::Ended { failed, ran_for } = self.run_once().await else { return };
             if let Some(done) = self.pending_stop.take() {
                 self.set_state(AgentState::Stopped);
+                self.event("stopped", Severity::Info, "stopped while being restarted".into());
                 let _ = done.send(());
                 return;
             }
@@ -46,7 +47,7 @@ impl Supervisor {
                 Decision::Fatal { restarts, window } => {
                     self.set_state(AgentState::Fatal);
                     let msg = format!(
-                        "crash loop: {restarts} restarts within {}; not restarting until an operator acts or the config changes",
+                        "crash loop: {restarts} restarts within {}; giving up (no more restarts in this launcher run)",
                         human(window)
                     );
                     self.event("crash_loop", Severity::Critical, msg);
