@@ -8,6 +8,13 @@ pub fn start_ticks(pid: i32) -> Option<u64> {
     Process::new(pid).ok()?.stat().ok().map(|s| s.starttime)
 }
 
+/// Whether a process group still has a live (non-zombie) member. Zombies do not count: an
+/// orphan that exited may wait a while for its new parent to reap it.
+pub fn group_alive(pgid: i32) -> bool {
+    let signal_zero = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None);
+    signal_zero.is_ok() && all().iter().any(|p| p.pgrp == pgid)
+}
+
 /// One live (non-zombie) process as the sampler and crash recovery see it.
 #[derive(Debug, Clone, Copy)]
 pub struct ProcInfo {

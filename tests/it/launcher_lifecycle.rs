@@ -205,3 +205,25 @@ fn recovery_leaves_a_process_that_reused_a_recorded_pid_alone() {
     assert!(msg.contains("no agent process was left"), "{msg}");
     assert!(process_alive(decoy.pid()), "the launcher killed a process that reused a recorded PID");
 }
+
+#[test]
+fn stopping_gives_the_whole_group_its_stop_timeout() {
+    let sb = Sandbox::new();
+    // A shell wrapper that dies at once on SIGTERM, and the program it started, which needs a
+    // moment to save its work after the signal.
+    sb.script(
+        "worker.sh",
+        "trap 'sleep 0.3; echo saved >> saved; exit 0' TERM\nwhile :; do sleep 0.05; done",
+    );
+    sb.script("wrapper.sh", "./worker.sh");
+    sb.write_config("[[agent]]\nname = \"wrapped\"\ncommand = \"./wrapper.sh\"\nstop_timeout = \"5s\"\n");
+    let mut l = sb.launcher();
+    let db = sb.db();
+    let pgid = wait_until(LIMIT, "running", || agent_field::<i64>(&db, "wrapped", "pgid")) as i32;
+    wait_until(LIMIT, "worker started", || (group_members(pgid).len() >= 3).then_some(()));
+    l.run.signal(Signal::SIGTERM);
+    assert_eq!(l.run.wait_exit(LIMIT).code(), Some(0));
+    assert_eq!(sb.read("saved"), "saved\n", "the worker was killed before it could save");
+    assert_eq!(group_members(pgid), Vec::<i32>::new());
+    assert!(!event_kinds(&db, "wrapped").contains(&"stop_timeout".to_owned()));
+}

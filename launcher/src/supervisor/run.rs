@@ -5,6 +5,7 @@ use super::{Command, Supervisor, human};
 use crate::config::{OnHeartbeatTimeout, Ready, Restart};
 use crate::output;
 use crate::process::{self, Spawned};
+use crate::procs;
 use agentvisor_shared::model::{AgentState, Health, Severity, Stream};
 use agentvisor_shared::time::now_ms;
 use nix::sys::signal::Signal;
@@ -13,6 +14,9 @@ use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::process::Child;
 use tokio::time::{Instant, sleep_until};
+
+/// How often a stopping agent's process group is checked once its main process has exited.
+const GROUP_POLL: Duration = Duration::from_millis(50);
 
 /// How a run ended.
 enum End {
@@ -205,19 +209,33 @@ impl Supervisor {
         end
     }
 
-    /// Stops a running process: the stop signal to its group, then SIGKILL to the group after
-    /// `stop_timeout` (or at once on a kill command). Returns its exit status.
+    /// Stops a running process: the stop signal to its group, then SIGKILL to the group once
+    /// `stop_timeout` has passed (or at once on a kill command). The whole group gets the
+    /// time, not only the main process: a shell wrapper dies at once on SIGTERM while the
+    /// program it started may still be saving its work. Returns the main process's status.
     async fn stop_process(&mut self, child: &mut Child, pid: i32, reason: &str) -> Option<ExitStatus> {
         self.status.state = AgentState::Stopping;
         self.commit();
         self.event("stopping", Severity::Info, format!("stopping: {reason}"));
         let cfg = &self.s.cfg;
         process::signal_group(pid, cfg.stop_signal.0);
-        let deadline = Instant::now() + cfg.stop_timeout.get();
         let timeout = cfg.stop_timeout.get();
+        let deadline = Instant::now() + timeout;
+        let mut exit: Option<Option<ExitStatus>> = None;
+        let mut poll = tokio::time::interval(GROUP_POLL);
         loop {
             tokio::select! {
-                exit = child.wait() => return exit.ok(),
+                status = child.wait(), if exit.is_none() => {
+                    exit = Some(status.ok());
+                    if !procs::group_alive(pid) {
+                        break;
+                    }
+                }
+                _ = poll.tick(), if exit.is_some() => {
+                    if !procs::group_alive(pid) {
+                        break;
+                    }
+                }
                 _ = sleep_until(deadline) => {
                     let msg = format!("still running {} after the stop signal; killing its process group", human(timeout));
                     self.event("stop_timeout", Severity::Warning, msg);
@@ -231,7 +249,10 @@ impl Supervisor {
             }
         }
         process::signal_group(pid, Signal::SIGKILL);
-        child.wait().await.ok()
+        match exit {
+            Some(status) => status,
+            None => child.wait().await.ok(),
+        }
     }
 
     /// Records the end of the process (and kills whatever it left in its group). Returns
