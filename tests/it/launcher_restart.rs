@@ -195,3 +195,55 @@ max_restarts = 1
     let sev = query_opt::<String>(&db, "SELECT severity FROM events WHERE kind = 'ready_timeout' LIMIT 1");
     assert_eq!(sev.as_deref(), Some("error"));
 }
+
+#[test]
+fn restart_policies_and_an_agent_that_says_nothing() {
+    let sb = Sandbox::new();
+    sb.script("once.sh", "echo run >> \"runs-$AGENTVISOR_AGENT\"\nexit 0");
+    sb.script("silent.sh", "exec sleep 1000");
+    sb.write_config(
+        r#"
+[[agent]]
+name = "never"
+command = "./once.sh"
+restart = "never"
+
+[[agent]]
+name = "on-failure"
+command = "./once.sh"
+
+[[agent]]
+name = "always"
+command = "./once.sh"
+restart = "always"
+backoff = { initial = "10ms" }
+max_restarts = 2
+
+[[agent]]
+name = "silent"
+command = "./silent.sh"
+"#,
+    );
+    let _l = sb.launcher();
+    let db = sb.db();
+    for agent in ["never", "on-failure"] {
+        wait_until(LIMIT, "exited", || agent_field::<String>(&db, agent, "state").filter(|s| s == "exited"));
+        assert_eq!(event_kinds(&db, agent), ["started", "exited"]);
+        assert_eq!(agent_field::<i64>(&db, agent, "exit_code"), Some(0));
+    }
+    // A clean exit is info, not a crash; `always` restarts it anyway (and counts it).
+    let sev = query_opt::<String>(&db, "SELECT DISTINCT severity FROM events WHERE kind = 'exited'");
+    assert_eq!(sev.as_deref(), Some("info"));
+    wait_until(LIMIT, "always: fatal after two restarts", || {
+        agent_field::<String>(&db, "always", "state").filter(|s| s == "fatal")
+    });
+    assert_eq!(sb.read("runs-always").lines().count(), 3);
+    assert_eq!(sb.read("runs-never").lines().count(), 1);
+    // Supervised on its process alone: running and ready, but health unknown and no
+    // heartbeat, which is how a reader tells "process alive" from "agent heartbeating".
+    let silent = &rows(
+        &db,
+        "SELECT state, ready, health, heartbeats, last_heartbeat_ms FROM agent_state WHERE agent = 'silent'",
+    )[0];
+    assert_eq!(silent, &["running", "1", "unknown", "0", ""]);
+}
