@@ -7,9 +7,8 @@
 //! the accelerated clock (the row counts at each checkpoint show that it does).
 
 use crate::report::{Figure, Section, Verdict, mb};
-use crate::workload::{METRICS, flushed, tick_samples};
-use agentvisor_shared::writer::NewSession;
-use agentvisor_shared::{RetentionConfig, Store, WriteOp, WriterConfig};
+use crate::workload::{METRICS, flushed, remove_db, start_store, tick_samples};
+use agentvisor_shared::{RetentionConfig, WriteOp, WriterConfig};
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::fmt::Write as _;
@@ -97,17 +96,7 @@ fn simulate(db: &Path, agents: usize, marks: &[u64]) -> Result<(Vec<Checkpoint>,
         ..WriterConfig::default()
     };
     let raw_window = cfg.retention.raw.as_secs();
-    let mut store = Store::open(db, cfg).context("opening the store")?;
-    // Retention runs only for a launcher's session.
-    store
-        .begin_session(&NewSession {
-            pid: i64::from(std::process::id()),
-            host: "bench".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            config_path: None,
-        })
-        .context("starting a session")?;
-    let (h, thread) = store.start().context("starting the writer")?;
+    let (h, thread) = start_store(db, cfg)?;
     let watch = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("opening {} to watch it", db.display()))?;
     let start_ms = agentvisor_shared::time::now_ms();
@@ -137,11 +126,7 @@ fn simulate(db: &Path, agents: usize, marks: &[u64]) -> Result<(Vec<Checkpoint>,
     drop(h);
     thread.join();
     anyhow::ensure!(dropped == 0, "the writer dropped {dropped} operations");
-    for suffix in ["", "-wal", "-shm"] {
-        let mut f = db.as_os_str().to_owned();
-        f.push(suffix);
-        let _ = std::fs::remove_file(f);
-    }
+    remove_db(db);
     Ok((checkpoints, wall))
 }
 

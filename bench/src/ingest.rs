@@ -5,7 +5,7 @@
 
 use crate::report::{Figure, Section, Verdict, rate, ratio};
 use crate::stats::median;
-use crate::workload::{METRICS, flushed, tick_samples};
+use crate::workload::{METRICS, flushed, remove_db, tick_samples};
 use agentvisor_shared::{Sample, Store, WriteOp, WriterConfig};
 use anyhow::{Context, Result};
 use rusqlite::{Connection, params};
@@ -95,14 +95,6 @@ pub fn run(work: &Path, p: &Params) -> Result<Section> {
 
 fn list(v: &[f64]) -> String {
     v.iter().map(|x| rate(*x)).collect::<Vec<_>>().join(", ")
-}
-
-fn remove_db(db: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = db.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
-    }
 }
 
 /// Seconds to write `ticks` through the store's writer.

@@ -7,9 +7,8 @@
 
 use crate::report::{Figure, Section, Verdict, mib, ms, ratio};
 use crate::stats::{median, percentile};
-use crate::workload::{METRICS, flushed, register_agents, running_status, tick_samples};
-use agentvisor_shared::writer::NewSession;
-use agentvisor_shared::{Store, WriteOp, WriterConfig, WriterHandle};
+use crate::workload::{METRICS, flushed, register_agents, running_status, start_store, tick_samples};
+use agentvisor_shared::{WriteOp, WriterConfig, WriterHandle};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -59,16 +58,7 @@ pub fn run(work: &Path, p: &Params) -> Result<Section> {
     let db = work.join("interference.db");
     let cfg = WriterConfig { batch_window: Duration::ZERO, ..WriterConfig::default() };
     let wal_limit = cfg.wal_limit_bytes;
-    let mut store = Store::open(&db, cfg).context("opening the store")?;
-    store
-        .begin_session(&NewSession {
-            pid: i64::from(std::process::id()),
-            host: "bench".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            config_path: None,
-        })
-        .context("starting a session")?;
-    let (h, thread) = store.start().context("starting the writer")?;
+    let (h, thread) = start_store(&db, cfg)?;
     let now = agentvisor_shared::time::now_ms();
     register_agents(&h, p.agents, now)?;
     for t in 0..p.history_secs {

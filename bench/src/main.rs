@@ -5,10 +5,16 @@
 //! sizes into a file in the temporary directory, which is what the crate's test does.
 
 mod disk;
+mod frame;
 mod ingest;
 mod interference;
+mod launcher;
+mod peer;
+mod procstat;
 mod reader_loop;
 mod report;
+mod restart;
+mod scale;
 mod stats;
 mod workload;
 
@@ -135,6 +141,92 @@ fn all(a: AllArgs) -> Result<()> {
         };
         sections.push(step(disk::TITLE, || disk::run(&work, &p)));
     }
+    if wants("frame") {
+        let p = if a.quick {
+            frame::Params {
+                agents: 20,
+                rows_per_series: 100,
+                frames: 5,
+                dashboard_watch: Duration::from_secs(1),
+            }
+        } else {
+            frame::Params {
+                agents: 1000,
+                rows_per_series: 1000,
+                frames: 200,
+                dashboard_watch: Duration::from_secs(5),
+            }
+        };
+        let dashboard = workspace_binary("agentvisor-dashboard", a.quick).ok();
+        sections.push(step(frame::TITLE, || frame::run(&work, dashboard.as_deref(), &p)));
+    }
+    let launcher_bin = if wants("scale") || wants("restart") || wants("peer") {
+        workspace_binary("agentvisor-launcher", a.quick)
+    } else {
+        Err(anyhow::anyhow!("not wanted"))
+    };
+    if wants("scale") {
+        let p = if a.quick {
+            scale::Params {
+                sizes: vec![5],
+                reps: 1,
+                settle: Duration::from_millis(200),
+                window: Duration::from_secs(1),
+            }
+        } else {
+            scale::Params {
+                sizes: vec![100, 1000],
+                reps: 3,
+                settle: Duration::from_secs(5),
+                window: Duration::from_secs(60),
+            }
+        };
+        sections.push(match &launcher_bin {
+            Ok(bin) => step(scale::TITLE, || scale::run(&work, bin, &p)),
+            Err(e) => Section::skipped(scale::TITLE, format!("{e:#}")),
+        });
+    }
+    if wants("peer") || wants("restart") {
+        let p = if a.quick {
+            peer::Params {
+                agents: 5,
+                reps: 1,
+                settle: Duration::from_millis(200),
+                window: Duration::from_secs(1),
+                crashes: 3,
+                peer_crashes: 2,
+            }
+        } else {
+            peer::Params {
+                agents: 100,
+                reps: 3,
+                settle: Duration::from_secs(2),
+                window: Duration::from_secs(30),
+                crashes: 50,
+                peer_crashes: 20,
+            }
+        };
+        match &launcher_bin {
+            Ok(bin) => {
+                eprintln!("agentvisor-bench: {} and {} ...", restart::TITLE, peer::TITLE);
+                let (peer, restart) = match peer::run(&work, bin, &p, !a.quick) {
+                    Ok(pair) => pair,
+                    Err(e) => (
+                        Section::skipped(peer::TITLE, format!("failed: {e:#}")),
+                        Section::skipped(restart::TITLE, format!("failed: {e:#}")),
+                    ),
+                };
+                sections.push(restart);
+                sections.push(peer);
+            }
+            Err(e) => {
+                sections.push(Section::skipped(restart::TITLE, format!("{e:#}")));
+                sections.push(Section::skipped(peer::TITLE, format!("{e:#}")));
+            }
+        }
+    }
+    // Run in the order that needs the least first; reported in the numbering.
+    sections.sort_by(|x, y| x.title.cmp(&y.title));
     let header = Header {
         command: command_line(&a),
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
@@ -153,6 +245,25 @@ fn all(a: AllArgs) -> Result<()> {
         .with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// A binary of the workspace to measure: built in release mode first for a real run (into the
+/// same target directory as this program); in quick mode whatever build sits next to this
+/// program.
+fn workspace_binary(name: &str, quick: bool) -> Result<PathBuf> {
+    if !quick {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        eprintln!("agentvisor-bench: building {name} in release mode ...");
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--release", "-p", name])
+            .current_dir(repo_root())
+            .status()
+            .context("running cargo build")?;
+        anyhow::ensure!(status.success(), "cargo build -p {name} failed: {status}");
+    }
+    launcher::binary(name).with_context(|| {
+        format!("no {name} binary next to this program: build it first (cargo build -p {name})")
+    })
 }
 
 /// Runs one benchmark; a failure becomes a section that says so, so one broken benchmark

@@ -4,8 +4,10 @@
 //! disk figures would flatter otherwise.
 
 use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health};
-use agentvisor_shared::{Sample, WriteOp, WriterHandle};
+use agentvisor_shared::writer::{NewSession, WriterThread};
+use agentvisor_shared::{Sample, Store, WriteOp, WriterConfig, WriterHandle};
 use anyhow::{Context, Result};
+use std::path::Path;
 
 pub const METRICS: [&str; 10] = [
     "cpu_percent",
@@ -108,6 +110,30 @@ pub fn running_status(name: &str, a: usize, now_ms: i64) -> AgentStatus {
         tokens_out: Some(300),
         cost: Some(0.12),
         ..AgentStatus::default()
+    }
+}
+
+/// Opens the store and starts its writer as a launcher does, with a session (retention and
+/// housekeeping only run for one).
+pub fn start_store(db: &Path, cfg: WriterConfig) -> Result<(WriterHandle, WriterThread)> {
+    let mut store = Store::open(db, cfg).context("opening the store")?;
+    store
+        .begin_session(&NewSession {
+            pid: i64::from(std::process::id()),
+            host: "bench".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            config_path: None,
+        })
+        .context("starting a session")?;
+    store.start().context("starting the writer")
+}
+
+/// Deletes a database and its companion files.
+pub fn remove_db(db: &Path) {
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut f = db.as_os_str().to_owned();
+        f.push(suffix);
+        let _ = std::fs::remove_file(f);
     }
 }
 

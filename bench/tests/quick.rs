@@ -15,7 +15,15 @@ fn quick_run_writes_a_report() -> Result<(), Box<dyn std::error::Error>> {
         .status()?;
     assert!(status.success(), "agentvisor-bench all --quick failed: {status}");
     let report = std::fs::read_to_string(&out)?;
-    for section in ["1. Ingest", "5. Non-interference", "7. Disk"] {
+    for section in [
+        "1. Ingest",
+        "2. Scale",
+        "3. Restart latency",
+        "4. Dashboard frame",
+        "5. Non-interference",
+        "6. Peer: supervisord",
+        "7. Disk",
+    ] {
         assert!(report.contains(&format!("## {section}")), "no {section} section in:\n{report}");
         assert!(!report.contains(&format!("## {section}\n\nSkipped: failed")), "{section} failed:\n{report}");
     }

@@ -1,0 +1,138 @@
+//! What a process costs, read from /proc: CPU time, resident and proportional memory.
+
+use anyhow::{Context, Result};
+use std::time::{Duration, Instant};
+
+/// CPU time (user + system) a process has used, not counting its children.
+pub fn cpu_time(pid: i32) -> Result<Duration> {
+    let stat = procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let ticks = stat.utime + stat.stime;
+    Ok(Duration::from_secs_f64(ticks as f64 / procfs::ticks_per_second() as f64))
+}
+
+/// Resident memory in bytes (`VmRSS`).
+pub fn rss_bytes(pid: i32) -> Result<u64> {
+    rollup_field(pid, "Rss:")
+}
+
+/// Proportional set size in bytes: shared pages divided among the processes sharing them,
+/// so summing it over several processes does not count a shared library twice.
+pub fn pss_bytes(pid: i32) -> Result<u64> {
+    rollup_field(pid, "Pss:")
+}
+
+fn rollup_field(pid: i32, field: &str) -> Result<u64> {
+    let path = format!("/proc/{pid}/smaps_rollup");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(field) {
+            let kb: u64 = rest
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .with_context(|| format!("parsing {field} in {path}"))?;
+            return Ok(kb * 1024);
+        }
+    }
+    anyhow::bail!("no {field} line in {path}")
+}
+
+/// The pids of `pid`'s children, from /proc/PID/task/*/children.
+pub fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(text.split_whitespace().filter_map(|s| s.parse::<i32>().ok()));
+        }
+    }
+    out
+}
+
+/// The command name of a process (`/proc/PID/comm`), or `None` once it is gone.
+pub fn comm(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim().to_owned())
+}
+
+/// The children of `pid` whose program is `name`: the agents a supervisor runs, once they have
+/// exec'd (a child that is still between fork and exec carries the supervisor's name).
+pub fn children_named(pid: i32, name: &str) -> Vec<i32> {
+    children(pid).into_iter().filter(|c| comm(*c).as_deref() == Some(name)).collect()
+}
+
+/// Watches a set of processes over a window: CPU used (as a share of one core) and memory.
+pub struct Window {
+    pids: Vec<i32>,
+    started: Instant,
+    cpu_at_start: Duration,
+    rss: Vec<f64>,
+    pss: Vec<f64>,
+}
+
+impl Window {
+    pub fn start(pids: Vec<i32>) -> Result<Window> {
+        let cpu_at_start = total_cpu(&pids)?;
+        Ok(Window { pids, started: Instant::now(), cpu_at_start, rss: Vec::new(), pss: Vec::new() })
+    }
+
+    /// Records memory now; call it periodically during the window.
+    pub fn sample_memory(&mut self) -> Result<()> {
+        let mut rss = 0;
+        let mut pss = 0;
+        for &pid in &self.pids {
+            rss += rss_bytes(pid)?;
+            pss += pss_bytes(pid)?;
+        }
+        self.rss.push(rss as f64);
+        self.pss.push(pss as f64);
+        Ok(())
+    }
+
+    /// Ends the window: CPU as percent of one core, and the memory samples taken.
+    pub fn finish(self) -> Result<WindowStats> {
+        let wall = self.started.elapsed();
+        let cpu = total_cpu(&self.pids)?.saturating_sub(self.cpu_at_start);
+        Ok(WindowStats {
+            cpu_percent: 100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
+            rss_bytes: self.rss,
+            pss_bytes: self.pss,
+        })
+    }
+}
+
+fn total_cpu(pids: &[i32]) -> Result<Duration> {
+    let mut sum = Duration::ZERO;
+    for &pid in pids {
+        sum += cpu_time(pid)?;
+    }
+    Ok(sum)
+}
+
+#[derive(Debug, Clone)]
+pub struct WindowStats {
+    pub cpu_percent: f64,
+    pub rss_bytes: Vec<f64>,
+    pub pss_bytes: Vec<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_process() -> Result<()> {
+        let me = std::process::id() as i32;
+        assert!(rss_bytes(me)? > 0);
+        assert!(pss_bytes(me)? > 0);
+        let mut w = Window::start(vec![me])?;
+        w.sample_memory()?;
+        let stats = w.finish()?;
+        assert_eq!(stats.rss_bytes.len(), 1);
+        Ok(())
+    }
+}
