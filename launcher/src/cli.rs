@@ -1,4 +1,4 @@
-//! Command line: `run` (the default) and `check`, with global options accepted before or after
+//! Command line: `run` (the default), `check` and `ctl`, with global options accepted before or after
 //! the subcommand.
 
 use clap::{Parser, Subcommand};
@@ -24,10 +24,17 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Start every enabled agent and supervise them until SIGINT or SIGTERM (the default)
     Run,
     /// Validate the config and print the start plan without starting anything
     Check,
+    /// Control the running launcher (through its socket beside the database)
+    Ctl {
+        #[arg(value_enum)]
+        action: crate::control::Action,
+        /// Agents to act on [default: every enabled agent]
+        agents: Vec<String>,
+    },
 }

@@ -2,16 +2,18 @@
 //! predecessor, start the agents, and run until SIGINT or SIGTERM.
 
 use crate::config::Config;
+use crate::control::Control;
 use crate::fleet::{Fleet, Roster};
 use crate::notify::RuntimeDir;
 use crate::sampler::Sampler;
-use crate::{lock, recover, systemd};
+use crate::{lock, permissions, recover, systemd};
 use agentvisor_shared::model::Severity;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, NewSession, Store, WriteOp, WriterConfig, WriterHandle};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -42,10 +44,12 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     let writer_cfg = WriterConfig {
         log_lines_per_agent: config.launcher.log_lines,
         bulk_capacity: BULK_CAPACITY,
-        file_mode: db_file_mode(),
+        file_mode: permissions::file_mode(config.launcher.group),
+        retention: config.launcher.retention.to_store(),
         ..WriterConfig::default()
     };
     let mut store = Store::open(db, writer_cfg)?;
+    permissions::apply_to_existing(db, permissions::file_mode(config.launcher.group));
     recover::recover(&mut store)?;
     store.begin_session(&NewSession {
         pid: i64::from(std::process::id()),
@@ -78,8 +82,9 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     );
     let runtime_dir =
         RuntimeDir::create(db).context("cannot create a directory for the agents' notify sockets")?;
-    let fleet = Fleet::start(config, &writer, &runtime_dir)?;
-    let roster = fleet.roster();
+    let fleet = Arc::new(tokio::sync::Mutex::new(Fleet::start(config, &writer, Arc::new(runtime_dir))?));
+    let roster = fleet.lock().await.roster();
+    let control = Control::start(db, config.clone(), fleet.clone(), roster.clone(), writer.clone());
     let db_dir =
         db.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_owned);
     let sampler = tokio::spawn(
@@ -93,6 +98,8 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
         _ = sigint.recv() => "SIGINT",
     };
     systemd::stopping();
+    control.stop();
+    let fleet = fleet.lock().await;
     launcher_event(&writer, "launcher_stopping", format!("{signame}: stopping agents"));
     let reason = format!("launcher shutdown ({signame})");
     let forced = tokio::select! {
@@ -165,7 +172,9 @@ async fn ready_when_settled(roster: Roster) {
 
 async fn wait_until_no_process(roster: &Roster, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
-    while roster.0.iter().any(|(_, rx)| rx.borrow().pid.is_some()) && tokio::time::Instant::now() < deadline {
+    while roster.members().iter().any(|(_, rx)| rx.borrow().pid.is_some())
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -176,16 +185,6 @@ fn launcher_event(writer: &WriterHandle, kind: &str, message: String) {
     if writer.send(WriteOp::Event(e)).is_err() {
         tracing::error!("the store's writer is gone; event not recorded");
     }
-}
-
-/// A new database's mode: owner read-write, plus group read-write as far as the umask allows
-/// (systemd's `UMask=0007` lets a dashboard group read it), never anything for other users.
-fn db_file_mode() -> u32 {
-    use nix::sys::stat::{Mode, umask};
-    // umask can only be read by setting it; this runs before any thread exists.
-    let old = umask(Mode::from_bits_truncate(0o077));
-    umask(old);
-    0o660 & !old.bits()
 }
 
 fn hostname() -> String {

@@ -1,5 +1,7 @@
 //! All supervisors together: registering the agents, starting a supervisor for each, stopping
-//! them in reverse dependency order, and summarising their states.
+//! them in reverse dependency order, and summarising their states. Members can be added,
+//! replaced and removed while the launcher runs (operator commands, config reload); readers
+//! see the current set through the [`Roster`].
 
 use crate::config::Config;
 use crate::notify::{self, RuntimeDir};
@@ -8,8 +10,9 @@ use crate::supervisor::{Command, Setup, Supervisor};
 use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState};
 use agentvisor_shared::{WriteOp, WriterHandle};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// One supervised agent as the rest of the launcher sees it.
 pub struct Member {
@@ -17,17 +20,40 @@ pub struct Member {
     pub depends_on: Vec<String>,
     pub commands: mpsc::Sender<Command>,
     pub status: watch::Receiver<AgentStatus>,
+    /// The task reading the agent's notify socket; it holds the socket, so it ends with the
+    /// member (a replacement binds the path anew).
+    listener: JoinHandle<()>,
 }
 
-/// The agents' names and status channels, for tasks that only read (sampler, liveness).
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// What readers see of the fleet: its current members and a note for the status line (a
+/// config that failed to reload).
+#[derive(Clone, Default)]
+struct View {
+    members: Vec<(String, watch::Receiver<AgentStatus>)>,
+    note: Option<String>,
+}
+
+/// The agents' names and status channels, for tasks that only read (sampler, liveness,
+/// `ctl status`); it follows members added or removed later.
 #[derive(Clone)]
-pub struct Roster(pub Vec<(String, watch::Receiver<AgentStatus>)>);
+pub struct Roster(watch::Receiver<View>);
 
 impl Roster {
+    /// The current members, in start-plan order.
+    pub fn members(&self) -> Vec<(String, watch::Receiver<AgentStatus>)> {
+        self.0.borrow().members.clone()
+    }
+
     /// Whether every agent has been started and is running, or has failed (waiting to restart,
     /// exited, fatal).
     pub fn settled(&self) -> bool {
-        self.0.iter().all(|(_, rx)| {
+        self.members().iter().all(|(_, rx)| {
             matches!(
                 rx.borrow().state,
                 AgentState::Running | AgentState::Backoff | AgentState::Exited | AgentState::Fatal
@@ -37,12 +63,15 @@ impl Roster {
 
     /// "5/6 agents running", plus the number of fatal agents if any.
     pub fn summary(&self) -> String {
-        let states: Vec<AgentState> = self.0.iter().map(|(_, rx)| rx.borrow().state).collect();
+        let states: Vec<AgentState> = self.members().iter().map(|(_, rx)| rx.borrow().state).collect();
         let running = states.iter().filter(|s| **s == AgentState::Running).count();
         let fatal = states.iter().filter(|s| **s == AgentState::Fatal).count();
         let mut s = format!("{running}/{} agents running", states.len());
         if fatal > 0 {
             s.push_str(&format!(", {fatal} fatal"));
+        }
+        if let Some(note) = &self.0.borrow().note {
+            s.push_str(&format!("; {note}"));
         }
         s
     }
@@ -51,6 +80,9 @@ impl Roster {
 pub struct Fleet {
     /// In start-plan order.
     members: Vec<Member>,
+    view: watch::Sender<View>,
+    writer: WriterHandle,
+    runtime: Arc<RuntimeDir>,
 }
 
 /// Notify messages waiting for a supervisor, per agent; a sender blocks beyond this.
@@ -59,51 +91,89 @@ const COMMAND_QUEUE: usize = 16;
 
 impl Fleet {
     /// Registers every configured agent and starts a supervisor for each enabled one.
-    pub fn start(config: &Config, writer: &WriterHandle, runtime: &RuntimeDir) -> std::io::Result<Fleet> {
+    pub fn start(config: &Config, writer: &WriterHandle, runtime: Arc<RuntimeDir>) -> std::io::Result<Fleet> {
         register(config, writer);
-        let limits = Limits { line_bytes: config.launcher.log_line_bytes, rate: config.launcher.log_rate };
-        let mut members: Vec<Member> = Vec::new();
-        let mut statuses: HashMap<String, watch::Receiver<AgentStatus>> = HashMap::new();
+        let (view, _) = watch::channel(View::default());
+        let mut fleet = Fleet { members: Vec::new(), view, writer: writer.clone(), runtime };
         for &i in &config.plan {
-            let cfg = config.agents[i].clone();
-            let socket = runtime.socket_path(&cfg.name);
-            let (notify_tx, notify_rx) = mpsc::channel(NOTIFY_QUEUE);
-            notify::listen(&socket, notify_tx.clone())?;
-            let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-            let initial = AgentStatus { agent: cfg.name.clone(), ..AgentStatus::default() };
-            let (published, status_rx) = watch::channel(initial);
-            // The plan puts dependencies first, so their status channels already exist.
-            let dependencies = cfg
-                .depends_on
-                .iter()
-                .filter_map(|d| statuses.get(d).map(|rx| (d.clone(), rx.clone())))
-                .collect();
-            statuses.insert(cfg.name.clone(), status_rx.clone());
-            members.push(Member {
-                name: cfg.name.clone(),
-                depends_on: cfg.depends_on.clone(),
-                commands: cmd_tx,
-                status: status_rx,
-            });
-            let setup = Setup {
-                working_dir: config.working_dir(&cfg),
-                cfg,
-                socket,
-                writer: writer.clone(),
-                limits,
-                commands: cmd_rx,
-                notify_tx,
-                notify_rx,
-                dependencies,
-                published,
-            };
-            tokio::spawn(Supervisor::new(setup).run());
+            fleet.spawn(config, i)?;
         }
-        Ok(Fleet { members })
+        Ok(fleet)
+    }
+
+    /// Starts a fresh supervisor for `config.agents[i]` (state, backoff and crash-loop count
+    /// start anew), replacing a member of the same name, which must be stopped already.
+    pub fn spawn(&mut self, config: &Config, i: usize) -> std::io::Result<()> {
+        let Some(cfg) = config.agents.get(i).cloned() else { return Ok(()) };
+        let limits = Limits { line_bytes: config.launcher.log_line_bytes, rate: config.launcher.log_rate };
+        let socket = self.runtime.socket_path(&cfg.name);
+        let (notify_tx, notify_rx) = mpsc::channel(NOTIFY_QUEUE);
+        let listener = notify::listen(&socket, notify_tx.clone())?;
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        let initial = AgentStatus { agent: cfg.name.clone(), ..AgentStatus::default() };
+        let (published, status_rx) = watch::channel(initial);
+        // Dependencies start first (the plan puts them first), so their members exist.
+        let dependencies = cfg
+            .depends_on
+            .iter()
+            .filter_map(|d| self.member(d).map(|m| (d.clone(), m.status.clone())))
+            .collect();
+        let member = Member {
+            name: cfg.name.clone(),
+            depends_on: cfg.depends_on.clone(),
+            commands: cmd_tx,
+            status: status_rx,
+            listener,
+        };
+        match self.members.iter().position(|m| m.name == cfg.name) {
+            Some(at) => self.members[at] = member,
+            None => self.members.push(member),
+        }
+        let setup = Setup {
+            working_dir: config.working_dir(&cfg),
+            cfg,
+            socket,
+            writer: self.writer.clone(),
+            limits,
+            commands: cmd_rx,
+            notify_tx,
+            notify_rx,
+            dependencies,
+            published,
+        };
+        tokio::spawn(Supervisor::new(setup).run());
+        self.publish();
+        Ok(())
+    }
+
+    /// Lets go of a member (its supervisor ends once it has nothing left to run).
+    pub fn remove(&mut self, name: &str) {
+        self.members.retain(|m| m.name != name);
+        self.publish();
+    }
+
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
+    }
+
+    /// Puts the members in this order (names not listed keep their place at the end).
+    pub fn reorder(&mut self, order: &[&str]) {
+        self.members.sort_by_key(|m| order.iter().position(|n| *n == m.name).unwrap_or(usize::MAX));
+        self.publish();
+    }
+
+    /// Sets the note shown after the summary in the status line, or clears it.
+    pub fn set_note(&self, note: Option<String>) {
+        self.view.send_modify(|v| v.note = note);
+    }
+
+    fn publish(&self) {
+        let members = self.members.iter().map(|m| (m.name.clone(), m.status.clone())).collect();
+        self.view.send_modify(|v| v.members = members);
     }
 
     pub fn roster(&self) -> Roster {
-        Roster(self.members.iter().map(|m| (m.name.clone(), m.status.clone())).collect())
+        Roster(self.view.subscribe())
     }
 
     /// Stops every agent, each only after the agents that depend on it have stopped;
@@ -131,10 +201,7 @@ impl Fleet {
                     // An error means the flag's task ended, which also means "stopped".
                     let _ = d.wait_for(|stopped| *stopped).await;
                 }
-                let (done, answer) = oneshot::channel();
-                if commands.send(Command::Stop { reason, done }).await.is_ok() {
-                    let _ = answer.await;
-                }
+                stop(&commands, reason).await;
                 done_flag.send_replace(true);
             });
         }
@@ -149,8 +216,17 @@ impl Fleet {
     }
 }
 
+/// Asks a supervisor to stop its agent and keep it stopped; returns once no process of it is
+/// left (at once if the supervisor is gone).
+pub async fn stop(commands: &mpsc::Sender<Command>, reason: String) {
+    let (done, answer) = oneshot::channel();
+    if commands.send(Command::Stop { reason, done }).await.is_ok() {
+        let _ = answer.await;
+    }
+}
+
 /// Writes the registry rows: enabled agents in plan order, then disabled ones in file order.
-fn register(config: &Config, writer: &WriterHandle) {
+pub fn register(config: &Config, writer: &WriterHandle) {
     let disabled = (0..config.agents.len()).filter(|i| !config.plan.contains(i));
     for (position, i) in config.plan.iter().copied().chain(disabled).enumerate() {
         let a = &config.agents[i];

@@ -3,16 +3,21 @@
 
 mod cli;
 mod config;
+mod config_watch;
+mod control;
 mod daemon;
 mod fleet;
 mod lines;
 mod lock;
 mod logging;
 mod notify;
+mod operator;
 mod output;
+mod permissions;
 mod process;
 mod procs;
 mod recover;
+mod reload;
 mod sampler;
 mod supervisor;
 mod systemd;
@@ -29,6 +34,10 @@ pub fn main() -> ExitCode {
     logging::init(cli.log_level.as_deref());
     let config_path = paths::resolve(cli.config.as_deref(), "AGENTVISOR_CONFIG", "agents.toml");
     let db = paths::resolve_db(cli.db.as_deref());
+    // Control needs no config: it talks to the launcher that already runs one.
+    if let Some(cli::Command::Ctl { action, agents }) = &cli.command {
+        return control::client::run(&db.path, *action, agents.clone());
+    }
     let config = match config::load(&config_path.path) {
         Ok(c) => c,
         Err(e) => {
@@ -41,7 +50,7 @@ pub fn main() -> ExitCode {
             print!("{}", plan(&config, &config_path, &db));
             ExitCode::SUCCESS
         }
-        cli::Command::Run => daemon::run(config, &db.path),
+        cli::Command::Run | cli::Command::Ctl { .. } => daemon::run(config, &db.path),
     }
 }
 

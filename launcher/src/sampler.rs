@@ -63,7 +63,7 @@ impl Sampler {
         let tps = self.ticks_per_second;
         let cpu_percent = |ticks: u64, last: u64| (ticks.saturating_sub(last) as f64 / tps) / elapsed * 100.0;
 
-        for (name, rx) in &self.roster.0 {
+        for (name, rx) in &self.roster.members() {
             let st = rx.borrow().clone();
             if let (Some(last), true) = (st.last_heartbeat_ms, st.state.has_process()) {
                 push(name, metric::HEARTBEAT_GAP_S, (now - last) as f64 / 1000.0);

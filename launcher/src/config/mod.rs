@@ -3,6 +3,7 @@
 
 mod locate;
 mod model;
+mod retention;
 mod validate;
 pub use validate::MAX_NAME;
 mod values;

@@ -27,6 +27,11 @@ pub struct LauncherConfig {
     pub log_line_bytes: usize,
     /// Output lines per second and stream an agent may log; the rest are dropped and counted.
     pub log_rate: u32,
+    /// Group read-write on the database files and the control socket (0660 instead of 0600),
+    /// and members of the launcher's group may use `ctl`.
+    pub group: bool,
+    /// How long history is kept in the database.
+    pub retention: super::retention::Retention,
 }
 
 impl Default for LauncherConfig {
@@ -36,6 +41,8 @@ impl Default for LauncherConfig {
             log_lines: 5_000,
             log_line_bytes: 4_096,
             log_rate: 1_000,
+            group: false,
+            retention: super::retention::Retention::default(),
         }
     }
 }

@@ -61,6 +61,11 @@ fn launcher(file: &File, loc: &Locator<'_>) -> Result<(), Failure> {
     if l.log_rate == 0 {
         return fail("log_rate", "must be at least 1");
     }
+    if let Err((key, msg)) = l.retention.check() {
+        let mut at = loc.launcher_field("retention");
+        at.field = Some(format!("launcher.retention.{key}"));
+        return Err((at, msg));
+    }
     Ok(())
 }
 

@@ -1,0 +1,75 @@
+//! `[launcher] retention = { ... }`: how long the database keeps each kind of history. The
+//! defaults are the store's, so there is one place that decides them.
+
+use super::values::Dur;
+use agentvisor_shared::RetentionConfig;
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Raw metric samples, at full resolution.
+    pub raw: Dur,
+    /// One-minute rollups.
+    pub minute: Dur,
+    /// One-hour rollups.
+    pub hour: Dur,
+    /// Events older than this go...
+    pub events: Dur,
+    /// ...and beyond this many, the oldest go.
+    pub events_max: i64,
+    /// Captured output older than this goes (besides the per-agent `log_lines` ring).
+    pub logs: Dur,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        let d = RetentionConfig::default();
+        Retention {
+            raw: Dur(d.raw),
+            minute: Dur(d.minute),
+            hour: Dur(d.hour),
+            events: Dur(d.events_max_age),
+            events_max: d.events_max_rows,
+            logs: Dur(d.logs_max_age),
+        }
+    }
+}
+
+impl Retention {
+    /// The store's settings, with its own pass interval and time budget.
+    pub fn to_store(&self) -> RetentionConfig {
+        RetentionConfig {
+            raw: self.raw.get(),
+            minute: self.minute.get(),
+            hour: self.hour.get(),
+            events_max_age: self.events.get(),
+            events_max_rows: self.events_max,
+            logs_max_age: self.logs.get(),
+            ..RetentionConfig::default()
+        }
+    }
+
+    /// The first setting that makes no sense, as (key, message).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        // The dashboard charts its 5-minute window from raw samples.
+        if self.raw.get() < Duration::from_secs(5 * 60) {
+            return Err(("raw", "must be at least 5m (the dashboard's full-resolution window)".into()));
+        }
+        if self.minute < self.raw {
+            return Err(("minute", format!("must not be shorter than raw ({})", self.raw)));
+        }
+        if self.hour < self.minute {
+            return Err(("hour", format!("must not be shorter than minute ({})", self.minute)));
+        }
+        if self.events.get().is_zero() || self.logs.get().is_zero() {
+            let key = if self.events.get().is_zero() { "events" } else { "logs" };
+            return Err((key, "must be longer than 0".into()));
+        }
+        if self.events_max < 1 {
+            return Err(("events_max", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! Control of a running launcher: `agentvisor-launcher ctl ...` over a unix socket beside the
+//! database, SIGHUP, and changes to the config file. All of them become [`Job`]s handled one at
+//! a time by the [`crate::operator::Operator`], so a reload never races an operator's stop.
+
+pub mod client;
+pub mod protocol;
+mod server;
+
+pub use protocol::{Action, Response};
+
+use crate::config::Config;
+use crate::fleet::{Fleet, Roster};
+use crate::operator::Operator;
+use agentvisor_shared::WriterHandle;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Who or what asked for an action; named in the events it causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Ctl(Peer),
+    Sighup,
+    FileChanged,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Ctl(p) => write!(f, "{p}"),
+            Origin::Sighup => write!(f, "SIGHUP"),
+            Origin::FileChanged => write!(f, "a change of the config file"),
+        }
+    }
+}
+
+/// The user at the other end of a control connection, from the kernel (SO_PEERCRED), never
+/// from what the client says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    pub pid: Option<i32>,
+    pub user: String,
+}
+
+impl Peer {
+    pub fn new(uid: u32, pid: Option<i32>) -> Peer {
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map_or_else(|| format!("uid {uid}"), |u| u.name);
+        Peer { uid, pid, user }
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "user {} (uid {}", self.user, self.uid)?;
+        if let Some(pid) = self.pid {
+            write!(f, ", pid {pid}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// One thing to do, with where to send the answer.
+#[derive(Debug)]
+pub struct Job {
+    pub action: Action,
+    pub agents: Vec<String>,
+    pub origin: Origin,
+    pub reply: Option<oneshot::Sender<Response>>,
+}
+
+/// Jobs waiting for the operator; senders wait beyond this.
+const JOB_QUEUE: usize = 32;
+
+/// The running control tasks; [`Control::stop`] ends them and removes the socket.
+pub struct Control {
+    tasks: Vec<JoinHandle<()>>,
+    socket: Option<PathBuf>,
+    _watch: Option<crate::config_watch::ConfigWatch>,
+}
+
+impl Control {
+    /// Starts the operator, the control socket, the SIGHUP handler and the config watcher.
+    /// A part that cannot start is logged and left out: the agents run regardless.
+    pub fn start(
+        db: &Path,
+        config: Config,
+        fleet: Arc<Mutex<Fleet>>,
+        roster: Roster,
+        writer: WriterHandle,
+    ) -> Control {
+        let (jobs, rx) = mpsc::channel(JOB_QUEUE);
+        let group = config.launcher.group;
+        let config_path = config.path.clone();
+        let mut tasks = vec![tokio::spawn(Operator::new(config, fleet, writer.clone()).run(rx))];
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                let jobs = jobs.clone();
+                tasks.push(tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        let job = Job {
+                            action: Action::Reload,
+                            agents: Vec::new(),
+                            origin: Origin::Sighup,
+                            reply: None,
+                        };
+                        if jobs.send(job).await.is_err() {
+                            return;
+                        }
+                    }
+                }));
+            }
+            Err(e) => tracing::error!("cannot handle SIGHUP, reload with ctl reload instead: {e}"),
+        }
+        let watch = match crate::config_watch::ConfigWatch::start(&config_path, jobs.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(
+                    "not watching {} for changes ({e}); reload with SIGHUP or ctl reload",
+                    config_path.display()
+                );
+                None
+            }
+        };
+        let path = agentvisor_shared::paths::socket_path(db);
+        let socket = match server::bind(&path, group) {
+            Ok(listener) => {
+                tasks.push(tokio::spawn(server::serve(listener, jobs, roster, writer, group)));
+                Some(path)
+            }
+            Err(e) => {
+                tracing::error!("control socket unavailable, ctl will not work: {e}");
+                None
+            }
+        };
+        Control { tasks, socket, _watch: watch }
+    }
+
+    /// Ends the control tasks (an operation under way is abandoned: the launcher is stopping
+    /// every agent anyway) and removes the socket so `ctl` says no launcher is running.
+    pub fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(path) = &self.socket
+            && let Err(e) = std::fs::remove_file(path)
+        {
+            tracing::debug!(error = %e, "could not remove {}", path.display());
+        }
+    }
+}

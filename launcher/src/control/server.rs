@@ -1,0 +1,189 @@
+//! The launcher's side of the control socket: `<db>.sock`, owner-only (or owner and group
+//! with `group = true`), and every connection checked against the kernel's record of who made
+//! it (SO_PEERCRED): the launcher's own user or root, plus members of the launcher's group
+//! when group access is on. Anyone else is answered with a refusal and recorded.
+
+use super::protocol::{AgentLine, MAX_REQUEST, Request, Response};
+use super::{Action, Job, Origin, Peer};
+use crate::fleet::Roster;
+use agentvisor_shared::model::Severity;
+use agentvisor_shared::time::now_ms;
+use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most one `ctl_refused` event per this interval, so refused clients cannot flood the
+/// event table (events are never dropped).
+const REFUSED_EVENT_EVERY_MS: i64 = 1_000;
+
+/// Binds the socket, replacing one left by a launcher that crashed: the caller holds the
+/// database's lock, so no live launcher can be using it.
+pub fn bind(path: &Path, group: bool) -> io::Result<UnixListener> {
+    let located = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path).map_err(located)?,
+        Ok(_) => return Err(located(io::Error::other("exists and is not a socket; not replacing it"))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(located(e)),
+    }
+    let listener = UnixListener::bind(path).map_err(located)?;
+    // bind() honours the umask, which the launcher does not control; tighten the mode at
+    // once. A client connecting in between is still checked by its credentials.
+    let mode = if group { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(located)?;
+    Ok(listener)
+}
+
+pub async fn serve(
+    listener: UnixListener,
+    jobs: mpsc::Sender<Job>,
+    roster: Roster,
+    writer: WriterHandle,
+    group: bool,
+) {
+    let last_refusal = std::sync::Arc::new(AtomicI64::new(0));
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let ctx = (jobs.clone(), roster.clone(), writer.clone(), last_refusal.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = handle(stream, ctx, group).await {
+                        tracing::debug!(error = %e, "control connection failed");
+                    }
+                });
+            }
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::warn!(error = %e, "control socket accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+type Ctx = (mpsc::Sender<Job>, Roster, WriterHandle, std::sync::Arc<AtomicI64>);
+
+async fn handle(
+    stream: UnixStream,
+    (jobs, roster, writer, last_refusal): Ctx,
+    group: bool,
+) -> io::Result<()> {
+    let cred = stream.peer_cred()?;
+    let peer = Peer::new(cred.uid(), cred.pid());
+    let (read, mut write) = stream.into_split();
+    let response = if !allowed(cred.uid(), cred.gid(), cred.pid(), group) {
+        refused(&peer, &writer, &last_refusal);
+        Response::error(format!(
+            "permission denied: {peer} is not the launcher's user (uid {}) or root",
+            nix::unistd::geteuid()
+        ))
+    } else {
+        let mut line = Vec::new();
+        let mut reader = BufReader::new(read.take(MAX_REQUEST));
+        match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await {
+            Err(_) => Response::error("no request within 5 s"),
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(_)) => match serde_json::from_slice::<Request>(&line) {
+                Err(e) => Response::error(format!("bad request: {e}")),
+                Ok(req) if req.action == Action::Status => status(&roster, &req.agents),
+                Ok(req) => {
+                    let (reply, answer) = oneshot::channel();
+                    let job = Job {
+                        action: req.action,
+                        agents: req.agents,
+                        origin: Origin::Ctl(peer),
+                        reply: Some(reply),
+                    };
+                    if jobs.send(job).await.is_err() {
+                        Response::error("the launcher is shutting down")
+                    } else {
+                        answer.await.unwrap_or_else(|_| Response::error("the launcher is shutting down"))
+                    }
+                }
+            },
+        }
+    };
+    let mut out = serde_json::to_vec(&response).map_err(io::Error::other)?;
+    out.push(b'\n');
+    write.write_all(&out).await?;
+    write.shutdown().await
+}
+
+/// The launcher's user and root always; members of the launcher's group with `group = true`
+/// (primary group from the credentials, supplementary groups from /proc).
+fn allowed(uid: u32, gid: u32, pid: Option<i32>, group: bool) -> bool {
+    if uid == 0 || uid == nix::unistd::geteuid().as_raw() {
+        return true;
+    }
+    if !group {
+        return false;
+    }
+    let mine = nix::unistd::getegid().as_raw();
+    gid == mine || pid.is_some_and(|p| supplementary_groups(p).contains(&mine))
+}
+
+fn supplementary_groups(pid: i32) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .map(|g| g.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn refused(peer: &Peer, writer: &WriterHandle, last: &AtomicI64) {
+    let message = format!("refused a control connection from {peer}: not the launcher's user or root");
+    tracing::warn!("{message}");
+    let now = now_ms();
+    let before = last.load(Ordering::Relaxed);
+    if now - before < REFUSED_EVENT_EVERY_MS
+        || last.compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+    {
+        return;
+    }
+    let e = NewEvent {
+        ts_ms: now,
+        agent: None,
+        kind: "ctl_refused".into(),
+        severity: Severity::Warning,
+        message,
+    };
+    if writer.send(WriteOp::Event(e)).is_err() {
+        tracing::error!("the store's writer is gone; event not recorded");
+    }
+}
+
+/// The agents' states as the supervisors publish them (not from the database, which may lag
+/// or be failing).
+fn status(roster: &Roster, names: &[String]) -> Response {
+    let members = roster.members();
+    if let Some(unknown) = names.iter().find(|n| !members.iter().any(|(m, _)| m == *n)) {
+        return Response::error(format!("{unknown:?} is not a running launcher's agent"));
+    }
+    let agents = members
+        .iter()
+        .filter(|(n, _)| names.is_empty() || names.contains(n))
+        .map(|(name, rx)| {
+            let s = rx.borrow();
+            AgentLine {
+                name: name.clone(),
+                state: s.state.as_str().to_owned(),
+                health: s.health.as_str().to_owned(),
+                ready: s.ready,
+                pid: s.pid,
+                restarts: s.restarts,
+                started_ms: s.started_ms,
+                last_error: s.last_error.clone(),
+            }
+        })
+        .collect();
+    Response { ok: true, message: roster.summary(), agents }
+}
