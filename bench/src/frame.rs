@@ -34,10 +34,12 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
     let build_s = built.elapsed().as_secs_f64();
     let reader = Reader::open(&db).context("opening the reader")?;
     let mut times = Vec::with_capacity(p.frames);
+    let mut snapshot_times = Vec::with_capacity(p.frames);
     let mut agents_seen = 0;
     for i in 0..p.frames + 3 {
         let t = Instant::now();
         let snap = reader.snapshot().context("reading a snapshot")?;
+        let snapshot_ms = t.elapsed().as_secs_f64() * 1000.0;
         let scopes: Vec<String> = snap.agents.iter().map(|a| a.name.clone()).collect();
         let spark = reader.recent_values(&scopes, METRICS[0], 40).context("reading sparklines")?;
         let elapsed = t.elapsed().as_secs_f64() * 1000.0;
@@ -45,12 +47,17 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
         // The first reads warm SQLite's and the OS's caches, as a running dashboard's have been.
         if i >= 3 {
             times.push(elapsed);
+            snapshot_times.push(snapshot_ms);
         }
     }
     anyhow::ensure!(agents_seen == p.agents, "the snapshot had {agents_seen} agents, expected {}", p.agents);
     let p50 = percentile(&times, 50.0);
     let p95 = percentile(&times, 95.0);
     let mut s = Section::new(TITLE);
+    s.figures.push(Figure::info(
+        "of which `snapshot()` alone, p50 / p95",
+        format!("{} / {}", ms(percentile(&snapshot_times, 50.0)), ms(percentile(&snapshot_times, 95.0))),
+    ));
     s.figures.push(Figure::info("overview data read (render not included), p50", ms(p50)));
     s.figures.push(Figure::target(
         "overview data read (render not included), p95",

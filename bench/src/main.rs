@@ -229,6 +229,7 @@ fn all(a: AllArgs) -> Result<()> {
     sections.sort_by(|x, y| x.title.cmp(&y.title));
     let header = Header {
         command: command_line(&a),
+        analysis: std::fs::read_to_string(repo_root().join("bench").join("analysis.md")).ok(),
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         quick: a.quick,
         machine: report::machine(),

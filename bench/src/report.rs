@@ -85,6 +85,8 @@ impl Section {
 /// What the report says about where and how it was made.
 pub struct Header {
     pub command: String,
+    /// Hand-written analysis of the misses (profiles, causes, proposed fixes), appended as is.
+    pub analysis: Option<String>,
     pub date: String,
     pub quick: bool,
     pub machine: Vec<String>,
@@ -96,6 +98,15 @@ pub struct Header {
 pub fn render(h: &Header, sections: &[Section]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Agentvisor benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo run --release -p agentvisor-bench -- all` (about 15 minutes; it builds the \
+         launcher and dashboard in release mode first, installs supervisord from PyPI into a \
+         temporary virtualenv, and rewrites this file). `-- all --only ingest,disk` runs some of the \
+         benchmarks (ingest, interference, disk, frame, scale, restart, peer); `-- all --quick` runs \
+         tiny sizes into a temporary file, as the crate's test does. The code is in `bench/src/`, one \
+         module per benchmark; the analysis at the end is `bench/analysis.md`.\n"
+    );
     if h.quick {
         let _ = writeln!(
             out,
@@ -140,6 +151,9 @@ pub fn render(h: &Header, sections: &[Section]) -> String {
         for d in &s.details {
             let _ = writeln!(out, "{d}\n");
         }
+    }
+    if let Some(a) = &h.analysis {
+        let _ = writeln!(out, "\n{}", a.trim_end());
     }
     out
 }
@@ -208,6 +222,7 @@ mod tests {
         s.figures.push(Figure::target("ratio", "0.70", ">= 0.6", Verdict::Met));
         let h = Header {
             command: "x".into(),
+            analysis: Some("## Analysis\n\ntext".into()),
             date: "d".into(),
             quick: true,
             machine: machine(),
@@ -218,5 +233,6 @@ mod tests {
         let md = render(&h, &[s]);
         assert!(md.contains("| 1. Ingest | ratio | 0.70 | >= 0.6 | met |"));
         assert!(md.contains("Quick mode"));
+        assert!(md.ends_with("## Analysis\n\ntext"));
     }
 }
