@@ -233,6 +233,6 @@ mod tests {
         let md = render(&h, &[s]);
         assert!(md.contains("| 1. Ingest | ratio | 0.70 | >= 0.6 | met |"));
         assert!(md.contains("Quick mode"));
-        assert!(md.ends_with("## Analysis\n\ntext"));
+        assert!(md.trim_end().ends_with("## Analysis\n\ntext"));
     }
 }
