@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod ctl_commands;
 mod dashboard_commands;
 mod dashboard_fixture;
 mod dashboard_launcher;
@@ -17,3 +18,4 @@ mod launcher_output;
 mod launcher_protocol;
 mod launcher_restart;
 mod launcher_systemd;
+mod reload_config;

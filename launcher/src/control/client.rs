@@ -62,7 +62,12 @@ pub fn run(db: &Path, action: Action, agents: Vec<String>) -> ExitCode {
 fn exchange(stream: &mut UnixStream, request: &Request) -> io::Result<Response> {
     let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
     line.push(b'\n');
-    stream.write_all(&line)?;
+    // A launcher that refuses the client answers without reading: the answer still explains.
+    if let Err(e) = stream.write_all(&line)
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        return Err(e);
+    }
     // No read timeout: a stop waits for the agents' stop_timeout, which the launcher bounds.
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer)?;

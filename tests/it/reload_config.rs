@@ -1,0 +1,192 @@
+//! Reloading the config while agents run: only the difference is applied (other agents keep
+//! their PID), an invalid config changes nothing and is reported (log, event, systemd STATUS),
+//! and editors' multi-step saves (rename, two writes) cause exactly one reload.
+
+use crate::common::*;
+use crate::ctl_commands::ctl;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(15);
+
+fn agent(name: &str, arg: &str) -> String {
+    format!("[[agent]]\nname = \"{name}\"\ncommand = \"sleep\"\nargs = [\"{arg}\"]\n\n")
+}
+
+fn running_pid(db: &Path, name: &str) -> i64 {
+    wait_until(LIMIT, &format!("{name} running"), || {
+        agent_field::<String>(db, name, "state")
+            .filter(|s| s == "running")
+            .and_then(|_| agent_field::<i64>(db, name, "pid"))
+    })
+}
+
+fn reload_messages(db: &Path) -> Vec<String> {
+    rows(db, "SELECT message FROM events WHERE kind = 'config_reloaded' ORDER BY id")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+/// Waits until the launcher has refreshed its session twice more: anything a file event
+/// would trigger has had its debounce time and more.
+fn two_liveness_ticks(db: &Path) {
+    let seen = query_opt::<i64>(db, "SELECT max(last_seen_ms) FROM launcher_sessions").unwrap();
+    wait_until(LIMIT, "two liveness ticks", || {
+        query_opt::<i64>(db, "SELECT max(last_seen_ms) FROM launcher_sessions").filter(|t| *t >= seen + 1500)
+    });
+}
+
+#[test]
+fn reload_adds_removes_and_restarts_only_what_changed() {
+    let sb = Sandbox::new();
+    sb.write_config(
+        &[agent("keep", "1000"), agent("change", "1000"), agent("gone", "1000"), agent("held", "1000")]
+            .concat(),
+    );
+    let _l = sb.launcher();
+    let db = sb.db();
+    let keep = running_pid(&db, "keep");
+    let change = running_pid(&db, "change");
+    let gone = running_pid(&db, "gone");
+    running_pid(&db, "held");
+    assert!(ctl(&sb, &["stop", "held"]).status.success());
+
+    sb.write_config(&[
+        agent("keep", "1000"),
+        agent("change", "1001"),
+        agent("held", "1001"),
+        agent("new", "1000"),
+        "[[agent]]\nname = \"secret\"\ncommand = \"sleep\"\nargs = [\"1000\"]\nenv = { TOKEN = \"hunter2\" }\n".into(),
+    ]
+    .concat());
+    let out = ctl(&sb, &["reload"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("added new, secret; removed gone; restarted change, held; 1 unchanged"), "{said}");
+    assert!(said.contains("kept stopped by an operator: held"), "{said}");
+    running_pid(&db, "new");
+    running_pid(&db, "secret");
+    let changed = running_pid(&db, "change");
+    assert_ne!(changed, change);
+    assert_eq!(agent_field::<i64>(&db, "keep", "pid"), Some(keep), "an unchanged agent was restarted");
+    assert!(process_alive(keep as i32));
+    assert!(!process_alive(gone as i32) && !process_alive(change as i32));
+    let desired =
+        |n: &str| query_opt::<String>(&db, &format!("SELECT desired_state FROM agents WHERE name = '{n}'"));
+    wait_until(LIMIT, "gone removed", || desired("gone").filter(|d| d == "removed"));
+    wait_until(LIMIT, "held still stopped", || desired("held").filter(|d| d == "stopped"));
+    assert_eq!(agent_field::<String>(&db, "held", "state").as_deref(), Some("stopped"));
+    wait_until(LIMIT, "one reload event", || (reload_messages(&db).len() == 1).then_some(()));
+    // The file watcher saw the same write: it must not reload a second time.
+    two_liveness_ticks(&db);
+    assert_eq!(reload_messages(&db).len(), 1, "{:?}", reload_messages(&db));
+    // Environment values never reach the database, only their names.
+    let config = query_opt::<String>(&db, "SELECT config FROM agents WHERE name = 'secret'").unwrap();
+    assert!(config.contains("\"env\":[\"TOKEN\"]") && !config.contains("hunter2"), "{config}");
+    let s = String::from_utf8_lossy(&ctl(&sb, &["status"]).stdout).into_owned();
+    assert!(s.contains("4/5 agents running") && !s.lines().any(|l| l.starts_with("gone")), "{s}");
+}
+
+#[test]
+fn an_invalid_config_keeps_the_old_one_running_and_says_where() {
+    let sb = Sandbox::new();
+    sb.write_config(&agent("a", "1000"));
+    let systemd = sb.path().join("systemd.sock");
+    let sock = UnixDatagram::bind(&systemd).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut cmd = sb.command(launcher_bin());
+    cmd.arg("--db").arg(sb.db()).arg("--config").arg(sb.config()).env("NOTIFY_SOCKET", &systemd);
+    let _l = Launcher { run: Running::spawn(cmd, sb.path(), "launcher") };
+    let db = sb.db();
+    let pid = running_pid(&db, "a");
+
+    sb.write_config(&format!(
+        "{}[[agent]]\nname = \"b\"\ncommand = \"sleep\"\nrestart = \"sometimes\"\n",
+        agent("a", "2000")
+    ));
+    let out = ctl(&sb, &["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("agents.toml:9:11: agent \"b\", field `restart`: unknown variant `sometimes`"),
+        "{err}"
+    );
+    assert!(err.contains("the running config stays in force"), "{err}");
+    assert_eq!(agent_field::<i64>(&db, "a", "pid"), Some(pid));
+    assert!(process_alive(pid as i32));
+    let events = wait_until(LIMIT, "config_invalid event", || {
+        Some(rows(&db, "SELECT severity, message FROM events WHERE kind = 'config_invalid'"))
+            .filter(|e| !e.is_empty())
+    });
+    assert!(events[0][0] == "error" && events[0][1].contains("agents.toml:9:11"), "{events:?}");
+    // systemd's STATUS and the session row show it.
+    let deadline = Instant::now() + LIMIT;
+    let mut buf = [0u8; 4096];
+    let mut got = Vec::new();
+    while !got.iter().any(|m: &String| m.contains("STATUS=1/1 agents running; config error: ")) {
+        assert!(Instant::now() < deadline, "no config error in STATUS: {got:?}");
+        if let Ok(n) = sock.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    assert!(sb.stderr_of("launcher").contains("agents.toml:9:11"));
+
+    // Fixing the file clears the error and applies it.
+    sb.write_config(&agent("a", "2000"));
+    let out = ctl(&sb, &["reload"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_until(LIMIT, "a restarted", || agent_field::<i64>(&db, "a", "pid").filter(|p| *p != pid));
+    running_pid(&db, "a");
+    wait_until(LIMIT, "status without the error", || {
+        query_opt::<String>(&db, "SELECT status FROM launcher_sessions").filter(|s| s == "1/1 agents running")
+    });
+}
+
+#[test]
+fn a_rename_save_a_double_write_and_sighup_each_reload_once() {
+    let sb = Sandbox::new();
+    sb.write_config(&agent("a", "1000"));
+    let l = sb.launcher();
+    let db = sb.db();
+    running_pid(&db, "a");
+
+    // An editor that writes a temporary file and renames it over the config.
+    let tmp = sb.path().join(".agents.toml.swp");
+    std::fs::write(&tmp, [agent("a", "1000"), agent("b", "1000")].concat()).unwrap();
+    std::fs::rename(&tmp, sb.config()).unwrap();
+    running_pid(&db, "b");
+    wait_until(LIMIT, "first reload", || (reload_messages(&db).len() == 1).then_some(()));
+    assert!(reload_messages(&db)[0].contains("(a change of the config file): added b; 1 unchanged"));
+    two_liveness_ticks(&db);
+    assert_eq!(reload_messages(&db).len(), 1, "{:?}", reload_messages(&db));
+
+    // An editor that truncates and writes in two steps, then writes the same text again.
+    let text = [agent("a", "1000"), agent("b", "1000"), agent("c", "1000")].concat();
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(sb.config()).unwrap();
+        let (first, second) = text.split_at(text.len() / 2);
+        f.write_all(first.as_bytes()).unwrap();
+        f.flush().unwrap();
+        f.write_all(second.as_bytes()).unwrap();
+    }
+    std::fs::write(sb.config(), &text).unwrap();
+    running_pid(&db, "c");
+    wait_until(LIMIT, "second reload", || (reload_messages(&db).len() == 2).then_some(()));
+    two_liveness_ticks(&db);
+    let msgs = reload_messages(&db);
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(msgs[1].contains("added c; 2 unchanged"), "{msgs:?}");
+    assert!(rows(&db, "SELECT 1 FROM events WHERE kind = 'config_invalid'").is_empty());
+
+    // SIGHUP reloads even when nothing changed, and says so.
+    l.run.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_until(LIMIT, "SIGHUP reload", || (reload_messages(&db).len() == 3).then_some(()));
+    assert!(
+        reload_messages(&db)[2].contains("(SIGHUP): no changes; 3 unchanged"),
+        "{:?}",
+        reload_messages(&db)
+    );
+}
