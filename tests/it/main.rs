@@ -12,6 +12,8 @@ mod dashboard_fixture;
 mod dashboard_launcher;
 mod dashboard_readonly;
 mod dashboard_tui;
+mod faults_notify_garbage;
+mod faults_sigkill;
 mod launcher_config;
 mod launcher_lifecycle;
 mod launcher_output;

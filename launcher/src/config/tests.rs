@@ -81,3 +81,91 @@ proptest! {
         }
     }
 }
+
+/// Checks the parser's promise for any input: a valid config, or an error that names the file
+/// and, when it has a line, a line inside the text.
+fn located_or_valid(text: &str) -> Result<(), TestCaseError> {
+    match parse(Path::new("p.toml"), text) {
+        Ok(c) => {
+            prop_assert!(c.plan.len() <= c.agents.len());
+            prop_assert!(c.plan.iter().all(|&i| c.agents[i].enabled));
+        }
+        Err(e) => {
+            prop_assert!(e.to_string().starts_with("p.toml"), "{e}");
+            if let Some(loc) = &e.location {
+                prop_assert!(loc.line <= text.lines().count() + 1, "{e} (line beyond the text)");
+            }
+        }
+    }
+    Ok(())
+}
+
+const FULL: &str = include_str!("../../../tests/fixtures/config/valid/full.toml");
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        located_or_valid(&String::from_utf8_lossy(&bytes))?;
+    }
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_text(text in "\\PC{0,400}") {
+        located_or_valid(&text)?;
+    }
+
+    /// A real config with a few bytes replaced, inserted or cut: near-valid input reaches
+    /// deep into validation (names, durations, dependencies, retention).
+    #[test]
+    fn parser_never_panics_on_a_mutated_config(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, "[ -~\n]{0,6}"), 1..6),
+    ) {
+        let mut text = FULL.to_owned();
+        for (at, op, piece) in edits {
+            let mut i = at.index(text.len() + 1);
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            match op {
+                0 => text.insert_str(i, &piece),
+                1 => {
+                    let mut end = (i + piece.len().max(1)).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.replace_range(i..end, "");
+                }
+                _ => text.truncate(i),
+            }
+        }
+        located_or_valid(&text)?;
+    }
+
+    #[test]
+    fn parser_never_panics_on_launcher_and_nested_tables(text in "(\\[launcher\\]\n|\\[launcher\\.retention\\]\n|\\[\\[agent\\]\\]\n|\\[agent\\.backoff\\]\n|(name|command|raw|minute|hour|events|events_max|logs|group|log_lines|depends_on|enabled|backoff|retention) = (\"[a-z0-9 ]{0,6}(ms|s|m|h|d)?\"|-?[0-9]{1,12}|true|\\[\"[a-z]{1,3}\"\\]|\\{ [a-z]{1,8} = \"[0-9]{1,3}(ms|s|m)\" \\})\n){0,16}") {
+        located_or_valid(&text)?;
+    }
+}
+
+#[test]
+fn retention_settings_are_read_and_checked() {
+    let c = parse(
+        Path::new("r.toml"),
+        "[launcher]\ngroup = true\nretention = { raw = \"10m\", minute = \"2h\", hour = \"3d\", events = \"1d\", events_max = 50, logs = \"1h\" }\n",
+    )
+    .unwrap();
+    assert!(c.launcher.group);
+    let r = c.launcher.retention.to_store();
+    assert_eq!((r.raw, r.hour), (Duration::from_secs(600), Duration::from_secs(3 * 86_400)));
+    assert_eq!((r.events_max_rows, r.logs_max_age), (50, Duration::from_secs(3600)));
+    let err = parse(Path::new("r.toml"), "[launcher]\nretention = { raw = \"1h\", minute = \"30m\" }\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "r.toml:2:13: field `launcher.retention.minute`: must not be shorter than raw (1h)");
+    let err =
+        parse(Path::new("r.toml"), "[launcher]\nretention = { raw = \"1m\" }\n").unwrap_err().to_string();
+    assert!(err.contains("`launcher.retention.raw`: must be at least 5m"), "{err}");
+    let err = parse(Path::new("r.toml"), "[launcher]\nretention = { rows = 5 }\n").unwrap_err().to_string();
+    assert!(err.starts_with("r.toml:2:15:") && err.contains("unknown field `rows`"), "{err}");
+}
