@@ -12,6 +12,8 @@ mod dashboard_fixture;
 mod dashboard_launcher;
 mod dashboard_readonly;
 mod dashboard_tui;
+mod faults_crash_loop;
+mod faults_disk_full;
 mod faults_notify_garbage;
 mod faults_sigkill;
 mod launcher_config;
