@@ -74,6 +74,8 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
 async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Result<ExitCode> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    // Before anything else: SIGHUP's default action would end the launcher.
+    let sighup = signal(SignalKind::hangup())?;
     let n = config.plan.len();
     launcher_event(
         &writer,
@@ -84,7 +86,7 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
         RuntimeDir::create(db).context("cannot create a directory for the agents' notify sockets")?;
     let fleet = Arc::new(tokio::sync::Mutex::new(Fleet::start(config, &writer, Arc::new(runtime_dir))?));
     let roster = fleet.lock().await.roster();
-    let control = Control::start(db, config.clone(), fleet.clone(), roster.clone(), writer.clone());
+    let control = Control::start(db, config.clone(), fleet.clone(), roster.clone(), writer.clone(), sighup);
     let db_dir =
         db.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_owned);
     let sampler = tokio::spawn(

@@ -14,7 +14,7 @@ use crate::operator::Operator;
 use agentvisor_shared::WriterHandle;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::Signal;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -93,30 +93,22 @@ impl Control {
         fleet: Arc<Mutex<Fleet>>,
         roster: Roster,
         writer: WriterHandle,
+        mut sighup: Signal,
     ) -> Control {
         let (jobs, rx) = mpsc::channel(JOB_QUEUE);
         let group = config.launcher.group;
         let config_path = config.path.clone();
         let mut tasks = vec![tokio::spawn(Operator::new(config, fleet, writer.clone()).run(rx))];
-        match signal(SignalKind::hangup()) {
-            Ok(mut hup) => {
-                let jobs = jobs.clone();
-                tasks.push(tokio::spawn(async move {
-                    while hup.recv().await.is_some() {
-                        let job = Job {
-                            action: Action::Reload,
-                            agents: Vec::new(),
-                            origin: Origin::Sighup,
-                            reply: None,
-                        };
-                        if jobs.send(job).await.is_err() {
-                            return;
-                        }
-                    }
-                }));
+        let hup_jobs = jobs.clone();
+        tasks.push(tokio::spawn(async move {
+            while sighup.recv().await.is_some() {
+                let job =
+                    Job { action: Action::Reload, agents: Vec::new(), origin: Origin::Sighup, reply: None };
+                if hup_jobs.send(job).await.is_err() {
+                    return;
+                }
             }
-            Err(e) => tracing::error!("cannot handle SIGHUP, reload with ctl reload instead: {e}"),
-        }
+        }));
         let watch = match crate::config_watch::ConfigWatch::start(&config_path, jobs.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
