@@ -75,10 +75,7 @@ max_restarts = 1
     wait_state(&db, "a", "stopped");
     wait_until(LIMIT, "desired stopped", || desired(&db, "a").filter(|d| d == "stopped"));
     // No restart policy applies: still stopped after two more liveness ticks.
-    let seen = query_opt::<i64>(&db, "SELECT last_seen_ms FROM launcher_sessions").unwrap();
-    wait_until(LIMIT, "two liveness ticks", || {
-        query_opt::<i64>(&db, "SELECT last_seen_ms FROM launcher_sessions").filter(|t| *t >= seen + 1500)
-    });
+    crate::reload_config::two_liveness_ticks(&db);
     assert_eq!(state(&db, "a").as_deref(), Some("stopped"));
     let s = text(&ctl(&sb, &["status", "a"]));
     assert!(s.lines().any(|l| l.starts_with("a ") && l.contains("stopped")), "{s}");

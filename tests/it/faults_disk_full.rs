@@ -42,7 +42,7 @@ impl Drop for Tmpfs {
 }
 
 /// Receives systemd notifications until one contains `needle`.
-fn status_containing(sock: &UnixDatagram, needle: &str) -> String {
+pub fn status_containing(sock: &UnixDatagram, needle: &str) -> String {
     let deadline = Instant::now() + LIMIT;
     let mut buf = [0u8; 4096];
     let mut got = Vec::new();
@@ -133,7 +133,5 @@ max_restarts = 1000
     });
     l.run.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(l.run.wait_exit(LIMIT).code(), Some(0), "{}", sb.stderr_of("launcher"));
-    let c = rusqlite::Connection::open(&db).unwrap();
-    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(ok, "ok");
+    assert_eq!(crate::faults_sigkill::integrity(&db), "ok");
 }

@@ -36,7 +36,7 @@ fn children(pid: i32) -> Vec<i32> {
     out
 }
 
-fn integrity(db: &std::path::Path) -> String {
+pub fn integrity(db: &std::path::Path) -> String {
     let c = rusqlite::Connection::open(db).unwrap();
     c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
 }
