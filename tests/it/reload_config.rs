@@ -65,7 +65,10 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
     let out = ctl(&sb, &["reload"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(said.contains("added new, secret; removed gone; restarted change, held; 1 unchanged"), "{said}");
+    let applied = "added new, secret; removed gone; restarted change, held; 1 unchanged";
+    // On a slow machine the file watcher may have applied the same write first; then the
+    // explicit reload found nothing left to do. Either way the difference is applied once.
+    assert!(said.contains(applied) || said.contains("no changes; 5 unchanged"), "{said}");
     assert!(said.contains("kept stopped by an operator: held"), "{said}");
     running_pid(&db, "new");
     running_pid(&db, "secret");
@@ -79,10 +82,12 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
     wait_until(LIMIT, "gone removed", || desired("gone").filter(|d| d == "removed"));
     wait_until(LIMIT, "held still stopped", || desired("held").filter(|d| d == "stopped"));
     assert_eq!(agent_field::<String>(&db, "held", "state").as_deref(), Some("stopped"));
-    wait_until(LIMIT, "one reload event", || (reload_messages(&db).len() == 1).then_some(()));
-    // The file watcher saw the same write: it must not reload a second time.
+    let applied_once = |m: &[String]| m.iter().filter(|m| m.contains(applied)).count() == 1;
+    wait_until(LIMIT, "the reload event", || applied_once(&reload_messages(&db)).then_some(()));
+    // The file watcher saw the same write: it must not apply it a second time.
     two_liveness_ticks(&db);
-    assert_eq!(reload_messages(&db).len(), 1, "{:?}", reload_messages(&db));
+    let msgs = reload_messages(&db);
+    assert!(applied_once(&msgs) && msgs.len() <= 2, "{msgs:?}");
     // Environment values never reach the database, only their names.
     let config = query_opt::<String>(&db, "SELECT config FROM agents WHERE name = 'secret'").unwrap();
     assert!(config.contains("\"env\":[\"TOKEN\"]") && !config.contains("hunter2"), "{config}");
