@@ -122,6 +122,12 @@ command = "./flooder.sh"
         query_opt::<String>(&db, &format!("SELECT exit_reason FROM launcher_sessions WHERE pid = {prev_pid}"))
             .filter(|r| r == "crashed")
     });
+    // The control socket the killed launcher left behind was replaced.
+    wait_until(LIMIT, "ctl answers", || {
+        let out = crate::ctl_commands::ctl(&sb, &["status"]);
+        (out.status.success() && String::from_utf8_lossy(&out.stdout).contains("2/2 agents running"))
+            .then_some(())
+    });
     last.run.signal(Signal::SIGTERM);
     assert_eq!(last.run.wait_exit(LIMIT).code(), Some(0), "{}", sb.stderr_of("last"));
     assert_eq!(integrity(&db), "ok");
