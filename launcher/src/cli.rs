@@ -36,5 +36,8 @@ pub enum Command {
         action: crate::control::Action,
         /// Agents to act on [default: every enabled agent]
         agents: Vec<String>,
+        /// Print the launcher's answer as one JSON object (for scripts)
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -79,6 +79,15 @@ max_restarts = 1
     assert_eq!(state(&db, "a").as_deref(), Some("stopped"));
     let s = text(&ctl(&sb, &["status", "a"]));
     assert!(s.lines().any(|l| l.starts_with("a ") && l.contains("stopped")), "{s}");
+    let json: serde_json::Value = serde_json::from_slice(&ctl(&sb, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["ok"], true);
+    let states: Vec<(&str, &str)> = json["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("a", "stopped"), ("b", "running"), ("flaky", "fatal")]);
 
     let out = ctl(&sb, &["start", "a", "b"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 /// Exit code when no launcher runs on the database.
 pub const EXIT_NOT_RUNNING: u8 = 3;
 
-pub fn run(db: &Path, action: Action, agents: Vec<String>) -> ExitCode {
+pub fn run(db: &Path, action: Action, agents: Vec<String>, json: bool) -> ExitCode {
     let socket = paths::socket_path(db);
     let mut stream = match UnixStream::connect(&socket) {
         Ok(s) => s,
@@ -49,7 +49,11 @@ pub fn run(db: &Path, action: Action, agents: Vec<String>) -> ExitCode {
     };
     match exchange(&mut stream, &Request { action, agents }) {
         Ok(response) => {
-            print(action, &response);
+            if json {
+                println!("{}", serde_json::to_string(&response).unwrap_or_default());
+            } else {
+                print(action, &response);
+            }
             if response.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(e) => {
