@@ -187,3 +187,21 @@ fn status(roster: &Roster, names: &[String]) -> Response {
         .collect();
     Response { ok: true, message: roster.summary(), agents }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::allowed;
+    use nix::unistd::{getegid, geteuid};
+
+    #[test]
+    fn the_owner_and_root_always_the_group_only_when_enabled() {
+        let (me, group) = (geteuid().as_raw(), getegid().as_raw());
+        let other = if me == 65_534 { 65_533 } else { 65_534 };
+        let other_group = if group == 65_534 { 65_533 } else { 65_534 };
+        assert!(allowed(0, 0, None, false));
+        assert!(allowed(me, other_group, None, false));
+        assert!(!allowed(other, group, None, false));
+        assert!(allowed(other, group, None, true));
+        assert!(!allowed(other, other_group, None, true));
+    }
+}
