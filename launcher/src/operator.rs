@@ -71,6 +71,7 @@ impl Operator {
 
     async fn control(&mut self, action: Action, names: &[String], origin: &Origin) -> Response {
         let targets = match self.targets(names) {
+            Ok(t) if t.is_empty() => return Response::ok("no enabled agents"),
             Ok(t) => t,
             Err(e) => return Response::error(e),
         };

@@ -93,6 +93,8 @@ impl Operator {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
+                // Whatever appears next is a change, even the text read last time.
+                self.last_text = None;
                 let error = format!("{}: cannot read the config file: {e}", path.display());
                 return self.refuse(origin, error).await;
             }

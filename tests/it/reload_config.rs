@@ -189,3 +189,32 @@ fn a_rename_save_a_double_write_and_sighup_each_reload_once() {
         reload_messages(&db)
     );
 }
+
+#[test]
+fn a_config_file_that_disappears_changes_nothing_until_it_is_back() {
+    let sb = Sandbox::new();
+    let text = [agent("a", "1000"), agent("b", "1000")].concat();
+    sb.write_config(&text);
+    let _l = sb.launcher();
+    let db = sb.db();
+    let pids = (running_pid(&db, "a"), running_pid(&db, "b"));
+    std::fs::remove_file(sb.config()).unwrap();
+    let invalid = wait_until(LIMIT, "config_invalid", || {
+        rows(&db, "SELECT message FROM events WHERE kind = 'config_invalid'").into_iter().next()
+    });
+    assert!(invalid[0].contains("cannot read the config file"), "{invalid:?}");
+    wait_until(LIMIT, "the error in the status line", || {
+        query_opt::<String>(&db, "SELECT status FROM launcher_sessions")
+            .filter(|s| s.contains("config error"))
+    });
+    // The same text again: the error clears, and nothing needs restarting.
+    sb.write_config(&text);
+    wait_until(LIMIT, "status line clear", || {
+        query_opt::<String>(&db, "SELECT status FROM launcher_sessions").filter(|s| s == "2/2 agents running")
+    });
+    assert!(reload_messages(&db)[0].contains("no changes; 2 unchanged"), "{:?}", reload_messages(&db));
+    assert_eq!(
+        (agent_field::<i64>(&db, "a", "pid").unwrap(), agent_field::<i64>(&db, "b", "pid").unwrap()),
+        pids
+    );
+}
