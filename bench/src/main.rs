@@ -209,13 +209,18 @@ fn all(a: AllArgs) -> Result<()> {
         match &launcher_bin {
             Ok(bin) => {
                 eprintln!("agentvisor-bench: {} and {} ...", restart::TITLE, peer::TITLE);
-                let (peer, restart) = match peer::run(&work, bin, &p, !a.quick) {
+                let load = report::loadavg();
+                let (mut peer, mut restart) = match peer::run(&work, bin, &p, !a.quick) {
                     Ok(pair) => pair,
                     Err(e) => (
                         Section::skipped(peer::TITLE, format!("failed: {e:#}")),
                         Section::skipped(restart::TITLE, format!("failed: {e:#}")),
                     ),
                 };
+                for s in [&mut peer, &mut restart] {
+                    s.details
+                        .push(format!("Load average (1, 5, 15 min) when this benchmark started: {load}."));
+                }
                 sections.push(restart);
                 sections.push(peer);
             }
@@ -268,11 +273,14 @@ fn workspace_binary(name: &str, quick: bool) -> Result<PathBuf> {
 }
 
 /// Runs one benchmark; a failure becomes a section that says so, so one broken benchmark
-/// does not lose the others' figures.
+/// does not lose the others' figures. The load average at its start goes into its section:
+/// the other engineers' builds share the machine.
 fn step(title: &str, f: impl FnOnce() -> Result<Section>) -> Section {
     eprintln!("agentvisor-bench: {title} ...");
+    let load = report::loadavg();
     let t = Instant::now();
-    let s = f().unwrap_or_else(|e| Section::skipped(title, format!("failed: {e:#}")));
+    let mut s = f().unwrap_or_else(|e| Section::skipped(title, format!("failed: {e:#}")));
+    s.details.push(format!("Load average (1, 5, 15 min) when this benchmark started: {load}."));
     eprintln!("agentvisor-bench: {title} done in {:.1} s", t.elapsed().as_secs_f64());
     s
 }
