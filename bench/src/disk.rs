@@ -145,10 +145,14 @@ fn section(p: &Params, cps: &[Checkpoint], full: Option<&Checkpoint>, wall_s: f6
     };
     let per_raw = last.raw_table_bytes as f64 / last.raw_rows.max(1) as f64;
     let per_rollup = last.rollup_table_bytes as f64 / (last.minute_rows + last.hour_rows).max(1) as f64;
-    s.figures.push(Figure::info("bytes per raw sample, after 8 days of churn", format!("{per_raw:.1} B")));
-    s.figures.push(Figure::info("bytes per rollup row, after 8 days", format!("{per_rollup:.1} B")));
+    let span = sim_time(sim_secs);
     s.figures.push(Figure::info(
-        format!("DB size after {:.1} days, {} agents (measured)", sim_secs as f64 / 86_400.0, p.agents),
+        format!("bytes per raw sample, after {span} of churn"),
+        format!("{per_raw:.1} B"),
+    ));
+    s.figures.push(Figure::info(format!("bytes per rollup row, after {span}"), format!("{per_rollup:.1} B")));
+    s.figures.push(Figure::info(
+        format!("DB size after {span}, {} agents (measured)", p.agents),
         mb(last.file_bytes as f64),
     ));
     // Over the second half of the run the size should be flat: only hour rollups still grow.
@@ -237,6 +241,15 @@ fn section(p: &Params, cps: &[Checkpoint], full: Option<&Checkpoint>, wall_s: f6
     }
     s.details.push(t);
     s
+}
+
+/// A simulated duration for a label: days once it is at least one.
+fn sim_time(secs: u64) -> String {
+    if secs >= 86_400 {
+        format!("{:.1} days", secs as f64 / 86_400.0)
+    } else {
+        format!("{:.1} h", secs as f64 / 3600.0)
+    }
 }
 
 fn measure(db: &Path, sim_secs: u64) -> Result<Checkpoint> {
