@@ -86,6 +86,9 @@ pub fn run(work: &Path, p: &Params) -> Result<Section> {
     let outcome = (|| -> Result<()> {
         for _ in 0..p.reps {
             for readers in [Readers::None, Readers::Flat, Readers::Paced] {
+                // A phase starts with the WAL the previous one left until housekeeping truncates
+                // it; waiting for that keeps each phase's largest WAL its own.
+                wait_for_wal_under(&agentvisor_shared::paths::wal_path(&db), wal_limit);
                 wal_max.store(0, Ordering::Relaxed);
                 let mut ph = phase(&db, &h, p, readers, &mut tick)?;
                 ph.wal_max = wal_max.load(Ordering::Relaxed);
@@ -149,7 +152,8 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
          120-point series read of the last hour, the reads a dashboard frame makes. Phases of {:.0} s \
          with no reader, three flat out and three at 10 Hz alternate, {} times each; p50 and p99 are \
          per phase, then the median over phases. A thread samples the WAL file's size every \
-         millisecond through the whole run. With two cores, three readers flat out leave the writer a \
+         millisecond; before each phase the benchmark waits (up to 5 s) for housekeeping to bring the WAL \
+         back under its limit, so each phase's largest WAL is its own. With two cores, three readers flat out leave the writer a \
          share of a core: the flat-out ratio measures CPU contention as much as SQLite locking.",
         p.agents,
         p.history_secs,
@@ -174,6 +178,14 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
         .collect();
     s.details.push(format!("Per phase, in order: {}.", per.join("; ")));
     s
+}
+
+/// Waits up to a few seconds (a few housekeeping turns) for the WAL to be under `limit`.
+fn wait_for_wal_under(wal: &Path, limit: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0) > limit {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// One phase: starts the readers, times commits for `p.phase`, stops the readers.
