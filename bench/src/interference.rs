@@ -34,14 +34,19 @@ pub struct Params {
 enum Readers {
     None,
     Flat,
+    /// Flat out at the lowest CPU priority: separates CPU contention from SQLite's own effects.
+    FlatNiced,
     Paced,
 }
+
+const ALL: [Readers; 4] = [Readers::None, Readers::Flat, Readers::FlatNiced, Readers::Paced];
 
 impl Readers {
     fn label(self) -> &'static str {
         match self {
             Readers::None => "no reader",
             Readers::Flat => "3 readers, flat out",
+            Readers::FlatNiced => "3 readers, flat out at nice 19",
             Readers::Paced => "3 readers at 10 Hz",
         }
     }
@@ -85,7 +90,7 @@ pub fn run(work: &Path, p: &Params) -> Result<Section> {
     let mut tick = p.history_secs;
     let outcome = (|| -> Result<()> {
         for _ in 0..p.reps {
-            for readers in [Readers::None, Readers::Flat, Readers::Paced] {
+            for readers in ALL {
                 // A phase starts with the WAL the previous one left until housekeeping truncates
                 // it; waiting for that keeps each phase's largest WAL its own.
                 wait_for_wal_under(&agentvisor_shared::paths::wal_path(&db), wal_limit);
@@ -110,7 +115,7 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
         median(&phases.iter().filter(|x| x.readers == r).map(f).collect::<Vec<_>>())
     };
     let mut s = Section::new(TITLE);
-    for r in [Readers::None, Readers::Flat, Readers::Paced] {
+    for r in ALL {
         s.figures.push(Figure::info(
             format!("commit latency p50 / p99, {}", r.label()),
             format!("{} / {}", ms(of(r, |x| x.p50)), ms(of(r, |x| x.p99))),
@@ -123,11 +128,13 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
         "<= 1.1",
         Verdict::check(flat, flat <= 1.1),
     ));
+    let niced = of(Readers::FlatNiced, |x| x.p99) / of(Readers::None, |x| x.p99);
+    s.figures.push(Figure::info("p99 ratio, 3 readers flat out at nice 19 / none", ratio(niced)));
     let paced = of(Readers::Paced, |x| x.p99) / of(Readers::None, |x| x.p99);
     s.figures.push(Figure::info("p99 ratio, 3 readers at 10 Hz / none", ratio(paced)));
     let wal_max = phases.iter().map(|x| x.wal_max).max().unwrap_or(0);
     let wal_of = |r: Readers| phases.iter().filter(|x| x.readers == r).map(|x| x.wal_max).max().unwrap_or(0);
-    for r in [Readers::None, Readers::Flat, Readers::Paced] {
+    for r in ALL {
         s.figures.push(Figure::info(format!("largest WAL, {}", r.label()), mib(wal_of(r) as f64)));
     }
     s.figures.push(Figure::target(
@@ -150,7 +157,8 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
          one commit latency (batch window 0, so no batching delay is included). Readers are separate \
          processes (`agentvisor-bench reader-loop`), each looping `Reader::snapshot()` plus a \
          120-point series read of the last hour, the reads a dashboard frame makes. Phases of {:.0} s \
-         with no reader, three flat out and three at 10 Hz alternate, {} times each; p50 and p99 are \
+         with no reader, three flat out, three flat out at `nice 19` (the lowest CPU priority: what \
+         remains of the slowdown then is not the scheduler's) and three at 10 Hz alternate, {} times each; p50 and p99 are \
          per phase, then the median over phases. A thread samples the WAL file's size every \
          millisecond; before each phase the benchmark waits (up to 5 s) for housekeeping to bring the WAL \
          back under its limit, so each phase's largest WAL is its own. With two cores, three readers flat out leave the writer a \
@@ -190,14 +198,15 @@ fn wait_for_wal_under(wal: &Path, limit: u64) {
 
 /// One phase: starts the readers, times commits for `p.phase`, stops the readers.
 fn phase(db: &Path, h: &WriterHandle, p: &Params, readers: Readers, tick: &mut u64) -> Result<Phase> {
-    let hz = match readers {
+    let (hz, niced) = match readers {
         Readers::None => return timed_commits(h, p, tick).map(|l| summarise(readers, &l, Vec::new())),
-        Readers::Flat => None,
-        Readers::Paced => Some(10.0),
+        Readers::Flat => (None, false),
+        Readers::FlatNiced => (None, true),
+        Readers::Paced => (Some(10.0), false),
     };
     let mut children = Vec::new();
     for _ in 0..p.readers {
-        children.push(spawn_reader(db, hz)?);
+        children.push(spawn_reader(db, hz, niced)?);
     }
     let latencies = timed_commits(h, p, tick);
     let mut rates = Vec::new();
@@ -242,9 +251,15 @@ fn timed_commits(h: &WriterHandle, p: &Params, tick: &mut u64) -> Result<Vec<f64
     Ok(out)
 }
 
-fn spawn_reader(db: &Path, hz: Option<f64>) -> Result<Child> {
+fn spawn_reader(db: &Path, hz: Option<f64>, niced: bool) -> Result<Child> {
     let exe = std::env::current_exe().context("finding this program")?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = if niced {
+        let mut c = Command::new("nice");
+        c.args(["-n", "19"]).arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
     cmd.arg("reader-loop").arg("--db").arg(db);
     if let Some(hz) = hz {
         cmd.arg("--hz").arg(hz.to_string());
