@@ -9,12 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// Built for the host into the ordinary target directory, so the build `cargo test` already
+/// made of the workspace is reused rather than repeated for an explicit target triple.
 fn build_bin(package: &str) -> PathBuf {
     let run = escargot::CargoBuild::new()
         .package(package)
         .bin(package)
         .current_release()
-        .current_target()
         .run()
         .unwrap_or_else(|e| panic!("building {package}: {e}"));
     run.path().to_owned()
