@@ -227,7 +227,8 @@ pub struct AgentRow {
     pub last_error: Option<String>,
     pub notify_errors: i64,
     pub updated_ms: i64,
-    /// Latest value of every series of this agent, built-in and custom.
+    /// Latest value of every series of this agent, built-in and custom; the process figures
+    /// (`cpu_percent`, `memory_bytes`, `threads`) only while the agent has a process.
     pub metrics: BTreeMap<String, f64>,
 }
 

@@ -170,6 +170,12 @@ impl Reader {
                 }
             }
             index.clear();
+            // A stopped agent's last CPU and memory samples describe a process that is gone.
+            for a in agents.iter_mut().filter(|a| !a.state.has_process()) {
+                for name in [metric::CPU_PERCENT, metric::MEMORY_BYTES, metric::THREADS] {
+                    a.metrics.remove(name);
+                }
+            }
             let problems = c
                 .prepare_cached(
                     "SELECT id, ts_ms, agent, kind, severity, message FROM events

@@ -103,6 +103,10 @@ impl Supervisor {
         self.status.exit_code = None;
         self.status.exit_signal = None;
         self.status.exited_ms = None;
+        // What the previous process said it was doing is not what the new one does; the last
+        // error, model and totals stay as history until the new process reports its own.
+        self.status.status_text = None;
+        self.status.task = None;
         let spawned = match process::spawn(&cfg, &self.s.working_dir, &self.s.socket) {
             Ok(s) => s,
             Err(e) => {
