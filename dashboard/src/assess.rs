@@ -172,7 +172,7 @@ impl Verdict {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use agentvisor_shared::model::HostStats;
+    use agentvisor_shared::model::{AgentStatus, HostStats};
 
     pub fn session(last_seen_ms: i64, stopped_ms: Option<i64>) -> LauncherSession {
         LauncherSession {
@@ -200,25 +200,7 @@ pub(crate) mod tests {
             desired_state: DesiredState::Running,
             heartbeat_timeout_ms: None,
             position: 0,
-            state,
-            health,
-            ready: true,
-            pid: None,
-            started_ms: None,
-            exited_ms: None,
-            exit_code: None,
-            exit_signal: None,
-            restarts: 0,
-            last_heartbeat_ms: None,
-            heartbeats: 0,
-            status_text: None,
-            task: None,
-            model: None,
-            tokens_in: None,
-            tokens_out: None,
-            cost: None,
-            last_error: None,
-            notify_errors: 0,
+            status: AgentStatus { agent: name.into(), state, health, ready: true, ..AgentStatus::default() },
             updated_ms: 0,
             metrics: Default::default(),
         }

@@ -196,6 +196,9 @@ pub struct AgentStatus {
 }
 
 /// One agent as the dashboard shows it: registry, state, and latest metric values.
+///
+/// The state part is the very [`AgentStatus`] the launcher wrote; `row.state`, `row.pid` and
+/// the other status fields read through to it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentRow {
     pub name: String,
@@ -207,29 +210,25 @@ pub struct AgentRow {
     pub desired_state: DesiredState,
     pub heartbeat_timeout_ms: Option<i64>,
     pub position: i64,
-    pub state: AgentState,
-    pub health: Health,
-    pub ready: bool,
-    pub pid: Option<i64>,
-    pub started_ms: Option<i64>,
-    pub exited_ms: Option<i64>,
-    pub exit_code: Option<i64>,
-    pub exit_signal: Option<i64>,
-    pub restarts: i64,
-    pub last_heartbeat_ms: Option<i64>,
-    pub heartbeats: i64,
-    pub status_text: Option<String>,
-    pub task: Option<String>,
-    pub model: Option<String>,
-    pub tokens_in: Option<i64>,
-    pub tokens_out: Option<i64>,
-    pub cost: Option<f64>,
-    pub last_error: Option<String>,
-    pub notify_errors: i64,
+    #[serde(flatten)]
+    pub status: AgentStatus,
     pub updated_ms: i64,
     /// Latest value of every series of this agent, built-in and custom; the process figures
     /// (`cpu_percent`, `memory_bytes`, `threads`) only while the agent has a process.
     pub metrics: BTreeMap<String, f64>,
+}
+
+impl std::ops::Deref for AgentRow {
+    type Target = AgentStatus;
+    fn deref(&self) -> &AgentStatus {
+        &self.status
+    }
+}
+
+impl std::ops::DerefMut for AgentRow {
+    fn deref_mut(&mut self) -> &mut AgentStatus {
+        &mut self.status
+    }
 }
 
 impl AgentRow {

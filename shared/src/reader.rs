@@ -7,7 +7,9 @@
 //! WAL. Results are plain owned data, bounded by LIMITs and served by indexes.
 
 use crate::error::{AtPath, Result, StoreError};
-use crate::model::{AgentRow, Event, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot, metric};
+use crate::model::{
+    AgentRow, AgentStatus, Event, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot, metric,
+};
 use crate::retention::{HOUR_MS, MINUTE_MS};
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::time::now_ms;
@@ -138,7 +140,8 @@ impl Reader {
                             s.state, s.health, s.ready, s.pid, s.started_ms, s.exited_ms,
                             s.exit_code, s.exit_signal, s.restarts, s.last_heartbeat_ms,
                             s.heartbeats, s.status_text, s.task, s.model, s.tokens_in,
-                            s.tokens_out, s.cost, s.last_error, s.notify_errors, s.updated_ms
+                            s.tokens_out, s.cost, s.last_error, s.notify_errors, s.updated_ms,
+                            s.pgid, s.pid_start_ticks
                      FROM agents a JOIN agent_state s ON s.agent = a.name
                      WHERE a.desired_state != 'removed'
                      ORDER BY a.position, a.name",
@@ -409,25 +412,30 @@ fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
         desired_state: parse_text(r, 6)?,
         heartbeat_timeout_ms: r.get(7)?,
         position: r.get(8)?,
-        state: parse_text(r, 9)?,
-        health: parse_text(r, 10)?,
-        ready: r.get(11)?,
-        pid: r.get(12)?,
-        started_ms: r.get(13)?,
-        exited_ms: r.get(14)?,
-        exit_code: r.get(15)?,
-        exit_signal: r.get(16)?,
-        restarts: r.get(17)?,
-        last_heartbeat_ms: r.get(18)?,
-        heartbeats: r.get(19)?,
-        status_text: r.get(20)?,
-        task: r.get(21)?,
-        model: r.get(22)?,
-        tokens_in: r.get(23)?,
-        tokens_out: r.get(24)?,
-        cost: r.get(25)?,
-        last_error: r.get(26)?,
-        notify_errors: r.get(27)?,
+        status: AgentStatus {
+            agent: r.get(0)?,
+            state: parse_text(r, 9)?,
+            health: parse_text(r, 10)?,
+            ready: r.get(11)?,
+            pid: r.get(12)?,
+            started_ms: r.get(13)?,
+            exited_ms: r.get(14)?,
+            exit_code: r.get(15)?,
+            exit_signal: r.get(16)?,
+            restarts: r.get(17)?,
+            last_heartbeat_ms: r.get(18)?,
+            heartbeats: r.get(19)?,
+            status_text: r.get(20)?,
+            task: r.get(21)?,
+            model: r.get(22)?,
+            tokens_in: r.get(23)?,
+            tokens_out: r.get(24)?,
+            cost: r.get(25)?,
+            last_error: r.get(26)?,
+            notify_errors: r.get(27)?,
+            pgid: r.get(29)?,
+            pid_start_ticks: r.get(30)?,
+        },
         updated_ms: r.get(28)?,
         metrics: BTreeMap::new(),
     })
