@@ -7,9 +7,10 @@
 use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity};
 use agentvisor_shared::reader::open_read_only;
 use agentvisor_shared::schema::APPLICATION_ID;
+use agentvisor_shared::writer::WriterThread;
 use agentvisor_shared::{
     EventFilter, NewEvent, NewSession, Reader, SCHEMA_VERSION, Sample, Store, StoreError, WriteOp,
-    WriterConfig,
+    WriterConfig, WriterHandle,
 };
 use rusqlite::Connection;
 use std::path::Path;
@@ -50,14 +51,19 @@ fn session() -> NewSession {
     NewSession { pid: 1, host: "test".into(), version: "0".into(), config_path: None }
 }
 
+/// Opens `db` as the launcher does, begins a session and starts the writer thread.
+fn start_writer(db: &Path, cfg: WriterConfig) -> (WriterHandle, WriterThread) {
+    let mut store = Store::open(db, cfg).unwrap();
+    store.begin_session(&session()).unwrap();
+    store.start().unwrap()
+}
+
 #[test]
 fn migrates_an_empty_file_and_reopens_idempotently() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     {
-        let mut store = Store::open(&db, WriterConfig::default()).unwrap();
-        store.begin_session(&session()).unwrap();
-        let (w, t) = store.start().unwrap();
+        let (w, t) = start_writer(&db, WriterConfig::default());
         w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
         w.flush().unwrap().unwrap();
         drop(w);
@@ -117,9 +123,7 @@ fn foreign_and_missing_databases_are_refused_without_creating_anything() {
 }
 
 fn write_sample_db(db: &Path) {
-    let mut store = Store::open(db, WriterConfig::default()).unwrap();
-    store.begin_session(&session()).unwrap();
-    let (w, t) = store.start().unwrap();
+    let (w, t) = start_writer(db, WriterConfig::default());
     w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
     w.send(WriteOp::Status(Box::new(AgentStatus {
         agent: "a".into(),
@@ -176,9 +180,7 @@ fn busy_readers_do_not_stop_commits_or_checkpoints() {
         ..WriterConfig::default()
     };
     let limit = cfg.wal_limit_bytes;
-    let mut store = Store::open(&db, cfg).unwrap();
-    store.begin_session(&session()).unwrap();
-    let (w, t) = store.start().unwrap();
+    let (w, t) = start_writer(&db, cfg);
     w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
     w.flush().unwrap().unwrap();
 
@@ -247,9 +249,7 @@ fn busy_readers_do_not_stop_commits_or_checkpoints() {
 fn concurrent_writer_and_readers_keep_every_row_and_integrity() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
-    let mut store = Store::open(&db, WriterConfig::default()).unwrap();
-    store.begin_session(&session()).unwrap();
-    let (w, t) = store.start().unwrap();
+    let (w, t) = start_writer(&db, WriterConfig::default());
     w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
     w.flush().unwrap().unwrap();
 
@@ -319,9 +319,7 @@ fn log_lines_are_a_bounded_ring_per_agent() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let cfg = WriterConfig { log_lines_per_agent: 100, ..WriterConfig::default() };
-    let mut store = Store::open(&db, cfg).unwrap();
-    store.begin_session(&session()).unwrap();
-    let (w, t) = store.start().unwrap();
+    let (w, t) = start_writer(&db, cfg);
     for batch in 0..10 {
         let lines = (0..50)
             .map(|i| agentvisor_shared::NewLogLine {
@@ -363,9 +361,7 @@ fn retention_rolls_samples_up_exactly_and_bounds_events() {
         },
         ..WriterConfig::default()
     };
-    let mut store = Store::open(&db, cfg).unwrap();
-    store.begin_session(&session()).unwrap();
-    let (w, t) = store.start().unwrap();
+    let (w, t) = start_writer(&db, cfg);
 
     // Three hours of one sample every 10 s, ending now, and one sample 12 hours ago that
     // ages out entirely.
