@@ -205,7 +205,14 @@ pub fn mb(bytes: f64) -> String {
 }
 
 pub fn ratio(r: f64) -> String {
-    if r.is_nan() { "n/a".into() } else { format!("{r:.2}") }
+    if r.is_nan() {
+        "n/a".into()
+    } else if r < 0.1 {
+        // A restart in milliseconds against one in seconds: two decimals would say 0.00.
+        format!("{r:.4}")
+    } else {
+        format!("{r:.2}")
+    }
 }
 
 pub fn rate(per_s: f64) -> String {
