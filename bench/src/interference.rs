@@ -157,8 +157,8 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
          one commit latency (batch window 0, so no batching delay is included). Readers are separate \
          processes (`agentvisor-bench reader-loop`), each looping `Reader::snapshot()` plus a \
          120-point series read of the last hour, the reads a dashboard frame makes. Phases of {:.0} s \
-         with no reader, three flat out, three flat out at `nice 19` (the lowest CPU priority: what \
-         remains of the slowdown then is not the scheduler's) and three at 10 Hz alternate, {} times each; p50 and p99 are \
+         with no reader, three flat out, three flat out at `nice 19` (the lowest CPU priority, so \
+         that the scheduler gives nearly all of a core to the writer) and three at 10 Hz alternate, {} times each; p50 and p99 are \
          per phase, then the median over phases. A thread samples the WAL file's size every \
          millisecond; before each phase the benchmark waits (up to 5 s) for housekeeping to bring the WAL \
          back under its limit, so each phase's largest WAL is its own. With two cores, three readers flat out leave the writer a \
