@@ -29,8 +29,8 @@ where
     let mut sent: Option<Focus> = None;
     while !app.quit {
         app.now_ms = clock();
-        terminal.draw(|f| view::draw(f, app))?;
-        let focus = app.focus();
+        let frame = terminal.draw(|f| view::draw(f, app))?;
+        let focus = app.focus(usize::from(frame.area.height));
         if sent.as_ref() != Some(&focus) {
             // The data thread has gone only if it failed to start; the screen says so.
             let _ = focus_tx.send(focus.clone());

@@ -183,8 +183,8 @@ impl Loader {
     fn read(&mut self, reader: &Reader) -> agentvisor_shared::Result<Loaded> {
         let started = Instant::now();
         let snapshot = reader.snapshot()?;
-        let scopes: Vec<String> = snapshot.agents.iter().map(|a| a.name.clone()).collect();
-        let sparklines = reader.recent_values(&scopes, &self.focus.spark_metric, SPARK_POINTS)?;
+        let sparklines =
+            reader.recent_values(&self.focus.spark_agents, &self.focus.spark_metric, SPARK_POINTS)?;
         let detail = match self.focus.detail.clone() {
             Some((agent, window)) => Some(self.detail(reader, agent, window)?),
             None => None,

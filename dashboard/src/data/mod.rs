@@ -15,6 +15,8 @@ use std::time::Duration;
 pub struct Focus {
     /// The metric of the overview's sparklines.
     pub spark_metric: String,
+    /// The agents whose sparklines can be on screen.
+    pub spark_agents: Vec<String>,
     /// The agent on the detail screen and its chart window.
     pub detail: Option<(String, Window)>,
     /// The Events screen's query, while it is shown.

@@ -113,16 +113,31 @@ impl App {
         EventQuery::parse(&self.events_filter)
     }
 
-    /// What the data thread should read besides the snapshot.
-    pub fn focus(&self) -> Focus {
+    /// What the data thread should read besides the snapshot, for a screen of `rows` lines.
+    pub fn focus(&self, rows: usize) -> Focus {
         Focus {
             spark_metric: self.spark_metric.clone(),
+            spark_agents: self.sparkline_agents(rows),
             detail: match self.screen {
                 Screen::Detail => self.detail_agent.clone().map(|a| (a, self.window)),
                 _ => None,
             },
             events: (self.screen == Screen::Events).then(|| self.event_query()),
         }
+    }
+
+    /// The overview rows that a screen of `rows` lines can show around the selection: only
+    /// these have sparklines drawn, so only these are read (with a thousand agents, reading
+    /// all of them would cost more than the rest of a refresh).
+    fn sparkline_agents(&self, rows: usize) -> Vec<String> {
+        if self.screen != Screen::Overview {
+            return Vec::new();
+        }
+        let visible = self.visible_agents();
+        let selected = self.selected_index().unwrap_or(0);
+        let start = selected.saturating_sub(rows);
+        let end = visible.len().min(selected + rows + 1);
+        visible.get(start..end).unwrap_or_default().iter().map(|a| a.name.clone()).collect()
     }
 
     pub fn on_data(&mut self, msg: DataMsg) {
@@ -326,6 +341,26 @@ mod tests {
     }
 
     #[test]
+    fn sparklines_are_read_only_for_rows_that_can_be_on_screen() {
+        let mut app = App::new(true);
+        let fleet = (0..100)
+            .map(|i| {
+                let mut a = agent(&format!("a{i:03}"), AgentState::Running, Health::Healthy);
+                a.position = i;
+                a
+            })
+            .collect();
+        app.on_data(loaded(fleet, None));
+        assert_eq!(app.focus(10).spark_agents.len(), 11, "from the top: the selection and 10 rows");
+        app.apply(Action::Move(50));
+        let names = app.focus(10).spark_agents;
+        assert_eq!(names.first().map(String::as_str), Some("a040"));
+        assert_eq!(names.last().map(String::as_str), Some("a060"));
+        app.apply(Action::Open);
+        assert!(app.focus(10).spark_agents.is_empty(), "no sparklines on the detail screen");
+    }
+
+    #[test]
     fn selection_open_and_back() {
         let mut app = app();
         assert_eq!(app.selected_index(), Some(0));
@@ -335,7 +370,7 @@ mod tests {
         assert_eq!(app.selected.as_deref(), Some("b"), "clamped at the last row");
         app.apply(Action::Open);
         assert_eq!((app.screen, app.detail_agent.as_deref()), (Screen::Detail, Some("b")));
-        assert_eq!(app.focus().detail, Some(("b".into(), Window::M5)));
+        assert_eq!(app.focus(24).detail, Some(("b".into(), Window::M5)));
         app.apply(Action::CycleMetric);
         assert_eq!(
             (app.chart_offset, app.spark_metric.as_str()),
@@ -350,7 +385,7 @@ mod tests {
         assert_eq!(app.log_scroll, 0, "no output loaded: nothing to scroll");
         app.apply(Action::Back);
         assert_eq!(app.screen, Screen::Overview);
-        assert_eq!(app.focus().detail, None);
+        assert_eq!(app.focus(24).detail, None);
     }
 
     #[test]
@@ -396,7 +431,7 @@ mod tests {
         app.apply(Action::CycleSeverity);
         app.apply(Action::CycleSeverity);
         assert_eq!(app.events_filter, "sev:error");
-        assert_eq!(app.focus().events.and_then(|q| q.min_severity), Some(Severity::Error));
+        assert_eq!(app.focus(24).events.and_then(|q| q.min_severity), Some(Severity::Error));
         let ev = |id, agent: Option<&str>| Event {
             id,
             ts_ms: 0,
