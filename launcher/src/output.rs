@@ -41,9 +41,10 @@ where
         let mut lines = BoundedLines::new(reader, limits.line_bytes);
         let mut sink = Sink { agent, stream, writer, batch: Vec::new(), dropped: 0 };
         let mut bucket = Bucket::new(limits.rate);
-        let mut tick = tokio::time::interval(FLUSH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Armed only while lines wait: an agent that prints nothing costs no wake-ups.
+        let mut flush_at: Option<tokio::time::Instant> = None;
         loop {
+            let deadline = flush_at.unwrap_or_else(|| tokio::time::Instant::now() + FLUSH_EVERY);
             tokio::select! {
                 line = lines.next_line() => {
                     let Some(line) = line else { break };
@@ -59,8 +60,14 @@ where
                             tokio::time::sleep(PAUSE).await;
                         }
                     }
+                    if flush_at.is_none() && sink.pending() {
+                        flush_at = Some(tokio::time::Instant::now() + FLUSH_EVERY);
+                    }
                 }
-                _ = tick.tick() => sink.flush(),
+                _ = tokio::time::sleep_until(deadline), if flush_at.is_some() => {
+                    sink.flush();
+                    flush_at = sink.pending().then(|| tokio::time::Instant::now() + FLUSH_EVERY);
+                }
             }
         }
         sink.flush();
@@ -81,6 +88,10 @@ impl Sink {
         if self.batch.len() >= BATCH {
             self.flush();
         }
+    }
+
+    fn pending(&self) -> bool {
+        !self.batch.is_empty() || self.dropped > 0
     }
 
     fn flush(&mut self) {

@@ -140,6 +140,11 @@ impl Supervisor {
         self.s.published.send_replace(self.status.clone());
     }
 
+    /// Whether coalesced changes wait for [`Supervisor::flush`].
+    fn has_pending(&self) -> bool {
+        self.dirty || !self.samples.is_empty()
+    }
+
     /// Hands coalesced status changes and custom metrics to the writer, if it has room.
     fn flush(&mut self) {
         if self.dirty {

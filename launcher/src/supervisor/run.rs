@@ -142,7 +142,9 @@ impl Supervisor {
         let ready_deadline = started + cfg.ready_timeout.get();
         let hb_timeout = cfg.heartbeat_timeout.map(|t| t.get());
         let mut hb_deadline = if ready_on_start { hb_timeout.map(|t| started + t) } else { None };
-        let mut flush = tokio::time::interval(super::FLUSH_EVERY);
+        // Armed only while something waits to be flushed: a thousand idle agents must not
+        // mean thousands of timer wake-ups a second.
+        let mut flush_at: Option<Instant> = None;
         let end = loop {
             tokio::select! {
                 exit = child.wait() => {
@@ -156,6 +158,9 @@ impl Supervisor {
                 Some(parsed) = self.s.notify_rx.recv() => {
                     if self.apply(parsed, started) {
                         hb_deadline = hb_timeout.map(|t| Instant::now() + t);
+                    }
+                    if flush_at.is_none() && self.has_pending() {
+                        flush_at = Some(Instant::now() + super::FLUSH_EVERY);
                     }
                 }
                 _ = sleep_until(ready_deadline), if !self.status.ready => {
@@ -181,7 +186,11 @@ impl Supervisor {
                         break End::Ended { failed: true, ran_for: started.elapsed() };
                     }
                 }
-                _ = flush.tick() => self.flush(),
+                _ = sleep_until(flush_at.unwrap_or(far)), if flush_at.is_some() => {
+                    self.flush();
+                    // Still pending when the writer had no room: try again a period later.
+                    flush_at = self.has_pending().then(|| Instant::now() + super::FLUSH_EVERY);
+                }
                 cmd = self.s.commands.recv() => {
                     let (reason, done) = match cmd {
                         Some(Command::Stop { reason, done }) => (reason, Some(done)),
