@@ -17,6 +17,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub const TITLE: &str = "4. Dashboard frame";
+/// Lines of the terminal the dashboard is measured in (tmux's window is this tall).
+const SCREEN_ROWS: usize = 50;
 
 pub struct Params {
     pub agents: usize,
@@ -40,10 +42,18 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
         let t = Instant::now();
         let snap = reader.snapshot().context("reading a snapshot")?;
         let snapshot_ms = t.elapsed().as_secs_f64() * 1000.0;
-        let scopes: Vec<String> = snap.agents.iter().map(|a| a.name.clone()).collect();
+        // The dashboard reads sparklines only for the rows a screen can show around the
+        // selection: with the selection on the first row, that row and SCREEN_ROWS more.
+        let scopes: Vec<String> = snap.agents.iter().take(SCREEN_ROWS + 1).map(|a| a.name.clone()).collect();
         let spark = reader.recent_values(&scopes, METRICS[0], 40).context("reading sparklines")?;
         let elapsed = t.elapsed().as_secs_f64() * 1000.0;
-        agents_seen = spark.len();
+        anyhow::ensure!(
+            spark.len() == scopes.len(),
+            "sparklines for {} of {} agents",
+            spark.len(),
+            scopes.len()
+        );
+        agents_seen = snap.agents.len();
         // The first reads warm SQLite's and the OS's caches, as a running dashboard's have been.
         if i >= 3 {
             times.push(elapsed);
@@ -85,16 +95,19 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
         "The database holds {} agents (registered, running, with a state row each) and {rows} metric \
          rows ({} series x {} s at 1 Hz; built in {build_s:.0} s: the agents and the newest second \
          through the store, the history with plain inserts). Timed: `Reader::snapshot()` plus \
-         `Reader::recent_values(all agents, \"cpu_percent\", 40)`, what the dashboard's data thread \
-         reads for the overview on every refresh, {} times after 3 warm-up reads. Rendering into \
+         `Reader::recent_values` of the 40 newest `cpu_percent` values for the {} agents a {}-line \
+         screen can show around a selection on the first row, what the dashboard's data thread reads \
+         for the overview on every refresh, {} times after 3 warm-up reads. Rendering into \
          ratatui's TestBackend is not included: the dashboard has no library target to call its \
          `view::draw` from (a `lib.rs` exposing the state, `view::draw` and the loader's read would \
          let this benchmark time the whole frame). Memory: the real `agentvisor-dashboard` runs on \
-         the same database in a detached tmux session (160x50), and its `Rss` is sampled every 100 ms \
+         the same database in a detached tmux session (160 columns, {SCREEN_ROWS} lines), and its `Rss` is sampled every 100 ms \
          for {:.0} s.",
         p.agents,
         p.agents * METRICS.len(),
         p.rows_per_series,
+        (SCREEN_ROWS + 1).min(p.agents),
+        SCREEN_ROWS,
         p.frames,
         p.dashboard_watch.as_secs_f64()
     ));
@@ -154,7 +167,8 @@ fn dashboard_rss(bin: &Path, db: &Path, watch: Duration) -> Result<f64> {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     };
     let cmd = format!("exec {} --db {}", shell_quote(bin), shell_quote(db));
-    tmux(&["new-session", "-d", "-x", "160", "-y", "50", &cmd])?;
+    let rows = SCREEN_ROWS.to_string();
+    tmux(&["new-session", "-d", "-x", "160", "-y", &rows, &cmd])?;
     let result = (|| -> Result<f64> {
         let pid: i32 = tmux(&["list-panes", "-F", "#{pane_pid}"])?.parse().context("the dashboard's pid")?;
         let mut max = 0u64;
