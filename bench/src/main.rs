@@ -234,6 +234,7 @@ fn all(a: AllArgs) -> Result<()> {
     sections.sort_by(|x, y| x.title.cmp(&y.title));
     let header = Header {
         command: command_line(&a),
+        source: source(),
         analysis: std::fs::read_to_string(repo_root().join("bench").join("analysis.md")).ok(),
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         quick: a.quick,
@@ -294,6 +295,30 @@ fn command_line(a: &AllArgs) -> String {
         c.push_str(&format!(" --only {}", a.only.join(",")));
     }
     c
+}
+
+/// The commit measured: `AGENTVISOR_BENCH_COMMIT` when the source is an export without git
+/// (to measure committed code while others edit the work tree), else git's HEAD and whether
+/// tracked files had changes.
+fn source() -> String {
+    if let Ok(c) = std::env::var("AGENTVISOR_BENCH_COMMIT") {
+        return format!("commit {c}");
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo_root())
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match (git(&["rev-parse", "--short", "HEAD"]), git(&["status", "--porcelain", "--untracked-files=no"])) {
+        (Some(head), Some(changes)) if changes.is_empty() => format!("commit {head}"),
+        (Some(head), Some(_)) => format!("commit {head} with uncommitted changes"),
+        _ => "unknown (no git)".into(),
+    }
 }
 
 /// The workspace root this binary was built from.

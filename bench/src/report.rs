@@ -85,6 +85,8 @@ impl Section {
 /// What the report says about where and how it was made.
 pub struct Header {
     pub command: String,
+    /// The source measured: a commit, and whether the work tree had changes.
+    pub source: String,
     /// Hand-written analysis of the misses (profiles, causes, proposed fixes), appended as is.
     pub analysis: Option<String>,
     pub date: String,
@@ -115,6 +117,7 @@ pub fn render(h: &Header, sections: &[Section]) -> String {
     }
     let _ = writeln!(out, "- Command: `{}`", h.command);
     let _ = writeln!(out, "- Date: {}", h.date);
+    let _ = writeln!(out, "- Source: {}", h.source);
     for m in &h.machine {
         let _ = writeln!(out, "- {m}");
     }
@@ -229,6 +232,7 @@ mod tests {
         s.figures.push(Figure::target("ratio", "0.70", ">= 0.6", Verdict::Met));
         let h = Header {
             command: "x".into(),
+            source: "abc".into(),
             analysis: Some("## Analysis\n\ntext".into()),
             date: "d".into(),
             quick: true,
