@@ -24,7 +24,9 @@ pub struct BoundedLines<R> {
     chunk: Box<[u8]>,
 }
 
-const CHUNK: usize = 16 * 1024;
+/// Three readers per agent (stdout, stderr, notify pipe) hold one chunk each for as long as
+/// the agent runs: at a thousand agents every KiB here is 3 MB of the launcher's memory.
+const CHUNK: usize = 4 * 1024;
 
 impl<R: AsyncRead + Unpin> BoundedLines<R> {
     pub fn new(reader: R, max: usize) -> Self {

@@ -42,6 +42,12 @@ pub struct WriterConfig {
     pub log_lines_per_agent: u64,
     /// How often sizes are recorded and the WAL size is checked.
     pub housekeeping_interval: Duration,
+    /// How long raw sample rows wait to be inserted together. Every series' newest value is
+    /// written with each batch regardless; the rows themselves go in this often (or at a
+    /// flush), sorted by series, so each series' newest B-tree page is written once per
+    /// several samples instead of once per sample: with thousands of series sampled every
+    /// second, those page writes are most of the writer's work.
+    pub sample_flush_interval: Duration,
     /// Unix mode of a newly created database; `-wal` and `-shm` inherit it from SQLite.
     pub file_mode: u32,
     pub retention: RetentionConfig,
@@ -57,6 +63,7 @@ impl Default for WriterConfig {
             wal_limit_bytes: 64 << 20,
             log_lines_per_agent: 5_000,
             housekeeping_interval: Duration::from_secs(1),
+            sample_flush_interval: Duration::from_secs(2),
             file_mode: 0o600,
             retention: RetentionConfig::default(),
         }
@@ -364,6 +371,8 @@ impl Store {
             newest_sample_ms: 0,
             failing_since_ms: 0,
             dropped_before_failure: 0,
+            pending_rows: Vec::new(),
+            pending_since: None,
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -406,7 +415,13 @@ struct Writer {
     newest_sample_ms: i64,
     failing_since_ms: i64,
     dropped_before_failure: u64,
+    /// Sample rows (series id, time, value) waiting for [`WriterConfig::sample_flush_interval`].
+    pending_rows: Vec<(i64, i64, f64)>,
+    pending_since: Option<Instant>,
 }
+
+/// Sample rows kept waiting at most, whatever the interval: bounds the writer's memory.
+const MAX_PENDING_ROWS: usize = 100_000;
 
 impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
@@ -420,30 +435,34 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => disconnected = true,
             }
-            if !msgs.is_empty() {
-                let deadline = Instant::now() + cfg.batch_window;
-                while msgs.len() < cfg.max_batch {
-                    match rx.recv_deadline(deadline) {
-                        Ok(m) => msgs.push(m),
-                        Err(RecvTimeoutError::Timeout) => break,
-                        Err(RecvTimeoutError::Disconnected) => {
-                            disconnected = true;
-                            break;
-                        }
-                    }
-                }
+            let flushing = matches!(msgs.first(), Some(Msg::Flush(_)));
+            if !msgs.is_empty() && !flushing && !cfg.batch_window.is_zero() {
+                // Let the batch fill while not waiting on the channel: a sender only wakes a
+                // receiver that is blocked on it, so a thousand agents' messages cost one
+                // wake-up per window instead of one each.
+                std::thread::sleep(cfg.batch_window);
             }
-            self.write_batch(msgs);
+            if !msgs.is_empty() {
+                msgs.extend(rx.try_iter().take(cfg.max_batch.saturating_sub(1)));
+            }
+            self.write_batch(msgs, disconnected);
             if self.last_housekeeping.elapsed() >= cfg.housekeeping_interval {
                 self.housekeeping();
             }
+        }
+        if !self.pending_rows.is_empty()
+            && let Err(e) = self.apply(&[], true)
+        {
+            tracing::error!(error = %e, "could not write the last samples");
         }
         if !self.retry.is_empty() {
             tracing::error!(lost = self.retry.len(), "store writer stopping with writes it could not commit");
         }
     }
 
-    fn write_batch(&mut self, msgs: Vec<Msg>) {
+    /// Writes one batch; `last` (the final batch) or a flush request in it also writes the
+    /// waiting sample rows.
+    fn write_batch(&mut self, msgs: Vec<Msg>, last: bool) {
         if msgs.is_empty() && self.retry.is_empty() {
             return;
         }
@@ -459,7 +478,7 @@ impl Writer {
                 Msg::Flush(reply) => flushes.push(reply),
             }
         }
-        let result = self.apply(&ops);
+        let result = self.apply(&ops, last || !flushes.is_empty());
         let outcome = match result {
             Ok(()) => {
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -517,12 +536,12 @@ impl Writer {
                 "{error}; writes failed for {secs:.1} s and resumed; {dropped} samples or log batches were dropped"
             ),
         });
-        if let Err(e) = self.apply(&[(true, event)]) {
+        if let Err(e) = self.apply(&[(true, event)], false) {
             tracing::warn!(error = %e, "could not record the storage outage");
         }
     }
 
-    fn apply(&mut self, ops: &[(bool, WriteOp)]) -> rusqlite::Result<()> {
+    fn apply(&mut self, ops: &[(bool, WriteOp)], write_samples: bool) -> rusqlite::Result<()> {
         let session = self.store.session_id;
         let log_limit = self.store.cfg.log_lines_per_agent;
         let tx = self.store.conn.transaction()?;
@@ -530,7 +549,15 @@ impl Writer {
         let mut last_values: HashMap<i64, (i64, f64)> = HashMap::new();
         let mut logged: HashSet<&str> = HashSet::new();
         for (_, op) in ops {
-            let r = apply_op(&tx, session, op, &mut self.series, &mut new_series, &mut last_values);
+            let r = apply_op(
+                &tx,
+                session,
+                op,
+                &mut self.series,
+                &mut new_series,
+                &mut last_values,
+                &mut self.pending_rows,
+            );
             match r {
                 Ok(()) => {
                     if let WriteOp::Logs(lines) = op {
@@ -543,12 +570,26 @@ impl Writer {
                     tracing::warn!(error = %e, op = ?op, "store writer skipped an invalid operation");
                 }
                 Err(e) => {
-                    for key in new_series {
-                        self.series.remove(&key);
-                    }
+                    drop(tx);
+                    self.forget(new_series);
                     return Err(e);
                 }
             }
+        }
+        if !self.pending_rows.is_empty() && self.pending_since.is_none() {
+            self.pending_since = Some(Instant::now());
+        }
+        let due = self.pending_since.is_some_and(|t| t.elapsed() >= self.store.cfg.sample_flush_interval);
+        if write_samples || due || self.pending_rows.len() >= MAX_PENDING_ROWS {
+            // Sorted by series and time, consecutive rows land in the same B-tree pages.
+            self.pending_rows.sort_unstable_by_key(|&(id, ts, _)| (id, ts));
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO metric_samples (series_id, ts_ms, value) VALUES (?1, ?2, ?3)",
+            )?;
+            for (id, ts, v) in self.pending_rows.drain(..) {
+                insert.execute(params![id, ts, v])?;
+            }
+            self.pending_since = None;
         }
         {
             let mut stmt = tx.prepare_cached(
@@ -571,11 +612,22 @@ impl Writer {
         }
         let committed = tx.commit();
         if committed.is_err() {
-            for key in new_series {
-                self.series.remove(&key);
-            }
+            self.forget(new_series);
         }
         committed
+    }
+
+    /// After a failed transaction: series created in it do not exist, and the sample rows
+    /// that were waiting (bulk data, like the rest of the failed batch) are dropped and counted.
+    fn forget(&mut self, new_series: Vec<(String, String)>) {
+        for key in new_series {
+            self.series.remove(&key);
+        }
+        if !self.pending_rows.is_empty() {
+            self.pending_rows.clear();
+            self.pending_since = None;
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Records file sizes and keeps the WAL under its limit. A TRUNCATE checkpoint waits on
@@ -622,7 +674,7 @@ impl Writer {
         if self.failures > 0 {
             return;
         }
-        if let Err(e) = self.apply(&[(false, WriteOp::Samples(samples))]) {
+        if let Err(e) = self.apply(&[(false, WriteOp::Samples(samples))], false) {
             tracing::debug!(error = %e, "could not record database sizes");
         }
         let retention = &self.store.cfg.retention;
@@ -674,6 +726,7 @@ fn apply_op(
     cache: &mut HashMap<(String, String), i64>,
     new_series: &mut Vec<(String, String)>,
     last_values: &mut HashMap<i64, (i64, f64)>,
+    pending_rows: &mut Vec<(i64, i64, f64)>,
 ) -> rusqlite::Result<()> {
     let now = now_ms();
     match op {
@@ -781,10 +834,7 @@ fn apply_op(
                     continue;
                 }
                 let id = series_id(tx, cache, new_series, &s.scope, &s.metric)?;
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO metric_samples (series_id, ts_ms, value) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![id, s.ts_ms, s.value])?;
+                pending_rows.push((id, s.ts_ms, s.value));
                 let newest = last_values.entry(id).or_insert((s.ts_ms, s.value));
                 if s.ts_ms >= newest.0 {
                     *newest = (s.ts_ms, s.value);

@@ -418,3 +418,36 @@ fn retention_rolls_samples_up_exactly_and_bounds_events() {
     drop(w);
     t.join();
 }
+
+/// Newest values are written with every batch; raw rows wait for the sample interval (or a
+/// flush) and then go in together.
+#[test]
+fn sample_rows_wait_for_their_interval_but_newest_values_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let cfg = WriterConfig { sample_flush_interval: Duration::from_secs(3600), ..WriterConfig::default() };
+    let (w, t) = start_writer(&db, cfg);
+    let now = agentvisor_shared::time::now_ms();
+    let samples =
+        (0..5).map(|i| Sample { scope: "a".into(), metric: "m".into(), ts_ms: now + i, value: i as f64 });
+    w.send(WriteOp::Samples(samples.collect())).unwrap();
+    w.send(event(1)).unwrap();
+    let count = |sql: &str| -> i64 { open_read_only(&db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap() };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count("SELECT count(*) FROM events WHERE kind = 'test'") == 0 {
+        assert!(Instant::now() < deadline, "the batch was never committed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let c = open_read_only(&db).unwrap();
+    let last: f64 = c
+        .query_row("SELECT last_value FROM metric_series WHERE scope = 'a' AND metric = 'm'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(last, 4.0, "the newest value is written with the batch");
+    assert_eq!(count("SELECT count(*) FROM metrics WHERE agent = 'a'"), 0, "rows wait for their interval");
+    w.flush().unwrap().unwrap();
+    assert_eq!(count("SELECT count(*) FROM metrics WHERE agent = 'a'"), 5, "a flush writes them");
+    drop(w);
+    t.join();
+}
