@@ -69,11 +69,12 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
         format!("{} / {}", ms(percentile(&snapshot_times, 50.0)), ms(percentile(&snapshot_times, 95.0))),
     ));
     s.figures.push(Figure::info("overview data read (render not included), p50", ms(p50)));
+    // The target is for read plus render; with the render unmeasured no verdict can be given.
     s.figures.push(Figure::target(
         "overview data read (render not included), p95",
         ms(p95),
-        "< 10 ms (read + render)",
-        Verdict::check(p95, p95 < 10.0),
+        "< 10 ms for read + render (render not measured)",
+        Verdict::Info,
     ));
     match dashboard.map(|d| dashboard_rss(d, &db, p.dashboard_watch)) {
         Some(Ok(rss)) => s.figures.push(Figure::target(
