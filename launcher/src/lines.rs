@@ -26,7 +26,7 @@ pub struct BoundedLines<R> {
 
 /// Three readers per agent (stdout, stderr, notify pipe) hold one chunk each for as long as
 /// the agent runs: at a thousand agents every KiB here is 3 MB of the launcher's memory.
-const CHUNK: usize = 4 * 1024;
+const CHUNK: usize = 1024;
 
 impl<R: AsyncRead + Unpin> BoundedLines<R> {
     pub fn new(reader: R, max: usize) -> Self {

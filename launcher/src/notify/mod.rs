@@ -25,15 +25,24 @@ pub fn listen(path: &Path, tx: mpsc::Sender<Parsed>) -> io::Result<JoinHandle<()
         io::Error::new(e.kind(), format!("cannot bind the notify socket {}: {e}", path.display()))
     })?;
     Ok(tokio::spawn(async move {
-        // One byte more than allowed, so an oversized datagram shows as too long rather than
-        // being silently truncated into something that parses.
-        let mut buf = vec![0u8; parse::MAX_MESSAGE + 1];
         loop {
-            let parsed = match socket.recv(&mut buf).await {
-                Ok(n) => parse::parse(&buf[..n]),
-                Err(e) => {
-                    tracing::debug!(error = %e, "notify socket receive failed");
-                    Parsed { notices: Vec::new(), malformed: 1 }
+            if let Err(e) = socket.readable().await {
+                tracing::debug!(error = %e, "notify socket failed");
+                return;
+            }
+            // The buffer lives only between readiness and parsing, not across the await, so
+            // a thousand idle agents do not each hold one. One byte more than allowed, so an
+            // oversized datagram shows as too long rather than being silently truncated into
+            // something that parses.
+            let parsed = {
+                let mut buf = [0u8; parse::MAX_MESSAGE + 1];
+                match socket.try_recv(&mut buf) {
+                    Ok(n) => parse::parse(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "notify socket receive failed");
+                        Parsed { notices: Vec::new(), malformed: 1 }
+                    }
                 }
             };
             if tx.send(parsed).await.is_err() {
