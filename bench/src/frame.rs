@@ -11,6 +11,8 @@ use crate::stats::percentile;
 use crate::workload::{METRICS, flushed, register_agents, remove_db, start_store, tick_samples};
 use agentvisor_shared::{Reader, WriteOp, WriterConfig};
 use anyhow::{Context, Result};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use rusqlite::{Connection, params};
 use std::path::Path;
 use std::process::Command;
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 pub const TITLE: &str = "4. Dashboard frame";
 /// Lines of the terminal the dashboard is measured in (tmux's window is this tall).
 const SCREEN_ROWS: usize = 50;
+const SCREEN_COLUMNS: u16 = 160;
 
 pub struct Params {
     pub agents: usize,
@@ -37,7 +40,10 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
     let reader = Reader::open(&db).context("opening the reader")?;
     let mut times = Vec::with_capacity(p.frames);
     let mut snapshot_times = Vec::with_capacity(p.frames);
+    let mut read_times = Vec::with_capacity(p.frames);
     let mut agents_seen = 0;
+    let mut terminal = Terminal::new(TestBackend::new(SCREEN_COLUMNS, SCREEN_ROWS as u16))
+        .context("creating a test terminal")?;
     for i in 0..p.frames + 3 {
         let t = Instant::now();
         let snap = reader.snapshot().context("reading a snapshot")?;
@@ -46,7 +52,7 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
         // selection: with the selection on the first row, that row and SCREEN_ROWS more.
         let scopes: Vec<String> = snap.agents.iter().take(SCREEN_ROWS + 1).map(|a| a.name.clone()).collect();
         let spark = reader.recent_values(&scopes, METRICS[0], 40).context("reading sparklines")?;
-        let elapsed = t.elapsed().as_secs_f64() * 1000.0;
+        let read_ms = t.elapsed().as_secs_f64() * 1000.0;
         anyhow::ensure!(
             spark.len() == scopes.len(),
             "sparklines for {} of {} agents",
@@ -54,9 +60,13 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
             scopes.len()
         );
         agents_seen = snap.agents.len();
+        let now = snap.taken_ms;
+        agentvisor_dashboard::draw_overview(&mut terminal, snap, spark, now).context("drawing a frame")?;
+        let elapsed = t.elapsed().as_secs_f64() * 1000.0;
         // The first reads warm SQLite's and the OS's caches, as a running dashboard's have been.
         if i >= 3 {
             times.push(elapsed);
+            read_times.push(read_ms);
             snapshot_times.push(snapshot_ms);
         }
     }
@@ -68,13 +78,16 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
         "of which `snapshot()` alone, p50 / p95",
         format!("{} / {}", ms(percentile(&snapshot_times, 50.0)), ms(percentile(&snapshot_times, 95.0))),
     ));
-    s.figures.push(Figure::info("overview data read (render not included), p50", ms(p50)));
-    // The target is for read plus render; with the render unmeasured no verdict can be given.
+    s.figures.push(Figure::info(
+        "of which the overview's data read (snapshot and sparklines), p50 / p95",
+        format!("{} / {}", ms(percentile(&read_times, 50.0)), ms(percentile(&read_times, 95.0))),
+    ));
+    s.figures.push(Figure::info("read + render of one frame, p50", ms(p50)));
     s.figures.push(Figure::target(
-        "overview data read (render not included), p95",
+        "read + render of one frame, p95",
         ms(p95),
-        "< 10 ms for read + render (render not measured)",
-        Verdict::Info,
+        "< 10 ms",
+        Verdict::check(p95, p95 < 10.0),
     ));
     match dashboard.map(|d| dashboard_rss(d, &db, p.dashboard_watch)) {
         Some(Ok(rss)) => s.figures.push(Figure::target(
@@ -98,10 +111,9 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
          through the store, the history with plain inserts). Timed: `Reader::snapshot()` plus \
          `Reader::recent_values` of the 40 newest `cpu_percent` values for the {} agents a {}-line \
          screen can show around a selection on the first row, what the dashboard's data thread reads \
-         for the overview on every refresh, {} times after 3 warm-up reads. Rendering into \
-         ratatui's TestBackend is not included: the dashboard has no library target to call its \
-         `view::draw` from (a `lib.rs` exposing the state, `view::draw` and the loader's read would \
-         let this benchmark time the whole frame). Memory: the real `agentvisor-dashboard` runs on \
+         for the overview on every refresh, then the dashboard's own `draw_overview` (the UI state \
+         filled from that read and the overview drawn into ratatui's TestBackend, {SCREEN_COLUMNS}x{SCREEN_ROWS}), \
+         {} times after 3 warm-up frames. Memory: the real `agentvisor-dashboard` runs on \
          the same database in a detached tmux session (160 columns, {SCREEN_ROWS} lines), and its `Rss` is sampled every 100 ms \
          for {:.0} s.",
         p.agents,
