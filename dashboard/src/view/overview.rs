@@ -125,8 +125,15 @@ fn draw_table(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
         widths.push(Constraint::Length(spark_width));
     }
 
+    // Cells are made only for the rows the table can show: with a thousand agents, building
+    // every row would cost more than the rest of the frame.
+    let selected = app.selected_index();
+    let height = usize::from(table_body(area).height);
+    let offset = scroll_offset(selected.unwrap_or(0), height);
     let body: Vec<Row> = rows
         .iter()
+        .skip(offset)
+        .take(height)
         .map(|a| {
             let values = data.sparklines.get(&a.name).map(Vec::as_slice).unwrap_or_default();
             let mut cells: Vec<Cell> = agent_cells(a, app.now_ms, theme)
@@ -158,11 +165,7 @@ fn draw_table(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     let header = Row::new(heads).style(theme.dim());
     let empty = app.agents().is_empty();
     let table = Table::new(body, widths).header(header).block(block).row_highlight_style(theme.selected());
-    let selected = app.selected_index();
-    let height = usize::from(table_body(area).height);
-    let mut state = TableState::default()
-        .with_selected(selected)
-        .with_offset(scroll_offset(selected.unwrap_or(0), height));
+    let mut state = TableState::default().with_selected(selected.map(|i| i - offset));
     frame.render_stateful_widget(table, area, &mut state);
     if empty || rows.is_empty() {
         let text = if empty {
