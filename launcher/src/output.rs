@@ -43,8 +43,9 @@ where
         let mut bucket = Bucket::new(limits.rate);
         // Armed only while lines wait: an agent that prints nothing costs no wake-ups.
         let mut flush_at: Option<tokio::time::Instant> = None;
+        // Stands in for an unarmed deadline; that branch is disabled then and never polled.
+        let never = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
         loop {
-            let deadline = flush_at.unwrap_or_else(|| tokio::time::Instant::now() + FLUSH_EVERY);
             tokio::select! {
                 line = lines.next_line() => {
                     let Some(line) = line else { break };
@@ -64,7 +65,7 @@ where
                         flush_at = Some(tokio::time::Instant::now() + FLUSH_EVERY);
                     }
                 }
-                _ = tokio::time::sleep_until(deadline), if flush_at.is_some() => {
+                _ = tokio::time::sleep_until(flush_at.unwrap_or(never)), if flush_at.is_some() => {
                     sink.flush();
                     flush_at = sink.pending().then(|| tokio::time::Instant::now() + FLUSH_EVERY);
                 }

@@ -148,7 +148,7 @@ impl Reader {
                 )?
                 .query_map([], agent_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut index: HashMap<String, usize> =
+            let index: HashMap<String, usize> =
                 agents.iter().enumerate().map(|(i, a)| (a.name.clone(), i)).collect();
             let mut host = HostStats::default();
             let mut launcher_metrics = BTreeMap::new();
@@ -172,7 +172,6 @@ impl Reader {
                     }
                 }
             }
-            index.clear();
             // A stopped agent's last CPU and memory samples describe a process that is gone.
             for a in agents.iter_mut().filter(|a| !a.state.has_process()) {
                 for name in [metric::CPU_PERCENT, metric::MEMORY_BYTES, metric::THREADS] {
