@@ -654,28 +654,28 @@ impl Writer {
                 tracing::warn!(error = %e, "could not restore the busy timeout");
             }
         }
-        if self.store.session_id.is_none() {
-            return;
-        }
-        let now = now_ms();
-        let db_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        let sample = |name: &str, value: f64| Sample {
-            scope: metric::LAUNCHER.into(),
-            metric: name.into(),
-            ts_ms: now,
-            value,
-        };
-        let samples = vec![
-            sample(metric::DB_BYTES, db_bytes as f64),
-            sample(metric::WAL_BYTES, wal_bytes as f64),
-            sample(metric::DROPPED_WRITES, self.shared.dropped.load(Ordering::Relaxed) as f64),
-        ];
         if self.failures > 0 {
             return;
         }
-        if let Err(e) = self.apply(&[(false, WriteOp::Samples(samples))], false) {
-            tracing::debug!(error = %e, "could not record database sizes");
+        let now = now_ms();
+        // Sizes are the launcher's series, so they need its session; retention does not.
+        if self.store.session_id.is_some() {
+            let db_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+            let sample = |name: &str, value: f64| Sample {
+                scope: metric::LAUNCHER.into(),
+                metric: name.into(),
+                ts_ms: now,
+                value,
+            };
+            let samples = vec![
+                sample(metric::DB_BYTES, db_bytes as f64),
+                sample(metric::WAL_BYTES, wal_bytes as f64),
+                sample(metric::DROPPED_WRITES, self.shared.dropped.load(Ordering::Relaxed) as f64),
+            ];
+            if let Err(e) = self.apply(&[(false, WriteOp::Samples(samples))], false) {
+                tracing::debug!(error = %e, "could not record database sizes");
+            }
         }
         let retention = &self.store.cfg.retention;
         if self.pruner.due(retention) {
