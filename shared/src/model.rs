@@ -195,6 +195,27 @@ pub struct AgentStatus {
     pub notify_errors: i64,
 }
 
+impl AgentStatus {
+    /// Whether two statuses of an agent describe the same process in the same supervision
+    /// state. What differs otherwise is what the agent reports (heartbeats, status text,
+    /// task, model, tokens, cost), which the writer may hold back for a routine commit; a
+    /// change in anything compared here is written at once.
+    pub fn same_lifecycle(&self, other: &AgentStatus) -> bool {
+        self.state == other.state
+            && self.health == other.health
+            && self.ready == other.ready
+            && self.pid == other.pid
+            && self.pgid == other.pgid
+            && self.pid_start_ticks == other.pid_start_ticks
+            && self.started_ms == other.started_ms
+            && self.exited_ms == other.exited_ms
+            && self.exit_code == other.exit_code
+            && self.exit_signal == other.exit_signal
+            && self.restarts == other.restarts
+            && self.last_error == other.last_error
+    }
+}
+
 /// One agent as the dashboard shows it: registry, state, and latest metric values.
 ///
 /// The state part is the very [`AgentStatus`] the launcher wrote; `row.state`, `row.pid` and

@@ -7,17 +7,25 @@
 //! lines, liveness ticks) are dropped and counted when the queue is full or the disk fails,
 //! so that supervision never waits on the disk.
 //!
+//! How soon something is committed depends on what it is. State changes, events, log lines
+//! and registrations are *urgent*: committed one batch window (10 ms) after they arrive.
+//! Heartbeats and other reported fields of an agent whose state did not change, metric values
+//! and liveness ticks are *routine*: they wait up to `routine_interval` (1 s) for a commit,
+//! and each agent's status is written once per commit however often it changed, so a
+//! thousand heartbeating agents cost about one commit a second.
+//!
 //! Durability: `synchronous=NORMAL` in WAL mode. A crash of the launcher process loses only
-//! what was still queued (at most one batch window, 10 ms by default); a power loss or kernel
-//! crash can also lose the last commits before the most recent checkpoint, but never corrupts
-//! the file.
+//! what was still queued (urgent operations from the last batch window, routine ones from the
+//! last routine interval, raw sample rows from the last sample flush interval); a power loss
+//! or kernel crash can also lose the last commits before the most recent checkpoint, but
+//! never corrupts the file.
 
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{AgentSpec, AgentStatus, DesiredState, LauncherSession, Severity, Stream, metric};
 use crate::retention::{Pruner, RetentionConfig};
 use crate::schema;
 use crate::time::now_ms;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -29,8 +37,15 @@ use std::time::{Duration, Instant};
 /// How the writer batches, bounds and checkpoints.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    /// After the first operation of a batch arrives, how long to collect more before committing.
+    /// After the first urgent operation of a batch arrives (a state change, an event, log
+    /// lines, a registration), how long to collect more before committing. Zero commits
+    /// everything as soon as it arrives.
     pub batch_window: Duration,
+    /// How long routine operations may wait for a commit when nothing urgent comes: heartbeats
+    /// and other reported fields of an agent whose state did not change, metric values and the
+    /// launcher's liveness. With a thousand agents heartbeating every second this is the
+    /// difference between a commit every batch window and one a second.
+    pub routine_interval: Duration,
     /// Most operations in one transaction.
     pub max_batch: usize,
     /// Most bulk operations waiting in the queue; more are dropped and counted.
@@ -57,6 +72,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
             batch_window: Duration::from_millis(10),
+            routine_interval: Duration::from_secs(1),
             max_batch: 20_000,
             bulk_capacity: 200_000,
             busy_timeout: Duration::from_secs(5),
@@ -373,6 +389,9 @@ impl Store {
             dropped_before_failure: 0,
             pending_rows: Vec::new(),
             pending_since: None,
+            pending: Pending::default(),
+            written: HashMap::new(),
+            last_checkpoint_try: None,
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -399,7 +418,9 @@ fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
 const MAX_RETRY: usize = 100_000;
 const RETRY_DELAY: Duration = Duration::from_millis(500);
 /// The longest a TRUNCATE checkpoint may wait for readers.
-const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(30);
+const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(10);
+/// How long after a TRUNCATE checkpoint found readers busy before trying again.
+const CHECKPOINT_RETRY: Duration = Duration::from_millis(100);
 
 struct Writer {
     store: Store,
@@ -418,7 +439,53 @@ struct Writer {
     /// Sample rows (series id, time, value) waiting for [`WriterConfig::sample_flush_interval`].
     pending_rows: Vec<(i64, i64, f64)>,
     pending_since: Option<Instant>,
+    /// What arrived and waits for the next commit.
+    pending: Pending,
+    /// Each agent's status as last committed: a new status that differs from it only in
+    /// reported fields is routine.
+    written: HashMap<String, Box<AgentStatus>>,
+    last_checkpoint_try: Option<Instant>,
 }
+
+type FlushReply = Sender<std::result::Result<(), String>>;
+
+/// What waits to be written: operations in arrival order, each agent's newest status, and the
+/// callers waiting on a flush.
+#[derive(Default)]
+struct Pending {
+    ops: Vec<(bool, WriteOp)>,
+    /// The newest status per agent, and whether any of the ones it replaced was critical. A
+    /// status row carries every field, so a later one supersedes an earlier one.
+    statuses: HashMap<String, (bool, Box<AgentStatus>)>,
+    flushes: Vec<FlushReply>,
+    urgent_since: Option<Instant>,
+    routine_since: Option<Instant>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.ops.len() + self.statuses.len() + self.flushes.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How long until this must be committed; zero when it is due.
+    fn due_in(&self, cfg: &WriterConfig) -> Duration {
+        if !self.flushes.is_empty() || self.len() >= cfg.max_batch || cfg.batch_window.is_zero() {
+            return Duration::ZERO;
+        }
+        let left = |since: Option<Instant>, wait: Duration| {
+            since.map_or(Duration::MAX, |t| wait.saturating_sub(t.elapsed()))
+        };
+        left(self.urgent_since, cfg.batch_window).min(left(self.routine_since, cfg.routine_interval))
+    }
+}
+
+/// Messages per wake-up from which the writer naps through batch windows instead of
+/// blocking on its channel.
+const BUSY_MESSAGES: usize = 8;
 
 /// Sample rows kept waiting at most, whatever the interval: bounds the writer's memory.
 const MAX_PENDING_ROWS: usize = 100_000;
@@ -427,25 +494,55 @@ impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
         let cfg = self.store.cfg.clone();
         let mut disconnected = false;
+        let mut busy = false;
         while !disconnected {
-            let wait = if self.retry.is_empty() { cfg.housekeeping_interval } else { RETRY_DELAY };
-            let mut msgs = Vec::new();
-            match rx.recv_timeout(wait) {
-                Ok(m) => msgs.push(m),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => disconnected = true,
+            let mut timed_out = false;
+            let mut received = 0;
+            if busy || self.pending.urgent_since.is_some() {
+                // Sleep rather than block on the channel: a sender only wakes a receiver that
+                // is blocked on it, so while messages stream in, a thousand agents' messages
+                // cost one wake-up per window instead of one each. Routine waits are cut into
+                // batch windows so that an urgent operation arriving meanwhile is not held back.
+                let nap = self.pending.due_in(&cfg).min(cfg.batch_window);
+                if !nap.is_zero() {
+                    std::thread::sleep(nap);
+                }
+            } else {
+                // Quiet: block, so that an idle launcher's writer wakes only for its messages.
+                let wait = if !self.pending.is_empty() {
+                    self.pending.due_in(&cfg)
+                } else if self.retry.is_empty() {
+                    cfg.housekeeping_interval
+                } else {
+                    RETRY_DELAY
+                };
+                match rx.recv_timeout(wait) {
+                    Ok(m) => {
+                        self.take(m);
+                        received += 1;
+                    }
+                    Err(RecvTimeoutError::Timeout) => timed_out = true,
+                    Err(RecvTimeoutError::Disconnected) => disconnected = true,
+                }
             }
-            let flushing = matches!(msgs.first(), Some(Msg::Flush(_)));
-            if !msgs.is_empty() && !flushing && !cfg.batch_window.is_zero() {
-                // Let the batch fill while not waiting on the channel: a sender only wakes a
-                // receiver that is blocked on it, so a thousand agents' messages cost one
-                // wake-up per window instead of one each.
-                std::thread::sleep(cfg.batch_window);
+            while self.pending.len() < cfg.max_batch {
+                match rx.try_recv() {
+                    Ok(m) => {
+                        self.take(m);
+                        received += 1;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
+                }
             }
-            if !msgs.is_empty() {
-                msgs.extend(rx.try_iter().take(cfg.max_batch.saturating_sub(1)));
+            busy = received >= BUSY_MESSAGES;
+            let due = !self.pending.is_empty() && self.pending.due_in(&cfg).is_zero();
+            if due || disconnected || (timed_out && !self.retry.is_empty()) {
+                self.write_batch(disconnected);
             }
-            self.write_batch(msgs, disconnected);
             if self.last_housekeeping.elapsed() >= cfg.housekeeping_interval {
                 self.housekeeping();
             }
@@ -460,24 +557,57 @@ impl Writer {
         }
     }
 
-    /// Writes one batch; `last` (the final batch) or a flush request in it also writes the
-    /// waiting sample rows.
-    fn write_batch(&mut self, msgs: Vec<Msg>, last: bool) {
-        if msgs.is_empty() && self.retry.is_empty() {
+    /// Adds one message to what waits, noting whether it is urgent or routine.
+    fn take(&mut self, m: Msg) {
+        let (critical, op) = match m {
+            Msg::Flush(reply) => {
+                self.pending.flushes.push(reply);
+                return;
+            }
+            Msg::Critical(op) => (true, op),
+            Msg::Bulk(op) => {
+                self.shared.queued_bulk.fetch_sub(1, Ordering::Relaxed);
+                (false, op)
+            }
+        };
+        self.queue(critical, op);
+    }
+
+    fn queue(&mut self, critical: bool, op: WriteOp) {
+        let urgent = match &op {
+            WriteOp::Samples(_) | WriteOp::SessionAlive { .. } => false,
+            WriteOp::Status(s) => {
+                let before = match self.pending.statuses.get(&s.agent) {
+                    Some((_, waiting)) => Some(waiting),
+                    None => self.written.get(&s.agent),
+                };
+                !before.is_some_and(|b| b.same_lifecycle(s))
+            }
+            _ => true,
+        };
+        let since = if urgent { &mut self.pending.urgent_since } else { &mut self.pending.routine_since };
+        since.get_or_insert_with(Instant::now);
+        match op {
+            WriteOp::Status(s) => {
+                let replaced = self.pending.statuses.remove(&s.agent).is_some_and(|(c, _)| c);
+                self.pending.statuses.insert(s.agent.clone(), (critical || replaced, s));
+            }
+            op => self.pending.ops.push((critical, op)),
+        }
+    }
+
+    /// Writes what waits, after any retried operations; `last` (the final batch) or a flush
+    /// request also writes the waiting sample rows.
+    fn write_batch(&mut self, last: bool) {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() && self.retry.is_empty() {
             return;
         }
         let mut ops: Vec<(bool, WriteOp)> = self.retry.drain(..).map(|op| (true, op)).collect();
-        let mut flushes = Vec::new();
-        for m in msgs {
-            match m {
-                Msg::Critical(op) => ops.push((true, op)),
-                Msg::Bulk(op) => {
-                    self.shared.queued_bulk.fetch_sub(1, Ordering::Relaxed);
-                    ops.push((false, op));
-                }
-                Msg::Flush(reply) => flushes.push(reply),
-            }
-        }
+        ops.extend(pending.ops);
+        // Statuses go last, after any registration of their agent in the same batch.
+        ops.extend(pending.statuses.into_values().map(|(critical, s)| (critical, WriteOp::Status(s))));
+        let flushes = pending.flushes;
         let result = self.apply(&ops, last || !flushes.is_empty());
         let outcome = match result {
             Ok(()) => {
@@ -485,6 +615,12 @@ impl Writer {
                 if self.failures > 0 {
                     self.record_recovery();
                 }
+                for (_, op) in ops {
+                    if let WriteOp::Status(s) = op {
+                        self.written.insert(s.agent.clone(), s);
+                    }
+                }
+                self.bound_wal();
                 Ok(())
             }
             Err(e) => {
@@ -630,30 +766,44 @@ impl Writer {
         }
     }
 
-    /// Records file sizes and keeps the WAL under its limit. A TRUNCATE checkpoint waits on
-    /// readers through the busy handler, so it runs with a busy timeout of a few milliseconds:
-    /// long enough for short read transactions that started before the backfill to end, never
-    /// long enough for a reader that holds a snapshot to stall the writer. When it stays busy it
-    /// is skipped and tried again next time.
+    /// Keeps the WAL under its limit. SQLite's automatic checkpoint (PASSIVE) copies pages back
+    /// but resets the WAL only when no reader holds an older snapshot at that moment, which
+    /// readers that read often rarely allow; so once the WAL passes a quarter of its limit, a
+    /// TRUNCATE checkpoint is tried after each commit. It waits on readers through the busy
+    /// handler, so it runs with a busy timeout of a few milliseconds: long enough for short read
+    /// transactions that started before the backfill to end, never long enough for a reader
+    /// that holds a snapshot to stall the writer. When it stays busy it is tried again after
+    /// [`CHECKPOINT_RETRY`].
+    fn bound_wal(&mut self) {
+        if self.last_checkpoint_try.is_some_and(|t| t.elapsed() < CHECKPOINT_RETRY) {
+            return;
+        }
+        let wal = crate::paths::wal_path(&self.store.path);
+        let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if wal_bytes <= self.store.cfg.wal_limit_bytes / 4 {
+            return;
+        }
+        self.last_checkpoint_try = Some(Instant::now());
+        let conn = &self.store.conn;
+        let result = conn
+            .busy_timeout(CHECKPOINT_BUSY_TIMEOUT)
+            .and_then(|()| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)));
+        match result {
+            Ok(0) => tracing::debug!(wal_bytes, "WAL truncated"),
+            Ok(_) => tracing::debug!(wal_bytes, "WAL checkpoint skipped: a reader is busy"),
+            Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed"),
+        }
+        if let Err(e) = conn.busy_timeout(self.store.cfg.busy_timeout) {
+            tracing::warn!(error = %e, "could not restore the busy timeout");
+        }
+    }
+
+    /// Records file sizes, keeps the WAL bounded and runs retention when due.
     fn housekeeping(&mut self) {
         self.last_housekeeping = Instant::now();
         let path = self.store.path.clone();
         let wal = crate::paths::wal_path(&path);
-        let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        if wal_bytes > self.store.cfg.wal_limit_bytes {
-            let conn = &self.store.conn;
-            let result = conn
-                .busy_timeout(CHECKPOINT_BUSY_TIMEOUT)
-                .and_then(|()| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)));
-            match result {
-                Ok(0) => tracing::debug!(wal_bytes, "WAL truncated"),
-                Ok(_) => tracing::debug!(wal_bytes, "WAL checkpoint skipped: a reader is busy"),
-                Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed"),
-            }
-            if let Err(e) = conn.busy_timeout(self.store.cfg.busy_timeout) {
-                tracing::warn!(error = %e, "could not restore the busy timeout");
-            }
-        }
+        self.bound_wal();
         if self.failures > 0 {
             return;
         }
@@ -673,9 +823,7 @@ impl Writer {
                 sample(metric::WAL_BYTES, wal_bytes as f64),
                 sample(metric::DROPPED_WRITES, self.shared.dropped.load(Ordering::Relaxed) as f64),
             ];
-            if let Err(e) = self.apply(&[(false, WriteOp::Samples(samples))], false) {
-                tracing::debug!(error = %e, "could not record database sizes");
-            }
+            self.queue(false, WriteOp::Samples(samples));
         }
         let retention = &self.store.cfg.retention;
         if self.pruner.due(retention) {

@@ -451,3 +451,82 @@ fn sample_rows_wait_for_their_interval_but_newest_values_do_not() {
     drop(w);
     t.join();
 }
+
+fn running(agent: &str, heartbeats: i64) -> WriteOp {
+    WriteOp::Status(Box::new(AgentStatus {
+        agent: agent.into(),
+        state: AgentState::Running,
+        health: Health::Healthy,
+        ready: true,
+        pid: Some(4242),
+        started_ms: Some(1_000),
+        last_heartbeat_ms: Some(1_000 + heartbeats),
+        heartbeats,
+        ..AgentStatus::default()
+    }))
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A state change is committed within the batch window even when routine data may wait an
+/// hour; heartbeats of a running agent ride along with the next commit, one row write for
+/// any number of them.
+#[test]
+fn state_changes_commit_at_once_and_heartbeats_are_coalesced() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let cfg = WriterConfig { routine_interval: Duration::from_secs(3600), ..WriterConfig::default() };
+    let (w, t) = start_writer(&db, cfg);
+    w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
+    w.send(running("a", 0)).unwrap();
+    let state = || -> Option<(String, i64)> {
+        open_read_only(&db)
+            .unwrap()
+            .query_row("SELECT state, heartbeats FROM agent_state WHERE agent = 'a'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .ok()
+    };
+    wait_for("the agent is running", || state().is_some_and(|(s, _)| s == "running"));
+    let commits = w.commits();
+    for n in 1..=200 {
+        w.send(running("a", n)).unwrap();
+    }
+    w.send(event(1)).unwrap();
+    let events = || -> i64 {
+        open_read_only(&db).unwrap().query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap()
+    };
+    wait_for("the event is committed", || events() == 1);
+    assert_eq!(state(), Some(("running".into(), 200)), "the newest heartbeat went in with the event");
+    assert!(w.commits() - commits <= 2, "200 heartbeats and an event took {} commits", w.commits() - commits);
+    drop(w);
+    t.join();
+}
+
+/// Routine data alone is committed within the routine interval, without a flush.
+#[test]
+fn routine_data_alone_is_committed_within_its_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let cfg = WriterConfig { routine_interval: Duration::from_millis(200), ..WriterConfig::default() };
+    let (w, t) = start_writer(&db, cfg);
+    w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
+    w.send(running("a", 0)).unwrap();
+    w.flush().unwrap().unwrap();
+    w.send(running("a", 7)).unwrap();
+    let heartbeats = || -> i64 {
+        open_read_only(&db)
+            .unwrap()
+            .query_row("SELECT heartbeats FROM agent_state WHERE agent = 'a'", [], |r| r.get(0))
+            .unwrap()
+    };
+    wait_for("the heartbeat is committed", || heartbeats() == 7);
+    drop(w);
+    t.join();
+}
