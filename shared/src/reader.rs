@@ -15,9 +15,10 @@ use crate::schema::{self, SCHEMA_VERSION};
 use crate::time::now_ms;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Newest error and critical events put in every snapshot.
 const PROBLEMS_IN_SNAPSHOT: i64 = 20;
@@ -45,6 +46,47 @@ pub struct Reader {
     pool: r2d2::Pool<SqliteConnectionManager>,
     /// `PRAGMA data_version` is per connection, so one connection is kept aside to ask it.
     watch: Connection,
+    pacer: Pacer,
+}
+
+/// The largest share of its wall time a reader may spend in read transactions, on average.
+/// A dashboard frame's reads take a few milliseconds, ten times a second at most, so a
+/// dashboard never notices; a reader looping as fast as it can is slowed to this share, so
+/// that however many readers run, they cannot take the CPU the launcher's writer needs.
+const READ_SHARE: f64 = 0.1;
+/// Read time a reader may use at once after a pause, before pacing starts.
+const READ_BURST_S: f64 = 0.05;
+
+/// A token bucket of read time: credit accrues at [`READ_SHARE`] of the time passed, up to
+/// [`READ_BURST_S`]; each read spends what it took; a read that finds the credit spent waits
+/// until it is back to zero.
+struct Pacer {
+    credit_s: Cell<f64>,
+    updated: Cell<Instant>,
+}
+
+impl Pacer {
+    fn new() -> Pacer {
+        Pacer { credit_s: Cell::new(READ_BURST_S), updated: Cell::new(Instant::now()) }
+    }
+
+    fn wait_turn(&self) {
+        let now = Instant::now();
+        let earned = now.duration_since(self.updated.get()).as_secs_f64() * READ_SHARE;
+        let credit = (self.credit_s.get() + earned).min(READ_BURST_S);
+        if credit < 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(-credit / READ_SHARE));
+            self.credit_s.set(0.0);
+            self.updated.set(Instant::now());
+        } else {
+            self.credit_s.set(credit);
+            self.updated.set(now);
+        }
+    }
+
+    fn spent(&self, took: Duration) {
+        self.credit_s.set(self.credit_s.get() - took.as_secs_f64());
+    }
 }
 
 fn read_only_flags() -> OpenFlags {
@@ -96,7 +138,7 @@ impl Reader {
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .build_unchecked(manager);
-        Ok(Reader { path: path.to_owned(), pool, watch })
+        Ok(Reader { path: path.to_owned(), pool, watch, pacer: Pacer::new() })
     }
 
     pub fn path(&self) -> &Path {
@@ -111,13 +153,20 @@ impl Reader {
             .at(&self.path)
     }
 
-    /// Runs `f` inside one short read transaction on a pooled connection.
+    /// Runs `f` inside one short read transaction on a pooled connection, when the reader's
+    /// share of read time allows.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let conn = self.pool.get().at(&self.path)?;
-        let tx = conn.unchecked_transaction().at(&self.path)?;
-        let out = f(&tx).at(&self.path)?;
-        tx.commit().at(&self.path)?;
-        Ok(out)
+        self.pacer.wait_turn();
+        let started = Instant::now();
+        let result = (|| {
+            let conn = self.pool.get().at(&self.path)?;
+            let tx = conn.unchecked_transaction().at(&self.path)?;
+            let out = f(&tx).at(&self.path)?;
+            tx.commit().at(&self.path)?;
+            Ok(out)
+        })();
+        self.pacer.spent(started.elapsed());
+        result
     }
 
     /// Everything one dashboard frame needs.
