@@ -530,3 +530,24 @@ fn routine_data_alone_is_committed_within_its_interval() {
     drop(w);
     t.join();
 }
+
+/// The nice value of the calling thread, from `/proc/thread-self/stat` (field 19).
+fn own_nice() -> i64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(16).unwrap().parse().unwrap()
+}
+
+/// A reading thread yields the CPU to the writer, and only its own priority changes.
+#[test]
+fn a_reading_thread_lowers_its_own_priority() {
+    let before = own_nice();
+    let inside = std::thread::spawn(|| {
+        agentvisor_shared::reader::lower_thread_priority();
+        own_nice()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(inside, 10.max(before));
+    assert_eq!(own_nice(), before, "the calling thread's priority is its own");
+}
