@@ -23,6 +23,9 @@ pub const TITLE: &str = "4. Dashboard frame";
 const SCREEN_ROWS: usize = 50;
 const SCREEN_COLUMNS: u16 = 160;
 
+/// The shortest time between two dashboard frames.
+const FRAME_PERIOD: Duration = Duration::from_millis(100);
+
 pub struct Params {
     pub agents: usize,
     /// Rows per series: agents x 10 x this many rows in all.
@@ -45,6 +48,9 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
     let mut terminal = Terminal::new(TestBackend::new(SCREEN_COLUMNS, SCREEN_ROWS as u16))
         .context("creating a test terminal")?;
     for i in 0..p.frames + 3 {
+        // Frames come at most ten a second, as in the dashboard (whose wake-ups are debounced
+        // by 100 ms); the reader paces itself and would make frames back to back wait.
+        std::thread::sleep(FRAME_PERIOD);
         let t = Instant::now();
         let snap = reader.snapshot().context("reading a snapshot")?;
         let snapshot_ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -113,7 +119,7 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
          screen can show around a selection on the first row, what the dashboard's data thread reads \
          for the overview on every refresh, then the dashboard's own `draw_overview` (the UI state \
          filled from that read and the overview drawn into ratatui's TestBackend, {SCREEN_COLUMNS}x{SCREEN_ROWS}), \
-         {} times after 3 warm-up frames. Memory: the real `agentvisor-dashboard` runs on \
+         {} times after 3 warm-up frames, 100 ms apart (the dashboard's fastest refresh; the reader paces itself to a tenth of its time, so frames back to back would wait). Memory: the real `agentvisor-dashboard` runs on \
          the same database in a detached tmux session (160 columns, {SCREEN_ROWS} lines), and its `Rss` is sampled every 100 ms \
          for {:.0} s.",
         p.agents,

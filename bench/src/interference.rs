@@ -156,7 +156,8 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
          `Status` updates) and waits for `flush()`; the time from the send to the flush's return is \
          one commit latency (batch window 0, so no batching delay is included). Readers are separate \
          processes (`agentvisor-bench reader-loop`), each looping `Reader::snapshot()` plus a \
-         120-point series read of the last hour, the reads a dashboard frame makes. Phases of {:.0} s \
+         120-point series read of the last hour, the reads a dashboard frame makes; `flat out` is as fast as \
+         the reader lets them, since it paces itself to at most a tenth of its time inside read transactions. Phases of {:.0} s \
          with no reader, three flat out, three flat out at `nice 19` (the lowest CPU priority, so \
          that the scheduler gives nearly all of a core to the writer) and three at 10 Hz alternate, {} times each; p50 and p99 are \
          per phase, then the median over phases. A thread samples the WAL file's size every \
