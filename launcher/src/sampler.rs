@@ -1,7 +1,9 @@
 //! Every `sample_interval`: CPU, memory and threads of each agent summed over its process
 //! group, the heartbeat gap of agents that heartbeat, the launcher's own CPU and memory, and
 //! host CPU, memory, load and free disk on the database's volume. Samples are offered to the
-//! writer and dropped (counted) when it is behind.
+//! writer and dropped (counted) when it is behind. The agents' processes are read through a
+//! [`procs::ProcTable`] kept across samples: one listing of `/proc` plus one read per process
+//! in an agent's process group, and nothing per unrelated process.
 
 use crate::fleet::Roster;
 use crate::procs::{self, ProcInfo};
@@ -9,7 +11,7 @@ use agentvisor_shared::model::metric;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{Sample, WriteOp, WriterHandle};
 use procfs::{Current, CurrentSI};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,38 @@ pub struct Sampler {
     last_host_cpu: Option<(u64, u64)>,
     last_own_cpu: Option<u64>,
     last_at: Instant,
+}
+
+/// How long a process found outside the agents' process groups may go unread (see
+/// [`procs::ProcTable`]): the bound on noticing that its PID was reused by, or that it moved
+/// into, an agent's group when `/proc` cannot tell.
+const RECHECK_FOREIGN: Duration = Duration::from_secs(10);
+
+/// What the sampler needs of an agent, read once per sample from the roster.
+struct Member {
+    name: String,
+    pgid: Option<i32>,
+    /// The last heartbeat, while the agent has a process.
+    last_heartbeat_ms: Option<i64>,
+}
+
+/// An agent's process group summed over its members.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct GroupTotals {
+    cpu_ticks: u64,
+    rss_bytes: u64,
+    threads: i64,
+}
+
+fn group_totals(procs: &[ProcInfo]) -> HashMap<i32, GroupTotals> {
+    let mut totals: HashMap<i32, GroupTotals> = HashMap::new();
+    for p in procs {
+        let t = totals.entry(p.pgrp).or_default();
+        t.cpu_ticks += p.cpu_ticks;
+        t.rss_bytes += p.rss_bytes;
+        t.threads += p.threads;
+    }
+    totals
 }
 
 impl Sampler {
@@ -43,16 +77,45 @@ impl Sampler {
     pub async fn run(mut self, interval: Duration) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let recheck = (RECHECK_FOREIGN.as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
+        // The table of the agents' processes lives across samples; it moves to the blocking
+        // thread and back each time (and starts afresh if that thread panicked).
+        let mut table: Option<procs::ProcTable> = None;
         loop {
             tick.tick().await;
-            // Reading /proc for every process is blocking file I/O.
-            let Ok(procs) = tokio::task::spawn_blocking(procs::all).await else { continue };
-            let samples = self.sample(&procs);
+            let members = self.members();
+            let groups: HashSet<i32> = members.iter().filter_map(|m| m.pgid).collect();
+            let t = table.take();
+            // Reading /proc is blocking file I/O.
+            let read = tokio::task::spawn_blocking(move || {
+                let mut t = t.unwrap_or_else(|| procs::ProcTable::new(recheck));
+                let procs = t.sample(&groups);
+                (t, procs)
+            });
+            let Ok((t, procs)) = read.await else { continue };
+            table = Some(t);
+            let samples = self.sample(&members, &procs);
             let _ = self.writer.offer(WriteOp::Samples(samples));
         }
     }
 
-    fn sample(&mut self, procs: &[ProcInfo]) -> Vec<Sample> {
+    fn members(&self) -> Vec<Member> {
+        self.roster
+            .members()
+            .into_iter()
+            .map(|(name, rx)| {
+                let st = rx.borrow();
+                Member {
+                    pgid: st.pgid.and_then(|p| i32::try_from(p).ok()),
+                    last_heartbeat_ms: st.last_heartbeat_ms.filter(|_| st.state.has_process()),
+                    name,
+                }
+            })
+            .collect()
+    }
+
+    /// `procs`: the processes of the members' groups and the launcher's own process.
+    fn sample(&mut self, members: &[Member], procs: &[ProcInfo]) -> Vec<Sample> {
         let now = now_ms();
         let elapsed = self.last_at.elapsed().as_secs_f64();
         self.last_at = Instant::now();
@@ -63,29 +126,25 @@ impl Sampler {
         let tps = self.ticks_per_second;
         let cpu_percent = |ticks: u64, last: u64| (ticks.saturating_sub(last) as f64 / tps) / elapsed * 100.0;
 
-        for (name, rx) in &self.roster.members() {
-            let st = rx.borrow().clone();
-            if let (Some(last), true) = (st.last_heartbeat_ms, st.state.has_process()) {
-                push(name, metric::HEARTBEAT_GAP_S, (now - last) as f64 / 1000.0);
+        let totals = group_totals(procs);
+        for m in members {
+            if let Some(last) = m.last_heartbeat_ms {
+                push(&m.name, metric::HEARTBEAT_GAP_S, (now - last) as f64 / 1000.0);
             }
-            let Some(pgid) = st.pgid.and_then(|p| i32::try_from(p).ok()) else {
-                self.last_agent_cpu.remove(name);
+            let Some(pgid) = m.pgid else {
+                self.last_agent_cpu.remove(&m.name);
                 continue;
             };
-            let (mut ticks, mut rss, mut threads) = (0u64, 0u64, 0i64);
-            for p in procs.iter().filter(|p| p.pgrp == pgid) {
-                ticks += p.cpu_ticks;
-                rss += p.rss_bytes;
-                threads += p.threads;
-            }
+            let t = totals.get(&pgid).copied().unwrap_or_default();
             // CPU needs two readings of the same process group.
-            if let Some((last_pgid, last_ticks)) = self.last_agent_cpu.insert(name.clone(), (pgid, ticks))
+            if let Some((last_pgid, last_ticks)) =
+                self.last_agent_cpu.insert(m.name.clone(), (pgid, t.cpu_ticks))
                 && last_pgid == pgid
             {
-                push(name, metric::CPU_PERCENT, cpu_percent(ticks, last_ticks));
+                push(&m.name, metric::CPU_PERCENT, cpu_percent(t.cpu_ticks, last_ticks));
             }
-            push(name, metric::MEMORY_BYTES, rss as f64);
-            push(name, metric::THREADS, threads as f64);
+            push(&m.name, metric::MEMORY_BYTES, t.rss_bytes as f64);
+            push(&m.name, metric::THREADS, t.threads as f64);
         }
 
         let own_pid = i32::try_from(std::process::id()).unwrap_or_default();
@@ -132,5 +191,22 @@ impl Sampler {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pid: i32, pgrp: i32, cpu_ticks: u64, rss_bytes: u64, threads: i64) -> ProcInfo {
+        ProcInfo { pid, pgrp, start_ticks: 0, cpu_ticks, rss_bytes, threads }
+    }
+
+    #[test]
+    fn sums_each_process_group() {
+        let totals = group_totals(&[p(10, 10, 5, 100, 1), p(11, 10, 7, 50, 3), p(20, 20, 1, 10, 1)]);
+        assert_eq!(totals[&10], GroupTotals { cpu_ticks: 12, rss_bytes: 150, threads: 4 });
+        assert_eq!(totals[&20], GroupTotals { cpu_ticks: 1, rss_bytes: 10, threads: 1 });
+        assert_eq!(totals.len(), 2);
     }
 }
