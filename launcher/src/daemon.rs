@@ -45,6 +45,7 @@ const COALESCE: Duration = Duration::from_millis(10);
 
 fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     crate::process::close_inherited_on_exec();
+    crate::process::raise_fd_limit();
     let _lock = lock::acquire(db).map_err(anyhow::Error::msg)?;
     let writer_cfg = WriterConfig {
         log_lines_per_agent: config.launcher.log_lines,

@@ -3,12 +3,14 @@
 //! stderr piped, and the notify pipe's write end at descriptor 3.
 
 use crate::config::AgentConfig;
+use nix::sys::resource::{Resource, getrlimit};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::OnceLock;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
 /// The descriptor number agents find their notify pipe at (`AGENTVISOR_NOTIFY_FD`).
@@ -51,7 +53,7 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &Path) -> io::Resu
     if let Some(t) = agent.heartbeat_timeout {
         cmd.env("WATCHDOG_USEC", t.get().as_micros().to_string());
     }
-    prepare_child(&mut cmd, write_end.as_raw_fd());
+    prepare_child(&mut cmd, write_end.as_raw_fd(), FD_LIMIT.get().copied());
     let mut child = cmd.spawn()?;
     drop(write_end);
     let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| io::Error::other("no pid"))?;
@@ -69,11 +71,11 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &Path) -> io::Resu
 }
 
 #[allow(unsafe_code)]
-fn prepare_child(cmd: &mut Command, notify_write: i32) {
+fn prepare_child(cmd: &mut Command, notify_write: i32, fd_limit: Option<(u64, u64)>) {
     let launcher = nix::unistd::getpid().as_raw();
     // SAFETY: the closure runs in the forked child before exec and only makes raw system
-    // calls (prctl, getppid, dup2, fcntl), which are async-signal-safe; it allocates nothing
-    // and touches no lock.
+    // calls (prctl, getppid, dup2, fcntl, setrlimit), which are async-signal-safe; it
+    // allocates nothing and touches no lock.
     unsafe {
         cmd.pre_exec(move || {
             use nix::libc;
@@ -93,8 +95,33 @@ fn prepare_child(cmd: &mut Command, notify_write: i32) {
             if rc < 0 {
                 return Err(io::Error::last_os_error());
             }
+            // Agents get the descriptor limit the launcher was given, not the one it raised.
+            if let Some((soft, hard)) = fd_limit {
+                nix::sys::resource::setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
+            }
             Ok(())
         });
+    }
+}
+
+/// The descriptor limit the launcher started with (soft, hard), once it has raised its own.
+static FD_LIMIT: OnceLock<(u64, u64)> = OnceLock::new();
+
+/// Raises the launcher's soft limit on open descriptors to the hard limit: it holds about five
+/// per agent (pipes, notify socket, process handle) plus one per agent process it samples, and
+/// systemd's default soft limit of 1,024 would stop it at about a hundred agents. Agents are
+/// started with the original limit.
+pub fn raise_fd_limit() {
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+    if soft >= hard {
+        return;
+    }
+    match nix::sys::resource::setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => {
+            let _ = FD_LIMIT.set((soft, hard));
+            tracing::debug!(soft, hard, "raised the open-descriptor limit");
+        }
+        Err(e) => tracing::warn!(soft, hard, error = %e, "could not raise the open-descriptor limit"),
     }
 }
 

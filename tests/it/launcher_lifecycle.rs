@@ -227,3 +227,47 @@ fn stopping_gives_the_whole_group_its_stop_timeout() {
     assert_eq!(group_members(pgid), Vec::<i32>::new());
     assert!(!event_kinds(&db, "wrapped").contains(&"stop_timeout".to_owned()));
 }
+
+/// The soft limit on open descriptors in `/proc/PID/limits`.
+fn soft_fd_limit(pid: i32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Started with systemd's default soft limit (here 512 of a higher hard limit), the launcher
+/// raises its own to the hard limit, and its agents get the original one back.
+#[test]
+fn the_launcher_raises_its_descriptor_limit_but_not_its_agents() {
+    let sb = Sandbox::new();
+    sb.write_config(
+        r#"
+[[agent]]
+name = "limits"
+command = "sh"
+args = ["-c", "echo soft=$(ulimit -Sn); exec sleep 1000"]
+"#,
+    );
+    let mut c = std::process::Command::new("sh");
+    c.current_dir(sb.path())
+        .arg("-c")
+        .arg(r#"ulimit -Sn 512 && exec "$0" "$@""#)
+        .arg(launcher_bin())
+        .arg("--db")
+        .arg(sb.db())
+        .arg("--config")
+        .arg(sb.config());
+    let l = Launcher { run: Running::spawn(c, sb.path(), "launcher") };
+    let db = sb.db();
+    let line = wait_until(LIMIT, "the agent's limit", || {
+        rows(&db, "SELECT line FROM log_lines WHERE agent = 'limits'").into_iter().next()
+    });
+    assert_eq!(line[0], "soft=512");
+    let hard = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let hard: u64 = hard
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4)?.parse().ok())
+        .unwrap();
+    assert_eq!(soft_fd_limit(l.pid()), Some(hard), "the launcher's own soft limit");
+}
