@@ -4,17 +4,16 @@
 use crate::config::Config;
 use crate::control::Control;
 use crate::fleet::{Fleet, Roster};
-use crate::notify::RuntimeDir;
 use crate::sampler::Sampler;
 use crate::{lock, permissions, recover, systemd};
 use agentvisor_shared::model::Severity;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, NewSession, Store, WriteOp, WriterConfig, WriterHandle};
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// Bulk writes (samples, log batches, liveness) queued for the writer at most: a few seconds
@@ -38,10 +37,53 @@ pub fn run(config: Config, db: &Path) -> ExitCode {
     }
 }
 
-/// How long the launcher's thread pauses, when it runs out of work, before it waits for events:
-/// at most a hundred wake-ups a second however many agents talk, and at most this much added
-/// to the time it takes to notice anything (an exit, a message, a `ctl` request).
+/// How long the launcher's thread pauses, while events stream in, before it waits for more: at
+/// most a hundred wake-ups a second however many agents talk, and at most this much added to
+/// the time it takes to notice anything (an exit, a message, a `ctl` request) while busy.
 const COALESCE: Duration = Duration::from_millis(10);
+
+/// Interrupt moderation for the runtime thread. While its waits for events are short on
+/// average (a moving average over about the last eight: a thousand agents' heartbeats arriving
+/// one by one), it pauses for [`COALESCE`] before each wait, so that what arrives meanwhile is
+/// handled as one batch per wake-up instead of one each. After quiet, long waits it reacts at
+/// once: a lone event (an agent's exit and its restart, a `ctl` request) takes a few short
+/// waits, which do not bring the average down.
+struct Coalescing {
+    started: Instant,
+    /// When the current wait began, in nanoseconds since `started`.
+    wait_began: AtomicU64,
+    /// The moving average of how long waits lasted, in nanoseconds.
+    average_wait: AtomicU64,
+}
+
+impl Default for Coalescing {
+    fn default() -> Self {
+        Coalescing {
+            started: Instant::now(),
+            wait_began: AtomicU64::new(0),
+            average_wait: AtomicU64::new(u64::MAX / 2),
+        }
+    }
+}
+
+impl Coalescing {
+    fn now(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn before_wait(&self) {
+        if u128::from(self.average_wait.load(Ordering::Relaxed)) < COALESCE.as_nanos() {
+            std::thread::sleep(COALESCE);
+        }
+        self.wait_began.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn after_wait(&self) {
+        let waited = self.now().saturating_sub(self.wait_began.load(Ordering::Relaxed));
+        let average = self.average_wait.load(Ordering::Relaxed);
+        self.average_wait.store(average - average / 8 + waited / 8, Ordering::Relaxed);
+    }
+}
 
 fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     crate::process::close_inherited_on_exec();
@@ -67,11 +109,12 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     // One thread runs every supervisor: their work is short and driven by pipe and timer
     // wake-ups, and on one thread a wake-up never hands a task to another sleeping worker
     // (a futex and a context switch each, which at 1,000 agents cost more than the work).
-    // Before it waits for events, it pauses for COALESCE: a thousand agents' heartbeats,
-    // arriving one by one, are then handled a batch per wake-up instead of one each.
+    let pacing = Arc::new(Coalescing::default());
+    let (park, unpark) = (pacing.clone(), pacing);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .on_thread_park(|| std::thread::sleep(COALESCE))
+        .on_thread_park(move || park.before_wait())
+        .on_thread_unpark(move || unpark.after_wait())
         .build()?;
     let result = runtime.block_on(serve(&config, db, writer.clone()));
     // Ending the runtime drops every task and with them their writer handles, so the writer
@@ -96,9 +139,7 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
         "launcher_started",
         format!("launcher started with {n} agents from {}", config.path.display()),
     );
-    let runtime_dir =
-        RuntimeDir::create(db).context("cannot create a directory for the agents' notify sockets")?;
-    let fleet = Arc::new(tokio::sync::Mutex::new(Fleet::start(config, &writer, Arc::new(runtime_dir))?));
+    let fleet = Arc::new(tokio::sync::Mutex::new(Fleet::start(config, &writer)?));
     let roster = fleet.lock().await.roster();
     let control = Control::start(db, config.clone(), fleet.clone(), roster.clone(), writer.clone(), sighup);
     let db_dir =

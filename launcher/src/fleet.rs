@@ -4,13 +4,12 @@
 //! see the current set through the [`Roster`].
 
 use crate::config::Config;
-use crate::notify::{self, RuntimeDir};
+use crate::notify;
 use crate::output::Limits;
 use crate::supervisor::{Command, Setup, Supervisor};
 use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState};
 use agentvisor_shared::{WriteOp, WriterHandle};
 use std::collections::HashMap;
-use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -82,7 +81,6 @@ pub struct Fleet {
     members: Vec<Member>,
     view: watch::Sender<View>,
     writer: WriterHandle,
-    runtime: Arc<RuntimeDir>,
 }
 
 /// Notify messages waiting for a supervisor, per agent; a sender blocks beyond this.
@@ -91,10 +89,10 @@ const COMMAND_QUEUE: usize = 16;
 
 impl Fleet {
     /// Registers every configured agent and starts a supervisor for each enabled one.
-    pub fn start(config: &Config, writer: &WriterHandle, runtime: Arc<RuntimeDir>) -> std::io::Result<Fleet> {
+    pub fn start(config: &Config, writer: &WriterHandle) -> std::io::Result<Fleet> {
         register(config, writer);
         let (view, _) = watch::channel(View::default());
-        let mut fleet = Fleet { members: Vec::new(), view, writer: writer.clone(), runtime };
+        let mut fleet = Fleet { members: Vec::new(), view, writer: writer.clone() };
         for &i in &config.plan {
             fleet.spawn(config, i)?;
         }
@@ -106,7 +104,7 @@ impl Fleet {
     pub fn spawn(&mut self, config: &Config, i: usize) -> std::io::Result<()> {
         let Some(cfg) = config.agents.get(i).cloned() else { return Ok(()) };
         let limits = Limits { line_bytes: config.launcher.log_line_bytes, rate: config.launcher.log_rate };
-        let socket = self.runtime.socket_path(&cfg.name);
+        let socket = notify::socket_name(&cfg.name);
         let (notify_tx, notify_rx) = mpsc::channel(NOTIFY_QUEUE);
         let listener = notify::listen(&socket, notify_tx.clone())?;
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);

@@ -32,7 +32,7 @@ pub fn program(command: &str, working_dir: &Path) -> PathBuf {
     if command.contains('/') { working_dir.join(command) } else { PathBuf::from(command) }
 }
 
-pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &Path) -> io::Result<Spawned> {
+pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Result<Spawned> {
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let mut cmd = Command::new(program(&agent.command, working_dir));
     cmd.args(&agent.args)

@@ -5,7 +5,6 @@ mod locate;
 mod model;
 mod retention;
 mod validate;
-pub use validate::MAX_NAME;
 mod values;
 
 pub use model::{AgentConfig, LauncherConfig, OnHeartbeatTimeout, Ready, Restart};

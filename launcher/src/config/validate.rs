@@ -8,7 +8,7 @@ use std::time::Duration;
 type Failure = (Location, String);
 
 /// Longest agent name: names become socket file names, which must stay short.
-pub const MAX_NAME: usize = 64;
+const MAX_NAME: usize = 64;
 
 /// Validates `file` and returns the start plan (indices of enabled agents, dependencies first,
 /// otherwise in file order).

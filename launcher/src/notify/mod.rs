@@ -4,26 +4,46 @@
 //! they read is forwarded, parsed, to the agent's supervisor.
 
 pub mod parse;
-mod runtime_dir;
 
 pub use parse::{Notice, Parsed};
-pub use runtime_dir::RuntimeDir;
 
 use crate::lines::BoundedLines;
-use std::io;
-use std::os::fd::OwnedFd;
-use std::path::Path;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg, setsockopt, sockopt};
+use nix::unistd::Uid;
+use std::io::{self, IoSliceMut};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::Interest;
 use tokio::net::UnixDatagram;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+/// A new name for an agent's notify socket, in the abstract namespace (`NOTIFY_SOCKET` starts
+/// with `@`, which systemd's clients read as such): no file is created, so a launcher that was
+/// killed leaves nothing behind and starting a thousand agents creates no thousand inodes. The
+/// launcher's PID makes it unique on the machine, the counter unique within the launcher (a
+/// replaced member binds anew while the old socket may still be closing).
+pub fn socket_name(agent: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("@agentvisor/{}/{n}/{agent}", std::process::id())
+}
+
 /// Binds an agent's socket and forwards what arrives until the supervisor goes away.
-pub fn listen(path: &Path, tx: mpsc::Sender<Parsed>) -> io::Result<JoinHandle<()>> {
-    let _ = std::fs::remove_file(path);
-    let socket = UnixDatagram::bind(path).map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot bind the notify socket {}: {e}", path.display()))
-    })?;
+/// Datagrams from other users are dropped: anyone on the machine can reach an abstract socket,
+/// and only the launcher's user (or root) may speak for its agents.
+pub fn listen(name: &str, tx: mpsc::Sender<Parsed>) -> io::Result<JoinHandle<()>> {
+    let located =
+        |e: io::Error| io::Error::new(e.kind(), format!("cannot bind the notify socket {name}: {e}"));
+    let addr = SocketAddr::from_abstract_name(name.trim_start_matches('@')).map_err(located)?;
+    let socket = std::os::unix::net::UnixDatagram::bind_addr(&addr).map_err(located)?;
+    setsockopt(&socket, sockopt::PassCred, &true).map_err(|e| located(e.into()))?;
+    socket.set_nonblocking(true).map_err(located)?;
+    let socket = UnixDatagram::from_std(socket).map_err(located)?;
+    let own = Uid::effective();
     Ok(tokio::spawn(async move {
         loop {
             if let Err(e) = socket.readable().await {
@@ -36,8 +56,9 @@ pub fn listen(path: &Path, tx: mpsc::Sender<Parsed>) -> io::Result<JoinHandle<()
             // something that parses.
             let parsed = {
                 let mut buf = [0u8; parse::MAX_MESSAGE + 1];
-                match socket.try_recv(&mut buf) {
-                    Ok(n) => parse::parse(&buf[..n]),
+                match socket.try_io(Interest::READABLE, || receive(&socket, &mut buf, own)) {
+                    Ok(Some(n)) => parse::parse(&buf[..n]),
+                    Ok(None) => continue,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => {
                         tracing::debug!(error = %e, "notify socket receive failed");
@@ -50,6 +71,33 @@ pub fn listen(path: &Path, tx: mpsc::Sender<Parsed>) -> io::Result<JoinHandle<()
             }
         }
     }))
+}
+
+/// Receives one datagram into `buf`: its length, or `None` when another user sent it.
+/// Descriptors that come with it are closed at once: `systemd-notify` sends one with
+/// `BARRIER=1` and waits until it is closed (any beyond the room here the kernel closes).
+fn receive(socket: &UnixDatagram, buf: &mut [u8], own: Uid) -> io::Result<Option<usize>> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!(UnixCredentials, [RawFd; 16]);
+    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_DONTWAIT)?;
+    let mut trusted = false;
+    for c in msg.cmsgs()? {
+        match c {
+            ControlMessageOwned::ScmCredentials(cred) => {
+                trusted = cred.uid() == own.as_raw() || cred.uid() == 0;
+            }
+            ControlMessageOwned::ScmRights(fds) => {
+                for fd in fds {
+                    let _ = nix::unistd::close(fd);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !trusted {
+        tracing::debug!("dropped a notify datagram from another user");
+    }
+    Ok(trusted.then_some(msg.bytes))
 }
 
 /// Forwards the lines an agent writes to its notify pipe until it closes.

@@ -35,7 +35,8 @@ pub enum Command {
 pub struct Setup {
     pub cfg: AgentConfig,
     pub working_dir: PathBuf,
-    pub socket: PathBuf,
+    /// The agent's `NOTIFY_SOCKET`.
+    pub socket: String,
     pub writer: WriterHandle,
     pub limits: Limits,
     pub commands: mpsc::Receiver<Command>,

@@ -151,6 +151,17 @@ impl Drop for Running {
     }
 }
 
+/// Sends one datagram to an agent's `NOTIFY_SOCKET` (`@name`: a name in the abstract namespace).
+pub fn notify_send(socket: &str, bytes: &[u8]) -> std::io::Result<usize> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let addr = match socket.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name)?,
+        None => SocketAddr::from_pathname(socket)?,
+    };
+    UnixDatagram::unbound()?.send_to_addr(bytes, &addr)
+}
+
 /// Whether a process with this PID exists and is not a zombie.
 pub fn process_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
