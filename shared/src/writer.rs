@@ -620,7 +620,6 @@ impl Writer {
                         self.written.insert(s.agent.clone(), s);
                     }
                 }
-                self.bound_wal();
                 Ok(())
             }
             Err(e) => {
@@ -652,6 +651,10 @@ impl Writer {
         for reply in flushes {
             // The flusher may have given up waiting; nothing to do then.
             let _ = reply.send(outcome.clone());
+        }
+        // After the replies: what was flushed is committed, and a checkpoint's wait is not theirs.
+        if outcome.is_ok() {
+            self.bound_wal();
         }
     }
 
