@@ -228,18 +228,19 @@ impl Reader {
                 "SELECT scope, metric, last_value FROM metric_series WHERE last_value IS NOT NULL",
             )?;
             let mut rows = stmt.query([])?;
+            // Borrowed, not copied: a thousand agents have ten thousand series.
             while let Some(r) = rows.next()? {
-                let scope: String = r.get(0)?;
-                let name: String = r.get(1)?;
+                let scope = r.get_ref(0)?.as_str()?;
+                let name = r.get_ref(1)?.as_str()?;
                 let value: f64 = r.get(2)?;
-                match scope.as_str() {
-                    metric::HOST => set_host(&mut host, &name, value),
+                match scope {
+                    metric::HOST => set_host(&mut host, name, value),
                     metric::LAUNCHER => {
-                        launcher_metrics.insert(name, value);
+                        launcher_metrics.insert(name.to_owned(), value);
                     }
                     _ => {
-                        if let Some(&i) = index.get(&scope) {
-                            agents[i].metrics.insert(name, value);
+                        if let Some(&i) = index.get(scope) {
+                            agents[i].metrics.insert(name.to_owned(), value);
                         }
                     }
                 }
