@@ -61,7 +61,8 @@ impl Default for Coalescing {
         Coalescing {
             started: Instant::now(),
             wait_began: AtomicU64::new(0),
-            average_wait: AtomicU64::new(u64::MAX / 2),
+            // Busy until shown otherwise: starting the agents is the busiest time.
+            average_wait: AtomicU64::new(0),
         }
     }
 }
