@@ -7,10 +7,11 @@
 //! lines, liveness ticks) are dropped and counted when the queue is full or the disk fails,
 //! so that supervision never waits on the disk.
 //!
-//! How soon something is committed depends on what it is. State changes, events, log lines
-//! and registrations are *urgent*: committed one batch window (10 ms) after they arrive.
-//! Heartbeats and other reported fields of an agent whose state did not change, metric values
-//! and liveness ticks are *routine*: they wait up to `routine_interval` (1 s) for a commit,
+//! How soon something is committed depends on what it is. State changes, events, log lines,
+//! registrations and the launcher's liveness ticks (which dashboards judge it alive by) are
+//! *urgent*: committed one batch window (10 ms) after they arrive. Heartbeats and other
+//! reported fields of an agent whose state did not change, and metric values, are *routine*:
+//! they wait up to `routine_interval` (1 s) for a commit,
 //! and each agent's status is written once per commit however often it changed, so a
 //! thousand heartbeating agents cost about one commit a second.
 //!
@@ -42,8 +43,8 @@ pub struct WriterConfig {
     /// everything as soon as it arrives.
     pub batch_window: Duration,
     /// How long routine operations may wait for a commit when nothing urgent comes: heartbeats
-    /// and other reported fields of an agent whose state did not change, metric values and the
-    /// launcher's liveness. With a thousand agents heartbeating every second this is the
+    /// and other reported fields of an agent whose state did not change, and metric values.
+    /// With a thousand agents heartbeating every second this is the
     /// difference between a commit every batch window and one a second.
     pub routine_interval: Duration,
     /// Most operations in one transaction.
@@ -575,7 +576,7 @@ impl Writer {
 
     fn queue(&mut self, critical: bool, op: WriteOp) {
         let urgent = match &op {
-            WriteOp::Samples(_) | WriteOp::SessionAlive { .. } => false,
+            WriteOp::Samples(_) => false,
             WriteOp::Status(s) => {
                 let before = match self.pending.statuses.get(&s.agent) {
                     Some((_, waiting)) => Some(waiting),
