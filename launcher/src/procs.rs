@@ -142,11 +142,9 @@ const DEFAULT_MAX_OPEN_FILES: usize = 256;
 impl ProcTable {
     /// A table that reads every skipped PID again once every `recheck_every` samples.
     pub fn new(recheck_every: u64) -> ProcTable {
-        let soft_limit =
-            procfs::process::Process::myself().and_then(|p| p.limits()).map(|l| l.max_open_files.soft_limit);
-        let max_open_files = match soft_limit {
-            Ok(procfs::process::LimitValue::Value(n)) => usize::try_from(n / 4).unwrap_or(usize::MAX),
-            Ok(procfs::process::LimitValue::Unlimited) => usize::MAX,
+        let max_open_files = match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        {
+            Ok((soft, _)) => usize::try_from(soft / 4).unwrap_or(usize::MAX),
             Err(_) => DEFAULT_MAX_OPEN_FILES,
         };
         ProcTable::with_limits(recheck_every, max_open_files)
