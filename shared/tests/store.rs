@@ -51,6 +51,15 @@ fn session() -> NewSession {
     NewSession { pid: 1, host: "test".into(), version: "0".into(), config_path: None }
 }
 
+/// Polls `done` until it holds, failing the test after 10 s.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Opens `db` as the launcher does, begins a session and starts the writer thread.
 fn start_writer(db: &Path, cfg: WriterConfig) -> (WriterHandle, WriterThread) {
     let mut store = Store::open(db, cfg).unwrap();
@@ -433,11 +442,7 @@ fn sample_rows_wait_for_their_interval_but_newest_values_do_not() {
     w.send(WriteOp::Samples(samples.collect())).unwrap();
     w.send(event(1)).unwrap();
     let count = |sql: &str| -> i64 { open_read_only(&db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap() };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while count("SELECT count(*) FROM events WHERE kind = 'test'") == 0 {
-        assert!(Instant::now() < deadline, "the batch was never committed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("the batch is committed", || count("SELECT count(*) FROM events WHERE kind = 'test'") > 0);
     let c = open_read_only(&db).unwrap();
     let last: f64 = c
         .query_row("SELECT last_value FROM metric_series WHERE scope = 'a' AND metric = 'm'", [], |r| {
@@ -464,14 +469,6 @@ fn running(agent: &str, heartbeats: i64) -> WriteOp {
         heartbeats,
         ..AgentStatus::default()
     }))
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// A state change is committed within the batch window even when routine data may wait an

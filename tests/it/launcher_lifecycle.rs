@@ -228,11 +228,12 @@ fn stopping_gives_the_whole_group_its_stop_timeout() {
     assert!(!event_kinds(&db, "wrapped").contains(&"stop_timeout".to_owned()));
 }
 
-/// The soft limit on open descriptors in `/proc/PID/limits`.
-fn soft_fd_limit(pid: i32) -> Option<u64> {
+/// The soft and hard limits on open descriptors of a process, from `/proc/<pid>/limits`.
+fn fd_limits(pid: &str) -> Option<(u64, u64)> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+    let mut values = line.split_whitespace().skip(3).map(|v| v.parse().ok());
+    Some((values.next()??, values.next()??))
 }
 
 /// Started with systemd's default soft limit (here 512 of a higher hard limit), the launcher
@@ -263,11 +264,7 @@ args = ["-c", "echo soft=$(ulimit -Sn); exec sleep 1000"]
         rows(&db, "SELECT line FROM log_lines WHERE agent = 'limits'").into_iter().next()
     });
     assert_eq!(line[0], "soft=512");
-    let hard = std::fs::read_to_string("/proc/self/limits").unwrap();
-    let hard: u64 = hard
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(4)?.parse().ok())
-        .unwrap();
-    assert_eq!(soft_fd_limit(l.pid()), Some(hard), "the launcher's own soft limit");
+    let (_, hard) = fd_limits("self").unwrap();
+    let (soft, _) = fd_limits(&l.pid().to_string()).unwrap();
+    assert_eq!(soft, hard, "the launcher's own soft limit");
 }
