@@ -45,6 +45,27 @@ impl<R: AsyncRead + Unpin> BoundedLines<R> {
     /// error, which for a pipe means the same). A last line without a newline is returned.
     pub async fn next_line(&mut self) -> Option<Line> {
         loop {
+            if let Some(line) = self.buffered_line() {
+                return Some(line);
+            }
+            if self.eof {
+                if self.buf.is_empty() || std::mem::take(&mut self.discarding) {
+                    return None;
+                }
+                self.scanned = 0;
+                return Some(Line { bytes: std::mem::take(&mut self.buf), cut: false });
+            }
+            match self.reader.read(&mut self.chunk).await {
+                Ok(0) | Err(_) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&self.chunk[..n]),
+            }
+        }
+    }
+
+    /// The next line if it is already complete in what was read, without reading more: what
+    /// a program wrote at once can be handled at once.
+    pub fn buffered_line(&mut self) -> Option<Line> {
+        loop {
             if let Some(pos) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
                 let end = self.scanned + pos;
                 let mut bytes: Vec<u8> = self.buf.drain(..=end).collect();
@@ -68,17 +89,7 @@ impl<R: AsyncRead + Unpin> BoundedLines<R> {
                 self.discarding = true;
                 return Some(Line { bytes, cut: true });
             }
-            if self.eof {
-                if self.buf.is_empty() || std::mem::take(&mut self.discarding) {
-                    return None;
-                }
-                self.scanned = 0;
-                return Some(Line { bytes: std::mem::take(&mut self.buf), cut: false });
-            }
-            match self.reader.read(&mut self.chunk).await {
-                Ok(0) | Err(_) => self.eof = true,
-                Ok(n) => self.buf.extend_from_slice(&self.chunk[..n]),
-            }
+            return None;
         }
     }
 }

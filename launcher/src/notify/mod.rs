@@ -100,17 +100,24 @@ fn receive(socket: &UnixDatagram, buf: &mut [u8], own: Uid) -> io::Result<Option
     Ok(trusted.then_some(msg.bytes))
 }
 
-/// Forwards the lines an agent writes to its notify pipe until it closes.
+/// Forwards the lines an agent writes to its notify pipe until it closes. Lines that arrive
+/// together (a heartbeat and its metrics, written at once) are forwarded as one message, so
+/// the supervisor wakes once for them.
 pub fn read_pipe(read_end: OwnedFd, tx: mpsc::Sender<Parsed>) -> io::Result<JoinHandle<()>> {
     let receiver = pipe::Receiver::from_owned_fd(read_end)?;
     Ok(tokio::spawn(async move {
         let mut lines = BoundedLines::new(receiver, parse::MAX_MESSAGE);
-        while let Some(line) = lines.next_line().await {
-            let parsed = if line.cut {
-                Parsed { notices: Vec::new(), malformed: 1 }
-            } else {
-                parse::parse(&line.bytes)
-            };
+        while let Some(first) = lines.next_line().await {
+            let mut parsed = Parsed::default();
+            let mut next = Some(first);
+            while let Some(line) = next {
+                if line.cut {
+                    parsed.malformed += 1;
+                } else {
+                    parse::parse_into(&mut parsed, &line.bytes);
+                }
+                next = lines.buffered_line();
+            }
             if tx.send(parsed).await.is_err() {
                 return;
             }

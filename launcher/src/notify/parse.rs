@@ -37,9 +37,15 @@ pub struct Parsed {
 /// Parses one datagram or one line of the pipe.
 pub fn parse(bytes: &[u8]) -> Parsed {
     let mut out = Parsed::default();
+    parse_into(&mut out, bytes);
+    out
+}
+
+/// Parses one more datagram or line into `out`.
+pub fn parse_into(out: &mut Parsed, bytes: &[u8]) {
     if bytes.len() > MAX_MESSAGE {
-        out.malformed = 1;
-        return out;
+        out.malformed += 1;
+        return;
     }
     for line in bytes.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -52,7 +58,6 @@ pub fn parse(bytes: &[u8]) -> Parsed {
             Some(Err(())) | None => out.malformed += 1,
         }
     }
-    out
 }
 
 /// `Ok(None)`: a valid key the launcher ignores.

@@ -10,10 +10,11 @@ use agentvisor_shared::model::{AgentState, Health, Severity, Stream};
 use agentvisor_shared::time::now_ms;
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
+use std::pin::Pin;
 use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::process::Child;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 
 /// How often a stopping agent's process group is checked once its main process has exited.
 const GROUP_POLL: Duration = Duration::from_millis(50);
@@ -142,9 +143,19 @@ impl Supervisor {
         let ready_deadline = started + cfg.ready_timeout.get();
         let hb_timeout = cfg.heartbeat_timeout.map(|t| t.get());
         let mut hb_deadline = if ready_on_start { hb_timeout.map(|t| started + t) } else { None };
+        // The timers live across the loop's turns: a select! that made them anew would put
+        // them into tokio's timer wheel and take them out again for every message. The
+        // heartbeat timer is moved lazily: a heartbeat only moves `hb_deadline`, and the timer
+        // catches up when it fires, instead of being re-armed a thousand times a second.
+        let heartbeat = sleep_until(hb_deadline.unwrap_or(far));
+        tokio::pin!(heartbeat);
         // Armed only while something waits to be flushed: a thousand idle agents must not
-        // mean thousands of timer wake-ups a second.
-        let mut flush_at: Option<Instant> = None;
+        // mean thousands of timer wake-ups a second. An agent that reports less often than
+        // `FLUSH_EVERY` is flushed as its message arrives, without waking again.
+        let flush = sleep_until(far);
+        tokio::pin!(flush);
+        let mut flush_armed = false;
+        let mut last_flush: Option<Instant> = None;
         let end = loop {
             tokio::select! {
                 exit = child.wait() => {
@@ -156,11 +167,24 @@ impl Supervisor {
                     break End::Ended { failed, ran_for };
                 }
                 Some(parsed) = self.s.notify_rx.recv() => {
-                    if self.apply(parsed, started) {
-                        hb_deadline = hb_timeout.map(|t| Instant::now() + t);
+                    let now = Instant::now();
+                    if self.apply(parsed, started) && let Some(t) = hb_timeout {
+                        if hb_deadline.is_none() {
+                            heartbeat.as_mut().reset(now + t);
+                        }
+                        hb_deadline = Some(now + t);
                     }
-                    if flush_at.is_none() && self.has_pending() {
-                        flush_at = Some(Instant::now() + super::FLUSH_EVERY);
+                    if !flush_armed && self.has_pending() {
+                        match last_flush.map(|at| at + super::FLUSH_EVERY).filter(|due| *due > now) {
+                            Some(due) => {
+                                flush.as_mut().reset(due);
+                                flush_armed = true;
+                            }
+                            None => {
+                                flush_armed = self.flush_or_retry(flush.as_mut(), now);
+                                last_flush = Some(now);
+                            }
+                        }
                     }
                 }
                 _ = sleep_until(ready_deadline), if !self.status.ready => {
@@ -170,7 +194,11 @@ impl Supervisor {
                     self.record_exit(pid, exit);
                     break End::Ended { failed: true, ran_for: started.elapsed() };
                 }
-                _ = sleep_until(hb_deadline.unwrap_or(far)), if hb_deadline.is_some() => {
+                _ = &mut heartbeat, if hb_deadline.is_some() => {
+                    if let Some(later) = hb_deadline.filter(|d| *d > Instant::now()) {
+                        heartbeat.as_mut().reset(later);
+                        continue;
+                    }
                     hb_deadline = None;
                     self.status.health = Health::Unhealthy;
                     self.commit();
@@ -186,10 +214,10 @@ impl Supervisor {
                         break End::Ended { failed: true, ran_for: started.elapsed() };
                     }
                 }
-                _ = sleep_until(flush_at.unwrap_or(far)), if flush_at.is_some() => {
-                    self.flush();
-                    // Still pending when the writer had no room: try again a period later.
-                    flush_at = self.has_pending().then(|| Instant::now() + super::FLUSH_EVERY);
+                _ = &mut flush, if flush_armed => {
+                    let now = Instant::now();
+                    flush_armed = self.flush_or_retry(flush.as_mut(), now);
+                    last_flush = Some(now);
                 }
                 cmd = self.s.commands.recv() => {
                     let (reason, done) = match cmd {
@@ -220,6 +248,17 @@ impl Supervisor {
         }
         self.flush();
         end
+    }
+
+    /// Flushes; when the writer had no room for everything, sets `timer` to try again a
+    /// period later and returns `true`.
+    fn flush_or_retry(&mut self, timer: Pin<&mut Sleep>, now: Instant) -> bool {
+        self.flush();
+        let again = self.has_pending();
+        if again {
+            timer.reset(now + super::FLUSH_EVERY);
+        }
+        again
     }
 
     /// Stops a running process: the stop signal to its group, then SIGKILL to the group once
