@@ -689,15 +689,13 @@ impl Writer {
         let mut last_values: HashMap<i64, (i64, f64)> = HashMap::new();
         let mut logged: HashSet<&str> = HashSet::new();
         for (_, op) in ops {
-            let r = apply_op(
-                &tx,
-                session,
-                op,
-                &mut self.series,
-                &mut new_series,
-                &mut last_values,
-                &mut self.pending_rows,
-            );
+            let mut sink = SampleSink {
+                series: &mut self.series,
+                new_series: &mut new_series,
+                last_values: &mut last_values,
+                rows: &mut self.pending_rows,
+            };
+            let r = apply_op(&tx, session, op, &mut sink, &self.written);
             match r {
                 Ok(()) => {
                     if let WriteOp::Logs(lines) = op {
@@ -871,14 +869,96 @@ fn series_id(
     Ok(id)
 }
 
+/// Writes an agent's whole status row.
+fn upsert_status(tx: &Connection, session: Option<i64>, s: &AgentStatus, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO agent_state (agent, session_id, state, health, ready, pid, pgid,
+                pid_start_ticks, started_ms, exited_ms, exit_code, exit_signal, restarts,
+                last_heartbeat_ms, heartbeats, status_text, task, model, tokens_in, tokens_out,
+                cost, last_error, notify_errors, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
+             ON CONFLICT (agent) DO UPDATE SET
+                session_id = excluded.session_id, state = excluded.state,
+                health = excluded.health, ready = excluded.ready, pid = excluded.pid,
+                pgid = excluded.pgid, pid_start_ticks = excluded.pid_start_ticks,
+                started_ms = excluded.started_ms, exited_ms = excluded.exited_ms,
+                exit_code = excluded.exit_code, exit_signal = excluded.exit_signal,
+                restarts = excluded.restarts, last_heartbeat_ms = excluded.last_heartbeat_ms,
+                heartbeats = excluded.heartbeats, status_text = excluded.status_text,
+                task = excluded.task, model = excluded.model, tokens_in = excluded.tokens_in,
+                tokens_out = excluded.tokens_out, cost = excluded.cost,
+                last_error = excluded.last_error, notify_errors = excluded.notify_errors,
+                updated_ms = excluded.updated_ms",
+    )?
+    .execute(params![
+        s.agent,
+        session,
+        s.state.as_str(),
+        s.health.as_str(),
+        s.ready,
+        s.pid,
+        s.pgid,
+        s.pid_start_ticks,
+        s.started_ms,
+        s.exited_ms,
+        s.exit_code,
+        s.exit_signal,
+        s.restarts,
+        s.last_heartbeat_ms,
+        s.heartbeats,
+        s.status_text,
+        s.task,
+        s.model,
+        s.tokens_in,
+        s.tokens_out,
+        s.cost,
+        s.last_error,
+        s.notify_errors,
+        now
+    ])?;
+    Ok(())
+}
+
+/// Writes only the fields an agent reports of itself (see [`AgentStatus::same_lifecycle`]);
+/// returns the number of rows changed.
+fn update_reported(tx: &Connection, s: &AgentStatus, now: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "UPDATE agent_state SET last_heartbeat_ms = ?2, heartbeats = ?3, status_text = ?4,
+            task = ?5, model = ?6, tokens_in = ?7, tokens_out = ?8, cost = ?9,
+            notify_errors = ?10, updated_ms = ?11
+         WHERE agent = ?1",
+    )?
+    .execute(params![
+        s.agent,
+        s.last_heartbeat_ms,
+        s.heartbeats,
+        s.status_text,
+        s.task,
+        s.model,
+        s.tokens_in,
+        s.tokens_out,
+        s.cost,
+        s.notify_errors,
+        now
+    ])
+}
+
+/// Where a batch's samples go: series ids (created as needed, and noted so that a failed
+/// transaction can forget them), each series' newest value, and the rows that wait.
+struct SampleSink<'a> {
+    series: &'a mut HashMap<(String, String), i64>,
+    new_series: &'a mut Vec<(String, String)>,
+    last_values: &'a mut HashMap<i64, (i64, f64)>,
+    rows: &'a mut Vec<(i64, i64, f64)>,
+}
+
 fn apply_op(
     tx: &Connection,
     session: Option<i64>,
     op: &WriteOp,
-    cache: &mut HashMap<(String, String), i64>,
-    new_series: &mut Vec<(String, String)>,
-    last_values: &mut HashMap<i64, (i64, f64)>,
-    pending_rows: &mut Vec<(i64, i64, f64)>,
+    sink: &mut SampleSink<'_>,
+    written: &HashMap<String, Box<AgentStatus>>,
 ) -> rusqlite::Result<()> {
     let now = now_ms();
     match op {
@@ -919,52 +999,13 @@ fn apply_op(
                 .execute(params![agent, desired.as_str(), now])?;
         }
         WriteOp::Status(s) => {
-            tx.prepare_cached(
-                "INSERT INTO agent_state (agent, session_id, state, health, ready, pid, pgid,
-                    pid_start_ticks, started_ms, exited_ms, exit_code, exit_signal, restarts,
-                    last_heartbeat_ms, heartbeats, status_text, task, model, tokens_in, tokens_out,
-                    cost, last_error, notify_errors, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
-                 ON CONFLICT (agent) DO UPDATE SET
-                    session_id = excluded.session_id, state = excluded.state,
-                    health = excluded.health, ready = excluded.ready, pid = excluded.pid,
-                    pgid = excluded.pgid, pid_start_ticks = excluded.pid_start_ticks,
-                    started_ms = excluded.started_ms, exited_ms = excluded.exited_ms,
-                    exit_code = excluded.exit_code, exit_signal = excluded.exit_signal,
-                    restarts = excluded.restarts, last_heartbeat_ms = excluded.last_heartbeat_ms,
-                    heartbeats = excluded.heartbeats, status_text = excluded.status_text,
-                    task = excluded.task, model = excluded.model, tokens_in = excluded.tokens_in,
-                    tokens_out = excluded.tokens_out, cost = excluded.cost,
-                    last_error = excluded.last_error, notify_errors = excluded.notify_errors,
-                    updated_ms = excluded.updated_ms",
-            )?
-            .execute(params![
-                s.agent,
-                session,
-                s.state.as_str(),
-                s.health.as_str(),
-                s.ready,
-                s.pid,
-                s.pgid,
-                s.pid_start_ticks,
-                s.started_ms,
-                s.exited_ms,
-                s.exit_code,
-                s.exit_signal,
-                s.restarts,
-                s.last_heartbeat_ms,
-                s.heartbeats,
-                s.status_text,
-                s.task,
-                s.model,
-                s.tokens_in,
-                s.tokens_out,
-                s.cost,
-                s.last_error,
-                s.notify_errors,
-                now
-            ])?;
+            // Most statuses are heartbeats: a narrow update of what agents report is a
+            // fraction of the full upsert's cost. It needs the row as last committed to hold
+            // the same lifecycle; if the row is gone, the upsert writes it anew.
+            let routine = written.get(&s.agent).is_some_and(|w| w.same_lifecycle(s));
+            if !routine || update_reported(tx, s, now)? == 0 {
+                upsert_status(tx, session, s, now)?;
+            }
         }
         WriteOp::Event(e) => {
             tx.prepare_cached(
@@ -985,9 +1026,9 @@ fn apply_op(
                 if !s.value.is_finite() {
                     continue;
                 }
-                let id = series_id(tx, cache, new_series, &s.scope, &s.metric)?;
-                pending_rows.push((id, s.ts_ms, s.value));
-                let newest = last_values.entry(id).or_insert((s.ts_ms, s.value));
+                let id = series_id(tx, sink.series, sink.new_series, &s.scope, &s.metric)?;
+                sink.rows.push((id, s.ts_ms, s.value));
+                let newest = sink.last_values.entry(id).or_insert((s.ts_ms, s.value));
                 if s.ts_ms >= newest.0 {
                     *newest = (s.ts_ms, s.value);
                 }
