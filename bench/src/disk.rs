@@ -8,9 +8,10 @@
 
 use crate::report::{Figure, Section, Verdict, mb};
 use crate::workload::{METRICS, flushed, remove_db, start_store, tick_samples};
+use agentvisor_shared::retention::MINUTE_MS;
 use agentvisor_shared::{RetentionConfig, WriteOp, WriterConfig};
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -68,19 +69,15 @@ pub fn run(work: &Path, p: &Params) -> Result<Section> {
 
 const FLUSH_EVERY_SECS: u64 = 300;
 
-/// Waits until retention has aged the raw rows of every agent series up to `slack_secs` behind
-/// the retention cutoff, or gives up after a while (a lagging pruner then shows in the row
-/// counts reported). A pass visits series in id order, so the last agent series is the last
-/// one it reaches; the `@launcher` series carry wall-clock times and are left out.
+/// Waits until retention has aged the raw rows up to `slack_secs` behind the retention cutoff
+/// (beyond the minute it keeps whole), or gives up after a while (a lagging pruner then shows in
+/// the row counts reported). The oldest raw row is the table's first.
 fn wait_for_pruning(conn: &Connection, cutoff_ms: i64, slack_secs: u64) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut stmt = conn.prepare_cached(
-        "SELECT min(ts_ms) FROM metric_samples WHERE series_id =
-             (SELECT max(id) FROM metric_series WHERE scope NOT LIKE '@%')",
-    )?;
+    let mut stmt = conn.prepare_cached("SELECT ts_ms FROM metric_samples ORDER BY minute LIMIT 1")?;
     while Instant::now() < deadline {
-        let oldest: Option<i64> = stmt.query_row([], |r| r.get(0))?;
-        if oldest.is_none_or(|t| t >= cutoff_ms - slack_secs as i64 * 1000) {
+        let oldest: Option<i64> = stmt.query_row([], |r| r.get(0)).optional()?;
+        if oldest.is_none_or(|t| t >= cutoff_ms - MINUTE_MS - slack_secs as i64 * 1000) {
             break;
         }
         std::thread::sleep(Duration::from_millis(2));

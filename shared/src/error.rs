@@ -16,6 +16,11 @@ pub enum StoreError {
     )]
     TooNew { path: PathBuf, found: i64, known: i64 },
 
+    #[error(
+        "{path} has schema version {found}, older than the {known} this program reads; it was written by an older launcher, and the current launcher upgrades it when it starts"
+    )]
+    TooOld { path: PathBuf, found: i64, known: i64 },
+
     #[error("{path} is not an Agentvisor database (application_id {found:#x}); refusing to touch it")]
     Foreign { path: PathBuf, found: i64 },
 

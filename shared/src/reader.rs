@@ -11,7 +11,7 @@ use crate::model::{
     AgentRow, AgentStatus, Event, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot, metric,
 };
 use crate::retention::{HOUR_MS, MINUTE_MS};
-use crate::schema::{self, SCHEMA_VERSION};
+use crate::schema::{self, SCHEMA_VERSION, sample_minute};
 use crate::time::now_ms;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
@@ -152,6 +152,9 @@ impl Reader {
         };
         if version == 0 {
             return Err(StoreError::NotInitialized { path: path.to_owned() });
+        }
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::TooOld { path: path.to_owned(), found: version, known: SCHEMA_VERSION });
         }
         let manager = SqliteConnectionManager::file(path)
             .with_flags(read_only_flags())
@@ -362,18 +365,25 @@ impl Reader {
             else {
                 return Ok(Vec::new());
             };
+            // Raw rows are keyed by minute first: one index range per minute held raw.
             c.prepare_cached(
-                "SELECT (ts_ms / ?2) * ?2 AS bucket, sum(sum) / sum(count), min(min), max(max), sum(count)
+                "WITH RECURSIVE minutes(m) AS (
+                     SELECT max(?6, (SELECT min(minute) FROM metric_samples))
+                     UNION ALL
+                     SELECT m + 1 FROM minutes WHERE m < (SELECT max(minute) FROM metric_samples)
+                 )
+                 SELECT (ts_ms / ?2) * ?2 AS bucket, sum(sum) / sum(count), min(min), max(max), sum(count)
                  FROM (
-                     SELECT ts_ms, value AS sum, value AS min, value AS max, 1 AS count
-                     FROM metric_samples WHERE series_id = ?1 AND ts_ms >= ?3
+                     SELECT r.ts_ms, r.value AS sum, r.value AS min, r.value AS max, 1 AS count
+                     FROM minutes CROSS JOIN metric_samples r
+                     WHERE r.minute = minutes.m AND r.series_id = ?1 AND r.ts_ms >= ?3
                      UNION ALL
                      SELECT ts_ms, sum, min, max, count
                      FROM metric_rollups WHERE series_id = ?1 AND step_ms IN (?4, ?5) AND ts_ms >= ?3
                  )
                  GROUP BY bucket ORDER BY bucket",
             )?
-            .query_map(params![id, step, since_ms, MINUTE_MS, HOUR_MS], |r| {
+            .query_map(params![id, step, since_ms, MINUTE_MS, HOUR_MS, sample_minute(since_ms)], |r| {
                 Ok(Point {
                     ts_ms: r.get(0)?,
                     value: r.get(1)?,
@@ -393,18 +403,36 @@ impl Reader {
         metric_name: &str,
         points: i64,
     ) -> Result<HashMap<String, Vec<f64>>> {
+        let wanted = usize::try_from(points).unwrap_or(0);
         self.read(|c| {
+            // Newest minute first, one index range each, until enough values have come. The
+            // rest of the walk is not read: the statement is reset when it is dropped, inside
+            // this short transaction.
             let mut stmt = c.prepare_cached(
-                "SELECT m.value FROM metric_samples m JOIN metric_series s ON s.id = m.series_id
-                 WHERE s.scope = ?1 AND s.metric = ?2 ORDER BY m.ts_ms DESC LIMIT ?3",
+                "WITH RECURSIVE minutes(m) AS (
+                     SELECT (SELECT max(minute) FROM metric_samples)
+                     UNION ALL
+                     SELECT m - 1 FROM minutes WHERE m > (SELECT min(minute) FROM metric_samples)
+                 )
+                 SELECT r.minute, r.value FROM minutes CROSS JOIN metric_samples r
+                 WHERE r.minute = minutes.m
+                   AND r.series_id = (SELECT id FROM metric_series WHERE scope = ?1 AND metric = ?2)",
             )?;
             let mut out = HashMap::with_capacity(scopes.len());
             for scope in scopes {
-                let mut values = stmt
-                    .query_map(params![scope, metric_name, points], |r| r.get::<_, f64>(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                values.reverse();
-                out.insert(scope.clone(), values);
+                // (minute, value) in walk order: minutes newest first, each minute oldest first.
+                let mut found: Vec<(i64, f64)> = Vec::new();
+                let mut rows = stmt.query(params![scope, metric_name])?;
+                while let Some(r) = rows.next()? {
+                    let minute: i64 = r.get(0)?;
+                    if found.len() >= wanted && found.last().is_some_and(|(m, _)| *m != minute) {
+                        break;
+                    }
+                    found.push((minute, r.get(1)?));
+                }
+                found.sort_by_key(|(m, _)| *m);
+                let skip = found.len().saturating_sub(wanted);
+                out.insert(scope.clone(), found.into_iter().skip(skip).map(|(_, v)| v).collect());
             }
             Ok(out)
         })

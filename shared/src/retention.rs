@@ -8,11 +8,13 @@
 //!
 //! Size at steady state, for S series sampled every second (bytes per row measured in
 //! BENCHMARKS.md; about 40 for a raw sample and 60 for a rollup):
-//! `S * (raw_secs * B_raw + minute_secs / 60 * B_rollup + hour_secs / 3600 * B_rollup)`
-//! plus events and log lines. With the defaults (15 min, 24 h, 8 d) and 100 agents x 10
-//! metrics that is about 1000 * (900 * 40 + 1440 * 60 + 192 * 60) = about 134 MB.
+//! `S * ((raw_secs + 60) * B_raw + minute_secs / 60 * B_rollup + hour_secs / 3600 * B_rollup)`
+//! (raw rows go by whole minutes) plus events and log lines. With the defaults (15 min, 24 h,
+//! 8 d) and 100 agents x 10 metrics that is about 1000 * (960 * 40 + 1440 * 60 + 192 * 60) =
+//! about 136 MB.
 
-use rusqlite::{Connection, params};
+use crate::schema::sample_minute;
+use rusqlite::{Connection, OptionalExtension, params};
 use std::time::{Duration, Instant};
 
 pub const MINUTE_MS: i64 = 60_000;
@@ -52,9 +54,16 @@ impl Default for RetentionConfig {
     }
 }
 
-/// Series handled per transaction, and rows deleted per transaction from events and logs.
+/// Series whose minute rollups are aged per transaction, and rows deleted per transaction
+/// from events and logs.
 const SERIES_PER_TX: usize = 50;
 const ROWS_PER_TX: i64 = 5_000;
+/// Series whose raw rows of one minute are folded per transaction: at a thousand agents
+/// sampled every second, about 30,000 rows.
+const SERIES_PER_FOLD: i64 = 500;
+/// Rollups age in hours and days, so every this many passes is often enough to visit every
+/// series for them.
+const PASSES_PER_ROLLUP_AGING: u64 = 10;
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -64,7 +73,8 @@ fn ms(d: Duration) -> i64 {
 #[derive(Debug, Default)]
 pub(crate) struct Pruner {
     last_pass: Option<Instant>,
-    /// Series ids still to visit in the current pass; empty between passes.
+    passes: u64,
+    /// Series ids whose rollups are still to age in the current pass; empty between passes.
     pending: Vec<i64>,
     clock_ms: i64,
 }
@@ -86,11 +96,13 @@ impl Pruner {
         if self.pending.is_empty() {
             self.last_pass = Some(started);
             self.clock_ms = clock_ms;
-            let ids: Vec<i64> = conn
-                .prepare_cached("SELECT id FROM metric_series ORDER BY id DESC")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            self.pending = ids;
+            if self.passes.is_multiple_of(PASSES_PER_ROLLUP_AGING) {
+                self.pending = conn
+                    .prepare_cached("SELECT id FROM metric_series ORDER BY id DESC")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+            }
+            self.passes += 1;
             prune_rows(
                 conn,
                 "events",
@@ -100,7 +112,10 @@ impl Pruner {
             )?;
             prune_rows(conn, "log_lines", self.clock_ms - ms(cfg.logs_max_age), None, cfg.budget)?;
         }
-        let raw_cutoff = self.clock_ms - ms(cfg.raw);
+        // Raw rows go by whole minutes, so a minute is kept raw until all of it is older than
+        // the raw window: the window is a lower bound, exceeded by less than a minute.
+        let raw_cutoff_minute = sample_minute(self.clock_ms - ms(cfg.raw));
+        while started.elapsed() < cfg.budget && fold_oldest_raw(conn, raw_cutoff_minute)? {}
         let minute_cutoff = self.clock_ms - ms(cfg.minute);
         let hour_cutoff = self.clock_ms - ms(cfg.hour);
         while !self.pending.is_empty() && started.elapsed() < cfg.budget {
@@ -108,7 +123,7 @@ impl Pruner {
             let chunk = self.pending.split_off(self.pending.len() - take);
             let tx = conn.transaction()?;
             for id in chunk {
-                age_series(&tx, id, raw_cutoff, minute_cutoff, hour_cutoff)?;
+                age_rollups(&tx, id, minute_cutoff, hour_cutoff)?;
             }
             tx.commit()?;
         }
@@ -116,26 +131,40 @@ impl Pruner {
     }
 }
 
-/// Folds one series' expired raw rows into minute rollups and expired minute rollups into hour
-/// rollups, merging with rows already there, then drops expired hour rollups.
-fn age_series(
-    tx: &Connection,
-    id: i64,
-    raw_cutoff: i64,
-    minute_cutoff: i64,
-    hour_cutoff: i64,
-) -> rusqlite::Result<()> {
+/// Folds the raw rows of the oldest minute older than `cutoff_minute` into minute rollups,
+/// for up to [`SERIES_PER_FOLD`] series from the first one that has rows there, and deletes
+/// them: one transaction over a contiguous stretch of the table. Returns whether there was
+/// anything to fold.
+fn fold_oldest_raw(conn: &mut Connection, cutoff_minute: i64) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    let oldest: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT minute, series_id FROM metric_samples ORDER BY minute, series_id LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((minute, first)) = oldest.filter(|(m, _)| *m < cutoff_minute) else {
+        return Ok(false);
+    };
+    // Rows of one minute share one minute rollup per series; merged with one already there
+    // (from rows that came late, or from an earlier fold of a partial minute).
     tx.prepare_cached(
         "INSERT INTO metric_rollups (series_id, step_ms, ts_ms, min, max, sum, count)
-         SELECT series_id, ?3, (ts_ms / ?3) * ?3 AS bucket, min(value), max(value), sum(value), count(*)
-         FROM metric_samples WHERE series_id = ?1 AND ts_ms < ?2 GROUP BY bucket
+         SELECT series_id, ?4, ?1 * ?4, min(value), max(value), sum(value), count(*)
+         FROM metric_samples WHERE minute = ?1 AND series_id >= ?2 AND series_id < ?3
+         GROUP BY series_id
          ON CONFLICT (series_id, step_ms, ts_ms) DO UPDATE SET
             min = min(metric_rollups.min, excluded.min), max = max(metric_rollups.max, excluded.max),
             sum = metric_rollups.sum + excluded.sum, count = metric_rollups.count + excluded.count",
     )?
-    .execute(params![id, raw_cutoff, MINUTE_MS])?;
-    tx.prepare_cached("DELETE FROM metric_samples WHERE series_id = ?1 AND ts_ms < ?2")?
-        .execute(params![id, raw_cutoff])?;
+    .execute(params![minute, first, first + SERIES_PER_FOLD, MINUTE_MS])?;
+    tx.prepare_cached("DELETE FROM metric_samples WHERE minute = ?1 AND series_id >= ?2 AND series_id < ?3")?
+        .execute(params![minute, first, first + SERIES_PER_FOLD])?;
+    tx.commit()?;
+    Ok(true)
+}
+
+/// Folds one series' expired minute rollups into hour rollups, merging with rows already
+/// there, then drops expired hour rollups.
+fn age_rollups(tx: &Connection, id: i64, minute_cutoff: i64, hour_cutoff: i64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO metric_rollups (series_id, step_ms, ts_ms, min, max, sum, count)
          SELECT series_id, ?4, (ts_ms / ?4) * ?4 AS bucket, min(min), max(max), sum(sum), sum(count)

@@ -11,7 +11,8 @@ use std::path::Path;
 pub const APPLICATION_ID: i64 = 0x4147_5653;
 
 /// Migrations, in order; migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql"), include_str!("schema/v3.sql")];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -67,4 +68,10 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     tx.pragma_update(None, "application_id", APPLICATION_ID).at(path)?;
     tx.commit().at(path)?;
     Ok(())
+}
+
+/// The `minute` column of a raw sample taken at `ts_ms`, which clusters `metric_samples`
+/// (integer division, as SQLite's `ts_ms / 60000`).
+pub fn sample_minute(ts_ms: i64) -> i64 {
+    ts_ms / crate::retention::MINUTE_MS
 }

@@ -428,6 +428,77 @@ fn retention_rolls_samples_up_exactly_and_bounds_events() {
     t.join();
 }
 
+/// Sparklines read the newest values of a series across the minutes that cluster raw rows:
+/// the newest `points`, oldest first, whichever minutes they fall in.
+#[test]
+fn recent_values_span_minutes_and_keep_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (w, t) = start_writer(&db, WriterConfig::default());
+    // Three minutes of a series sampled every 20 s, and a second series in between.
+    let start = (agentvisor_shared::time::now_ms() / 60_000 - 3) * 60_000;
+    let samples = (0..9).flat_map(|i| {
+        let ts_ms = start + i * 20_000;
+        [
+            Sample { scope: "a".into(), metric: "m".into(), ts_ms, value: i as f64 },
+            Sample { scope: "b".into(), metric: "m".into(), ts_ms, value: -(i as f64) },
+        ]
+    });
+    w.send(WriteOp::Samples(samples.collect())).unwrap();
+    w.flush().unwrap().unwrap();
+    let reader = Reader::open(&db).unwrap();
+    let scopes = ["a".to_owned(), "b".to_owned(), "none".to_owned()];
+    let got = reader.recent_values(&scopes, "m", 5).unwrap();
+    assert_eq!(got["a"], vec![4.0, 5.0, 6.0, 7.0, 8.0]);
+    assert_eq!(got["b"], vec![-4.0, -5.0, -6.0, -7.0, -8.0]);
+    assert!(got["none"].is_empty());
+    assert_eq!(reader.recent_values(&scopes, "m", 50).unwrap()["a"].len(), 9, "all there are");
+    let history = reader.series("a", "m", start, 1000).unwrap();
+    let total: i64 = history.iter().map(|p| p.count).sum();
+    assert_eq!(total, 9, "every raw row of every minute, once: {history:?}");
+    drop(w);
+    t.join();
+}
+
+/// A database written by the previous schema keeps its samples through the upgrade, and
+/// readers refuse it, saying why, until a launcher has upgraded it.
+#[test]
+fn a_version_2_database_is_upgraded_with_its_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let c = Connection::open(&db).unwrap();
+    c.execute_batch(include_str!("../src/schema/v1.sql")).unwrap();
+    c.execute_batch(include_str!("../src/schema/v2.sql")).unwrap();
+    c.pragma_update(None, "user_version", 2).unwrap();
+    c.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+    c.execute_batch(
+        "INSERT INTO metric_series (id, scope, metric) VALUES (1, 'a', 'm');
+         INSERT INTO metric_samples (series_id, ts_ms, value)
+             VALUES (1, 1795338000000, 1.5), (1, 1795338061000, 2.5);",
+    )
+    .unwrap();
+    drop(c);
+    let err = Reader::open(&db).err().expect("a reader must refuse an older schema");
+    assert!(matches!(err, StoreError::TooOld { found: 2, .. }), "{err}");
+    assert!(err.to_string().contains("older launcher"), "{err}");
+
+    drop(Store::open(&db, WriterConfig::default()).unwrap());
+    let c = open_read_only(&db).unwrap();
+    assert_eq!(pragma(&c, "user_version"), SCHEMA_VERSION);
+    let rows: Vec<(i64, i64, f64)> = c
+        .prepare("SELECT minute, ts_ms, value FROM metric_samples ORDER BY ts_ms")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(rows, vec![(29_922_300, 1795338000000, 1.5), (29_922_301, 1795338061000, 2.5)]);
+    let named: i64 = c.query_row("SELECT count(*) FROM metrics WHERE agent = 'a'", [], |r| r.get(0)).unwrap();
+    assert_eq!(named, 2, "the metrics view is back");
+    let reader = Reader::open(&db).unwrap();
+    assert_eq!(reader.recent_values(&["a".to_owned()], "m", 10).unwrap()["a"], vec![1.5, 2.5]);
+}
+
 /// Newest values are written with every batch; raw rows wait for the sample interval (or a
 /// flush) and then go in together.
 #[test]
