@@ -427,7 +427,7 @@ struct Writer {
     store: Store,
     shared: Arc<Shared>,
     /// (scope, metric) -> series id, so a sample costs one insert.
-    series: HashMap<(String, String), i64>,
+    series: SeriesIds,
     /// Critical operations from failed transactions, replayed first in the next one.
     retry: Vec<WriteOp>,
     last_housekeeping: Instant,
@@ -618,7 +618,12 @@ impl Writer {
                 }
                 for (_, op) in ops {
                     if let WriteOp::Status(s) = op {
-                        self.written.insert(s.agent.clone(), s);
+                        match self.written.get_mut(&s.agent) {
+                            Some(slot) => *slot = s,
+                            None => {
+                                self.written.insert(s.agent.clone(), s);
+                            }
+                        }
                     }
                 }
                 Ok(())
@@ -759,8 +764,10 @@ impl Writer {
     /// After a failed transaction: series created in it do not exist, and the sample rows
     /// that were waiting (bulk data, like the rest of the failed batch) are dropped and counted.
     fn forget(&mut self, new_series: Vec<(String, String)>) {
-        for key in new_series {
-            self.series.remove(&key);
+        for (scope, metric) in new_series {
+            if let Some(metrics) = self.series.get_mut(&scope) {
+                metrics.remove(&metric);
+            }
         }
         if !self.pending_rows.is_empty() {
             self.pending_rows.clear();
@@ -849,15 +856,17 @@ fn is_bad_data(e: &rusqlite::Error) -> bool {
     }
 }
 
+/// Series ids by scope, then metric: looked up by `&str`, without building a key per sample.
+type SeriesIds = HashMap<String, HashMap<String, i64>>;
+
 fn series_id(
     tx: &Connection,
-    cache: &mut HashMap<(String, String), i64>,
+    cache: &mut SeriesIds,
     new_series: &mut Vec<(String, String)>,
     scope: &str,
     metric: &str,
 ) -> rusqlite::Result<i64> {
-    let key = (scope.to_owned(), metric.to_owned());
-    if let Some(id) = cache.get(&key) {
+    if let Some(id) = cache.get(scope).and_then(|m| m.get(metric)) {
         return Ok(*id);
     }
     tx.prepare_cached("INSERT OR IGNORE INTO metric_series (scope, metric) VALUES (?1, ?2)")?
@@ -865,8 +874,8 @@ fn series_id(
     let id: i64 = tx
         .prepare_cached("SELECT id FROM metric_series WHERE scope = ?1 AND metric = ?2")?
         .query_row(params![scope, metric], |r| r.get(0))?;
-    cache.insert(key.clone(), id);
-    new_series.push(key);
+    cache.entry(scope.to_owned()).or_default().insert(metric.to_owned(), id);
+    new_series.push((scope.to_owned(), metric.to_owned()));
     Ok(id)
 }
 
@@ -948,7 +957,7 @@ fn update_reported(tx: &Connection, s: &AgentStatus, now: i64) -> rusqlite::Resu
 /// Where a batch's samples go: series ids (created as needed, and noted so that a failed
 /// transaction can forget them), each series' newest value, and the rows that wait.
 struct SampleSink<'a> {
-    series: &'a mut HashMap<(String, String), i64>,
+    series: &'a mut SeriesIds,
     new_series: &'a mut Vec<(String, String)>,
     last_values: &'a mut HashMap<i64, (i64, f64)>,
     rows: &'a mut Vec<(i64, i64, f64)>,
