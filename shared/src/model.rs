@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Declares a string-backed enum with `as_str`, `Display`, `FromStr` and serde in lower case.
 macro_rules! text_enum {
@@ -235,8 +236,10 @@ pub struct AgentRow {
     pub status: AgentStatus,
     pub updated_ms: i64,
     /// Latest value of every series of this agent, built-in and custom; the process figures
-    /// (`cpu_percent`, `memory_bytes`, `threads`) only while the agent has a process.
-    pub metrics: BTreeMap<String, f64>,
+    /// (`cpu_percent`, `memory_bytes`, `threads`) only while the agent has a process. The
+    /// names are shared: a thousand agents' snapshot holds each name once, not ten thousand
+    /// copies made anew for every frame.
+    pub metrics: BTreeMap<Arc<str>, f64>,
 }
 
 impl std::ops::Deref for AgentRow {
@@ -255,10 +258,7 @@ impl std::ops::DerefMut for AgentRow {
 impl AgentRow {
     /// The agent's own `X_METRIC_*` values, without the launcher's built-in ones.
     pub fn custom_metrics(&self) -> impl Iterator<Item = (&str, f64)> {
-        self.metrics
-            .iter()
-            .filter(|(k, _)| !BUILTIN_AGENT_METRICS.contains(&k.as_str()))
-            .map(|(k, v)| (k.as_str(), *v))
+        self.metrics.iter().filter(|(k, _)| !BUILTIN_AGENT_METRICS.contains(&&***k)).map(|(k, v)| (&**k, *v))
     }
 }
 

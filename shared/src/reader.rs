@@ -15,9 +15,10 @@ use crate::schema::{self, SCHEMA_VERSION, sample_minute};
 use crate::time::now_ms;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
-use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Newest error and critical events put in every snapshot.
@@ -47,6 +48,8 @@ pub struct Reader {
     /// `PRAGMA data_version` is per connection, so one connection is kept aside to ask it.
     watch: Connection,
     pacer: Pacer,
+    /// Every metric name seen, shared by all snapshots' agent rows.
+    names: RefCell<HashSet<Arc<str>>>,
 }
 
 /// The largest share of its wall time a reader may spend in read transactions, on average.
@@ -164,7 +167,7 @@ impl Reader {
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .build_unchecked(manager);
-        Ok(Reader { path: path.to_owned(), pool, watch, pacer: Pacer::new() })
+        Ok(Reader { path: path.to_owned(), pool, watch, pacer: Pacer::new(), names: RefCell::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -218,20 +221,26 @@ impl Reader {
                             s.tokens_out, s.cost, s.last_error, s.notify_errors, s.updated_ms,
                             s.pgid, s.pid_start_ticks
                      FROM agents a JOIN agent_state s ON s.agent = a.name
-                     WHERE a.desired_state != 'removed'
-                     ORDER BY a.position, a.name",
+                     WHERE a.desired_state != 'removed'",
                 )?
                 .query_map([], agent_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let index: HashMap<String, usize> =
-                agents.iter().enumerate().map(|(i, a)| (a.name.clone(), i)).collect();
+            // Sorted here rather than by SQLite, which would copy every row, all its columns,
+            // through a temporary sorter first. Names compare bytewise, as SQLite's BINARY.
+            agents.sort_unstable_by(|a, b| (a.position, &a.name).cmp(&(b.position, &b.name)));
+            let index: HashMap<&str, usize> =
+                agents.iter().enumerate().map(|(i, a)| (a.name.as_str(), i)).collect();
             let mut host = HostStats::default();
             let mut launcher_metrics = BTreeMap::new();
+            let mut values: Vec<(usize, Arc<str>, f64)> = Vec::new();
             let mut stmt = c.prepare_cached(
                 "SELECT scope, metric, last_value FROM metric_series WHERE last_value IS NOT NULL",
             )?;
             let mut rows = stmt.query([])?;
             // Borrowed, not copied: a thousand agents have ten thousand series.
+            let mut names = self.names.borrow_mut();
+            // An agent's series mostly follow each other: the last agent found is tried first.
+            let mut last: Option<(&str, usize)> = None;
             while let Some(r) = rows.next()? {
                 let scope = r.get_ref(0)?.as_str()?;
                 let name = r.get_ref(1)?.as_str()?;
@@ -242,11 +251,23 @@ impl Reader {
                         launcher_metrics.insert(name.to_owned(), value);
                     }
                     _ => {
-                        if let Some(&i) = index.get(scope) {
-                            agents[i].metrics.insert(name.to_owned(), value);
+                        let i = match last {
+                            Some((s, i)) if s == scope => Some(i),
+                            _ => index
+                                .get_key_value(scope)
+                                .map(|(s, i)| (*s, *i))
+                                .inspect(|hit| last = Some(*hit))
+                                .map(|(_, i)| i),
+                        };
+                        if let Some(i) = i {
+                            values.push((i, intern(&mut names, name), value));
                         }
                     }
                 }
+            }
+            drop(index);
+            for (i, name, value) in values {
+                agents[i].metrics.insert(name, value);
             }
             // A stopped agent's last CPU and memory samples describe a process that is gone.
             for a in agents.iter_mut().filter(|a| !a.state.has_process()) {
@@ -442,6 +463,16 @@ impl Reader {
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         (size(&self.path), size(&crate::paths::wal_path(&self.path)))
     }
+}
+
+/// The shared copy of a metric name.
+fn intern(names: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(shared) = names.get(name) {
+        return shared.clone();
+    }
+    let shared: Arc<str> = Arc::from(name);
+    names.insert(shared.clone());
+    shared
 }
 
 fn set_host(host: &mut HostStats, name: &str, value: f64) {

@@ -428,6 +428,39 @@ fn retention_rolls_samples_up_exactly_and_bounds_events() {
     t.join();
 }
 
+/// The snapshot lists agents in start-plan order (position, then name), each with its own
+/// newest values and no one else's.
+#[test]
+fn snapshot_orders_agents_and_gives_each_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (w, t) = start_writer(&db, WriterConfig::default());
+    for (name, position) in [("zeta", 0), ("beta", 2), ("alpha", 2), ("gamma", 1)] {
+        w.send(WriteOp::RegisterAgent(Box::new(AgentSpec { position, ..spec(name) }))).unwrap();
+    }
+    let now = agentvisor_shared::time::now_ms();
+    let samples = ["zeta", "beta", "alpha", "gamma"].iter().enumerate().flat_map(|(i, name)| {
+        ["m", "n"].map(|metric| Sample {
+            scope: (*name).into(),
+            metric: metric.into(),
+            ts_ms: now,
+            value: i as f64,
+        })
+    });
+    w.send(WriteOp::Samples(samples.collect())).unwrap();
+    w.flush().unwrap().unwrap();
+    let snap = Reader::open(&db).unwrap().snapshot().unwrap();
+    let names: Vec<&str> = snap.agents.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["zeta", "gamma", "alpha", "beta"]);
+    for (a, want) in snap.agents.iter().zip([0.0, 3.0, 2.0, 1.0]) {
+        assert_eq!(a.metrics.get("m"), Some(&want), "{}", a.name);
+        assert_eq!(a.metrics.get("n"), Some(&want), "{}", a.name);
+        assert_eq!(a.metrics.len(), 2, "{}", a.name);
+    }
+    drop(w);
+    t.join();
+}
+
 /// Sparklines read the newest values of a series across the minutes that cluster raw rows:
 /// the newest `points`, oldest first, whichever minutes they fall in.
 #[test]

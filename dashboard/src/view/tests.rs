@@ -46,8 +46,8 @@ fn agent(name: &str, position: i64, state: AgentState, health: Health) -> AgentR
     a.started_ms = Some(NOW - 812 * SEC);
     a.updated_ms = NOW - SEC;
     a.metrics = BTreeMap::from([
-        (metric::CPU_PERCENT.to_owned(), 3.1 * (position + 1) as f64),
-        (metric::MEMORY_BYTES.to_owned(), 41_943_040.0 * (position + 1) as f64),
+        (metric::CPU_PERCENT.into(), 3.1 * (position + 1) as f64),
+        (metric::MEMORY_BYTES.into(), 41_943_040.0 * (position + 1) as f64),
     ]);
     a
 }
