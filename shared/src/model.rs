@@ -226,8 +226,10 @@ pub struct AgentRow {
     pub name: String,
     pub description: String,
     pub kind: String,
-    pub command: Vec<String>,
-    pub capabilities: Vec<String>,
+    /// Shared with the reader's cache, which parses each distinct JSON text once: they change
+    /// only on a reload, and a dashboard reads them for every agent ten times a second.
+    pub command: Arc<[String]>,
+    pub capabilities: Arc<[String]>,
     pub enabled: bool,
     pub desired_state: DesiredState,
     pub heartbeat_timeout_ms: Option<i64>,

@@ -50,7 +50,13 @@ pub struct Reader {
     pacer: Pacer,
     /// Every metric name seen, shared by all snapshots' agent rows.
     names: RefCell<HashSet<Arc<str>>>,
+    /// Command and capability lists by their JSON text, parsed once.
+    lists: RefCell<HashMap<String, Arc<[String]>>>,
 }
+
+/// Distinct lists kept parsed; past this many (reloads that change commands again and again)
+/// the cache starts afresh.
+const MAX_CACHED_LISTS: usize = 10_000;
 
 /// The largest share of its wall time a reader may spend in read transactions, on average.
 /// A dashboard frame's reads take a few milliseconds, ten times a second at most, so a
@@ -167,7 +173,14 @@ impl Reader {
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .build_unchecked(manager);
-        Ok(Reader { path: path.to_owned(), pool, watch, pacer: Pacer::new(), names: RefCell::default() })
+        Ok(Reader {
+            path: path.to_owned(),
+            pool,
+            watch,
+            pacer: Pacer::new(),
+            names: RefCell::default(),
+            lists: RefCell::default(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -211,6 +224,7 @@ impl Reader {
                 )?
                 .query_row([], session_from_row)
                 .optional()?;
+            let mut lists = self.lists.borrow_mut();
             let mut agents = c
                 .prepare_cached(
                     "SELECT a.name, a.description, a.kind, a.command, a.capabilities, a.enabled,
@@ -223,7 +237,7 @@ impl Reader {
                      FROM agents a JOIN agent_state s ON s.agent = a.name
                      WHERE a.desired_state != 'removed'",
                 )?
-                .query_map([], agent_from_row)?
+                .query_map([], |r| agent_from_row(r, &mut lists))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             // Sorted here rather than by SQLite, which would copy every row, all its columns,
             // through a temporary sorter first. Names compare bytewise, as SQLite's BINARY.
@@ -465,6 +479,24 @@ impl Reader {
     }
 }
 
+/// The JSON list of strings in column `i`, parsed once per distinct text.
+fn cached_list(
+    r: &Row<'_>,
+    i: usize,
+    lists: &mut HashMap<String, Arc<[String]>>,
+) -> rusqlite::Result<Arc<[String]>> {
+    let text = r.get_ref(i)?.as_str()?;
+    if let Some(list) = lists.get(text) {
+        return Ok(list.clone());
+    }
+    let list: Arc<[String]> = parse_json::<Vec<String>>(r, i)?.into();
+    if lists.len() >= MAX_CACHED_LISTS {
+        lists.clear();
+    }
+    lists.insert(text.to_owned(), list.clone());
+    Ok(list)
+}
+
 /// The shared copy of a metric name.
 fn intern(names: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
     if let Some(shared) = names.get(name) {
@@ -532,13 +564,13 @@ fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
-fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
+fn agent_from_row(r: &Row<'_>, lists: &mut HashMap<String, Arc<[String]>>) -> rusqlite::Result<AgentRow> {
     Ok(AgentRow {
         name: r.get(0)?,
         description: r.get(1)?,
         kind: r.get(2)?,
-        command: parse_json(r, 3)?,
-        capabilities: parse_json(r, 4)?,
+        command: cached_list(r, 3, lists)?,
+        capabilities: cached_list(r, 4, lists)?,
         enabled: r.get(5)?,
         desired_state: parse_text(r, 6)?,
         heartbeat_timeout_ms: r.get(7)?,

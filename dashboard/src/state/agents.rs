@@ -137,7 +137,7 @@ mod tests {
 
     fn fleet() -> Vec<AgentRow> {
         let mut a = agent("alpha", AgentState::Running, Health::Healthy);
-        a.capabilities = vec!["research".into()];
+        a.capabilities = vec!["research".into()].into();
         a.metrics.insert(metric::CPU_PERCENT.into(), 5.0);
         a.position = 0;
         let mut b = agent("beta", AgentState::Fatal, Health::Unknown);
@@ -146,7 +146,7 @@ mod tests {
         let mut c = agent("crawler", AgentState::Backoff, Health::Unknown);
         c.position = 2;
         c.metrics.insert(metric::CPU_PERCENT.into(), 50.0);
-        c.capabilities = vec!["fetch".into(), "research-lite".into()];
+        c.capabilities = vec!["fetch".into(), "research-lite".into()].into();
         vec![a, b, c]
     }
 

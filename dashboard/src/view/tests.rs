@@ -39,7 +39,7 @@ fn agent(name: &str, position: i64, state: AgentState, health: Health) -> AgentR
     let running = state.has_process();
     let mut a = crate::assess::tests::agent(name, state, health);
     a.description = format!("The {name} agent");
-    a.command = vec!["sh".into(), format!("examples/agents/{name}.sh")];
+    a.command = vec!["sh".into(), format!("examples/agents/{name}.sh")].into();
     a.position = position;
     a.ready = running;
     a.pid = running.then_some(4250 + position);
@@ -54,7 +54,7 @@ fn agent(name: &str, position: i64, state: AgentState, health: Health) -> AgentR
 
 fn fleet() -> Vec<AgentRow> {
     let mut researcher = agent("researcher", 0, AgentState::Running, Health::Healthy);
-    researcher.capabilities = vec!["research".into(), "summarize".into()];
+    researcher.capabilities = vec!["research".into(), "summarize".into()].into();
     researcher.heartbeat_timeout_ms = Some(15 * SEC);
     researcher.last_heartbeat_ms = Some(NOW - 1_200);
     researcher.heartbeats = 677;
