@@ -617,6 +617,50 @@ fn state_changes_commit_at_once_and_heartbeats_are_coalesced() {
     t.join();
 }
 
+/// A status that changes only what the agent reports is written by a narrow update once the
+/// row is known: every field must still arrive, exactly as sent.
+#[test]
+fn a_heartbeat_only_status_round_trips_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let (w, t) = start_writer(&db, WriterConfig::default());
+    w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
+    let first = AgentStatus {
+        agent: "a".into(),
+        state: AgentState::Running,
+        health: Health::Healthy,
+        ready: true,
+        pid: Some(4242),
+        pgid: Some(4242),
+        pid_start_ticks: Some(77),
+        started_ms: Some(1_000),
+        restarts: 2,
+        last_error: Some("earlier trouble".into()),
+        ..AgentStatus::default()
+    };
+    w.send(WriteOp::Status(Box::new(first.clone()))).unwrap();
+    w.flush().unwrap().unwrap();
+    let reported = AgentStatus {
+        last_heartbeat_ms: Some(5_000),
+        heartbeats: 9,
+        status_text: Some("busy".into()),
+        task: Some("task 3".into()),
+        model: Some("model-y".into()),
+        tokens_in: Some(120),
+        tokens_out: Some(30),
+        cost: Some(0.25),
+        notify_errors: 1,
+        ..first.clone()
+    };
+    assert!(reported.same_lifecycle(&first), "only reported fields differ");
+    w.send(WriteOp::Status(Box::new(reported.clone()))).unwrap();
+    w.flush().unwrap().unwrap();
+    let snap = Reader::open(&db).unwrap().snapshot().unwrap();
+    assert_eq!(snap.agents[0].status, reported);
+    drop(w);
+    t.join();
+}
+
 /// Routine data alone is committed within the routine interval, without a flush.
 #[test]
 fn routine_data_alone_is_committed_within_its_interval() {
