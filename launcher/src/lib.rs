@@ -1,6 +1,7 @@
 //! Agentvisor's launcher: starts the configured agents, supervises them, and records their
 //! state, heartbeats, metrics and output in the shared-state database.
 
+mod child;
 mod cli;
 mod config;
 mod config_watch;
@@ -19,6 +20,7 @@ mod procs;
 mod recover;
 mod reload;
 mod sampler;
+mod spawn;
 mod supervisor;
 mod systemd;
 

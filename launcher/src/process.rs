@@ -2,26 +2,32 @@
 //! a parent-death signal so it cannot outlive the launcher, stdin from /dev/null, stdout and
 //! stderr piped, and the notify pipe's write end at descriptor 3.
 
+use crate::child::AgentChild;
 use crate::config::AgentConfig;
+use crate::spawn;
+use nix::fcntl::OFlag;
 use nix::sys::resource::{Resource, getrlimit};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::OnceLock;
-use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::net::unix::pipe;
 
 /// The descriptor number agents find their notify pipe at (`AGENTVISOR_NOTIFY_FD`).
 pub const NOTIFY_FD: i32 = 3;
 
 pub struct Spawned {
-    pub child: Child,
+    pub child: AgentChild,
     pub pid: i32,
     pub start_ticks: Option<u64>,
-    pub stdout: ChildStdout,
-    pub stderr: ChildStderr,
+    pub stdout: pipe::Receiver,
+    pub stderr: pipe::Receiver,
     /// The read end of the agent's notify pipe.
     pub notify_pipe: OwnedFd,
 }
@@ -33,75 +39,83 @@ pub fn program(command: &str, working_dir: &Path) -> PathBuf {
 }
 
 pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Result<Spawned> {
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let mut cmd = Command::new(program(&agent.command, working_dir));
-    cmd.args(&agent.args)
-        .current_dir(working_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        // The launcher's own systemd settings are not the agent's.
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
-        .envs(&agent.env)
-        .env("NOTIFY_SOCKET", socket)
-        .env("AGENTVISOR_NOTIFY_FD", NOTIFY_FD.to_string())
-        .env("AGENTVISOR_AGENT", &agent.name);
-    if let Some(t) = agent.heartbeat_timeout {
-        cmd.env("WATCHDOG_USEC", t.get().as_micros().to_string());
-    }
-    prepare_child(&mut cmd, write_end.as_raw_fd(), FD_LIMIT.get().copied());
-    let mut child = cmd.spawn()?;
-    drop(write_end);
-    let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| io::Error::other("no pid"))?;
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(io::Error::other("output pipes missing"));
+    let argv0 = program(&agent.command, working_dir);
+    let env = environment(agent, socket);
+    let executable = if agent.command.contains('/') {
+        argv0.clone()
+    } else {
+        let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_else(|| DEFAULT_PATH.into());
+        find_in_path(&agent.command, &path)?
     };
+    let (notify_read, notify_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (stdout_read, stdout_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (stderr_read, stderr_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let stdin = std::fs::File::open("/dev/null")?;
+    let plan = spawn::Plan {
+        program: c_string(executable.as_os_str())?,
+        argv: std::iter::once(argv0.as_os_str())
+            .chain(agent.args.iter().map(OsStr::new))
+            .map(c_string)
+            .collect::<io::Result<_>>()?,
+        envp: env
+            .iter()
+            .map(|(k, v)| {
+                let mut kv = k.clone();
+                kv.push("=");
+                kv.push(v);
+                c_string(&kv)
+            })
+            .collect::<io::Result<_>>()?,
+        cwd: c_string(working_dir.as_os_str())?,
+        fds: [stdin.as_fd(), stdout_write.as_fd(), stderr_write.as_fd(), notify_write.as_fd()],
+        fd_limit: FD_LIMIT.get().copied(),
+    };
+    let pid = spawn::spawn(&plan)?;
+    let child = AgentChild::new(pid)?;
     Ok(Spawned {
         child,
         pid,
         start_ticks: crate::procs::start_ticks(pid),
-        stdout,
-        stderr,
-        notify_pipe: read_end,
+        stdout: pipe::Receiver::from_owned_fd(stdout_read)?,
+        stderr: pipe::Receiver::from_owned_fd(stderr_read)?,
+        notify_pipe: notify_read,
     })
 }
 
-#[allow(unsafe_code)]
-fn prepare_child(cmd: &mut Command, notify_write: i32, fd_limit: Option<(u64, u64)>) {
-    let launcher = nix::unistd::getpid().as_raw();
-    // SAFETY: the closure runs in the forked child before exec and only makes raw system
-    // calls (prctl, getppid, dup2, fcntl, setrlimit), which are async-signal-safe; it
-    // allocates nothing and touches no lock.
-    unsafe {
-        cmd.pre_exec(move || {
-            use nix::libc;
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // The launcher may have died between fork and prctl: then no signal will come.
-            if libc::getppid() != launcher {
-                return Err(io::Error::other("the launcher exited while starting the agent"));
-            }
-            // dup2 onto itself would keep close-on-exec set, so clear the flag instead.
-            let rc = if notify_write == NOTIFY_FD {
-                libc::fcntl(NOTIFY_FD, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(notify_write, NOTIFY_FD)
-            };
-            if rc < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // Agents get the descriptor limit the launcher was given, not the one it raised.
-            if let Some((soft, hard)) = fd_limit {
-                nix::sys::resource::setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
-            }
-            Ok(())
-        });
+/// `PATH` when neither the agent nor the launcher has one (what a login shell would use).
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The agent's environment: the launcher's, without its own systemd settings, with the
+/// agent's `env` and the notify variables.
+fn environment(agent: &AgentConfig, socket: &str) -> BTreeMap<OsString, OsString> {
+    let mut env: BTreeMap<OsString, OsString> = std::env::vars_os()
+        .filter(|(k, _)| !["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"].iter().any(|x| k == x))
+        .collect();
+    env.extend(agent.env.iter().map(|(k, v)| (k.into(), v.into())));
+    env.insert("NOTIFY_SOCKET".into(), socket.into());
+    env.insert("AGENTVISOR_NOTIFY_FD".into(), NOTIFY_FD.to_string().into());
+    env.insert("AGENTVISOR_AGENT".into(), agent.name.as_str().into());
+    if let Some(t) = agent.heartbeat_timeout {
+        env.insert("WATCHDOG_USEC".into(), t.get().as_micros().to_string().into());
     }
+    env
+}
+
+/// The first executable file called `name` in the directories of `path`, as `execvp` finds it.
+fn find_in_path(name: &str, path: &OsStr) -> io::Result<PathBuf> {
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .ok_or_else(|| io::Error::from_raw_os_error(nix::libc::ENOENT))
+}
+
+fn c_string(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a NUL byte in the command, an argument or the environment",
+        )
+    })
 }
 
 /// The descriptor limit the launcher started with (soft, hard), once it has raised its own.

@@ -268,3 +268,31 @@ args = ["-c", "echo soft=$(ulimit -Sn); exec sleep 1000"]
     let (soft, _) = fd_limits(&l.pid().to_string()).unwrap();
     assert_eq!(soft, hard, "the launcher's own soft limit");
 }
+
+/// Agents start with a clean signal state: nothing blocked, and SIGPIPE not ignored (the
+/// launcher, a Rust program, ignores it; a shell pipeline in an agent relies on it).
+#[test]
+fn agents_start_with_no_blocked_signals_and_sigpipe_at_its_default() {
+    let sb = Sandbox::new();
+    sb.write_config(
+        r#"
+[[agent]]
+name = "signals"
+command = "sh"
+args = ["-c", "grep -E '^Sig(Blk|Ign):' /proc/self/status; exec sleep 1000"]
+"#,
+    );
+    let _l = sb.launcher();
+    let db = sb.db();
+    let lines = wait_until(LIMIT, "the agent's signal state", || {
+        let lines = rows(&db, "SELECT line FROM log_lines WHERE agent = 'signals' ORDER BY id");
+        (lines.len() == 2).then_some(lines)
+    });
+    let mask = |name: &str| -> u64 {
+        let line = lines.iter().map(|r| &r[0]).find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(mask("SigBlk:"), 0, "{lines:?}");
+    let sigpipe = 1u64 << (Signal::SIGPIPE as i32 - 1);
+    assert_eq!(mask("SigIgn:") & sigpipe, 0, "{lines:?}");
+}

@@ -2,6 +2,7 @@
 
 use super::policy::Decision;
 use super::{Command, Supervisor, human};
+use crate::child::AgentChild;
 use crate::config::{OnHeartbeatTimeout, Ready, Restart};
 use crate::output;
 use crate::process::{self, Spawned};
@@ -13,7 +14,6 @@ use std::os::unix::process::ExitStatusExt;
 use std::pin::Pin;
 use std::process::ExitStatus;
 use std::time::Duration;
-use tokio::process::Child;
 use tokio::time::{Instant, Sleep, sleep_until};
 
 /// How often a stopping agent's process group is checked once its main process has exited.
@@ -265,7 +265,7 @@ impl Supervisor {
     /// `stop_timeout` has passed (or at once on a kill command). The whole group gets the
     /// time, not only the main process: a shell wrapper dies at once on SIGTERM while the
     /// program it started may still be saving its work. Returns the main process's status.
-    async fn stop_process(&mut self, child: &mut Child, pid: i32, reason: &str) -> Option<ExitStatus> {
+    async fn stop_process(&mut self, child: &mut AgentChild, pid: i32, reason: &str) -> Option<ExitStatus> {
         self.status.state = AgentState::Stopping;
         self.commit();
         self.event("stopping", Severity::Info, format!("stopping: {reason}"));
