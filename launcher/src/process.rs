@@ -57,6 +57,11 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Resul
             .chain(agent.args.iter().map(OsStr::new))
             .map(c_string)
             .collect::<io::Result<_>>()?,
+        shell_argv: [OsStr::new("/bin/sh"), executable.as_os_str()]
+            .into_iter()
+            .chain(agent.args.iter().map(OsStr::new))
+            .map(c_string)
+            .collect::<io::Result<_>>()?,
         envp: env
             .iter()
             .map(|(k, v)| {

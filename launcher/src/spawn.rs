@@ -19,6 +19,9 @@ pub struct Plan<'a> {
     /// The file to execute (already looked up in `PATH`).
     pub program: CString,
     pub argv: Vec<CString>,
+    /// What `/bin/sh` is given when the program is a script without `#!` (`ENOEXEC`), as
+    /// `execvp` does: the program's path, then the arguments.
+    pub shell_argv: Vec<CString>,
     pub envp: Vec<CString>,
     pub cwd: CString,
     /// The descriptors the child gets as 0, 1, 2 and 3.
@@ -31,6 +34,7 @@ pub struct Plan<'a> {
 struct ChildArgs {
     program: *const libc::c_char,
     argv: *const *const libc::c_char,
+    shell_argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
     fds: [RawFd; 4],
@@ -56,13 +60,14 @@ pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
         .map(|r| r.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
         .collect::<Result<_, _>>()?;
     let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let argv: Vec<*const libc::c_char> =
-        plan.argv.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
-    let envp: Vec<*const libc::c_char> =
-        plan.envp.iter().map(|e| e.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let pointers = |list: &[CString]| -> Vec<*const libc::c_char> {
+        list.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+    };
+    let (argv, shell_argv, envp) = (pointers(&plan.argv), pointers(&plan.shell_argv), pointers(&plan.envp));
     let args = ChildArgs {
         program: plan.program.as_ptr(),
         argv: argv.as_ptr(),
+        shell_argv: shell_argv.as_ptr(),
         envp: envp.as_ptr(),
         cwd: plan.cwd.as_ptr(),
         fds: [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd(), fds[3].as_raw_fd()],
@@ -163,6 +168,11 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         libc::execve(a.program, a.argv, a.envp);
+        let errno = libc::__errno_location();
+        if *errno == libc::ENOEXEC {
+            libc::execve(c"/bin/sh".as_ptr(), a.shell_argv, a.envp);
+            *errno = libc::ENOEXEC;
+        }
         fail(a.report)
     }
 }

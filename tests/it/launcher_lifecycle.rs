@@ -296,3 +296,27 @@ args = ["-c", "grep -E '^Sig(Blk|Ign):' /proc/self/status; exec sleep 1000"]
     let sigpipe = 1u64 << (Signal::SIGPIPE as i32 - 1);
     assert_eq!(mask("SigIgn:") & sigpipe, 0, "{lines:?}");
 }
+
+/// A script without `#!` runs with `/bin/sh`, as `execvp` (and so every shell) runs it.
+#[test]
+fn a_script_without_an_interpreter_line_runs_with_sh() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let script = sb.path().join("plain.sh");
+    std::fs::write(&script, "echo \"plain script, argument $1\"\nexec sleep 1000\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.write_config(
+        r#"
+[[agent]]
+name = "plain"
+command = "./plain.sh"
+args = ["one"]
+"#,
+    );
+    let _l = sb.launcher();
+    let db = sb.db();
+    let line = wait_until(LIMIT, "the script's output", || {
+        rows(&db, "SELECT line FROM log_lines WHERE agent = 'plain'").into_iter().next()
+    });
+    assert_eq!(line[0], "plain script, argument one");
+}
