@@ -80,7 +80,8 @@ pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
     // a downward-growing stack), aligned down to 16 bytes; the allocation outlives the child's
     // use of it, since with CLONE_VFORK clone returns only once the child has executed or
     // exited. All signals are blocked around clone so that no handler of the launcher's runs
-    // in the child before it has reset them; the mask is restored in both.
+    // in the child before it has reset them; the parent restores its mask, the child empties
+    // its own just before exec.
     let pid = unsafe {
         let top = stack.as_mut_ptr().add(STACK_BYTES);
         let top = (top as usize & !15) as *mut libc::c_void;
