@@ -879,26 +879,26 @@ fn series_id(
     Ok(id)
 }
 
-/// Writes an agent's whole status row.
-fn upsert_status(tx: &Connection, session: Option<i64>, s: &AgentStatus, now: i64) -> rusqlite::Result<()> {
+/// Writes the lifecycle part of an agent's status row (what [`AgentStatus::same_lifecycle`]
+/// compares), creating the row if need be; [`update_reported`] writes the rest.
+fn upsert_lifecycle(
+    tx: &Connection,
+    session: Option<i64>,
+    s: &AgentStatus,
+    now: i64,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO agent_state (agent, session_id, state, health, ready, pid, pgid,
                 pid_start_ticks, started_ms, exited_ms, exit_code, exit_signal, restarts,
-                last_heartbeat_ms, heartbeats, status_text, task, model, tokens_in, tokens_out,
-                cost, last_error, notify_errors, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
+                last_error, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (agent) DO UPDATE SET
                 session_id = excluded.session_id, state = excluded.state,
                 health = excluded.health, ready = excluded.ready, pid = excluded.pid,
                 pgid = excluded.pgid, pid_start_ticks = excluded.pid_start_ticks,
                 started_ms = excluded.started_ms, exited_ms = excluded.exited_ms,
                 exit_code = excluded.exit_code, exit_signal = excluded.exit_signal,
-                restarts = excluded.restarts, last_heartbeat_ms = excluded.last_heartbeat_ms,
-                heartbeats = excluded.heartbeats, status_text = excluded.status_text,
-                task = excluded.task, model = excluded.model, tokens_in = excluded.tokens_in,
-                tokens_out = excluded.tokens_out, cost = excluded.cost,
-                last_error = excluded.last_error, notify_errors = excluded.notify_errors,
+                restarts = excluded.restarts, last_error = excluded.last_error,
                 updated_ms = excluded.updated_ms",
     )?
     .execute(params![
@@ -915,16 +915,7 @@ fn upsert_status(tx: &Connection, session: Option<i64>, s: &AgentStatus, now: i6
         s.exit_code,
         s.exit_signal,
         s.restarts,
-        s.last_heartbeat_ms,
-        s.heartbeats,
-        s.status_text,
-        s.task,
-        s.model,
-        s.tokens_in,
-        s.tokens_out,
-        s.cost,
         s.last_error,
-        s.notify_errors,
         now
     ])?;
     Ok(())
@@ -1009,12 +1000,13 @@ fn apply_op(
                 .execute(params![agent, desired.as_str(), now])?;
         }
         WriteOp::Status(s) => {
-            // Most statuses are heartbeats: a narrow update of what agents report is a
-            // fraction of the full upsert's cost. It needs the row as last committed to hold
-            // the same lifecycle; if the row is gone, the upsert writes it anew.
+            // Most statuses are heartbeats: when the committed row already holds the same
+            // lifecycle, only what the agent reports is written. Otherwise (or if the row is
+            // gone) the lifecycle part is written first, creating the row if need be.
             let routine = written.get(&s.agent).is_some_and(|w| w.same_lifecycle(s));
             if !routine || update_reported(tx, s, now)? == 0 {
-                upsert_status(tx, session, s, now)?;
+                upsert_lifecycle(tx, session, s, now)?;
+                update_reported(tx, s, now)?;
             }
         }
         WriteOp::Event(e) => {
