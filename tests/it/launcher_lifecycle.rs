@@ -260,10 +260,8 @@ args = ["-c", "echo soft=$(ulimit -Sn); exec sleep 1000"]
         .arg(sb.config());
     let l = Launcher { run: Running::spawn(c, sb.path(), "launcher") };
     let db = sb.db();
-    let line = wait_until(LIMIT, "the agent's limit", || {
-        rows(&db, "SELECT line FROM log_lines WHERE agent = 'limits'").into_iter().next()
-    });
-    assert_eq!(line[0], "soft=512");
+    let line = wait_until(LIMIT, "the agent's limit", || log_lines(&db, "limits").into_iter().next());
+    assert_eq!(line, "soft=512");
     let (_, hard) = fd_limits("self").unwrap();
     let (soft, _) = fd_limits(&l.pid().to_string()).unwrap();
     assert_eq!(soft, hard, "the launcher's own soft limit");
@@ -285,11 +283,10 @@ args = ["-c", "grep -E '^Sig(Blk|Ign):' /proc/self/status; exec sleep 1000"]
     let _l = sb.launcher();
     let db = sb.db();
     let lines = wait_until(LIMIT, "the agent's signal state", || {
-        let lines = rows(&db, "SELECT line FROM log_lines WHERE agent = 'signals' ORDER BY id");
-        (lines.len() == 2).then_some(lines)
+        Some(log_lines(&db, "signals")).filter(|lines| lines.len() == 2)
     });
     let mask = |name: &str| -> u64 {
-        let line = lines.iter().map(|r| &r[0]).find(|l| l.starts_with(name)).unwrap();
+        let line = lines.iter().find(|l| l.starts_with(name)).unwrap();
         u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
     };
     assert_eq!(mask("SigBlk:"), 0, "{lines:?}");
@@ -300,11 +297,8 @@ args = ["-c", "grep -E '^Sig(Blk|Ign):' /proc/self/status; exec sleep 1000"]
 /// A script without `#!` runs with `/bin/sh`, as `execvp` (and so every shell) runs it.
 #[test]
 fn a_script_without_an_interpreter_line_runs_with_sh() {
-    use std::os::unix::fs::PermissionsExt;
     let sb = Sandbox::new();
-    let script = sb.path().join("plain.sh");
-    std::fs::write(&script, "echo \"plain script, argument $1\"\nexec sleep 1000\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.executable("plain.sh", "echo \"plain script, argument $1\"\nexec sleep 1000\n");
     sb.write_config(
         r#"
 [[agent]]
@@ -315,8 +309,6 @@ args = ["one"]
     );
     let _l = sb.launcher();
     let db = sb.db();
-    let line = wait_until(LIMIT, "the script's output", || {
-        rows(&db, "SELECT line FROM log_lines WHERE agent = 'plain'").into_iter().next()
-    });
-    assert_eq!(line[0], "plain script, argument one");
+    let line = wait_until(LIMIT, "the script's output", || log_lines(&db, "plain").into_iter().next());
+    assert_eq!(line, "plain script, argument one");
 }

@@ -76,9 +76,14 @@ impl Sandbox {
 
     /// Writes an executable sh script into the sandbox and returns its path.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        self.executable(name, &format!("#!/bin/sh\n{body}\n"))
+    }
+
+    /// Writes an executable file with exactly `contents` into the sandbox.
+    pub fn executable(&self, name: &str, contents: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let p = self.dir.path().join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("write script");
+        std::fs::write(&p, contents).expect("write executable");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         p
     }
@@ -254,6 +259,14 @@ pub fn rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
 /// The kinds of an agent's events, oldest first.
 pub fn event_kinds(db: &Path, agent: &str) -> Vec<String> {
     rows(db, &format!("SELECT kind FROM events WHERE agent = '{agent}' ORDER BY id"))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+/// An agent's captured output lines, oldest first.
+pub fn log_lines(db: &Path, agent: &str) -> Vec<String> {
+    rows(db, &format!("SELECT line FROM log_lines WHERE agent = '{agent}' ORDER BY id"))
         .into_iter()
         .map(|r| r[0].clone())
         .collect()
