@@ -386,6 +386,7 @@ impl Store {
             failures: 0,
             pruner: Pruner::default(),
             newest_sample_ms: 0,
+            newest_written: HashMap::new(),
             failing_since_ms: 0,
             dropped_before_failure: 0,
             pending_rows: Vec::new(),
@@ -437,6 +438,9 @@ struct Writer {
     newest_sample_ms: i64,
     failing_since_ms: i64,
     dropped_before_failure: u64,
+    /// Each series' newest value as committed in `metric_series` (time, value): an unchanged
+    /// value is written again only after [`NEWEST_REFRESH_MS`].
+    newest_written: HashMap<i64, (i64, f64)>,
     /// Sample rows (series id, time, value) waiting for [`WriterConfig::sample_flush_interval`].
     pending_rows: Vec<(i64, i64, f64)>,
     pending_since: Option<Instant>,
@@ -487,6 +491,11 @@ impl Pending {
 /// Messages per wake-up from which the writer naps through batch windows instead of
 /// blocking on its channel.
 const BUSY_MESSAGES: usize = 8;
+
+/// How old `metric_series.last_ms` may grow while the value stays the same. Most series of an
+/// idle agent (its memory, threads, a CPU of zero, a queue length) repeat every second:
+/// rewriting them would be most of the statements an idle fleet costs.
+const NEWEST_REFRESH_MS: i64 = 60_000;
 
 /// Sample rows kept waiting at most, whatever the interval: bounds the writer's memory.
 const MAX_PENDING_ROWS: usize = 100_000;
@@ -740,6 +749,16 @@ impl Writer {
                 "UPDATE metric_series SET last_ms = ?2, last_value = ?3
                  WHERE id = ?1 AND (last_ms IS NULL OR last_ms <= ?2)",
             )?;
+            if let Some(newest) = last_values.values().map(|(ts, _)| *ts).max() {
+                self.newest_sample_ms = self.newest_sample_ms.max(newest);
+            }
+            last_values.retain(|id, &mut (ts, v)| match self.newest_written.get(id) {
+                Some(&(written_ts, written_v)) => {
+                    ts >= written_ts
+                        && (written_v.to_bits() != v.to_bits() || ts - written_ts >= NEWEST_REFRESH_MS)
+                }
+                None => true,
+            });
             for (id, (ts, v)) in &last_values {
                 stmt.execute(params![id, ts, v])?;
             }
@@ -751,14 +770,13 @@ impl Writer {
                 prune.execute(params![agent, log_limit as i64])?;
             }
         }
-        if let Some(newest) = last_values.values().map(|(ts, _)| *ts).max() {
-            self.newest_sample_ms = self.newest_sample_ms.max(newest);
-        }
         let committed = tx.commit();
         if committed.is_err() {
             self.forget(new_series);
         }
-        committed
+        committed?;
+        self.newest_written.extend(last_values);
+        Ok(())
     }
 
     /// After a failed transaction: series created in it do not exist, and the sample rows

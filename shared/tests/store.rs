@@ -561,6 +561,49 @@ fn sample_rows_wait_for_their_interval_but_newest_values_do_not() {
     t.join();
 }
 
+#[test]
+fn an_unchanged_newest_value_is_rewritten_only_after_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (w, t) = start_writer(&db, WriterConfig::default());
+    let t0 = agentvisor_shared::time::now_ms();
+    let newest = || -> (i64, f64) {
+        open_read_only(&db)
+            .unwrap()
+            .query_row(
+                "SELECT last_ms, last_value FROM metric_series WHERE scope = 'a' AND metric = 'm'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let send = |ts_ms: i64, value: f64| {
+        w.send(WriteOp::Samples(vec![Sample { scope: "a".into(), metric: "m".into(), ts_ms, value }]))
+            .unwrap();
+        w.flush().unwrap().unwrap();
+    };
+    send(t0, 1.0);
+    assert_eq!(newest(), (t0, 1.0));
+    send(t0 + 1_000, 1.0);
+    assert_eq!(newest(), (t0, 1.0), "the same value a second later is not written again");
+    send(t0 + 2_000, 2.0);
+    assert_eq!(newest(), (t0 + 2_000, 2.0), "a new value is written at once");
+    send(t0 + 1_500, 3.0);
+    assert_eq!(newest(), (t0 + 2_000, 2.0), "an older sample does not replace the newest");
+    send(t0 + 62_000, 2.0);
+    assert_eq!(newest(), (t0 + 62_000, 2.0), "after a minute the same value is written with its time");
+    assert_eq!(
+        open_read_only(&db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM metrics WHERE agent = 'a'", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        5,
+        "every sample is still a raw row"
+    );
+    drop(w);
+    t.join();
+}
+
 fn running(agent: &str, heartbeats: i64) -> WriteOp {
     WriteOp::Status(Box::new(AgentStatus {
         agent: agent.into(),
