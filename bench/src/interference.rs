@@ -128,6 +128,14 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
         "<= 1.1",
         Verdict::check(flat, flat <= 1.1),
     ));
+    // The same measurement repeated with nothing changed: how far apart p99s fall by noise alone.
+    let alone: Vec<f64> = phases.iter().filter(|x| x.readers == Readers::None).map(|x| x.p99).collect();
+    let spread =
+        alone.iter().copied().fold(f64::MIN, f64::max) / alone.iter().copied().fold(f64::MAX, f64::min);
+    s.figures.push(Figure::info(
+        "p99 ratio between the no-reader phases, largest / smallest (noise)",
+        ratio(spread),
+    ));
     let niced = of(Readers::FlatNiced, |x| x.p99) / of(Readers::None, |x| x.p99);
     s.figures.push(Figure::info("p99 ratio, 3 readers flat out at nice 19 / none", ratio(niced)));
     let paced = of(Readers::Paced, |x| x.p99) / of(Readers::None, |x| x.p99);

@@ -5,6 +5,7 @@
 //! sizes into a file in the temporary directory, which is what the crate's test does.
 
 mod disk;
+mod floor;
 mod frame;
 mod ingest;
 mod interference;

@@ -2,8 +2,9 @@
 //! one after the other in the same run: time until all run, proportional memory of the
 //! supervisor's own process, its CPU in the steady state, and restart latency.
 
+use crate::floor::SamplingFloor;
 use crate::launcher::{Agents, Supervisor, write_config};
-use crate::procstat::Window;
+use crate::procstat::{self, Window};
 use crate::report::{Figure, Section, Verdict, mib, ms, ratio};
 use crate::restart;
 use crate::stats::median;
@@ -31,6 +32,8 @@ struct Measured {
     running_s: Vec<f64>,
     pss: f64,
     cpu_percent: f64,
+    /// [`SamplingFloor`] over the same agents in the same window.
+    floor_percent: f64,
     restarts_ms: Vec<f64>,
 }
 
@@ -76,6 +79,7 @@ fn measure(p: &Params, crashes: usize, start: impl Fn(usize) -> Result<Superviso
         if i == 0 {
             // Settles first: the start-up burst is not the steady state.
             std::thread::sleep(p.settle);
+            let floor = SamplingFloor::start(procstat::children_named(sup.pid, comm), Duration::from_secs(1));
             let mut w = Window::start(vec![sup.pid])?;
             let end = Instant::now() + p.window;
             while Instant::now() < end {
@@ -83,13 +87,14 @@ fn measure(p: &Params, crashes: usize, start: impl Fn(usize) -> Result<Superviso
                 std::thread::sleep(Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())));
             }
             let stats = w.finish()?;
+            let floor_percent = floor.finish()?;
             let restarts = restart::crashes(sup.pid, comm, crashes)?;
-            steady = Some((median(&stats.pss_bytes), stats.cpu_percent, restarts));
+            steady = Some((median(&stats.pss_bytes), stats.cpu_percent, floor_percent, restarts));
         }
         sup.stop()?;
     }
-    let (pss, cpu_percent, restarts_ms) = steady.context("no steady-state measurement")?;
-    Ok(Measured { running_s, pss, cpu_percent, restarts_ms })
+    let (pss, cpu_percent, floor_percent, restarts_ms) = steady.context("no steady-state measurement")?;
+    Ok(Measured { running_s, pss, cpu_percent, floor_percent, restarts_ms })
 }
 
 fn section(p: &Params, ours: &Measured, peer: Result<Measured>) -> Section {
@@ -104,7 +109,11 @@ fn section(p: &Params, ours: &Measured, peer: Result<Measured>) -> Section {
          agent's CPU and memory every second. For each: \"all running\" is from spawning the \
          supervisor until {} `sleep` processes are its children (/proc), median of {} start/stop \
          cycles; on the first cycle, after {:.0} s, CPU (user+system of the supervisor's own process over \
-         {:.0} s) and PSS (`Pss` of /proc/PID/smaps_rollup, median of one sample a second; each \
+         {:.0} s, from its threads' nanosecond counters in /proc/PID/task/TID/schedstat: at a few \
+         hundredths of a percent, clock ticks would be one or two ticks in the window), the sampling \
+         floor in the same window (a thread of the benchmark that only reads every agent's \
+         /proc/PID/stat once a second: opened once, one `pread` each, nothing parsed or stored; the \
+         least that the required sampling costs, which supervisord does not do) and PSS (`Pss` of /proc/PID/smaps_rollup, median of one sample a second; each \
          supervisor is a single process); then {} crashes for the launcher and {} for supervisord \
          (it takes about a second each) timed as in the restart benchmark. Ratios are launcher / \
          supervisord.",
@@ -121,7 +130,7 @@ fn section(p: &Params, ours: &Measured, peer: Result<Measured>) -> Section {
         Err(e) => {
             s.figures.push(Figure::info("launcher: all running", ms(our_running * 1000.0)));
             s.figures.push(Figure::info("launcher: PSS", mib(ours.pss)));
-            s.figures.push(Figure::info("launcher: CPU", format!("{:.2} %", ours.cpu_percent)));
+            s.figures.push(Figure::info("launcher: CPU", format!("{:.3} %", ours.cpu_percent)));
             s.figures.push(Figure::target("supervisord", "", "", Verdict::Skipped));
             s.details.push(format!("supervisord could not be measured: {e:#}"));
             return s;
@@ -141,10 +150,15 @@ fn section(p: &Params, ours: &Measured, peer: Result<Measured>) -> Section {
     let _ = writeln!(table, "| PSS | {} | {} | {} |", mib(ours.pss), mib(peer.pss), ratio(mem));
     let _ = writeln!(
         table,
-        "| CPU | {:.2} % | {:.2} % | {} |",
+        "| CPU | {:.3} % | {:.3} % | {} |",
         ours.cpu_percent,
         peer.cpu_percent,
         ratio(ours.cpu_percent / peer.cpu_percent)
+    );
+    let _ = writeln!(
+        table,
+        "| sampling floor: every agent's /proc/PID/stat read once a second, nothing else | {:.3} % | {:.3} % | |",
+        ours.floor_percent, peer.floor_percent
     );
     let _ = writeln!(
         table,
@@ -168,9 +182,13 @@ fn section(p: &Params, ours: &Measured, peer: Result<Measured>) -> Section {
     ));
     s.figures.push(Figure::target(
         "CPU, launcher vs supervisord",
-        format!("{:.2} % vs {:.2} %", ours.cpu_percent, peer.cpu_percent),
+        format!("{:.3} % vs {:.3} %", ours.cpu_percent, peer.cpu_percent),
         "launcher <= supervisord",
         Verdict::check(ours.cpu_percent, ours.cpu_percent <= peer.cpu_percent),
+    ));
+    s.figures.push(Figure::info(
+        "sampling floor: every agent's /proc/PID/stat read once a second, nothing else",
+        format!("{:.3} %", ours.floor_percent),
     ));
     s.figures.push(Figure::target(
         "restart latency, launcher (supervisord)",

@@ -1,6 +1,8 @@
 //! What a process costs, read from /proc: CPU time, resident and proportional memory.
 
 use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// CPU time (user + system) a process has used, not counting its children.
@@ -70,6 +72,7 @@ pub struct Window {
     pids: Vec<i32>,
     started: Instant,
     cpu_at_start: Duration,
+    threads_at_start: Vec<ThreadTimes>,
     rss: Vec<f64>,
     pss: Vec<f64>,
 }
@@ -77,7 +80,15 @@ pub struct Window {
 impl Window {
     pub fn start(pids: Vec<i32>) -> Result<Window> {
         let cpu_at_start = total_cpu(&pids)?;
-        Ok(Window { pids, started: Instant::now(), cpu_at_start, rss: Vec::new(), pss: Vec::new() })
+        let threads_at_start = pids.iter().map(|&p| thread_times(p)).collect::<Result<_>>()?;
+        Ok(Window {
+            pids,
+            started: Instant::now(),
+            cpu_at_start,
+            threads_at_start,
+            rss: Vec::new(),
+            pss: Vec::new(),
+        })
     }
 
     /// Records memory now; call it periodically during the window.
@@ -93,10 +104,20 @@ impl Window {
         Ok(())
     }
 
-    /// Ends the window: CPU as percent of one core, and the memory samples taken.
+    /// Ends the window: CPU as percent of one core, and the memory samples taken. CPU comes
+    /// from the threads' nanosecond counters when every thread of the start is still there
+    /// (a thread that ended took its time with it), else from the processes' clock ticks.
     pub fn finish(self) -> Result<WindowStats> {
         let wall = self.started.elapsed();
-        let cpu = total_cpu(&self.pids)?.saturating_sub(self.cpu_at_start);
+        let mut precise = Some(Duration::ZERO);
+        for (&pid, before) in self.pids.iter().zip(&self.threads_at_start) {
+            let after = thread_times(pid)?;
+            precise = precise.zip(after.used_since(before)).map(|(a, b)| a + b);
+        }
+        let cpu = match precise {
+            Some(cpu) => cpu,
+            None => total_cpu(&self.pids)?.saturating_sub(self.cpu_at_start),
+        };
         Ok(WindowStats {
             cpu_percent: 100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
             rss_bytes: self.rss,
@@ -111,6 +132,47 @@ fn total_cpu(pids: &[i32]) -> Result<Duration> {
         sum += cpu_time(pid)?;
     }
     Ok(sum)
+}
+
+/// The CPU time of each thread of a process, in nanoseconds, from the first field of
+/// /proc/PID/task/TID/schedstat. Clock ticks (10 ms) are too coarse for a supervisor that
+/// uses a few milliseconds a second.
+#[derive(Debug, Default)]
+pub struct ThreadTimes(BTreeMap<i32, u64>);
+
+impl ThreadTimes {
+    /// CPU used since `before`, or `None` if a thread of `before` has ended.
+    pub fn used_since(&self, before: &ThreadTimes) -> Option<Duration> {
+        let mut ns = 0;
+        for (tid, &then) in &before.0 {
+            ns += self.0.get(tid)?.saturating_sub(then);
+        }
+        // Threads started since count from zero.
+        ns += self.0.iter().filter(|(tid, _)| !before.0.contains_key(tid)).map(|(_, &t)| t).sum::<u64>();
+        Some(Duration::from_nanos(ns))
+    }
+}
+
+pub fn thread_times(pid: i32) -> Result<ThreadTimes> {
+    let dir = format!("/proc/{pid}/task");
+    let mut out = BTreeMap::new();
+    for task in std::fs::read_dir(&dir).with_context(|| format!("listing {dir}"))?.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<i32>().ok()) else { continue };
+        // A thread that ends meanwhile is simply not counted.
+        if let Ok(ns) = schedstat_ns(&task.path().join("schedstat")) {
+            out.insert(tid, ns);
+        }
+    }
+    Ok(ThreadTimes(out))
+}
+
+/// The CPU time in a `schedstat` file (its first field), in nanoseconds.
+pub fn schedstat_ns(path: &Path) -> Result<u64> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .with_context(|| format!("parsing {}", path.display()))
 }
 
 #[derive(Debug, Clone)]
@@ -134,5 +196,28 @@ mod tests {
         let stats = w.finish()?;
         assert_eq!(stats.rss_bytes.len(), 1);
         Ok(())
+    }
+
+    #[test]
+    fn a_threads_time_grows_with_its_work() -> Result<()> {
+        let (me, tid) = (std::process::id() as i32, nix::unistd::gettid().as_raw());
+        let before = thread_times(me)?.0.get(&tid).copied();
+        let spin_until = Instant::now() + Duration::from_millis(30);
+        while Instant::now() < spin_until {
+            std::hint::spin_loop();
+        }
+        let after = thread_times(me)?.0.get(&tid).copied();
+        let used = after.zip(before).map(|(a, b)| a.saturating_sub(b));
+        // Most of 30 ms, give or take preemption.
+        assert!(used.is_some_and(|ns| ns >= 5_000_000), "{used:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn time_used_counts_new_threads_and_gives_up_on_ended_ones() {
+        let times = |t: &[(i32, u64)]| ThreadTimes(t.iter().copied().collect());
+        let before = times(&[(1, 100), (2, 50)]);
+        assert_eq!(times(&[(1, 150), (2, 60), (3, 5)]).used_since(&before), Some(Duration::from_nanos(65)));
+        assert_eq!(times(&[(1, 150), (3, 5)]).used_since(&before), None);
     }
 }

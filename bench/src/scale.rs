@@ -2,6 +2,7 @@
 //! heartbeat and two metrics every second: time until all are ready, the launcher's own CPU
 //! and memory in the steady state, and the time to stop them all.
 
+use crate::floor::SamplingFloor;
 use crate::launcher::{Agents, Supervisor, write_config};
 use crate::procstat::{self, Window};
 use crate::report::{Figure, Section, Verdict, mib, ms};
@@ -29,6 +30,8 @@ struct Run {
 
 struct Steady {
     cpu_percent: f64,
+    /// [`SamplingFloor`] over the same agents in the same window.
+    floor_percent: f64,
     rss_median: f64,
     rss_max: f64,
 }
@@ -66,6 +69,10 @@ pub fn run(work: &Path, bin: &Path, p: &Params) -> Result<Section> {
                 target("< 3 %"),
                 verdict(st.cpu_percent, st.cpu_percent < 3.0),
             ));
+            s.figures.push(Figure::info(
+                format!("{n} agents: sampling floor (every agent's /proc/PID/stat read once a second, nothing else)"),
+                format!("{:.2} % of a core", st.floor_percent),
+            ));
             s.figures.push(Figure::target(
                 format!("{n} agents: launcher resident memory (max)"),
                 format!("{} (median {})", mib(st.rss_max), mib(st.rss_median)),
@@ -87,8 +94,12 @@ pub fn run(work: &Path, bin: &Path, p: &Params) -> Result<Section> {
          from spawning the launcher until the database says every agent is ready (polled every 2 ms \
          with a read-only connection). The steady state is measured on the first of {} start/stop \
          cycles, {:.0} s after all are ready, over {:.0} s: CPU is the launcher process's user+system \
-         time (all its threads, the store's writer included; not its agents) from /proc/PID/stat \
-         divided by wall time; resident memory is `Rss` from /proc/PID/smaps_rollup, sampled every \
+         time (all its threads, the store's writer included; not its agents) from the threads' \
+         nanosecond counters (/proc/PID/task/TID/schedstat; clock ticks from /proc/PID/stat if a \
+         thread ended during the window) divided by wall time; the sampling floor, in the same \
+         window, is a thread of the benchmark that only reads every agent's /proc/PID/stat once a \
+         second (opened once, one `pread` each, nothing parsed or stored): the least that \
+         sampling every agent every second costs; resident memory is `Rss` from /proc/PID/smaps_rollup, sampled every \
          second. Stop is from SIGTERM until the launcher has exited (it stops every agent first). \
          Ready and stop times are medians over the cycles. The launcher samples every agent's CPU \
          and memory every second (`sample_interval = \"1s\"`) throughout.",
@@ -123,6 +134,7 @@ fn cycle(
 
 fn measure_steady(pid: i32, p: &Params) -> Result<Steady> {
     std::thread::sleep(p.settle);
+    let floor = SamplingFloor::start(procstat::children(pid), Duration::from_secs(1));
     let mut w = Window::start(vec![pid])?;
     let end = Instant::now() + p.window;
     while Instant::now() < end {
@@ -133,6 +145,7 @@ fn measure_steady(pid: i32, p: &Params) -> Result<Steady> {
     let stats = w.finish()?;
     Ok(Steady {
         cpu_percent: stats.cpu_percent,
+        floor_percent: floor.finish()?,
         rss_median: median(&stats.rss_bytes),
         rss_max: percentile(&stats.rss_bytes, 100.0),
     })
