@@ -74,7 +74,7 @@ const FLUSH_EVERY_SECS: u64 = 300;
 /// the row counts reported). The oldest raw row is the table's first.
 fn wait_for_pruning(conn: &Connection, cutoff_ms: i64, slack_secs: u64) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut stmt = conn.prepare_cached("SELECT ts_ms FROM metric_samples ORDER BY minute LIMIT 1")?;
+    let mut stmt = conn.prepare_cached("SELECT ts_ms FROM metric_samples ORDER BY block LIMIT 1")?;
     while Instant::now() < deadline {
         let oldest: Option<i64> = stmt.query_row([], |r| r.get(0)).optional()?;
         if oldest.is_none_or(|t| t >= cutoff_ms - MINUTE_MS - slack_secs as i64 * 1000) {

@@ -9,7 +9,7 @@
 use crate::report::{Figure, Section, Verdict, mib, ms};
 use crate::stats::percentile;
 use crate::workload::{METRICS, flushed, register_agents, remove_db, start_store, tick_samples};
-use agentvisor_shared::schema::sample_minute;
+use agentvisor_shared::schema::sample_block;
 use agentvisor_shared::{Reader, WriteOp, WriterConfig};
 use anyhow::{Context, Result};
 use ratatui::Terminal;
@@ -159,13 +159,13 @@ fn build(db: &Path, p: &Params) -> Result<usize> {
         let tx = conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO metric_samples (minute, series_id, ts_ms, value) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO metric_samples (block, series_id, ts_ms, value) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for id in chunk {
                 for k in (1..p.rows_per_series).rev() {
                     let value = ((*id as u64 * 31 + k as u64 * 17) % 1000) as f64 / 10.0;
                     let ts = now - k as i64 * 1000;
-                    stmt.execute(params![sample_minute(ts), id, ts, value])?;
+                    stmt.execute(params![sample_block(ts), id, ts, value])?;
                     rows += 1;
                 }
             }

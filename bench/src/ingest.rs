@@ -6,7 +6,7 @@
 use crate::report::{Figure, Section, Verdict, rate, ratio};
 use crate::stats::median;
 use crate::workload::{METRICS, flushed, remove_db, tick_samples};
-use agentvisor_shared::schema::sample_minute;
+use agentvisor_shared::schema::sample_block;
 use agentvisor_shared::{Sample, Store, WriteOp, WriterConfig};
 use anyhow::{Context, Result};
 use rusqlite::{Connection, params};
@@ -153,11 +153,11 @@ fn through_rusqlite(db: &Path, ticks: &[Vec<Sample>], batch: usize, cache_kib: O
         let tx = conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO metric_samples (minute, series_id, ts_ms, value) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO metric_samples (block, series_id, ts_ms, value) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for (i, ts, v) in chunk {
                 let id = ids.get(i).copied().context("a sample of an unknown series")?;
-                stmt.execute(params![sample_minute(*ts), id, ts, v])?;
+                stmt.execute(params![sample_block(*ts), id, ts, v])?;
             }
         }
         tx.commit()?;

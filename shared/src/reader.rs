@@ -11,7 +11,7 @@ use crate::model::{
     AgentRow, AgentStatus, Event, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot, metric,
 };
 use crate::retention::{HOUR_MS, MINUTE_MS};
-use crate::schema::{self, SCHEMA_VERSION, sample_minute};
+use crate::schema::{self, SCHEMA_VERSION, sample_block};
 use crate::time::now_ms;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
@@ -400,25 +400,25 @@ impl Reader {
             else {
                 return Ok(Vec::new());
             };
-            // Raw rows are keyed by minute first: one index range per minute held raw.
+            // Raw rows are keyed by block first: one index range per block held raw.
             c.prepare_cached(
-                "WITH RECURSIVE minutes(m) AS (
-                     SELECT max(?6, (SELECT min(minute) FROM metric_samples))
+                "WITH RECURSIVE blocks(b) AS (
+                     SELECT max(?6, (SELECT min(block) FROM metric_samples))
                      UNION ALL
-                     SELECT m + 1 FROM minutes WHERE m < (SELECT max(minute) FROM metric_samples)
+                     SELECT b + 1 FROM blocks WHERE b < (SELECT max(block) FROM metric_samples)
                  )
                  SELECT (ts_ms / ?2) * ?2 AS bucket, sum(sum) / sum(count), min(min), max(max), sum(count)
                  FROM (
                      SELECT r.ts_ms, r.value AS sum, r.value AS min, r.value AS max, 1 AS count
-                     FROM minutes CROSS JOIN metric_samples r
-                     WHERE r.minute = minutes.m AND r.series_id = ?1 AND r.ts_ms >= ?3
+                     FROM blocks CROSS JOIN metric_samples r
+                     WHERE r.block = blocks.b AND r.series_id = ?1 AND r.ts_ms >= ?3
                      UNION ALL
                      SELECT ts_ms, sum, min, max, count
                      FROM metric_rollups WHERE series_id = ?1 AND step_ms IN (?4, ?5) AND ts_ms >= ?3
                  )
                  GROUP BY bucket ORDER BY bucket",
             )?
-            .query_map(params![id, step, since_ms, MINUTE_MS, HOUR_MS, sample_minute(since_ms)], |r| {
+            .query_map(params![id, step, since_ms, MINUTE_MS, HOUR_MS, sample_block(since_ms)], |r| {
                 Ok(Point {
                     ts_ms: r.get(0)?,
                     value: r.get(1)?,
@@ -440,32 +440,32 @@ impl Reader {
     ) -> Result<HashMap<String, Vec<f64>>> {
         let wanted = usize::try_from(points).unwrap_or(0);
         self.read(|c| {
-            // Newest minute first, one index range each, until enough values have come. The
+            // Newest block first, one index range each, until enough values have come. The
             // rest of the walk is not read: the statement is reset when it is dropped, inside
             // this short transaction.
             let mut stmt = c.prepare_cached(
-                "WITH RECURSIVE minutes(m) AS (
-                     SELECT (SELECT max(minute) FROM metric_samples)
+                "WITH RECURSIVE blocks(b) AS (
+                     SELECT (SELECT max(block) FROM metric_samples)
                      UNION ALL
-                     SELECT m - 1 FROM minutes WHERE m > (SELECT min(minute) FROM metric_samples)
+                     SELECT b - 1 FROM blocks WHERE b > (SELECT min(block) FROM metric_samples)
                  )
-                 SELECT r.minute, r.value FROM minutes CROSS JOIN metric_samples r
-                 WHERE r.minute = minutes.m
+                 SELECT r.block, r.value FROM blocks CROSS JOIN metric_samples r
+                 WHERE r.block = blocks.b
                    AND r.series_id = (SELECT id FROM metric_series WHERE scope = ?1 AND metric = ?2)",
             )?;
             let mut out = HashMap::with_capacity(scopes.len());
             for scope in scopes {
-                // (minute, value) in walk order: minutes newest first, each minute oldest first.
+                // (block, value) in walk order: blocks newest first, each block oldest first.
                 let mut found: Vec<(i64, f64)> = Vec::new();
                 let mut rows = stmt.query(params![scope, metric_name])?;
                 while let Some(r) = rows.next()? {
-                    let minute: i64 = r.get(0)?;
-                    if found.len() >= wanted && found.last().is_some_and(|(m, _)| *m != minute) {
+                    let block: i64 = r.get(0)?;
+                    if found.len() >= wanted && found.last().is_some_and(|(b, _)| *b != block) {
                         break;
                     }
-                    found.push((minute, r.get(1)?));
+                    found.push((block, r.get(1)?));
                 }
-                found.sort_by_key(|(m, _)| *m);
+                found.sort_by_key(|(b, _)| *b);
                 let skip = found.len().saturating_sub(wanted);
                 out.insert(scope.clone(), found.into_iter().skip(skip).map(|(_, v)| v).collect());
             }

@@ -13,11 +13,13 @@
 //! 8 d) and 100 agents x 10 metrics that is about 1000 * (960 * 40 + 1440 * 60 + 192 * 60) =
 //! about 136 MB.
 
-use crate::schema::sample_minute;
+use crate::schema::{SAMPLE_BLOCK_MS, sample_block};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::time::{Duration, Instant};
 
 pub const MINUTE_MS: i64 = 60_000;
+// Raw rows are folded a minute at a time by whole blocks.
+const _: () = assert!(MINUTE_MS % SAMPLE_BLOCK_MS == 0);
 pub const HOUR_MS: i64 = 3_600_000;
 
 /// How long each kind of data is kept.
@@ -114,7 +116,7 @@ impl Pruner {
         }
         // Raw rows go by whole minutes, so a minute is kept raw until all of it is older than
         // the raw window: the window is a lower bound, exceeded by less than a minute.
-        let raw_cutoff_minute = sample_minute(self.clock_ms - ms(cfg.raw));
+        let raw_cutoff_minute = (self.clock_ms - ms(cfg.raw)) / MINUTE_MS;
         while started.elapsed() < cfg.budget && fold_oldest_raw(conn, raw_cutoff_minute)? {}
         let minute_cutoff = self.clock_ms - ms(cfg.minute);
         let hour_cutoff = self.clock_ms - ms(cfg.hour);
@@ -133,31 +135,37 @@ impl Pruner {
 
 /// Folds the raw rows of the oldest minute older than `cutoff_minute` into minute rollups,
 /// for up to [`SERIES_PER_FOLD`] series from the first one that has rows there, and deletes
-/// them: one transaction over a contiguous stretch of the table. Returns whether there was
-/// anything to fold.
+/// them: one transaction over a few contiguous stretches of the table (one per block of the
+/// minute). Returns whether there was anything to fold.
 fn fold_oldest_raw(conn: &mut Connection, cutoff_minute: i64) -> rusqlite::Result<bool> {
     let tx = conn.transaction()?;
     let oldest: Option<(i64, i64)> = tx
-        .prepare_cached("SELECT minute, series_id FROM metric_samples ORDER BY minute, series_id LIMIT 1")?
+        .prepare_cached("SELECT block, series_id FROM metric_samples ORDER BY block, series_id LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some((minute, first)) = oldest.filter(|(m, _)| *m < cutoff_minute) else {
+    let Some((minute, first)) = oldest
+        .map(|(block, first)| (block * SAMPLE_BLOCK_MS / MINUTE_MS, first))
+        .filter(|(m, _)| *m < cutoff_minute)
+    else {
         return Ok(false);
     };
+    let blocks = (sample_block(minute * MINUTE_MS), sample_block((minute + 1) * MINUTE_MS));
     // Rows of one minute share one minute rollup per series; merged with one already there
     // (from rows that came late, or from an earlier fold of a partial minute).
     tx.prepare_cached(
         "INSERT INTO metric_rollups (series_id, step_ms, ts_ms, min, max, sum, count)
-         SELECT series_id, ?4, ?1 * ?4, min(value), max(value), sum(value), count(*)
-         FROM metric_samples WHERE minute = ?1 AND series_id >= ?2 AND series_id < ?3
+         SELECT series_id, ?6, ?1 * ?6, min(value), max(value), sum(value), count(*)
+         FROM metric_samples WHERE block >= ?2 AND block < ?3 AND series_id >= ?4 AND series_id < ?5
          GROUP BY series_id
          ON CONFLICT (series_id, step_ms, ts_ms) DO UPDATE SET
             min = min(metric_rollups.min, excluded.min), max = max(metric_rollups.max, excluded.max),
             sum = metric_rollups.sum + excluded.sum, count = metric_rollups.count + excluded.count",
     )?
-    .execute(params![minute, first, first + SERIES_PER_FOLD, MINUTE_MS])?;
-    tx.prepare_cached("DELETE FROM metric_samples WHERE minute = ?1 AND series_id >= ?2 AND series_id < ?3")?
-        .execute(params![minute, first, first + SERIES_PER_FOLD])?;
+    .execute(params![minute, blocks.0, blocks.1, first, first + SERIES_PER_FOLD, MINUTE_MS])?;
+    tx.prepare_cached(
+        "DELETE FROM metric_samples WHERE block >= ?1 AND block < ?2 AND series_id >= ?3 AND series_id < ?4",
+    )?
+    .execute(params![blocks.0, blocks.1, first, first + SERIES_PER_FOLD])?;
     tx.commit()?;
     Ok(true)
 }

@@ -11,8 +11,12 @@ use std::path::Path;
 pub const APPLICATION_ID: i64 = 0x4147_5653;
 
 /// Migrations, in order; migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] =
-    &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql"), include_str!("schema/v3.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/v1.sql"),
+    include_str!("schema/v2.sql"),
+    include_str!("schema/v3.sql"),
+    include_str!("schema/v4.sql"),
+];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -70,8 +74,11 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The `minute` column of a raw sample taken at `ts_ms`, which clusters `metric_samples`
-/// (integer division, as SQLite's `ts_ms / 60000`).
-pub fn sample_minute(ts_ms: i64) -> i64 {
-    ts_ms / crate::retention::MINUTE_MS
+/// The span of one `block` of `metric_samples`; a minute is a whole number of blocks.
+pub const SAMPLE_BLOCK_MS: i64 = 10_000;
+
+/// The `block` column of a raw sample taken at `ts_ms`, which clusters `metric_samples`
+/// (integer division, as SQLite's `ts_ms / 10000`).
+pub fn sample_block(ts_ms: i64) -> i64 {
+    ts_ms / SAMPLE_BLOCK_MS
 }

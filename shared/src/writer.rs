@@ -24,7 +24,7 @@
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{AgentSpec, AgentStatus, DesiredState, LauncherSession, Severity, Stream, metric};
 use crate::retention::{Pruner, RetentionConfig};
-use crate::schema::{self, sample_minute};
+use crate::schema::{self, sample_block};
 use crate::time::now_ms;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
@@ -734,13 +734,13 @@ impl Writer {
         let due = self.pending_since.is_some_and(|t| t.elapsed() >= self.store.cfg.sample_flush_interval);
         if write_samples || due || self.pending_rows.len() >= MAX_PENDING_ROWS {
             // In key order, consecutive rows land in the same B-tree pages.
-            self.pending_rows.sort_unstable_by_key(|&(id, ts, _)| (sample_minute(ts), id, ts));
+            self.pending_rows.sort_unstable_by_key(|&(id, ts, _)| (sample_block(ts), id, ts));
             let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO metric_samples (minute, series_id, ts_ms, value)
+                "INSERT OR REPLACE INTO metric_samples (block, series_id, ts_ms, value)
                  VALUES (?1, ?2, ?3, ?4)",
             )?;
             for (id, ts, v) in self.pending_rows.drain(..) {
-                insert.execute(params![sample_minute(ts), id, ts, v])?;
+                insert.execute(params![sample_block(ts), id, ts, v])?;
             }
             self.pending_since = None;
         }

@@ -461,17 +461,18 @@ fn snapshot_orders_agents_and_gives_each_its_values() {
     t.join();
 }
 
-/// Sparklines read the newest values of a series across the minutes that cluster raw rows:
-/// the newest `points`, oldest first, whichever minutes they fall in.
+/// Sparklines read the newest values of a series across the blocks that cluster raw rows:
+/// the newest `points`, oldest first, whichever blocks they fall in.
 #[test]
-fn recent_values_span_minutes_and_keep_time_order() {
+fn recent_values_span_blocks_and_keep_time_order() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let (w, t) = start_writer(&db, WriterConfig::default());
-    // Three minutes of a series sampled every 20 s, and a second series in between.
+    // Three minutes of a series sampled every 4 s (two or three samples a block), and a
+    // second series in between.
     let start = (agentvisor_shared::time::now_ms() / 60_000 - 3) * 60_000;
-    let samples = (0..9).flat_map(|i| {
-        let ts_ms = start + i * 20_000;
+    let samples = (0..45).flat_map(|i| {
+        let ts_ms = start + i * 4_000;
         [
             Sample { scope: "a".into(), metric: "m".into(), ts_ms, value: i as f64 },
             Sample { scope: "b".into(), metric: "m".into(), ts_ms, value: -(i as f64) },
@@ -482,13 +483,13 @@ fn recent_values_span_minutes_and_keep_time_order() {
     let reader = Reader::open(&db).unwrap();
     let scopes = ["a".to_owned(), "b".to_owned(), "none".to_owned()];
     let got = reader.recent_values(&scopes, "m", 5).unwrap();
-    assert_eq!(got["a"], vec![4.0, 5.0, 6.0, 7.0, 8.0]);
-    assert_eq!(got["b"], vec![-4.0, -5.0, -6.0, -7.0, -8.0]);
+    assert_eq!(got["a"], vec![40.0, 41.0, 42.0, 43.0, 44.0]);
+    assert_eq!(got["b"], vec![-40.0, -41.0, -42.0, -43.0, -44.0]);
     assert!(got["none"].is_empty());
-    assert_eq!(reader.recent_values(&scopes, "m", 50).unwrap()["a"].len(), 9, "all there are");
+    assert_eq!(reader.recent_values(&scopes, "m", 500).unwrap()["a"].len(), 45, "all there are");
     let history = reader.series("a", "m", start, 1000).unwrap();
     let total: i64 = history.iter().map(|p| p.count).sum();
-    assert_eq!(total, 9, "every raw row of every minute, once: {history:?}");
+    assert_eq!(total, 45, "every raw row of every block, once: {history:?}");
     drop(w);
     t.join();
 }
@@ -519,13 +520,13 @@ fn a_version_2_database_is_upgraded_with_its_samples() {
     let c = open_read_only(&db).unwrap();
     assert_eq!(pragma(&c, "user_version"), SCHEMA_VERSION);
     let rows: Vec<(i64, i64, f64)> = c
-        .prepare("SELECT minute, ts_ms, value FROM metric_samples ORDER BY ts_ms")
+        .prepare("SELECT block, ts_ms, value FROM metric_samples ORDER BY ts_ms")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
-    assert_eq!(rows, vec![(29_922_300, 1795338000000, 1.5), (29_922_301, 1795338061000, 2.5)]);
+    assert_eq!(rows, vec![(179_533_800, 1795338000000, 1.5), (179_533_806, 1795338061000, 2.5)]);
     let named: i64 = c.query_row("SELECT count(*) FROM metrics WHERE agent = 'a'", [], |r| r.get(0)).unwrap();
     assert_eq!(named, 2, "the metrics view is back");
     let reader = Reader::open(&db).unwrap();
