@@ -441,23 +441,39 @@ impl Reader {
         let wanted = usize::try_from(points).unwrap_or(0);
         self.read(|c| {
             // Newest block first, one index range each, until enough values have come. The
-            // rest of the walk is not read: the statement is reset when it is dropped, inside
-            // this short transaction.
+            // walk starts at the series' own newest block (from `last_ms`, which lags by at
+            // most NEWEST_REFRESH_MS), so a series that stopped a while ago does not probe every
+            // block since. The rest of the walk is not read: the statement is reset when it is
+            // dropped, inside this short transaction.
+            let mut series = c.prepare_cached(
+                "WITH newest(b) AS (SELECT max(block) FROM metric_samples)
+                 SELECT id, min(newest.b, coalesce((last_ms + ?3) / ?4, newest.b))
+                 FROM metric_series, newest WHERE scope = ?1 AND metric = ?2",
+            )?;
             let mut stmt = c.prepare_cached(
                 "WITH RECURSIVE blocks(b) AS (
-                     SELECT (SELECT max(block) FROM metric_samples)
+                     SELECT ?2
                      UNION ALL
                      SELECT b - 1 FROM blocks WHERE b > (SELECT min(block) FROM metric_samples)
                  )
                  SELECT r.block, r.value FROM blocks CROSS JOIN metric_samples r
-                 WHERE r.block = blocks.b
-                   AND r.series_id = (SELECT id FROM metric_series WHERE scope = ?1 AND metric = ?2)",
+                 WHERE r.block = blocks.b AND r.series_id = ?1",
             )?;
             let mut out = HashMap::with_capacity(scopes.len());
             for scope in scopes {
                 // (block, value) in walk order: blocks newest first, each block oldest first.
                 let mut found: Vec<(i64, f64)> = Vec::new();
-                let mut rows = stmt.query(params![scope, metric_name])?;
+                let newest = series
+                    .query_row(
+                        params![scope, metric_name, schema::NEWEST_REFRESH_MS, schema::SAMPLE_BLOCK_MS],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)),
+                    )
+                    .optional()?;
+                let Some((id, Some(start))) = newest else {
+                    out.insert(scope.clone(), Vec::new());
+                    continue;
+                };
+                let mut rows = stmt.query(params![id, start])?;
                 while let Some(r) = rows.next()? {
                     let block: i64 = r.get(0)?;
                     if found.len() >= wanted && found.last().is_some_and(|(b, _)| *b != block) {

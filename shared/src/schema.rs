@@ -74,6 +74,10 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How far `metric_series.last_ms` may lag the series' newest sample: a value that does not
+/// change is written again only this often.
+pub const NEWEST_REFRESH_MS: i64 = 60_000;
+
 /// The span of one `block` of `metric_samples`; a minute is a whole number of blocks.
 pub const SAMPLE_BLOCK_MS: i64 = 10_000;
 

@@ -439,7 +439,9 @@ struct Writer {
     failing_since_ms: i64,
     dropped_before_failure: u64,
     /// Each series' newest value as committed in `metric_series` (time, value): an unchanged
-    /// value is written again only after [`NEWEST_REFRESH_MS`].
+    /// value is written again only after [`schema::NEWEST_REFRESH_MS`]: most series of an idle
+    /// agent (its memory, threads, a CPU of zero, a queue length) repeat every second, and
+    /// rewriting them would be most of the statements an idle fleet costs.
     newest_written: HashMap<i64, (i64, f64)>,
     /// Sample rows (series id, time, value) waiting for [`WriterConfig::sample_flush_interval`].
     pending_rows: Vec<(i64, i64, f64)>,
@@ -491,11 +493,6 @@ impl Pending {
 /// Messages per wake-up from which the writer naps through batch windows instead of
 /// blocking on its channel.
 const BUSY_MESSAGES: usize = 8;
-
-/// How old `metric_series.last_ms` may grow while the value stays the same. Most series of an
-/// idle agent (its memory, threads, a CPU of zero, a queue length) repeat every second:
-/// rewriting them would be most of the statements an idle fleet costs.
-const NEWEST_REFRESH_MS: i64 = 60_000;
 
 /// Sample rows kept waiting at most, whatever the interval: bounds the writer's memory.
 const MAX_PENDING_ROWS: usize = 100_000;
@@ -755,7 +752,8 @@ impl Writer {
             last_values.retain(|id, &mut (ts, v)| match self.newest_written.get(id) {
                 Some(&(written_ts, written_v)) => {
                     ts >= written_ts
-                        && (written_v.to_bits() != v.to_bits() || ts - written_ts >= NEWEST_REFRESH_MS)
+                        && (written_v.to_bits() != v.to_bits()
+                            || ts - written_ts >= schema::NEWEST_REFRESH_MS)
                 }
                 None => true,
             });

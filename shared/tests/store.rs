@@ -605,6 +605,29 @@ fn an_unchanged_newest_value_is_rewritten_only_after_a_minute() {
     t.join();
 }
 
+/// `last_ms` may lag behind a value that does not change; sparklines still reach the newest
+/// samples.
+#[test]
+fn recent_values_reach_past_a_lagging_last_ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (w, t) = start_writer(&db, WriterConfig::default());
+    let t0 = (agentvisor_shared::time::now_ms() / 60_000 - 2) * 60_000;
+    for i in 0..12 {
+        let s = Sample { scope: "a".into(), metric: "m".into(), ts_ms: t0 + i * 5_000, value: 7.0 };
+        w.send(WriteOp::Samples(vec![s])).unwrap();
+        w.flush().unwrap().unwrap();
+    }
+    let c = open_read_only(&db).unwrap();
+    let last_ms: i64 =
+        c.query_row("SELECT last_ms FROM metric_series WHERE scope = 'a'", [], |r| r.get(0)).unwrap();
+    assert_eq!(last_ms, t0, "the unchanged value was not rewritten");
+    let got = Reader::open(&db).unwrap().recent_values(&["a".to_owned()], "m", 20).unwrap();
+    assert_eq!(got["a"], vec![7.0; 12], "all 55 s of samples, six blocks past last_ms");
+    drop(w);
+    t.join();
+}
+
 fn running(agent: &str, heartbeats: i64) -> WriteOp {
     WriteOp::Status(Box::new(AgentStatus {
         agent: agent.into(),
