@@ -129,6 +129,9 @@ impl Pruner {
             }
             tx.commit()?;
         }
+        if self.pending.is_empty() && started.elapsed() < cfg.budget {
+            return_free_pages(conn)?;
+        }
         Ok(())
     }
 }
@@ -186,6 +189,32 @@ fn age_rollups(tx: &Connection, id: i64, minute_cutoff: i64, hour_cutoff: i64) -
         .execute(params![id, minute_cutoff, MINUTE_MS])?;
     tx.prepare_cached("DELETE FROM metric_rollups WHERE series_id = ?1 AND step_ms = ?3 AND ts_ms < ?2")?
         .execute(params![id, hour_cutoff, HOUR_MS])?;
+    Ok(())
+}
+
+/// Free pages a pass leaves in the file for reuse, at least: retention frees and the writer
+/// fills about as many pages a minute, and handing them to the file system only to grow the
+/// file again would cost writes for nothing.
+const KEEP_FREE_PAGES: i64 = 1_024;
+/// Most free pages handed back per pass: each may move a page from the end of the file.
+const RETURN_PAGES_PER_PASS: i64 = 2_048;
+
+/// Hands free pages beyond a quarter of the file (and beyond [`KEEP_FREE_PAGES`]) back to the
+/// file system, a bounded number per pass (`auto_vacuum = INCREMENTAL`). Free pages pile up
+/// when much more was deleted than is being written: after a schema upgrade that copies a
+/// table, or when a retention window is shortened.
+fn return_free_pages(conn: &Connection) -> rusqlite::Result<()> {
+    let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0));
+    let (free, total) = (pragma("freelist_count")?, pragma("page_count")?);
+    let excess = free - KEEP_FREE_PAGES.max(total / 4);
+    if excess <= 0 {
+        return Ok(());
+    }
+    // One row per page freed: the pragma runs until its rows are read.
+    let mut stmt =
+        conn.prepare(&format!("PRAGMA incremental_vacuum({})", excess.min(RETURN_PAGES_PER_PASS)))?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
     Ok(())
 }
 

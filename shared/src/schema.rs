@@ -57,11 +57,6 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     if current == SCHEMA_VERSION {
         return Ok(());
     }
-    if current == 0 {
-        // auto_vacuum only takes effect before the first table exists; INCREMENTAL lets
-        // retention hand freed pages back to the file system in small steps.
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").at(path)?;
-    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).at(path)?;
     // Re-read inside the lock: another writer may have migrated between the check and here.
     let current = user_version(&tx).at(path)?;

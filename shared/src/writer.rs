@@ -262,7 +262,11 @@ impl Store {
             set_mode(path, cfg.file_mode).at(path)?;
         }
         conn.busy_timeout(cfg.busy_timeout).at(path)?;
-        schema::check_compatible(&conn, path)?;
+        if schema::check_compatible(&conn, path)? == 0 {
+            // Only a file without pages takes it, so before WAL mode writes the first page.
+            // INCREMENTAL lets retention hand free pages back to the file system in steps.
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").at(path)?;
+        }
         // Set once, here, before any reader pool exists: WAL is a property of the file.
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).at(path)?;

@@ -12,7 +12,7 @@ use agentvisor_shared::{
     EventFilter, NewEvent, NewSession, Reader, SCHEMA_VERSION, Sample, Store, StoreError, WriteOp,
     WriterConfig, WriterHandle,
 };
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,6 +83,7 @@ fn migrates_an_empty_file_and_reopens_idempotently() {
     assert_eq!(pragma(&conn, "application_id"), APPLICATION_ID);
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
+    assert_eq!(pragma(&conn, "auto_vacuum"), 2, "INCREMENTAL, so retention can return free pages");
     let tables_before: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).unwrap();
     drop(conn);
 
@@ -424,6 +425,53 @@ fn retention_rolls_samples_up_exactly_and_bounds_events() {
     assert_eq!(count, 1080, "every sample of the window counted once");
     assert!((sum - expected_sum).abs() < 1e-6, "sum {sum} != {expected_sum}");
     assert!(points.iter().all(|p| p.min <= p.value && p.value <= p.max));
+    drop(w);
+    t.join();
+}
+
+/// After much more was deleted than written (here: raw samples older than the raw window,
+/// folded into a few rollups), retention hands the free pages back, a bounded number a pass.
+#[test]
+fn retention_returns_free_pages_to_the_file_system() {
+    use agentvisor_shared::RetentionConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let cfg = WriterConfig {
+        housekeeping_interval: Duration::from_millis(10),
+        retention: RetentionConfig { interval: Duration::ZERO, ..RetentionConfig::default() },
+        ..WriterConfig::default()
+    };
+    let (w, t) = start_writer(&db, cfg);
+    // Two hours ago, older than the 15-minute raw window: 150 series of an hour at 1 Hz.
+    let start = agentvisor_shared::time::now_ms() - 2 * 3600 * 1000;
+    for series in 0..150 {
+        let samples = (0..3600)
+            .map(|i| Sample {
+                scope: format!("a{series}"),
+                metric: "m".into(),
+                ts_ms: start + i * 1000,
+                value: i as f64,
+            })
+            .collect();
+        w.send(WriteOp::Samples(samples)).unwrap();
+    }
+    w.flush().unwrap().unwrap();
+    let c = open_read_only(&db).unwrap();
+    let peak = pragma(&c, "page_count");
+    // Housekeeping folds the old rows and hands the pages back on its own timer.
+    wait_for("the old samples are folded and their pages returned", || {
+        let old: Option<i64> = c
+            .query_row(
+                "SELECT 1 FROM metric_samples WHERE block < ?1 LIMIT 1",
+                [(start + 3_600_000) / 10_000],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        old.is_none() && pragma(&c, "freelist_count") <= 1_024.max(pragma(&c, "page_count") / 4)
+    });
+    let total = pragma(&c, "page_count");
+    assert!(total < peak / 2, "the file shrank: {peak} pages, now {total}");
     drop(w);
     t.join();
 }
