@@ -1045,7 +1045,9 @@ fn apply_op(
         }
         WriteOp::Samples(samples) => {
             for s in samples {
-                if !s.value.is_finite() {
+                // Before 1970 is no time a launcher stamps; blocks and minutes of raw rows are
+                // divisions that assume a time after it.
+                if !s.value.is_finite() || s.ts_ms < 0 {
                     continue;
                 }
                 let id = series_id(tx, sink.series, sink.new_series, &s.scope, &s.metric)?;

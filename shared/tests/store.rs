@@ -653,6 +653,31 @@ fn an_unchanged_newest_value_is_rewritten_only_after_a_minute() {
     t.join();
 }
 
+/// Values that are not numbers and times before 1970 are skipped; the rest of the batch is
+/// written.
+#[test]
+fn samples_without_a_finite_value_or_with_a_negative_time_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (w, t) = start_writer(&db, WriterConfig::default());
+    let now = agentvisor_shared::time::now_ms();
+    let s = |ts_ms: i64, value: f64| Sample { scope: "a".into(), metric: "m".into(), ts_ms, value };
+    w.send(WriteOp::Samples(vec![s(now, f64::NAN), s(now, f64::INFINITY), s(-15_000, 1.0), s(now, 2.0)]))
+        .unwrap();
+    w.flush().unwrap().unwrap();
+    let rows: Vec<(i64, f64)> = open_read_only(&db)
+        .unwrap()
+        .prepare("SELECT ts_ms, value FROM metrics WHERE agent = 'a'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(rows, vec![(now, 2.0)]);
+    drop(w);
+    t.join();
+}
+
 /// `last_ms` may lag behind a value that does not change; sparklines still reach the newest
 /// samples.
 #[test]
