@@ -48,11 +48,22 @@ pub struct Reader {
     /// `PRAGMA data_version` is per connection, so one connection is kept aside to ask it.
     watch: Connection,
     pacer: Pacer,
-    /// Every metric name seen, shared by all snapshots' agent rows.
+    /// Every metric name and scope seen, shared by all snapshots' agent rows and
+    /// [`Reader::series_names`].
     names: RefCell<HashSet<Arc<str>>>,
+    /// Scope and metric name of each series id seen, indexed by id: series are never renamed
+    /// or deleted, so a snapshot reads only ids and values, not ten thousand pairs of names.
+    series_names: RefCell<Vec<Option<SeriesName>>>,
     /// Command and capability lists by their JSON text, parsed once.
     lists: RefCell<HashMap<String, Arc<[String]>>>,
 }
+
+/// A series' scope and metric name, both shared through [`Reader::names`].
+type SeriesName = (Arc<str>, Arc<str>);
+
+/// Series ids up to this are kept in [`Reader::series_names`] (they count up from 1); any
+/// beyond it are read by name each time rather than grow the table without bound.
+const MAX_CACHED_SERIES_ID: usize = 1 << 20;
 
 /// Distinct lists kept parsed; past this many (reloads that change commands again and again)
 /// the cache starts afresh.
@@ -179,6 +190,7 @@ impl Reader {
             watch,
             pacer: Pacer::new(),
             names: RefCell::default(),
+            series_names: RefCell::default(),
             lists: RefCell::default(),
         })
     }
@@ -247,34 +259,56 @@ impl Reader {
             let mut host = HostStats::default();
             let mut launcher_metrics = BTreeMap::new();
             let mut values: Vec<(usize, Arc<str>, f64)> = Vec::new();
-            let mut stmt = c.prepare_cached(
-                "SELECT scope, metric, last_value FROM metric_series WHERE last_value IS NOT NULL",
-            )?;
-            let mut rows = stmt.query([])?;
-            // Borrowed, not copied: a thousand agents have ten thousand series.
+            // Names come only with series newer than any cached (and are looked up for one the
+            // cache lacks otherwise: a series that had no value yet when it was passed).
+            let mut cache = self.series_names.borrow_mut();
             let mut names = self.names.borrow_mut();
+            let mut stmt = c.prepare_cached(
+                "SELECT id, last_value, CASE WHEN id >= ?1 THEN scope END, CASE WHEN id >= ?1 THEN metric END
+                 FROM metric_series WHERE last_value IS NOT NULL",
+            )?;
+            let mut by_id = c.prepare_cached("SELECT scope, metric FROM metric_series WHERE id = ?1")?;
+            let mut rows = stmt.query([cache.len() as i64])?;
             // An agent's series mostly follow each other: the last agent found is tried first.
-            let mut last: Option<(&str, usize)> = None;
+            let mut last: Option<(Arc<str>, Option<usize>)> = None;
             while let Some(r) = rows.next()? {
-                let scope = r.get_ref(0)?.as_str()?;
-                let name = r.get_ref(1)?.as_str()?;
-                let value: f64 = r.get(2)?;
-                match scope {
-                    metric::HOST => set_host(&mut host, name, value),
+                let id: i64 = r.get(0)?;
+                let value: f64 = r.get(1)?;
+                let slot = usize::try_from(id).ok().filter(|&i| i <= MAX_CACHED_SERIES_ID);
+                let cached = slot.and_then(|i| cache.get(i).cloned().flatten());
+                let (scope, name) = match cached {
+                    Some(pair) => pair,
+                    None => {
+                        let (scope, name): (String, String) = match (r.get(2)?, r.get(3)?) {
+                            (Some(scope), Some(name)) => (scope, name),
+                            _ => by_id.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?,
+                        };
+                        let pair: SeriesName = (intern(&mut names, &scope), intern(&mut names, &name));
+                        if let Some(i) = slot {
+                            if cache.len() <= i {
+                                cache.resize(i + 1, None);
+                            }
+                            cache[i] = Some(pair.clone());
+                        }
+                        pair
+                    }
+                };
+                match &*scope {
+                    metric::HOST => set_host(&mut host, &name, value),
                     metric::LAUNCHER => {
-                        launcher_metrics.insert(name.to_owned(), value);
+                        launcher_metrics.insert(name.to_string(), value);
                     }
                     _ => {
-                        let i = match last {
-                            Some((s, i)) if s == scope => Some(i),
-                            _ => index
-                                .get_key_value(scope)
-                                .map(|(s, i)| (*s, *i))
-                                .inspect(|hit| last = Some(*hit))
-                                .map(|(_, i)| i),
+                        let i = match &last {
+                            Some((s, i)) if Arc::ptr_eq(s, &scope) => *i,
+                            _ => {
+                                let i = index.get(&*scope).copied();
+                                last = Some((scope.clone(), i));
+                                i
+                            }
                         };
                         if let Some(i) = i {
-                            values.push((i, intern(&mut names, name), value));
+                            values.push((i, name, value));
                         }
                     }
                 }

@@ -509,6 +509,44 @@ fn snapshot_orders_agents_and_gives_each_its_values() {
     t.join();
 }
 
+/// A reader keeps series names between snapshots: series added later, and a series that had
+/// no value when the reader first passed it, still show with their values.
+#[test]
+fn later_snapshots_show_new_series_and_late_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (w, t) = start_writer(&db, WriterConfig::default());
+    w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
+    let sample = |metric: &str, value: f64| {
+        let s = Sample {
+            scope: "a".into(),
+            metric: metric.into(),
+            ts_ms: agentvisor_shared::time::now_ms(),
+            value,
+        };
+        w.send(WriteOp::Samples(vec![s])).unwrap();
+        w.flush().unwrap().unwrap();
+    };
+    let reader = Reader::open(&db).unwrap();
+    let metrics = || -> Vec<(String, f64)> {
+        let snap = reader.snapshot().unwrap();
+        snap.agents[0].metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    sample("first", 1.0);
+    assert_eq!(metrics(), [("first".to_owned(), 1.0)]);
+    // A series row without a value yet (as an older launcher could leave one), then a newer
+    // series that the reader caches past it.
+    let raw = Connection::open(&db).unwrap();
+    raw.execute("INSERT INTO metric_series (scope, metric) VALUES ('a', 'late')", []).unwrap();
+    sample("second", 2.0);
+    assert_eq!(metrics(), [("first".to_owned(), 1.0), ("second".to_owned(), 2.0)]);
+    raw.execute("UPDATE metric_series SET last_value = 3.0 WHERE metric = 'late'", []).unwrap();
+    sample("first", 4.0);
+    assert_eq!(metrics(), [("first".to_owned(), 4.0), ("late".to_owned(), 3.0), ("second".to_owned(), 2.0)]);
+    drop(w);
+    t.join();
+}
+
 /// Sparklines read the newest values of a series across the blocks that cluster raw rows:
 /// the newest `points`, oldest first, whichever blocks they fall in.
 #[test]
