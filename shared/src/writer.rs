@@ -745,22 +745,21 @@ impl Writer {
             }
             self.pending_since = None;
         }
+        if let Some(newest) = last_values.values().map(|(ts, _)| *ts).max() {
+            self.newest_sample_ms = self.newest_sample_ms.max(newest);
+        }
+        last_values.retain(|id, &mut (ts, v)| match self.newest_written.get(id) {
+            Some(&(written_ts, written_v)) => {
+                ts >= written_ts
+                    && (written_v.to_bits() != v.to_bits() || ts - written_ts >= schema::NEWEST_REFRESH_MS)
+            }
+            None => true,
+        });
         {
             let mut stmt = tx.prepare_cached(
                 "UPDATE metric_series SET last_ms = ?2, last_value = ?3
                  WHERE id = ?1 AND (last_ms IS NULL OR last_ms <= ?2)",
             )?;
-            if let Some(newest) = last_values.values().map(|(ts, _)| *ts).max() {
-                self.newest_sample_ms = self.newest_sample_ms.max(newest);
-            }
-            last_values.retain(|id, &mut (ts, v)| match self.newest_written.get(id) {
-                Some(&(written_ts, written_v)) => {
-                    ts >= written_ts
-                        && (written_v.to_bits() != v.to_bits()
-                            || ts - written_ts >= schema::NEWEST_REFRESH_MS)
-                }
-                None => true,
-            });
             for (id, (ts, v)) in &last_values {
                 stmt.execute(params![id, ts, v])?;
             }
