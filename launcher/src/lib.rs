@@ -15,6 +15,7 @@ mod notify;
 mod operator;
 mod output;
 mod permissions;
+mod proc_stat;
 mod process;
 mod procs;
 mod recover;

@@ -4,10 +4,9 @@
 //!
 //! Every read of `/proc/PID/stat` is one `pread` at offset 0 into a reused buffer: the file is
 //! a seq file that the kernel regenerates on a read at offset 0, and it fits one read when the
-//! buffer is large enough. The text is parsed by the procfs crate.
+//! buffer is large enough. The text is parsed by [`proc_stat`].
 
-use procfs::FromRead;
-use procfs::process::Stat;
+use crate::proc_stat::{self, Stat};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::{DirEntryExt, FileExt};
@@ -325,7 +324,7 @@ fn read_stat(file: &File, buf: &mut Vec<u8>) -> Option<Stat> {
     loop {
         let n = file.read_at(buf, 0).ok()?;
         if n < buf.len() {
-            return Stat::from_read(&buf[..n]).ok();
+            return proc_stat::parse(&buf[..n]);
         }
         if buf.len() >= STAT_MAX {
             return None;
