@@ -74,8 +74,8 @@ pub fn all() -> Vec<ProcInfo> {
 }
 
 /// The sampler's table of the processes in the agents' process groups, kept between samples
-/// so that a sample costs one listing of `/proc` plus one `pread` per such process, and
-/// nothing per unrelated process.
+/// so that a sample costs one `pread` per such process, one listing of `/proc` if the kernel
+/// has handed out a PID since the last listing, and nothing per unrelated process.
 ///
 /// - **Kept** processes (live members of a wanted group, and the launcher itself) hold their
 ///   `/proc/PID/stat` open. The descriptor refers to that very process, so a reused PID cannot
@@ -92,6 +92,10 @@ pub fn all() -> Vec<ProcInfo> {
 ///   `setpgid`, every skipped PID is read again once every `recheck_every` samples (spread
 ///   over the samples by PID). That is the bound on how late a process can be noticed.
 ///   Skipped PIDs that `/proc` no longer lists are forgotten.
+/// - **No listing** while no PID has been handed out since the last one (the last PID in
+///   `/proc/loadavg` has not moved; a new thread moves it too): no process can have appeared,
+///   so only the skipped PIDs due to be read again are read. An idle fleet on a quiet machine
+///   is then sampled without listing `/proc` at all.
 ///
 /// Descriptors: one per kept process (live processes in the agents' groups, plus one for the
 /// launcher), at most `max_open_files` (a quarter of the soft `RLIMIT_NOFILE` limit), so a
@@ -115,6 +119,13 @@ pub struct ProcTable {
     /// Reused between samples: the listing of `/proc` and the read buffer.
     listing: Vec<(i32, u64)>,
     buf: Vec<u8>,
+    /// `/proc/loadavg`, whose fifth field is the last PID the kernel handed out in this PID
+    /// namespace, and that PID when `/proc` was last listed (see [`ProcTable::sample`]).
+    loadavg: Option<File>,
+    listed_at_pid: Option<i32>,
+    /// Tests set this to pretend that no PID is handed out.
+    #[cfg(test)]
+    frozen_pid: Option<i32>,
 }
 
 #[derive(Debug)]
@@ -133,6 +144,20 @@ struct Skipped {
     pgrp: Option<i32>,
     /// The sample that last listed it.
     seen: u64,
+}
+
+impl Skipped {
+    /// Whether to read the PID again at this sample: its last known group, or it as a group,
+    /// is wanted now, or its periodic recheck is due (spread over the samples by PID).
+    fn read_again(&self, pid: i32, groups: &HashSet<i32>, sample: u64, every: u64) -> bool {
+        let maybe_ours = self.pgrp.is_some_and(|g| groups.contains(&g) || groups.contains(&pid));
+        maybe_ours || (sample + u64::from(pid.unsigned_abs())).is_multiple_of(every)
+    }
+}
+
+/// The fifth field of `/proc/loadavg` ("0.14 0.38 0.47 1/78 10724").
+fn parse_last_pid(text: &[u8]) -> Option<i32> {
+    std::str::from_utf8(text).ok()?.split_ascii_whitespace().nth(4)?.parse().ok()
 }
 
 /// How many descriptors the table may hold when the limit cannot be read.
@@ -162,6 +187,10 @@ impl ProcTable {
             samples: 0,
             listing: Vec::new(),
             buf: Vec::new(),
+            loadavg: None,
+            listed_at_pid: None,
+            #[cfg(test)]
+            frozen_pid: None,
         }
     }
 
@@ -219,8 +248,34 @@ impl ProcTable {
             keep
         });
 
-        // New PIDs, and skipped ones that may have become ours. Without a listing, nothing
-        // new is found and nothing skipped is forgotten this time.
+        // A process the table has not seen got its PID after the last listing, so while the
+        // kernel has handed out no PID since, listing `/proc` (about 1.5 µs a process) finds
+        // nothing new: only the skipped PIDs that may have become ours are read. The PID is
+        // read before listing, so a process that starts meanwhile moves it past what is kept.
+        let last_pid = self.last_pid();
+        if last_pid.is_some() && last_pid == self.listed_at_pid {
+            let every = self.recheck_every;
+            let again: Vec<(i32, u64)> = (self.skipped.iter())
+                .filter(|&(&pid, s)| s.read_again(pid, groups, sample, every))
+                .map(|(&pid, s)| (pid, s.ino))
+                .collect();
+            for (pid, ino) in again {
+                self.examine(pid, ino, groups, &mut out);
+            }
+        } else {
+            let listed = self.list(groups, &mut out);
+            self.listed_at_pid = last_pid.filter(|_| listed);
+        }
+        if std::mem::take(&mut self.out_of_files) {
+            self.shed_files();
+        }
+        out
+    }
+
+    /// Lists `/proc` and reads new PIDs, and skipped ones that may have become ours. `false`
+    /// if `/proc` could not be listed: nothing new is found and nothing skipped is forgotten.
+    fn list(&mut self, groups: &HashSet<i32>, out: &mut Vec<ProcInfo>) -> bool {
+        let sample = self.samples;
         let mut listing = std::mem::take(&mut self.listing);
         if list_pids(&mut listing).is_ok() {
             for &(pid, ino) in &listing {
@@ -231,21 +286,32 @@ impl ProcTable {
                     && s.ino == ino
                 {
                     s.seen = sample;
-                    let maybe_ours = s.pgrp.is_some_and(|g| groups.contains(&g) || groups.contains(&pid));
-                    let due = (sample + u64::from(pid.unsigned_abs())).is_multiple_of(self.recheck_every);
-                    if !maybe_ours && !due {
+                    if !s.read_again(pid, groups, sample, self.recheck_every) {
                         continue;
                     }
                 }
-                self.examine(pid, ino, groups, &mut out);
+                self.examine(pid, ino, groups, out);
             }
             self.skipped.retain(|_, s| s.seen == sample);
+            self.listing = listing;
+            return true;
         }
         self.listing = listing;
-        if std::mem::take(&mut self.out_of_files) {
-            self.shed_files();
+        false
+    }
+
+    /// The last PID handed out in this PID namespace, `None` if `/proc/loadavg` cannot say.
+    fn last_pid(&mut self) -> Option<i32> {
+        #[cfg(test)]
+        if self.frozen_pid.is_some() {
+            return self.frozen_pid;
         }
-        out
+        if self.loadavg.is_none() {
+            self.loadavg = File::open("/proc/loadavg").ok();
+        }
+        let mut text = [0u8; 128];
+        let n = self.loadavg.as_ref()?.read_at(&mut text, 0).ok()?;
+        parse_last_pid(&text[..n])
     }
 
     /// Halves the descriptor budget and closes the descriptors beyond it.
@@ -477,6 +543,15 @@ mod tests {
 
     #[test]
     fn rechecks_a_skipped_pid_within_the_bound() {
+        recheck_within_bound(false);
+    }
+
+    #[test]
+    fn without_new_pids_still_rechecks_a_skipped_pid_within_the_bound() {
+        recheck_within_bound(true);
+    }
+
+    fn recheck_within_bound(frozen: bool) {
         let group = Group::spawn("sleep 30 & exec sleep 30");
         let pgid = group.pgid();
         let groups = HashSet::from([pgid]);
@@ -486,6 +561,9 @@ mod tests {
             (m.len() == 2).then_some(m)
         });
         let other = pids.into_iter().find(|&p| p != pgid).unwrap();
+        if frozen {
+            freeze(&mut table);
+        }
         // Pretend the member that is not the leader was read while in another group, as if it
         // joined this one later with setpgid, which only the periodic recheck can notice.
         let ino = table.kept.remove(&other).unwrap().ino;
@@ -496,6 +574,49 @@ mod tests {
             samples += 1;
             assert!(samples <= 5, "not rechecked within 5 samples");
         }
+    }
+
+    #[test]
+    fn the_last_pid_moves_when_a_process_starts() {
+        assert_eq!(parse_last_pid(b"0.14 0.38 0.47 1/78 10724\n"), Some(10724));
+        assert_eq!(parse_last_pid(b"0.14 0.38"), None);
+        let mut table = ProcTable::new(10);
+        let before = table.last_pid().unwrap();
+        Command::new("true").status().unwrap();
+        assert_ne!(table.last_pid(), Some(before));
+    }
+
+    /// Pretends the kernel hands out no PID from now on.
+    fn freeze(table: &mut ProcTable) {
+        table.frozen_pid = Some(-7);
+        table.listed_at_pid = Some(-7);
+    }
+
+    #[test]
+    fn without_new_pids_reads_what_may_have_become_ours_but_does_not_list() {
+        let group = Group::spawn("exec sleep 30");
+        let pid = group.pgid();
+        let mut table = ProcTable::new(1000);
+        let none = HashSet::new();
+        wait_for("the process to be skipped", || {
+            table.sample(&none);
+            table.skipped.get(&pid).is_some_and(|s| s.pgrp == Some(pid)).then_some(())
+        });
+        freeze(&mut table);
+        // A skipped PID whose group becomes wanted is read at once, listing or not.
+        let wanted = HashSet::from([pid]);
+        assert_eq!(members(&table.sample(&wanted), pid), [pid]);
+        // A process the table has never seen is found only by a listing: its PID would have
+        // moved the last PID.
+        let newer = Group::spawn("exec sleep 30");
+        let both = HashSet::from([pid, newer.pgid()]);
+        for _ in 0..3 {
+            assert!(members(&table.sample(&both), newer.pgid()).is_empty());
+        }
+        table.frozen_pid = None;
+        wait_for("the newer process", || {
+            (members(&table.sample(&both), newer.pgid()) == [newer.pgid()]).then_some(())
+        });
     }
 
     #[test]
