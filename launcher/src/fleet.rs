@@ -44,28 +44,33 @@ struct View {
 pub struct Roster(watch::Receiver<View>);
 
 impl Roster {
-    /// The current members, in start-plan order.
-    pub fn members(&self) -> Vec<(String, watch::Receiver<AgentStatus>)> {
-        self.0.borrow().members.clone()
+    /// Calls `f` with the current members, in start-plan order. The roster is read-locked
+    /// meanwhile (which only holds up a reload's publishing of a new roster), so `f` should
+    /// be short; it cannot await. Looked at every second, the members are not copied.
+    pub fn with_members<T>(&self, f: impl FnOnce(&[(String, watch::Receiver<AgentStatus>)]) -> T) -> T {
+        f(&self.0.borrow().members)
     }
 
     /// Whether every agent has been started and is running, or has failed (waiting to restart,
     /// exited, fatal).
     pub fn settled(&self) -> bool {
-        self.members().iter().all(|(_, rx)| {
-            matches!(
-                rx.borrow().state,
-                AgentState::Running | AgentState::Backoff | AgentState::Exited | AgentState::Fatal
-            )
+        self.with_members(|members| {
+            members.iter().all(|(_, rx)| {
+                matches!(
+                    rx.borrow().state,
+                    AgentState::Running | AgentState::Backoff | AgentState::Exited | AgentState::Fatal
+                )
+            })
         })
     }
 
     /// "5/6 agents running", plus the number of fatal agents if any.
     pub fn summary(&self) -> String {
-        let states: Vec<AgentState> = self.members().iter().map(|(_, rx)| rx.borrow().state).collect();
-        let running = states.iter().filter(|s| **s == AgentState::Running).count();
-        let fatal = states.iter().filter(|s| **s == AgentState::Fatal).count();
-        let mut s = format!("{running}/{} agents running", states.len());
+        let (all, running, fatal) = self.with_members(|members| {
+            let count = |state| members.iter().filter(|(_, rx)| rx.borrow().state == state).count();
+            (members.len(), count(AgentState::Running), count(AgentState::Fatal))
+        });
+        let mut s = format!("{running}/{all} agents running");
         if fatal > 0 {
             s.push_str(&format!(", {fatal} fatal"));
         }

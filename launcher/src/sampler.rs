@@ -100,18 +100,19 @@ impl Sampler {
     }
 
     fn members(&self) -> Vec<Member> {
-        self.roster
-            .members()
-            .into_iter()
-            .map(|(name, rx)| {
-                let st = rx.borrow();
-                Member {
-                    pgid: st.pgid.and_then(|p| i32::try_from(p).ok()),
-                    last_heartbeat_ms: st.last_heartbeat_ms.filter(|_| st.state.has_process()),
-                    name,
-                }
-            })
-            .collect()
+        self.roster.with_members(|members| {
+            members
+                .iter()
+                .map(|(name, rx)| {
+                    let st = rx.borrow();
+                    Member {
+                        pgid: st.pgid.and_then(|p| i32::try_from(p).ok()),
+                        last_heartbeat_ms: st.last_heartbeat_ms.filter(|_| st.state.has_process()),
+                        name: name.clone(),
+                    }
+                })
+                .collect()
+        })
     }
 
     /// `procs`: the processes of the members' groups and the launcher's own process.

@@ -164,28 +164,32 @@ fn refused(peer: &Peer, writer: &WriterHandle, last: &AtomicI64) {
 /// The agents' states as the supervisors publish them (not from the database, which may lag
 /// or be failing).
 fn status(roster: &Roster, names: &[String]) -> Response {
-    let members = roster.members();
-    if let Some(unknown) = names.iter().find(|n| !members.iter().any(|(m, _)| m == *n)) {
-        return Response::error(format!("{unknown:?} is not a running launcher's agent"));
+    let agents = roster.with_members(|members| {
+        if let Some(unknown) = names.iter().find(|n| !members.iter().any(|(m, _)| m == *n)) {
+            return Err(format!("{unknown:?} is not a running launcher's agent"));
+        }
+        Ok(members
+            .iter()
+            .filter(|(n, _)| names.is_empty() || names.contains(n))
+            .map(|(name, rx)| {
+                let s = rx.borrow();
+                AgentLine {
+                    name: name.clone(),
+                    state: s.state.as_str().to_owned(),
+                    health: s.health.as_str().to_owned(),
+                    ready: s.ready,
+                    pid: s.pid,
+                    restarts: s.restarts,
+                    started_ms: s.started_ms,
+                    last_error: s.last_error.clone(),
+                }
+            })
+            .collect())
+    });
+    match agents {
+        Ok(agents) => Response { ok: true, message: roster.summary(), agents },
+        Err(message) => Response::error(message),
     }
-    let agents = members
-        .iter()
-        .filter(|(n, _)| names.is_empty() || names.contains(n))
-        .map(|(name, rx)| {
-            let s = rx.borrow();
-            AgentLine {
-                name: name.clone(),
-                state: s.state.as_str().to_owned(),
-                health: s.health.as_str().to_owned(),
-                ready: s.ready,
-                pid: s.pid,
-                restarts: s.restarts,
-                started_ms: s.started_ms,
-                last_error: s.last_error.clone(),
-            }
-        })
-        .collect();
-    Response { ok: true, message: roster.summary(), agents }
 }
 
 #[cfg(test)]
