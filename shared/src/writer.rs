@@ -602,10 +602,12 @@ impl Writer {
         let since = if urgent { &mut self.pending.urgent_since } else { &mut self.pending.routine_since };
         since.get_or_insert_with(Instant::now);
         match op {
-            WriteOp::Status(s) => {
-                let replaced = self.pending.statuses.remove(&s.agent).is_some_and(|(c, _)| c);
-                self.pending.statuses.insert(s.agent.clone(), (critical || replaced, s));
-            }
+            WriteOp::Status(s) => match self.pending.statuses.get_mut(&s.agent) {
+                Some(waiting) => *waiting = (waiting.0 || critical, s),
+                None => {
+                    self.pending.statuses.insert(s.agent.clone(), (critical, s));
+                }
+            },
             op => self.pending.ops.push((critical, op)),
         }
     }
