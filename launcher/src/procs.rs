@@ -255,7 +255,9 @@ impl ProcTable {
         let last_pid = self.last_pid();
         if last_pid.is_some() && last_pid == self.listed_at_pid {
             let every = self.recheck_every;
-            let again: Vec<(i32, u64)> = (self.skipped.iter())
+            let again: Vec<(i32, u64)> = self
+                .skipped
+                .iter()
                 .filter(|&(&pid, s)| s.read_again(pid, groups, sample, every))
                 .map(|(&pid, s)| (pid, s.ino))
                 .collect();
@@ -277,7 +279,8 @@ impl ProcTable {
     fn list(&mut self, groups: &HashSet<i32>, out: &mut Vec<ProcInfo>) -> bool {
         let sample = self.samples;
         let mut listing = std::mem::take(&mut self.listing);
-        if list_pids(&mut listing).is_ok() {
+        let listed = list_pids(&mut listing).is_ok();
+        if listed {
             for &(pid, ino) in &listing {
                 if self.kept.contains_key(&pid) {
                     continue;
@@ -293,11 +296,9 @@ impl ProcTable {
                 self.examine(pid, ino, groups, out);
             }
             self.skipped.retain(|_, s| s.seen == sample);
-            self.listing = listing;
-            return true;
         }
         self.listing = listing;
-        false
+        listed
     }
 
     /// The last PID handed out in this PID namespace, `None` if `/proc/loadavg` cannot say.
