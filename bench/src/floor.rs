@@ -4,6 +4,7 @@
 //! count together, done the cheapest way (each file opened once, then one `pread` a second,
 //! nothing parsed), so it is a lower bound: supervisord, which samples nothing, pays none of it.
 
+use crate::procstat::{Window, WindowStats};
 use anyhow::Result;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -32,6 +33,21 @@ impl SamplingFloor {
         drop(self.stop);
         self.thread.join().map_err(|_| anyhow::anyhow!("the sampling-floor thread panicked"))?
     }
+}
+
+/// The steady-state window of the scale and peer benchmarks: the supervisor's CPU and memory
+/// (memory sampled every second, and once more at the end) and, in the same window, the
+/// sampling floor over its agents. Returns the supervisor's figures and the floor's CPU.
+pub fn steady_window(supervisor: i32, agents: Vec<i32>, window: Duration) -> Result<(WindowStats, f64)> {
+    let floor = SamplingFloor::start(agents, Duration::from_secs(1));
+    let mut w = Window::start(vec![supervisor])?;
+    let end = Instant::now() + window;
+    while Instant::now() < end {
+        w.sample_memory()?;
+        std::thread::sleep(Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())));
+    }
+    w.sample_memory()?;
+    Ok((w.finish()?, floor.finish()?))
 }
 
 fn read_until(pids: &[i32], interval: Duration, stopped: &Receiver<()>) -> Result<f64> {

@@ -2,9 +2,9 @@
 //! one after the other in the same run: time until all run, proportional memory of the
 //! supervisor's own process, its CPU in the steady state, and restart latency.
 
-use crate::floor::SamplingFloor;
+use crate::floor;
 use crate::launcher::{Agents, Supervisor, write_config};
-use crate::procstat::{self, Window};
+use crate::procstat;
 use crate::report::{Figure, Section, Verdict, mib, ms, ratio};
 use crate::restart;
 use crate::stats::median;
@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const TITLE: &str = "6. Peer: supervisord";
 
@@ -32,7 +32,7 @@ struct Measured {
     running_s: Vec<f64>,
     pss: f64,
     cpu_percent: f64,
-    /// [`SamplingFloor`] over the same agents in the same window.
+    /// [`floor::SamplingFloor`] over the same agents in the same window.
     floor_percent: f64,
     restarts_ms: Vec<f64>,
 }
@@ -79,15 +79,8 @@ fn measure(p: &Params, crashes: usize, start: impl Fn(usize) -> Result<Superviso
         if i == 0 {
             // Settles first: the start-up burst is not the steady state.
             std::thread::sleep(p.settle);
-            let floor = SamplingFloor::start(procstat::children_named(sup.pid, comm), Duration::from_secs(1));
-            let mut w = Window::start(vec![sup.pid])?;
-            let end = Instant::now() + p.window;
-            while Instant::now() < end {
-                w.sample_memory()?;
-                std::thread::sleep(Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())));
-            }
-            let stats = w.finish()?;
-            let floor_percent = floor.finish()?;
+            let (stats, floor_percent) =
+                floor::steady_window(sup.pid, procstat::children_named(sup.pid, comm), p.window)?;
             let restarts = restart::crashes(sup.pid, comm, crashes)?;
             steady = Some((median(&stats.pss_bytes), stats.cpu_percent, floor_percent, restarts));
         }

@@ -2,14 +2,14 @@
 //! heartbeat and two metrics every second: time until all are ready, the launcher's own CPU
 //! and memory in the steady state, and the time to stop them all.
 
-use crate::floor::SamplingFloor;
+use crate::floor;
 use crate::launcher::{Agents, Supervisor, write_config};
-use crate::procstat::{self, Window};
+use crate::procstat;
 use crate::report::{Figure, Section, Verdict, mib, ms};
 use crate::stats::{median, percentile};
 use anyhow::{Context, Result};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const TITLE: &str = "2. Scale";
 
@@ -30,7 +30,7 @@ struct Run {
 
 struct Steady {
     cpu_percent: f64,
-    /// [`SamplingFloor`] over the same agents in the same window.
+    /// [`floor::SamplingFloor`] over the same agents in the same window.
     floor_percent: f64,
     rss_median: f64,
     rss_max: f64,
@@ -134,18 +134,10 @@ fn cycle(
 
 fn measure_steady(pid: i32, p: &Params) -> Result<Steady> {
     std::thread::sleep(p.settle);
-    let floor = SamplingFloor::start(procstat::children(pid), Duration::from_secs(1));
-    let mut w = Window::start(vec![pid])?;
-    let end = Instant::now() + p.window;
-    while Instant::now() < end {
-        w.sample_memory()?;
-        std::thread::sleep(Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())));
-    }
-    w.sample_memory()?;
-    let stats = w.finish()?;
+    let (stats, floor_percent) = floor::steady_window(pid, procstat::children(pid), p.window)?;
     Ok(Steady {
         cpu_percent: stats.cpu_percent,
-        floor_percent: floor.finish()?,
+        floor_percent,
         rss_median: median(&stats.rss_bytes),
         rss_max: percentile(&stats.rss_bytes, 100.0),
     })
