@@ -97,8 +97,19 @@ pub fn all() -> Vec<ProcInfo> {
 ///   so only the skipped PIDs due to be read again are read. An idle fleet on a quiet machine
 ///   is then sampled without listing `/proc` at all.
 ///
+/// - **Quiet** processes are not read in full: a single-threaded kept process whose
+///   `/proc/PID/schedstat` (its run time in nanoseconds, about 2 µs to read against 5-6 µs for
+///   `stat`) has not moved since its last full read has not run since, so its CPU time and
+///   threads are what that read said, and it is reported from it. Most agents wait on
+///   something most of the time. Memory is the one figure that can change without the
+///   process running (the kernel reclaiming its file pages), and its group can be changed by
+///   its parent; the full read every `recheck_every` samples (spread by PID) bounds both.
+///   A process found to have run waits 4, 8, 16 ... up to [`MAX_QUIET_BACKOFF`] samples
+///   before it is watched again, so one that wakes every second costs two extra reads about
+///   once a minute.
+///
 /// Descriptors: one per kept process (live processes in the agents' groups, plus one for the
-/// launcher), at most `max_open_files` (a quarter of the soft `RLIMIT_NOFILE` limit), so a
+/// launcher) and one more per quiet one, at most `max_open_files` (a quarter of the soft `RLIMIT_NOFILE` limit), so a
 /// fork-happy agent cannot starve the launcher of descriptors. Beyond that, kept processes
 /// are read by path (open, read, close) at each sample and checked by start time instead.
 /// If opening fails for want of descriptors (`EMFILE`, `ENFILE`), the budget is halved for
@@ -126,6 +137,9 @@ pub struct ProcTable {
     /// Tests set this to pretend that no PID is handed out.
     #[cfg(test)]
     frozen_pid: Option<i32>,
+    /// Processes reported from their schedstat alone, so far.
+    #[cfg(test)]
+    quiet_reads: u64,
 }
 
 #[derive(Debug)]
@@ -135,6 +149,97 @@ struct Kept {
     /// The inode `/proc` listed for the PID when it was found.
     ino: u64,
     start_ticks: u64,
+    quiet: Quiet,
+}
+
+/// Whether a kept process has run since its last full read (see [`ProcTable`]).
+#[derive(Debug, Default)]
+struct Quiet {
+    /// `/proc/PID/schedstat`, opened once the process has been seen single-threaded.
+    sched: Option<File>,
+    /// Single-threaded at the last full read: schedstat covers only the main thread.
+    single: bool,
+    /// The run time read just before the last full read, and what that read gave.
+    since: Option<(u64, ProcInfo)>,
+    /// After the process was found to have run: samples of full reads before it is watched
+    /// again (`wait`), and how many that was last time (`backoff`), doubled each time.
+    wait: u32,
+    backoff: u32,
+}
+
+/// The fewest and the most samples a process found to have run waits before it is watched
+/// again: one that wakes every second costs two extra reads per wait.
+const MIN_QUIET_BACKOFF: u32 = 4;
+const MAX_QUIET_BACKOFF: u32 = 64;
+
+impl Quiet {
+    /// The run time to take just before a full read, if the process is to be watched after it.
+    fn baseline(&mut self, pid: i32, buf: &mut Vec<u8>, budget: &mut FileBudget<'_>) -> Option<u64> {
+        if self.wait > 0 {
+            self.wait -= 1;
+            return None;
+        }
+        if !self.single {
+            return None;
+        }
+        if self.sched.is_none() && budget.take() {
+            match File::open(format!("/proc/{pid}/schedstat")) {
+                Ok(f) => self.sched = Some(f),
+                Err(e) => {
+                    budget.give_back();
+                    *budget.out_of_files |= is_out_of_files(&e);
+                }
+            }
+        }
+        read_run_ns(self.sched.as_ref()?, buf)
+    }
+
+    /// After a full read that gave `info` (with `threads` threads).
+    fn read_in_full(&mut self, baseline: Option<u64>, info: ProcInfo) {
+        self.single = info.threads == 1;
+        // A kernel without schedstat shows zeros; a process that has run at all shows more.
+        self.since = baseline.filter(|&run| run > 0 && self.single).map(|run| (run, info));
+    }
+
+    /// What the last full read gave, if the process has not run since and that still counts.
+    fn unchanged(&mut self, buf: &mut Vec<u8>) -> Option<ProcInfo> {
+        let (run, info) = self.since.take()?;
+        let now = read_run_ns(self.sched.as_ref()?, buf)?;
+        if now == run {
+            self.since = Some((run, info));
+            self.backoff = 0;
+            return Some(info);
+        }
+        self.backoff = (self.backoff * 2).clamp(MIN_QUIET_BACKOFF, MAX_QUIET_BACKOFF);
+        self.wait = self.backoff;
+        None
+    }
+
+    fn open_files(&self) -> usize {
+        usize::from(self.sched.is_some())
+    }
+}
+
+/// The table's descriptor count against its budget, lent to code that opens files.
+struct FileBudget<'a> {
+    open: &'a mut usize,
+    max: usize,
+    out_of_files: &'a mut bool,
+}
+
+impl FileBudget<'_> {
+    /// Counts one more descriptor, if the budget has room.
+    fn take(&mut self) -> bool {
+        let room = *self.open < self.max;
+        if room {
+            *self.open += 1;
+        }
+        room
+    }
+
+    fn give_back(&mut self) {
+        *self.open -= 1;
+    }
 }
 
 #[derive(Debug)]
@@ -191,6 +296,8 @@ impl ProcTable {
             listed_at_pid: None,
             #[cfg(test)]
             frozen_pid: None,
+            #[cfg(test)]
+            quiet_reads: 0,
         }
     }
 
@@ -199,30 +306,49 @@ impl ProcTable {
         self.samples += 1;
         let sample = self.samples;
         let mut out = Vec::with_capacity(self.kept.len() + 16);
-        let (own, page) = (self.own_pid, self.page_size);
-        let (buf, skipped, open_files, max_open, out_of_files) = (
-            &mut self.buf,
-            &mut self.skipped,
-            &mut self.open_files,
-            self.max_open_files,
-            &mut self.out_of_files,
-        );
+        let (own, page, every) = (self.own_pid, self.page_size, self.recheck_every);
+        let (buf, skipped) = (&mut self.buf, &mut self.skipped);
+        let mut budget = FileBudget {
+            open: &mut self.open_files,
+            max: self.max_open_files,
+            out_of_files: &mut self.out_of_files,
+        };
+        #[cfg(test)]
+        let quiet_reads = &mut self.quiet_reads;
 
         // The known processes: one pread each.
         self.kept.retain(|&pid, k| {
+            let full_read_due = (sample + u64::from(pid.unsigned_abs())).is_multiple_of(every);
+            if !full_read_due
+                && let Some(info) = k.quiet.unchanged(buf)
+                && (pid == own || groups.contains(&info.pgrp))
+            {
+                #[cfg(test)]
+                {
+                    *quiet_reads += 1;
+                }
+                out.push(info);
+                return true;
+            }
             let stat = match &k.file {
-                Some(f) => read_stat(f, buf),
+                Some(f) => {
+                    let baseline = k.quiet.baseline(pid, buf, &mut budget);
+                    let stat = read_stat(f, buf);
+                    if let Some(s) = &stat {
+                        k.quiet.read_in_full(baseline, ProcInfo::new(s, page));
+                    }
+                    stat
+                }
                 None => {
                     let f = match open_stat(pid) {
                         Ok(f) => f,
                         Err(e) => {
-                            *out_of_files |= is_out_of_files(&e);
+                            *budget.out_of_files |= is_out_of_files(&e);
                             return false;
                         }
                     };
                     let stat = read_stat(&f, buf).filter(|s| s.starttime == k.start_ticks);
-                    if stat.is_some() && *open_files < max_open {
-                        *open_files += 1;
+                    if stat.is_some() && budget.take() {
                         k.file = Some(f);
                     }
                     stat
@@ -242,8 +368,8 @@ impl ProcTable {
                 // Gone (ESRCH), or a reused PID (start time differs).
                 None => false,
             };
-            if !keep && k.file.is_some() {
-                *open_files -= 1;
+            if !keep {
+                *budget.open -= usize::from(k.file.is_some()) + k.quiet.open_files();
             }
             keep
         });
@@ -323,6 +449,16 @@ impl ProcTable {
             limit = self.max_open_files,
             "out of file descriptors: the sampler keeps fewer /proc files open"
         );
+        // The schedstat descriptors first: without them a sample costs more, not less.
+        for k in self.kept.values_mut() {
+            if self.open_files <= self.max_open_files {
+                break;
+            }
+            if k.quiet.sched.take().is_some() {
+                k.quiet.since = None;
+                self.open_files -= 1;
+            }
+        }
         for k in self.kept.values_mut() {
             if self.open_files <= self.max_open_files {
                 break;
@@ -353,7 +489,7 @@ impl ProcTable {
                 self.open_files += 1;
                 file
             });
-            self.kept.insert(pid, Kept { file, ino, start_ticks: stat.starttime });
+            self.kept.insert(pid, Kept { file, ino, start_ticks: stat.starttime, quiet: Quiet::default() });
             out.push(ProcInfo::new(&stat, self.page_size));
         } else {
             let pgrp = (stat.state != 'Z').then_some(stat.pgrp);
@@ -361,10 +497,10 @@ impl ProcTable {
         }
     }
 
-    /// How many `/proc/PID/stat` descriptors the table holds.
+    /// How many `/proc/PID/stat` and `schedstat` descriptors the table holds.
     #[cfg(test)]
     fn open_files(&self) -> usize {
-        self.kept.values().filter(|k| k.file.is_some()).count()
+        self.kept.values().map(|k| usize::from(k.file.is_some()) + k.quiet.open_files()).sum()
     }
 }
 
@@ -398,6 +534,16 @@ fn read_stat(file: &File, buf: &mut Vec<u8>) -> Option<Stat> {
         }
         buf.resize(buf.len() * 2, 0);
     }
+}
+
+/// The first field of `/proc/PID/schedstat`: the main thread's time on a CPU, in nanoseconds.
+/// `None` once the process has been reaped.
+fn read_run_ns(file: &File, buf: &mut Vec<u8>) -> Option<u64> {
+    if buf.len() < STAT_BUF {
+        buf.resize(STAT_BUF, 0);
+    }
+    let n = file.read_at(buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.split_ascii_whitespace().next()?.parse().ok()
 }
 
 /// The PIDs `/proc` lists, with the inode of each `/proc/PID` directory.
@@ -454,6 +600,10 @@ mod tests {
         }
     }
 
+    fn stat_files(table: &ProcTable) -> usize {
+        table.kept.values().filter(|k| k.file.is_some()).count()
+    }
+
     fn members(procs: &[ProcInfo], pgid: i32) -> Vec<i32> {
         let mut pids: Vec<i32> = procs.iter().filter(|p| p.pgrp == pgid).map(|p| p.pid).collect();
         pids.sort_unstable();
@@ -492,15 +642,17 @@ mod tests {
         });
         assert!(pids.contains(&pgid));
         let other = pids.into_iter().find(|&p| p != pgid).unwrap();
-        // Each member holds one descriptor; the launcher itself is kept too.
-        assert_eq!(table.open_files(), 3);
+        // Each member holds its stat file open; the launcher itself is kept too.
+        assert_eq!(stat_files(&table), 3);
         kill(Pid::from_raw(other), Signal::SIGKILL).unwrap();
         // A zombie (not yet reaped by its parent) or gone: either way not a member any more.
         wait_for("the killed member to drop", || {
             (members(&table.sample(&groups), pgid) == [pgid]).then_some(())
         });
         assert!(!table.kept.contains_key(&other));
-        assert_eq!(table.open_files(), 2);
+        assert_eq!(stat_files(&table), 2);
+        // Its schedstat file, if it had one, is given back to the budget too.
+        assert_eq!(table.open_files(), table.open_files);
     }
 
     #[test]
@@ -567,8 +719,9 @@ mod tests {
         }
         // Pretend the member that is not the leader was read while in another group, as if it
         // joined this one later with setpgid, which only the periodic recheck can notice.
-        let ino = table.kept.remove(&other).unwrap().ino;
-        table.open_files -= 1;
+        let k = table.kept.remove(&other).unwrap();
+        table.open_files -= 1 + k.quiet.open_files();
+        let ino = k.ino;
         table.skipped.insert(other, Skipped { ino, pgrp: Some(-1), seen: table.samples });
         let mut samples = 1;
         while !members(&table.sample(&groups), pgid).contains(&other) {
@@ -637,15 +790,84 @@ mod tests {
         let pgid = group.pgid();
         let groups = HashSet::from([pgid]);
         let mut table = ProcTable::new(10);
-        wait_for("two members", || (members(&table.sample(&groups), pgid).len() == 2).then_some(()));
-        assert_eq!(table.open_files(), 3);
-        // What a sample does after an open failed with EMFILE.
+        wait_for("two members, both watched by schedstat", || {
+            let m = members(&table.sample(&groups), pgid);
+            (m.len() == 2 && m.iter().all(|p| table.kept[p].quiet.sched.is_some())).then_some(())
+        });
+        // Two stat files and two schedstat files for the sleeps, and this test's own stat.
+        assert_eq!((table.open_files(), table.open_files), (5, 5));
+        // What a sample does after an open failed with EMFILE: the schedstat files go first.
         table.shed_files();
-        assert_eq!((table.open_files(), table.open_files, table.max_open_files), (1, 1, 1));
+        assert_eq!((table.open_files(), table.open_files, table.max_open_files), (2, 2, 2));
+        assert!(table.kept.values().all(|k| k.quiet.sched.is_none()));
         for _ in 0..3 {
             assert_eq!(members(&table.sample(&groups), pgid).len(), 2);
-            assert_eq!(table.open_files(), 1);
+            assert_eq!(table.open_files(), 2);
         }
+    }
+
+    #[test]
+    fn a_process_that_has_not_run_is_reported_from_its_last_full_read() {
+        let group = Group::spawn("exec sleep 30");
+        let pid = group.pgid();
+        let groups = HashSet::from([pid]);
+        let mut table = ProcTable::new(1000);
+        wait_for("the sleep to be watched", || {
+            table.sample(&groups);
+            table.kept.get(&pid).and_then(|k| k.quiet.since).map(|_| ())
+        });
+        let before = table.quiet_reads;
+        // Samples 1000 apart would be due a full read; these are not.
+        for _ in 0..5 {
+            let info = table.sample(&groups).into_iter().find(|p| p.pid == pid).unwrap();
+            // Memory is left out: the kernel may reclaim a sleeping process's file pages,
+            // which the full read every `recheck_every` samples is there to catch.
+            let fresh = all().into_iter().find(|p| p.pid == pid).unwrap();
+            assert_eq!(
+                (info.pgrp, info.start_ticks, info.cpu_ticks, info.threads),
+                (fresh.pgrp, fresh.start_ticks, fresh.cpu_ticks, fresh.threads)
+            );
+        }
+        assert_eq!(table.quiet_reads - before, 5);
+    }
+
+    #[test]
+    fn a_quiet_process_that_starts_working_is_read_in_full_again() {
+        let mut child = Command::new("sh")
+            .args(["-c", "read line; while :; do :; done"])
+            .stdin(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let group = Group(child);
+        let pid = group.pgid();
+        let groups = HashSet::from([pid]);
+        let mut table = ProcTable::new(1000);
+        let idle = wait_for("the shell to be watched", || {
+            let info = table.sample(&groups).into_iter().find(|p| p.pid == pid);
+            table.kept.get(&pid).and_then(|k| k.quiet.since).and(info)
+        });
+        std::io::Write::write_all(&mut stdin, b"go\n").unwrap();
+        wait_for("the busy shell's CPU time to show", || {
+            let info = table.sample(&groups).into_iter().find(|p| p.pid == pid)?;
+            (info.cpu_ticks > idle.cpu_ticks).then_some(())
+        });
+        // Found to have run, it waits before it is watched again (a quiet probe resets this).
+        assert!(table.kept[&pid].quiet.backoff >= 1);
+    }
+
+    #[test]
+    fn multi_threaded_processes_are_always_read_in_full() {
+        let own = i32::try_from(std::process::id()).unwrap();
+        let _thread = std::thread::spawn(|| std::thread::sleep(Duration::from_secs(5)));
+        let mut table = ProcTable::new(1000);
+        for _ in 0..3 {
+            assert!(table.sample(&HashSet::new()).iter().any(|p| p.pid == own && p.threads > 1));
+        }
+        let k = &table.kept[&own];
+        assert!(k.quiet.sched.is_none() && k.quiet.since.is_none());
+        assert_eq!(table.quiet_reads, 0);
     }
 
     #[test]
