@@ -115,7 +115,7 @@ fn all(a: AllArgs) -> Result<()> {
                 agents: 100,
                 history_secs: 600,
                 phase: Duration::from_secs(10),
-                reps: 3,
+                reps: 4,
                 period: Duration::from_millis(50),
                 readers: 3,
             }
