@@ -3,6 +3,7 @@
 //!
 //! This is the only crate that speaks SQL. The schema is documented in `docs/schema.md`.
 
+mod checkpointer;
 pub mod error;
 pub mod filesystem;
 pub mod model;

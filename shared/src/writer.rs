@@ -21,6 +21,7 @@
 //! or kernel crash can also lose the last commits before the most recent checkpoint, but
 //! never corrupts the file.
 
+use crate::checkpointer::{Checkpointer, pages_written};
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{AgentSpec, AgentStatus, DesiredState, LauncherSession, Severity, Stream, metric};
 use crate::retention::{Pruner, RetentionConfig};
@@ -384,6 +385,18 @@ impl Store {
         });
         let handle = WriterHandle { tx, shared: shared.clone(), bulk_capacity: self.cfg.bulk_capacity };
         let path = self.path.clone();
+        // Without a thread of its own (a second connection that cannot be opened), SQLite's
+        // automatic checkpoint stays on.
+        let checkpointer = match Checkpointer::start(&path, self.cfg.busy_timeout) {
+            Ok(c) => {
+                self.conn.pragma_update(None, "wal_autocheckpoint", 0).at(&path)?;
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoints stay in the writer's commits");
+                None
+            }
+        };
         let writer = Writer {
             store: self,
             shared,
@@ -401,6 +414,7 @@ impl Store {
             pending: Pending::default(),
             written: HashMap::new(),
             last_checkpoint_try: None,
+            checkpointer,
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -459,6 +473,7 @@ struct Writer {
     /// reported fields is routine.
     written: HashMap<String, Box<AgentStatus>>,
     last_checkpoint_try: Option<Instant>,
+    checkpointer: Option<Checkpointer>,
 }
 
 type FlushReply = Sender<std::result::Result<(), String>>;
@@ -569,6 +584,9 @@ impl Writer {
         if !self.retry.is_empty() {
             tracing::error!(lost = self.retry.len(), "store writer stopping with writes it could not commit");
         }
+        if let Some(c) = self.checkpointer.take() {
+            c.stop();
+        }
     }
 
     /// Adds one message to what waits, noting whether it is urgent or routine.
@@ -675,6 +693,9 @@ impl Writer {
         }
         // After the replies: what was flushed is committed, and a checkpoint's wait is not theirs.
         if outcome.is_ok() {
+            if let Some(c) = &mut self.checkpointer {
+                c.appended(pages_written(&self.store.conn));
+            }
             self.bound_wal();
         }
     }

@@ -181,6 +181,40 @@ fn a_reader_cannot_write_and_leaves_the_file_byte_identical() {
 /// A reader that keeps reading must neither stop commits nor let the WAL grow without bound:
 /// each read ends its transaction, so checkpoints can reset the log.
 #[test]
+fn checkpoints_run_on_their_own_thread_outside_the_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let (w, t) = start_writer(&db, WriterConfig::default());
+    let threads = || -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect()
+    };
+    assert!(threads().iter().any(|n| n == "checkpointer"));
+    let db_size = || std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    let before = db_size();
+    // Well over the 1,000 pages between checkpoints.
+    for round in 0..40i64 {
+        let samples = (0..5_000)
+            .map(|i| Sample {
+                scope: format!("a{}", i % 100),
+                metric: format!("m{}", i / 100),
+                ts_ms: 1_000_000 + round * 1000,
+                value: (round * i) as f64,
+            })
+            .collect();
+        w.send(WriteOp::Samples(samples)).unwrap();
+        w.flush().unwrap().unwrap();
+    }
+    // The copied pages land in the database file while the writer is still running.
+    wait_for("a checkpoint to copy pages into the database file", || db_size() > before + (1 << 20));
+    drop(w);
+    t.join();
+}
+
+#[test]
 fn busy_readers_do_not_stop_commits_or_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
