@@ -96,7 +96,6 @@ pub fn all() -> Vec<ProcInfo> {
 ///   `/proc/loadavg` has not moved; a new thread moves it too): no process can have appeared,
 ///   so only the skipped PIDs due to be read again are read. An idle fleet on a quiet machine
 ///   is then sampled without listing `/proc` at all.
-///
 /// - **Quiet** processes are not read in full: a single-threaded kept process whose
 ///   `/proc/PID/schedstat` (its run time in nanoseconds, about 2 µs to read against 5-6 µs for
 ///   `stat`) has not moved since its last full read has not run since, so its CPU time and
@@ -109,9 +108,10 @@ pub fn all() -> Vec<ProcInfo> {
 ///   once a minute.
 ///
 /// Descriptors: one per kept process (live processes in the agents' groups, plus one for the
-/// launcher) and one more per quiet one, at most `max_open_files` (a quarter of the soft `RLIMIT_NOFILE` limit), so a
-/// fork-happy agent cannot starve the launcher of descriptors. Beyond that, kept processes
-/// are read by path (open, read, close) at each sample and checked by start time instead.
+/// launcher) and one more per single-threaded one, at most `max_open_files` (a quarter of the
+/// soft `RLIMIT_NOFILE` limit), so a fork-happy agent cannot starve the launcher of
+/// descriptors. Beyond that, kept processes are read by path (open, read, close) at each
+/// sample and checked by start time instead.
 /// If opening fails for want of descriptors (`EMFILE`, `ENFILE`), the budget is halved for
 /// good and the descriptors beyond it are closed, to leave the rest of the launcher room.
 /// The descriptors are close-on-exec (std opens files with `O_CLOEXEC`).
@@ -194,7 +194,7 @@ impl Quiet {
         read_run_ns(self.sched.as_ref()?, buf)
     }
 
-    /// After a full read that gave `info` (with `threads` threads).
+    /// Records a full read that gave `info`, taken just after the run time `baseline`.
     fn read_in_full(&mut self, baseline: Option<u64>, info: ProcInfo) {
         self.single = info.threads == 1;
         // A kernel without schedstat shows zeros; a process that has run at all shows more.
