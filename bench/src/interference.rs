@@ -34,19 +34,20 @@ pub struct Params {
 enum Readers {
     None,
     Flat,
-    /// Flat out at the lowest CPU priority: separates CPU contention from SQLite's own effects.
-    FlatNiced,
+    /// Flat out at the normal CPU priority, which a dashboard's reading thread gives up: what
+    /// that is worth.
+    FlatNormal,
     Paced,
 }
 
-const ALL: [Readers; 4] = [Readers::None, Readers::Flat, Readers::FlatNiced, Readers::Paced];
+const ALL: [Readers; 4] = [Readers::None, Readers::Flat, Readers::FlatNormal, Readers::Paced];
 
 impl Readers {
     fn label(self) -> &'static str {
         match self {
             Readers::None => "no reader",
             Readers::Flat => "3 readers, flat out",
-            Readers::FlatNiced => "3 readers, flat out at nice 19",
+            Readers::FlatNormal => "3 readers, flat out at normal priority",
             Readers::Paced => "3 readers at 10 Hz",
         }
     }
@@ -149,8 +150,8 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
         "p99 ratio between the no-reader phases, largest / smallest (noise)",
         ratio(spread),
     ));
-    let niced = pooled(Readers::FlatNiced, 99.0) / pooled(Readers::None, 99.0);
-    s.figures.push(Figure::info("p99 ratio, 3 readers flat out at nice 19 / none", ratio(niced)));
+    let normal = pooled(Readers::FlatNormal, 99.0) / pooled(Readers::None, 99.0);
+    s.figures.push(Figure::info("p99 ratio, 3 readers flat out at normal priority / none", ratio(normal)));
     let paced = pooled(Readers::Paced, 99.0) / pooled(Readers::None, 99.0);
     s.figures.push(Figure::info("p99 ratio, 3 readers at 10 Hz / none", ratio(paced)));
     let wal_max = phases.iter().map(|x| x.wal_max).max().unwrap_or(0);
@@ -179,8 +180,9 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
          processes (`agentvisor-bench reader-loop`), each looping `Reader::snapshot()` plus a \
          120-point series read of the last hour, the reads a dashboard frame makes; `flat out` is as fast as \
          the reader lets them, since it paces itself to at most a tenth of its time inside read transactions. Phases of {:.0} s \
-         with no reader, three flat out, three flat out at `nice 19` (the lowest CPU priority, so \
-         that the scheduler gives nearly all of a core to the writer) and three at 10 Hz alternate, {} times each; p50 and p99 are \
+         with no reader, three flat out, three flat out at normal priority (nice 0; a reader lowers its \
+         reading thread to nice 19, as a dashboard's does, unless told not to) and three at 10 Hz alternate, \
+         {} times each; p50 and p99 are \
          over every commit of the phases with the same readers, pooled (a single phase's p99 is its \
          second-slowest commit, which one preemption moves; the ratio of the per-phase p99s' medians \
          is shown beside it). A thread samples the WAL file's size every \
@@ -222,15 +224,15 @@ fn wait_for_wal_under(wal: &Path, limit: u64) {
 
 /// One phase: starts the readers, times commits for `p.phase`, stops the readers.
 fn phase(db: &Path, h: &WriterHandle, p: &Params, readers: Readers, tick: &mut u64) -> Result<Phase> {
-    let (hz, niced) = match readers {
+    let (hz, normal_priority) = match readers {
         Readers::None => return timed_commits(h, p, tick).map(|l| summarise(readers, l, Vec::new())),
         Readers::Flat => (None, false),
-        Readers::FlatNiced => (None, true),
+        Readers::FlatNormal => (None, true),
         Readers::Paced => (Some(10.0), false),
     };
     let mut children = Vec::new();
     for _ in 0..p.readers {
-        children.push(spawn_reader(db, hz, niced)?);
+        children.push(spawn_reader(db, hz, normal_priority)?);
     }
     let latencies = timed_commits(h, p, tick);
     let mut rates = Vec::new();
@@ -269,16 +271,13 @@ fn timed_commits(h: &WriterHandle, p: &Params, tick: &mut u64) -> Result<Vec<f64
     Ok(out)
 }
 
-fn spawn_reader(db: &Path, hz: Option<f64>, niced: bool) -> Result<Child> {
+fn spawn_reader(db: &Path, hz: Option<f64>, normal_priority: bool) -> Result<Child> {
     let exe = std::env::current_exe().context("finding this program")?;
-    let mut cmd = if niced {
-        let mut c = Command::new("nice");
-        c.args(["-n", "19"]).arg(exe);
-        c
-    } else {
-        Command::new(exe)
-    };
+    let mut cmd = Command::new(exe);
     cmd.arg("reader-loop").arg("--db").arg(db);
+    if normal_priority {
+        cmd.arg("--normal-priority");
+    }
     if let Some(hz) = hz {
         cmd.arg("--hz").arg(hz.to_string());
     }

@@ -44,6 +44,10 @@ enum Command {
         /// Refreshes per second; flat out when absent.
         #[arg(long)]
         hz: Option<f64>,
+        /// Keeps the normal CPU priority instead of lowering it as a dashboard's reading thread
+        /// does.
+        #[arg(long)]
+        normal_priority: bool,
     },
 }
 
@@ -77,7 +81,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::All(a) => all(a),
-        Command::ReaderLoop { db, hz } => reader_loop::run(&db, hz),
+        Command::ReaderLoop { db, hz, normal_priority } => reader_loop::run(&db, hz, !normal_priority),
     }
 }
 

@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub fn run(db: &Path, hz: Option<f64>) -> Result<()> {
-    // As the dashboard's data thread does.
-    agentvisor_shared::reader::lower_thread_priority();
+pub fn run(db: &Path, hz: Option<f64>, lower_priority: bool) -> Result<()> {
+    if lower_priority {
+        // As the dashboard's data thread does.
+        agentvisor_shared::reader::lower_thread_priority();
+    }
     let reader = Reader::open(db).with_context(|| format!("opening {}", db.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
     {
