@@ -91,8 +91,12 @@ pub fn run(work: &Path, p: &Params) -> Result<Section> {
     let mut phases = Vec::new();
     let mut tick = p.history_secs;
     let outcome = (|| -> Result<()> {
-        for _ in 0..p.reps {
-            for readers in ALL {
+        for rep in 0..p.reps {
+            // Each round starts one phase later, so that over four rounds every kind of phase
+            // runs once in each position: in a fixed order, the phase that always followed the
+            // no-reader one came out slower in most runs, with readers at nice 10 and 19 alike.
+            for i in 0..ALL.len() {
+                let readers = ALL[(i + rep) % ALL.len()];
                 // A phase starts with the WAL the previous one left until housekeeping truncates
                 // it; waiting for that keeps each phase's largest WAL its own.
                 wait_for_wal_under(&agentvisor_shared::paths::wal_path(&db), wal_limit);
@@ -182,7 +186,7 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64) -> Section {
          the reader lets them, since it paces itself to at most a tenth of its time inside read transactions. Phases of {:.0} s \
          with no reader, three flat out, three flat out at normal priority (nice 0; a reader lowers its \
          reading thread to nice 19, as a dashboard's does, unless told not to) and three at 10 Hz alternate, \
-         {} times each; p50 and p99 are \
+         {} times each, each round starting one phase later than the one before, so that every kind of phase runs in every position; p50 and p99 are \
          over every commit of the phases with the same readers, pooled (a single phase's p99 is its \
          second-slowest commit, which one preemption moves; the ratio of the per-phase p99s' medians \
          is shown beside it). A thread samples the WAL file's size every \
