@@ -115,10 +115,11 @@ fn read_only_flags() -> OpenFlags {
 
 /// The nice value [`lower_thread_priority`] gives a reading thread, the lowest there is: the
 /// scheduler then favours the launcher (nice 0) about seventy to one when both want the CPU.
-/// At nice 10 (ten to one), three readers looping flat out still raised the writer's commit
-/// p99 by 6-25 % on two cores; at 19, by -1 to +12 %. A dashboard on an idle machine runs as
-/// fast as ever, and on one saturated by other work its frame's few milliseconds of reading
-/// take a few hundred milliseconds, while its keys and drawing (another thread) do not slow.
+/// On two cores, three readers looping flat out raised the writer's commit p99 by 10-18 % at
+/// nice 19 and by 29-50 % at normal priority (BENCHMARKS.md, section 5). A dashboard on an
+/// idle machine runs as fast as ever; on one saturated by other work its frame's few
+/// milliseconds of reading take a few hundred milliseconds, while its keys and drawing
+/// (another thread) do not slow.
 const READER_NICE: i32 = 19;
 
 /// Lowers the calling thread's CPU priority (Linux keeps a nice value per thread), for a
