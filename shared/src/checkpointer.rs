@@ -58,7 +58,9 @@ impl Checkpointer {
         if let Some(wake) = &self.wake
             && let Err(TrySendError::Disconnected(())) = wake.try_send(())
         {
+            // Said once: from now on the writer's own bound on the WAL is all there is.
             tracing::warn!("the store's checkpoint thread is gone; the WAL is bounded by the writer alone");
+            self.wake = None;
         }
     }
 
