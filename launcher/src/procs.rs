@@ -441,6 +441,16 @@ impl ProcTable {
         parse_last_pid(&text[..n])
     }
 
+    /// The descriptor budget, for code that has the whole table (see [`ProcTable::sample`] for
+    /// code that borrows its parts).
+    fn budget(&mut self) -> FileBudget<'_> {
+        FileBudget {
+            open: &mut self.open_files,
+            max: self.max_open_files,
+            out_of_files: &mut self.out_of_files,
+        }
+    }
+
     /// Halves the descriptor budget and closes the descriptors beyond it.
     fn shed_files(&mut self) {
         self.max_open_files = self.max_open_files.min(self.open_files / 2);
@@ -485,10 +495,7 @@ impl ProcTable {
         };
         if stat.state != 'Z' && (pid == self.own_pid || groups.contains(&stat.pgrp)) {
             self.skipped.remove(&pid);
-            let file = (self.open_files < self.max_open_files).then(|| {
-                self.open_files += 1;
-                file
-            });
+            let file = self.budget().take().then_some(file);
             self.kept.insert(pid, Kept { file, ino, start_ticks: stat.starttime, quiet: Quiet::default() });
             out.push(ProcInfo::new(&stat, self.page_size));
         } else {

@@ -63,25 +63,17 @@ impl Checkpointer {
             self.wake = None;
         }
     }
+}
 
+impl Drop for Checkpointer {
     /// Lets the thread run a last checkpoint and waits for it.
-    pub(crate) fn stop(mut self) {
-        self.stop_thread();
-    }
-
-    fn stop_thread(&mut self) {
+    fn drop(&mut self) {
         drop(self.wake.take());
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
             tracing::error!("the store's checkpoint thread panicked");
         }
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop_thread();
     }
 }
 

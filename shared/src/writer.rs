@@ -584,9 +584,8 @@ impl Writer {
         if !self.retry.is_empty() {
             tracing::error!(lost = self.retry.len(), "store writer stopping with writes it could not commit");
         }
-        if let Some(c) = self.checkpointer.take() {
-            c.stop();
-        }
+        // Dropping it runs the last checkpoint and joins its thread.
+        drop(self.checkpointer.take());
     }
 
     /// Adds one message to what waits, noting whether it is urgent or routine.
