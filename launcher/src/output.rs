@@ -50,7 +50,7 @@ where
                 line = lines.next_line() => {
                     let Some(line) = line else { break };
                     if bucket.take() {
-                        let mut text = String::from_utf8_lossy(&line.bytes).into_owned();
+                        let mut text = String::from_utf8_lossy(line.bytes).into_owned();
                         if line.cut {
                             text.push_str(CUT_MARKER);
                         }

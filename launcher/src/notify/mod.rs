@@ -107,16 +107,18 @@ pub fn read_pipe(read_end: OwnedFd, tx: mpsc::Sender<Parsed>) -> io::Result<Join
     let receiver = pipe::Receiver::from_owned_fd(read_end)?;
     Ok(tokio::spawn(async move {
         let mut lines = BoundedLines::new(receiver, parse::MAX_MESSAGE);
+        let add = |parsed: &mut Parsed, line: crate::lines::Line<'_>| {
+            if line.cut {
+                parsed.malformed += 1;
+            } else {
+                parse::parse_into(parsed, line.bytes);
+            }
+        };
         while let Some(first) = lines.next_line().await {
             let mut parsed = Parsed::default();
-            let mut next = Some(first);
-            while let Some(line) = next {
-                if line.cut {
-                    parsed.malformed += 1;
-                } else {
-                    parse::parse_into(&mut parsed, &line.bytes);
-                }
-                next = lines.buffered_line();
+            add(&mut parsed, first);
+            while let Some(line) = lines.buffered_line() {
+                add(&mut parsed, line);
             }
             if tx.send(parsed).await.is_err() {
                 return;
