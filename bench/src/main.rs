@@ -12,6 +12,7 @@ mod interference;
 mod launcher;
 mod peer;
 mod procstat;
+mod pty_dashboard;
 mod reader_loop;
 mod report;
 mod restart;
@@ -36,14 +37,12 @@ struct Cli {
 enum Command {
     /// Runs the benchmarks and writes the report.
     All(AllArgs),
-    /// A stand-in dashboard for the non-interference benchmark: reads until stdin closes.
+    /// A dashboard's reads without its refresh bound, for the non-interference benchmark: reads
+    /// flat out until stdin closes.
     #[command(hide = true)]
     ReaderLoop {
         #[arg(long)]
         db: PathBuf,
-        /// Refreshes per second; flat out when absent.
-        #[arg(long)]
-        hz: Option<f64>,
         /// Keeps the normal CPU priority instead of lowering it as a dashboard's reading thread
         /// does.
         #[arg(long)]
@@ -81,7 +80,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::All(a) => all(a),
-        Command::ReaderLoop { db, hz, normal_priority } => reader_loop::run(&db, hz, !normal_priority),
+        Command::ReaderLoop { db, normal_priority } => reader_loop::run(&db, !normal_priority),
     }
 }
 
@@ -124,7 +123,8 @@ fn all(a: AllArgs) -> Result<()> {
                 readers: 3,
             }
         };
-        sections.push(step(interference::TITLE, || interference::run(&work, &p)));
+        let dashboard = workspace_binary("agentvisor-dashboard", a.quick).ok();
+        sections.push(step(interference::TITLE, || interference::run(&work, dashboard.as_deref(), &p)));
     }
     if wants("disk") {
         let p = if a.quick {

@@ -1,7 +1,8 @@
-//! `agentvisor-bench reader-loop`: a stand-in for a dashboard, run as a child process by the
-//! non-interference benchmark. It reads what a dashboard frame reads (a snapshot and one
-//! series) as fast as it can, or at a fixed rate, until its standard input closes, then prints
-//! how many refreshes it made.
+//! `agentvisor-bench reader-loop`: a dashboard's reads without the dashboard, run as a child
+//! process by the non-interference benchmark. It reads what a dashboard frame reads (a
+//! snapshot and one series) as fast as the reader lets it, with none of the dashboard's bound
+//! of ten refreshes a second, until its standard input closes, then prints how many refreshes
+//! it made.
 
 use crate::workload::{METRICS, agent_name};
 use agentvisor_shared::Reader;
@@ -10,9 +11,9 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-pub fn run(db: &Path, hz: Option<f64>, lower_priority: bool) -> Result<()> {
+pub fn run(db: &Path, lower_priority: bool) -> Result<()> {
     if lower_priority {
         // As the dashboard's data thread does.
         agentvisor_shared::reader::lower_thread_priority();
@@ -28,11 +29,9 @@ pub fn run(db: &Path, hz: Option<f64>, lower_priority: bool) -> Result<()> {
             stop.store(true, Ordering::Relaxed);
         });
     }
-    let period = hz.filter(|h| *h > 0.0).map(|h| Duration::from_secs_f64(1.0 / h));
     let agent = agent_name(0);
     let mut refreshes = 0u64;
     let started = Instant::now();
-    let mut next = Instant::now();
     let mut out = std::io::stdout();
     while !stop.load(Ordering::Relaxed) {
         refresh(&reader, &agent)?;
@@ -40,10 +39,6 @@ pub fn run(db: &Path, hz: Option<f64>, lower_priority: bool) -> Result<()> {
         if refreshes == 1 {
             writeln!(out, "ready")?;
             out.flush()?;
-        }
-        if let Some(p) = period {
-            next += p;
-            std::thread::sleep(next.saturating_duration_since(Instant::now()));
         }
     }
     writeln!(out, "refreshes {refreshes} seconds {:.3}", started.elapsed().as_secs_f64())?;
