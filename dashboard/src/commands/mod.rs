@@ -72,7 +72,7 @@ pub fn follow_step(rows: Vec<String>) -> Vec<String> {
     }
 }
 
-/// Calls `more` whenever the database changed (file events, with a fallback timer) until it
+/// Calls `more` whenever the database changed (see [`DbWatch`]) until it
 /// returns `Ok(false)` (stdout closed) or fails. Used by `logs -f` and `events -f`.
 pub fn follow(reader: &Reader, mut more: impl FnMut(&Reader) -> agentvisor_shared::Result<bool>) -> u8 {
     let mut watch = DbWatch::new(reader.path());
@@ -85,6 +85,7 @@ pub fn follow(reader: &Reader, mut more: impl FnMut(&Reader) -> agentvisor_share
             Ok(v) => Some(v),
             Err(e) => return read_failed(&e),
         };
+        watch.checked(now != version);
         if now == version {
             continue;
         }

@@ -2,12 +2,13 @@
 //! sends the result to the UI loop over the same channel as key presses. The UI never waits on
 //! SQLite, so input stays responsive while data is read.
 //!
-//! Wake-ups come from file events (throttled to one read per [`THROTTLE`]), from the UI when
-//! it needs different data (a new [`Focus`]), and from a [`FALLBACK`] timer. Each wake-up costs
-//! one `PRAGMA data_version` (microseconds); the database is read only when that changed, so
-//! an idle system costs no measurable CPU.
+//! Wake-ups come from file events while the database is quiet, from a [`THROTTLE`] timer while
+//! it changes (see [`DbWatch`]), from the UI when it needs different data (a new [`Focus`]),
+//! and from a [`FALLBACK`](super::watch::FALLBACK) timer. Each wake-up costs one `PRAGMA data_version` (microseconds);
+//! the database is read only when that changed, at most once per [`THROTTLE`], so an idle
+//! system costs no measurable CPU.
 
-use super::watch::{DbWatch, FALLBACK, THROTTLE};
+use super::watch::{DbWatch, THROTTLE};
 use super::{Chart, DataMsg, Detail, Focus, Loaded};
 use crate::event::AppEvent;
 use crate::state::Window;
@@ -95,7 +96,8 @@ impl Loader {
                     return;
                 }
             }
-            let timeout = if due { THROTTLE.saturating_sub(last_read.elapsed()) } else { FALLBACK };
+            let timeout =
+                if due { THROTTLE.saturating_sub(last_read.elapsed()) } else { self.watch.timeout() };
             select! {
                 recv(focus) -> f => match f {
                     Ok(f) => {
@@ -144,6 +146,7 @@ impl Loader {
             Ok(v) => v,
             Err(e) => return self.status(e),
         };
+        self.watch.checked(self.version != Some(version));
         if !forced && self.version == Some(version) {
             self.reader = Some(reader);
             return None;

@@ -1,23 +1,34 @@
-//! Wake-ups when the database may have changed: a notify watcher on the database's directory,
-//! filtered to the database and its `-wal` (every commit writes the WAL). An event is only a
-//! hint to check `PRAGMA data_version`; where file events do not arrive (some network or
-//! container file systems) the callers' fallback timer does the same job.
+//! Wake-ups when the database may have changed. While it is quiet, a notify watcher on the
+//! database's directory, filtered to the database and its `-wal` (every commit writes the WAL),
+//! wakes the reader at the first commit. While it keeps changing, the watcher is dropped and
+//! `PRAGMA data_version` is checked every [`THROTTLE`] instead: a busy writer makes an event per
+//! WAL write, and receiving them cost a dashboard 5 % of a core beside a writer committing
+//! twenty times a second (BENCHMARKS.md, section 5), against microseconds for ten checks. An
+//! event is only a hint to check `data_version`; where file events do not arrive (some network
+//! or container file systems) the callers' fallback timer does the same job.
 
 use crossbeam_channel::{Receiver, Sender};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Most one refresh per this interval: file events come in bursts (WAL write, then -shm), and
-/// a commit should be on screen within about this long.
+/// Most one refresh per this interval, and how often a changing database is checked: a commit
+/// should be on screen within about this long.
 pub const THROTTLE: Duration = Duration::from_millis(100);
 /// How often `data_version` is checked when no file event arrives.
 pub const FALLBACK: Duration = Duration::from_secs(1);
+/// How long the database must stay unchanged before file events are waited for again: longer
+/// than a launcher's routine commit interval (1 s), so a steadily committing launcher does not
+/// make the watcher start and stop every second.
+const QUIET: Duration = Duration::from_secs(3);
 
 pub struct DbWatch {
-    /// Kept alive for as long as events are wanted; `None` when watching failed.
+    /// Kept alive for as long as events are wanted; `None` while polling, or when watching
+    /// failed.
     watcher: Option<RecommendedWatcher>,
+    /// When a check last found the database changed; `None` until one did.
+    changed_at: Option<Instant>,
     db: PathBuf,
     rx: Receiver<()>,
     tx: Sender<()>,
@@ -27,19 +38,20 @@ impl DbWatch {
     pub fn new(db: &Path) -> DbWatch {
         // One slot: any number of events before the reader wakes up is one wake-up.
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let mut w = DbWatch { watcher: None, db: db.to_owned(), rx, tx };
+        let mut w = DbWatch { watcher: None, changed_at: None, db: db.to_owned(), rx, tx };
         w.retry();
         w
     }
 
-    /// Whether file events are arriving (false: only the fallback timer works).
+    /// Whether file events are arriving (false: polling, or only the fallback timer works).
     pub fn active(&self) -> bool {
         self.watcher.is_some()
     }
 
-    /// Tries again to watch, for a directory that did not exist at first.
+    /// Tries again to watch, for a directory that did not exist at first; not while the
+    /// database keeps changing.
     pub fn retry(&mut self) {
-        if self.watcher.is_some() {
+        if self.watcher.is_some() || self.changing() {
             return;
         }
         match start(&self.db, self.tx.clone()) {
@@ -48,15 +60,40 @@ impl DbWatch {
         }
     }
 
+    /// Tells what a check of `data_version` found: a change stops the watcher until the
+    /// database has been quiet for [`QUIET`].
+    pub fn checked(&mut self, changed: bool) {
+        if changed {
+            self.changed_at = Some(Instant::now());
+            self.watcher = None;
+        } else if !self.active() && !self.changing() {
+            self.retry();
+            if self.active() {
+                // A commit between that check and the watcher's start raised no event: one
+                // more check, now that events arrive.
+                let _ = self.tx.try_send(());
+            }
+        }
+    }
+
+    fn changing(&self) -> bool {
+        self.changed_at.is_some_and(|t| t.elapsed() < QUIET)
+    }
+
+    /// How long to wait for [`DbWatch::changes`] before checking anyway.
+    pub fn timeout(&self) -> Duration {
+        if self.changing() { THROTTLE } else { FALLBACK }
+    }
+
     /// Fires (at most once per batch of events) when the database or its WAL changed.
     pub fn changes(&self) -> &Receiver<()> {
         &self.rx
     }
 
-    /// Blocks until a change is reported or [`FALLBACK`] passes, then at least until
+    /// Blocks until a change is reported or [`DbWatch::timeout`] passes, then at least until
     /// [`THROTTLE`] after `since`, so a busy writer cannot make a follower spin.
-    pub fn wait(&mut self, since: std::time::Instant) {
-        let _ = self.rx.recv_timeout(FALLBACK);
+    pub fn wait(&mut self, since: Instant) {
+        let _ = self.rx.recv_timeout(self.timeout());
         std::thread::sleep(THROTTLE.saturating_sub(since.elapsed()));
         self.retry();
     }
@@ -102,6 +139,25 @@ mod tests {
         assert!(w.changes().recv_timeout(Duration::from_millis(200)).is_err());
         std::fs::write(dir.path().join("s.db-wal"), "x").unwrap();
         assert!(w.changes().recv_timeout(Duration::from_secs(5)).is_ok());
+    }
+
+    #[test]
+    fn a_changing_database_is_polled_and_a_quiet_one_watched_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = DbWatch::new(&dir.path().join("s.db"));
+        assert!(w.active());
+        assert_eq!(w.timeout(), FALLBACK);
+        w.checked(true);
+        assert!(!w.active(), "a change stops the watcher");
+        assert_eq!(w.timeout(), THROTTLE);
+        w.checked(false);
+        w.retry();
+        assert!(!w.active(), "not watched again before it has been quiet");
+        w.changed_at = Some(Instant::now() - QUIET);
+        w.checked(false);
+        assert!(w.active());
+        assert_eq!(w.timeout(), FALLBACK);
+        assert!(w.changes().try_recv().is_ok(), "one more check once events arrive again");
     }
 
     #[test]
