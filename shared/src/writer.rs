@@ -414,6 +414,7 @@ impl Store {
             pending: Pending::default(),
             written: HashMap::new(),
             last_checkpoint_try: None,
+            wal_bytes_seen: 0,
             checkpointer,
         };
         let thread = std::thread::Builder::new()
@@ -473,6 +474,8 @@ struct Writer {
     /// reported fields is routine.
     written: HashMap<String, Box<AgentStatus>>,
     last_checkpoint_try: Option<Instant>,
+    /// The WAL file's size at the last look, to tell a log that grows from one being reused.
+    wal_bytes_seen: u64,
     checkpointer: Option<Checkpointer>,
 }
 
@@ -820,13 +823,19 @@ impl Writer {
         }
     }
 
-    /// Keeps the WAL under its limit. SQLite's automatic checkpoint (PASSIVE) copies pages back
-    /// but resets the WAL only when no reader holds an older snapshot at that moment, which
-    /// readers that read often rarely allow; so once the WAL passes a quarter of its limit, a
-    /// TRUNCATE checkpoint is tried after each commit. It waits on readers through the busy
-    /// handler, so it runs with a busy timeout of a few milliseconds: long enough for short read
-    /// transactions that started before the backfill to end, never long enough for a reader
-    /// that holds a snapshot to stall the writer. When it stays busy it is tried again after
+    /// Keeps the WAL under its limit. The checkpointer's PASSIVE checkpoints copy pages back,
+    /// and SQLite starts the log again from the top of the file once all of it is copied and no
+    /// reader is on an older snapshot: the file keeps its size, the high-water mark of the log,
+    /// and is reused. Readers that read often can keep the log from starting again, and then the
+    /// file grows. So a TRUNCATE checkpoint is tried when the file is past its limit, or past
+    /// half of it and larger than at the last look (the log is not starting again). Not merely
+    /// because it is large: a TRUNCATE holds the write lock while it copies, syncs and
+    /// truncates, 12-50 ms beside a busy writer, which a file being reused does not need (with
+    /// a quarter of the limit as the only test, a writer committing twenty times a second paid
+    /// that every twenty seconds or so). It waits on readers through the busy handler, so it
+    /// runs with a busy timeout of a few milliseconds: long enough for short read transactions
+    /// that started before the backfill to end, never long enough for a reader that holds a
+    /// snapshot to stall the writer. When it stays busy it is tried again after
     /// [`CHECKPOINT_RETRY`].
     fn bound_wal(&mut self) {
         if self.last_checkpoint_try.is_some_and(|t| t.elapsed() < CHECKPOINT_RETRY) {
@@ -834,7 +843,8 @@ impl Writer {
         }
         let wal = crate::paths::wal_path(&self.store.path);
         let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        if wal_bytes <= self.store.cfg.wal_limit_bytes / 4 {
+        let seen = std::mem::replace(&mut self.wal_bytes_seen, wal_bytes);
+        if !needs_truncate(wal_bytes, seen, self.store.cfg.wal_limit_bytes) {
             return;
         }
         self.last_checkpoint_try = Some(Instant::now());
@@ -887,6 +897,12 @@ impl Writer {
             }
         }
     }
+}
+
+/// Whether a WAL file of `wal_bytes`, `seen` at the last look, is to be truncated (see
+/// [`Writer::bound_wal`]): past its limit, or past half of it and still growing.
+fn needs_truncate(wal_bytes: u64, seen: u64, limit: u64) -> bool {
+    wal_bytes > limit || (wal_bytes > limit / 2 && wal_bytes > seen)
 }
 
 /// Errors that come from the data in one operation rather than from the storage.
@@ -1110,4 +1126,18 @@ fn apply_op(
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_truncate;
+
+    #[test]
+    fn a_wal_is_truncated_when_past_its_limit_or_growing_past_half() {
+        let limit = 64 << 20;
+        assert!(!needs_truncate(20 << 20, 10 << 20, limit), "growing, but under half");
+        assert!(needs_truncate(40 << 20, 39 << 20, limit), "past half and growing: not starting again");
+        assert!(!needs_truncate(40 << 20, 40 << 20, limit), "past half but reused at its size");
+        assert!(needs_truncate(70 << 20, 70 << 20, limit), "past the limit, growing or not");
+    }
 }
