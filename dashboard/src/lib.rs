@@ -34,6 +34,10 @@ pub fn main() -> ExitCode {
         (Some(_), Some(path)) => logging::Sink::File(Some(path)),
         (Some(_), None) => logging::Sink::Stderr,
     });
+    // Before any thread exists, so that every thread the dashboard starts inherits it.
+    if !(cli.command.is_none() && cli.normal_priority) {
+        agentvisor_shared::reader::lower_thread_priority();
+    }
     let resolved = resolve_db(cli.db.as_deref());
     let code = match &cli.command {
         Some(Command::Status(a)) => commands::status::run(&resolved, a),

@@ -113,18 +113,18 @@ fn read_only_flags() -> OpenFlags {
     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
 }
 
-/// The nice value [`lower_thread_priority`] gives a reading thread, the lowest there is: the
-/// scheduler then favours the launcher (nice 0) about seventy to one when both want the CPU.
-/// On two cores, three readers looping flat out raised the writer's commit p99 by 10-18 % at
-/// nice 19 and by 29-50 % at normal priority (BENCHMARKS.md, section 5). A dashboard on an
-/// idle machine runs as fast as ever; on one saturated by other work its frame's few
-/// milliseconds of reading take a few hundred milliseconds, while its keys and drawing
-/// (another thread) do not slow.
+/// The nice value [`lower_thread_priority`] gives a thread, the lowest there is: the scheduler
+/// then favours the launcher (nice 0) about seventy to one when both want the CPU. On two
+/// cores, three readers looping flat out raised the writer's commit p99 by 10-18 % at nice 19
+/// and by 29-50 % at normal priority; three real dashboards refreshing ten times a second, by
+/// 13-28 % with their drawing at normal priority and 3 % with all of it at nice 19
+/// (BENCHMARKS.md, section 5). A dashboard on an idle machine runs as fast as ever; on one
+/// saturated by other work a frame's few milliseconds take a few hundred.
 const READER_NICE: i32 = 19;
 
-/// Lowers the calling thread's CPU priority (Linux keeps a nice value per thread), for a
-/// thread that reads the database and nothing else: whatever it does, the launcher's writer
-/// comes first. Failing to is harmless and ignored.
+/// Lowers the calling thread's CPU priority (Linux keeps a nice value per thread, and threads
+/// inherit their creator's), for a reader: whatever it does, the launcher's writer comes first.
+/// Failing to is harmless and ignored.
 #[allow(unsafe_code)]
 pub fn lower_thread_priority() {
     // SAFETY: getpriority and setpriority only read and change the calling thread's

@@ -24,10 +24,17 @@ pub struct Tui {
 
 impl Tui {
     pub fn start(sb: &Sandbox, db: &Path, cols: u16, rows: u16) -> Tui {
-        Self::start_with(sb, db, cols, rows, &[])
+        Self::start_with(sb, db, cols, rows, &[], &[])
     }
 
-    pub fn start_with(sb: &Sandbox, db: &Path, cols: u16, rows: u16, env: &[(&str, &str)]) -> Tui {
+    pub fn start_with(
+        sb: &Sandbox,
+        db: &Path,
+        cols: u16,
+        rows: u16,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Tui {
         let size = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         let OpenptyResult { master, slave } = openpty(Some(&size), None).unwrap();
         let mut cmd: Command = sb.command(dashboard_bin());
@@ -37,6 +44,7 @@ impl Tui {
             "--log-file",
             sb.path().join("dashboard.log").to_str().unwrap(),
         ])
+        .args(args)
         .env("TERM", "xterm-256color")
         .env_remove("NO_COLOR")
         .envs(env.iter().copied())
@@ -174,10 +182,47 @@ fn no_color_turns_colour_off_but_keeps_trouble_visible() {
     let coloured = Tui::start(&sb, &db, 100, 30);
     coloured.wait_for("! broken", Duration::from_secs(20));
     assert!(coloured.coloured());
-    let plain = Tui::start_with(&sb, &db, 100, 30, &[("NO_COLOR", "1")]);
+    let plain = Tui::start_with(&sb, &db, 100, 30, &[("NO_COLOR", "1")], &[]);
     plain.wait_for("! broken", Duration::from_secs(20));
     assert!(!plain.coloured(), "NO_COLOR set, colours drawn:\n{}", plain.contents());
     assert!(plain.reversed("fatal"), "a fatal agent must stand out without colour");
+}
+
+/// Each thread's name and nice value (field 19 of its `stat`).
+fn thread_nices(pid: u32) -> Vec<(String, i64)> {
+    let nice = |stat: &str| {
+        stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(16)?.parse().ok())
+    };
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?.trim().to_owned();
+            Some((comm, nice(&std::fs::read_to_string(dir.join("stat")).ok()?)?))
+        })
+        .collect()
+}
+
+/// The dashboard takes CPU only when the launcher does not want it: every thread at nice 19,
+/// unless told to keep its keys and drawing at the normal priority (its reads stay low).
+#[test]
+fn runs_at_the_lowest_priority_unless_told_not_to() {
+    let sb = Sandbox::new();
+    let db = sb.db();
+    let launcher = FakeLauncher::start(&db);
+    healthy_fleet(&launcher);
+    let low = Tui::start(&sb, &db, 100, 30);
+    low.wait_for("researcher", Duration::from_secs(20));
+    let threads = thread_nices(low.pid());
+    assert!(threads.len() >= 3 && threads.iter().all(|(_, n)| *n == 19), "{threads:?}");
+
+    let own = thread_nices(std::process::id()).into_iter().map(|(_, n)| n).min().unwrap();
+    let normal = Tui::start_with(&sb, &db, 100, 30, &[], &["--normal-priority"]);
+    normal.wait_for("researcher", Duration::from_secs(20));
+    let threads = thread_nices(normal.pid());
+    let of = |name: &str| threads.iter().find(|(n, _)| n == name).map(|(_, nice)| *nice);
+    assert_eq!(of("agentvisor-dash"), Some(own), "{threads:?}");
+    assert_eq!(of("data"), Some(19), "{threads:?}");
 }
 
 #[test]
