@@ -14,6 +14,7 @@ mod peer;
 mod procstat;
 mod pty_dashboard;
 mod reader_loop;
+mod receive_floor;
 mod report;
 mod restart;
 mod scale;

@@ -5,6 +5,7 @@
 use crate::floor;
 use crate::launcher::{Agents, Supervisor, write_config};
 use crate::procstat;
+use crate::receive_floor;
 use crate::report::{Figure, Section, Verdict, mib, ms};
 use crate::stats::{median, percentile};
 use anyhow::{Context, Result};
@@ -50,6 +51,11 @@ pub fn run(work: &Path, bin: &Path, p: &Params) -> Result<Section> {
             runs.push(run);
             steady = steady.or(st);
         }
+        // Right after the launcher's cycles: the same agents, read by this program alone.
+        let receiving = match steady {
+            Some(_) => Some(receive_floor::measure(n, p.settle, p.window)?),
+            None => None,
+        };
         let ready = median(&runs.iter().map(|r| r.ready_s).collect::<Vec<_>>());
         let stop = median(&runs.iter().map(|r| r.stop_s).collect::<Vec<_>>());
         let leftover: usize = runs.iter().map(|r| r.leftover).sum();
@@ -73,6 +79,12 @@ pub fn run(work: &Path, bin: &Path, p: &Params) -> Result<Section> {
                 format!("{n} agents: sampling floor (every agent's /proc/PID/stat read once a second, nothing else)"),
                 format!("{:.2} % of a core", st.floor_percent),
             ));
+            if let Some(r) = receiving {
+                s.figures.push(Figure::info(
+                    format!("{n} agents: receiving floor (every agent's messages read from its pipe in one epoll loop, nothing else)"),
+                    format!("{r:.2} % of a core"),
+                ));
+            }
             s.figures.push(Figure::target(
                 format!("{n} agents: launcher resident memory (max)"),
                 format!("{} (median {})", mib(st.rss_max), mib(st.rss_median)),
@@ -99,11 +111,17 @@ pub fn run(work: &Path, bin: &Path, p: &Params) -> Result<Section> {
          thread ended during the window) divided by wall time; the sampling floor, in the same \
          window, is a thread of the benchmark that only reads every agent's /proc/PID/stat once a \
          second (opened once, one `pread` each, nothing parsed or stored): the least that \
-         sampling every agent every second costs; resident memory is `Rss` from /proc/PID/smaps_rollup, sampled every \
+         sampling every agent every second costs; the receiving floor, measured right after the \
+         launcher's cycles for the same size, starts the same agents from the benchmark itself, \
+         each with its notify pipe read by one thread of the benchmark (one epoll over every pipe, \
+         one `read` per pipe reported ready, nothing parsed, stored or forwarded; {:.0} s after they \
+         start, over {:.0} s): the least that receiving every agent's messages costs; resident memory is `Rss` from /proc/PID/smaps_rollup, sampled every \
          second. Stop is from SIGTERM until the launcher has exited (it stops every agent first). \
          Ready and stop times are medians over the cycles. The launcher samples every agent's CPU \
          and memory every second (`sample_interval = \"1s\"`) throughout.",
         p.reps,
+        p.settle.as_secs_f64(),
+        p.window.as_secs_f64(),
         p.settle.as_secs_f64(),
         p.window.as_secs_f64()
     ));
