@@ -2,9 +2,10 @@
 //! messages costs by itself. The scale benchmark's agents are started by this program instead
 //! of the launcher, their notify pipe (their stdout here) read by one thread: one epoll over
 //! every pipe, one `read` per pipe reported ready (level-triggered, so a pipe with more waiting
-//! is reported again), nothing parsed, applied, stored or forwarded. A supervisor must at least
-//! do this; the launcher also parses each message, applies it to the agent's status and stores
-//! it.
+//! is reported again), nothing parsed, applied, stored or forwarded, and after each wake-up a
+//! pause of [`MODERATION`], the launcher's own: a thousand agents' messages arriving one by one
+//! then cost a hundred wake-ups a second, not a thousand. A supervisor must at least do this;
+//! the launcher also parses each message, applies it to the agent's status and stores it.
 
 use crate::launcher::HEARTBEAT_AGENT;
 use anyhow::{Context, Result};
@@ -19,6 +20,9 @@ use std::time::{Duration, Instant};
 
 /// The `epoll` key of the pipe that stops the reading thread.
 const STOP: u64 = u64::MAX;
+/// The pause after each wake-up: what the launcher's runtime thread waits while events stream
+/// in, the delay it allows itself before it looks.
+const MODERATION: Duration = Duration::from_millis(10);
 
 /// Starts `n` agents, waits `settle`, and returns what reading all their messages cost one
 /// thread over `window`, as a percentage of one core.
@@ -87,6 +91,7 @@ fn read_all(pipes: &[File], stop: OwnedFd, tid: &mpsc::Sender<Result<i32>>) -> R
                 Ok(_) => reads += 1,
             }
         }
+        std::thread::sleep(MODERATION);
     }
 }
 

@@ -114,7 +114,8 @@ pub fn run(work: &Path, bin: &Path, p: &Params) -> Result<Section> {
          sampling every agent every second costs; the receiving floor, measured right after the \
          launcher's cycles for the same size, starts the same agents from the benchmark itself, \
          each with its notify pipe read by one thread of the benchmark (one epoll over every pipe, \
-         one `read` per pipe reported ready, nothing parsed, stored or forwarded; {:.0} s after they \
+         one `read` per pipe reported ready, nothing parsed, stored or forwarded, a 10 ms pause after \
+         each wake-up as the launcher's runtime thread takes while busy; {:.0} s after they \
          start, over {:.0} s): the least that receiving every agent's messages costs; resident memory is `Rss` from /proc/PID/smaps_rollup, sampled every \
          second. Stop is from SIGTERM until the launcher has exited (it stops every agent first). \
          Ready and stop times are medians over the cycles. The launcher samples every agent's CPU \
