@@ -1,6 +1,6 @@
 //! `agentvisor-bench`: runs Agentvisor's benchmarks and writes BENCHMARKS.md.
 //!
-//! `cargo run --release -p agentvisor-bench -- all` runs everything (about 10 minutes on the
+//! `cargo run --release -p agentvisor-bench -- all` runs everything (about 12 minutes on the
 //! 2-core machine) and rewrites BENCHMARKS.md at the repository root; `all --quick` runs tiny
 //! sizes into a file in the temporary directory, which is what the crate's test does.
 

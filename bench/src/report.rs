@@ -102,7 +102,7 @@ pub fn render(h: &Header, sections: &[Section]) -> String {
     let _ = writeln!(out, "# Agentvisor benchmarks\n");
     let _ = writeln!(
         out,
-        "Written by `cargo run --release -p agentvisor-bench -- all` (about 10 minutes on this machine; it builds the \
+        "Written by `cargo run --release -p agentvisor-bench -- all` (about 12 minutes on this machine; it builds the \
          launcher and dashboard in release mode first, installs supervisord from PyPI into a \
          temporary virtualenv, and rewrites this file). `-- all --only ingest,disk` runs some of the \
          benchmarks (ingest, interference, disk, frame, scale, restart, peer); `-- all --quick` runs \
