@@ -4,9 +4,9 @@
 //!
 //! Wake-ups come from file events while the database is quiet, from a [`THROTTLE`] timer while
 //! it changes (see [`DbWatch`]), from the UI when it needs different data (a new [`Focus`]),
-//! and from a [`FALLBACK`](super::watch::FALLBACK) timer. Each wake-up costs one `PRAGMA data_version` (microseconds);
-//! the database is read only when that changed, at most once per [`THROTTLE`], so an idle
-//! system costs no measurable CPU.
+//! and from a [`FALLBACK`](super::watch::FALLBACK) timer. Each wake-up costs one
+//! `PRAGMA data_version` (microseconds); the database is read only when that changed, at most
+//! once per [`THROTTLE`], so an idle system costs no measurable CPU.
 
 use super::watch::{DbWatch, THROTTLE};
 use super::{Chart, DataMsg, Detail, Focus, Loaded};
