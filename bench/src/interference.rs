@@ -63,6 +63,11 @@ impl Readers {
     }
 }
 
+/// The kinds of phase that run: the dashboards' only with a dashboard binary.
+fn kinds(dashboards: bool) -> Vec<Readers> {
+    ALL.into_iter().filter(|r| *r != Readers::Dashboards || dashboards).collect()
+}
+
 struct Phase {
     readers: Readers,
     /// Largest WAL file seen during the phase.
@@ -104,8 +109,7 @@ pub fn run(work: &Path, dashboard: Option<&Path>, p: &Params) -> Result<Section>
     };
     let mut phases = Vec::new();
     let mut tick = p.history_secs;
-    let kinds: Vec<Readers> =
-        ALL.into_iter().filter(|r| *r != Readers::Dashboards || dashboard.is_some()).collect();
+    let kinds = kinds(dashboard.is_some());
     let outcome = (|| -> Result<()> {
         for rep in 0..p.reps {
             // Each round starts one phase later, so that over four rounds every kind of phase
@@ -142,7 +146,7 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64, dashboards: bool) -> Se
             phases.iter().filter(|x| x.readers == r).flat_map(|x| x.latencies_ms.iter().copied()).collect();
         percentile(&all, p)
     };
-    let kinds: Vec<Readers> = ALL.into_iter().filter(|r| *r != Readers::Dashboards || dashboards).collect();
+    let kinds = kinds(dashboards);
     let mut s = Section::new(TITLE);
     for &r in &kinds {
         s.figures.push(Figure::info(
@@ -222,15 +226,16 @@ fn section(p: &Params, phases: &[Phase], wal_limit: u64, dashboards: bool) -> Se
          one commit latency (batch window 0, so no batching delay is included). Dashboards are the \
          real `agentvisor-dashboard`, each on a pseudo-terminal of its own ({COLUMNS}x{ROWS}, its output \
          read and discarded), started before the phase and left until it has drawn the agents; \
-         each refreshes on the WAL's file events, at most ten times a second (its `THROTTLE`), which \
-         with a commit every {} ms is as fast as it refreshes; frames are counted by the \
+         each checks for commits (on the WAL's file events while the database is quiet, every 100 ms \
+         while it changes) and refreshes at most ten times a second (its `THROTTLE`), which with a \
+         commit every {} ms is as fast as it refreshes; frames are counted by the \
          cursor-hide sequence ratatui writes after each, and CPU is the process's user and system \
          time over the phase. Readers are processes (`agentvisor-bench reader-loop`), each looping \
          `Reader::snapshot()` plus a 120-point series read of the last hour, the reads a dashboard \
          frame makes, with none of the dashboard's bound: `flat out` is as fast as the reader lets \
          them, since it paces itself to at most a tenth of its time inside read transactions; they \
-         show what a reader costs beyond anything a dashboard does, at nice 19 (as a dashboard's \
-         reading thread lowers itself) and at normal priority. Phases of {:.0} s with no reader, \
+         show what a reader costs beyond anything a dashboard does, at nice 19 (as a dashboard \
+         lowers itself) and at normal priority. Phases of {:.0} s with no reader, \
          three dashboards, three readers flat out and three readers flat out at normal priority \
          alternate, {} times each, each round starting one phase later than the one before, so \
          that every kind of phase runs in every position; p50 and p99 are over every commit of the \
