@@ -90,13 +90,12 @@ impl PtyDashboard {
     pub fn wait_drawn(&mut self, text: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            let start = self.output.start.lock().unwrap_or_else(|e| e.into_inner());
-            if start.windows(text.len()).any(|w| w == text.as_bytes()) {
+            if self.drawn(text) {
                 return Ok(());
             }
-            let seen = String::from_utf8_lossy(&start).into_owned();
-            drop(start);
             if let Some(status) = self.child.try_wait().context("checking on the dashboard")? {
+                let seen = self.output.start.lock().unwrap_or_else(|e| e.into_inner());
+                let seen = String::from_utf8_lossy(&seen);
                 anyhow::bail!("the dashboard exited ({status}) before drawing {text:?}: {seen:?}");
             }
             anyhow::ensure!(
@@ -105,6 +104,11 @@ impl PtyDashboard {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn drawn(&self, text: &str) -> bool {
+        let start = self.output.start.lock().unwrap_or_else(|e| e.into_inner());
+        start.windows(text.len()).any(|w| w == text.as_bytes())
     }
 
     /// Presses `q` and waits for the dashboard to exit.
