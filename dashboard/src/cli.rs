@@ -23,10 +23,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
 
-    /// Keep the terminal UI's keys and drawing at the normal CPU priority, for a machine
-    /// saturated by other work. By default the whole dashboard runs at nice 19, the lowest
-    /// priority, so that it never takes CPU the launcher wants; its reads stay there either way.
-    #[arg(long)]
+    /// Run at the normal CPU priority (keys, drawing and reads, and the one-shot commands),
+    /// for a machine saturated by other work. By default the whole dashboard runs at nice 19,
+    /// the lowest priority, so that it never takes CPU the launcher wants.
+    #[arg(long, global = true)]
     pub normal_priority: bool,
 
     #[command(subcommand)]

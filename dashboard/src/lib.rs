@@ -35,7 +35,7 @@ pub fn main() -> ExitCode {
         (Some(_), None) => logging::Sink::Stderr,
     });
     // Before any thread exists, so that every thread the dashboard starts inherits it.
-    if !(cli.command.is_none() && cli.normal_priority) {
+    if !cli.normal_priority {
         agentvisor_shared::reader::lower_thread_priority();
     }
     let resolved = resolve_db(cli.db.as_deref());

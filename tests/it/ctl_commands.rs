@@ -5,9 +5,6 @@
 use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(15);
 
 pub fn ctl(sb: &Sandbox, args: &[&str]) -> Output {
     sb.command(launcher_bin()).arg("--db").arg(sb.db()).arg("ctl").args(args).output().unwrap()

@@ -1,13 +1,12 @@
 //! The dashboard's one-shot commands against real database files: `status` (table, `--json`,
 //! exit codes 0/1/2/3), `logs` and `events`, including `-f`.
 
-use crate::common::{Running, Sandbox, dashboard_bin, wait_until};
+use crate::common::{LIMIT, Running, Sandbox, dashboard_bin, wait_until};
 use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, status};
 use agentvisor_shared::model::{AgentState, Health, Severity};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
 fn run(sb: &Sandbox, args: &[&str]) -> Output {
     sb.command(dashboard_bin()).args(args).output().unwrap()
@@ -174,7 +173,7 @@ fn logs_and_events_print_and_follow() {
     // followers take to start.
     let read =
         |label: &str| std::fs::read_to_string(sb.path().join(format!("{label}.stdout"))).unwrap_or_default();
-    wait_until(Duration::from_secs(15), "followed lines", || {
+    wait_until(LIMIT, "followed lines", || {
         launcher.event(Some("worker"), "crashed", Severity::Error, "exited with code 7");
         launcher.logs("worker", &["fresh output"]);
         launcher.flush();

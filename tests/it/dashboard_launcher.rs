@@ -2,13 +2,10 @@
 //! codes through a launcher's life (healthy, crash loop, stopped, killed), `logs`/`events`, the
 //! UI showing the live agents, and the read-only proof on the launcher's own file.
 
-use crate::common::{Running, Sandbox, dashboard_bin, launcher_bin, wait_until};
+use crate::common::{LIMIT, Running, Sandbox, dashboard_bin, launcher_bin, wait_until};
 use crate::dashboard_tui::Tui;
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(15);
 
 const BEATER: &str = r#"
 echo READY=1 >&3

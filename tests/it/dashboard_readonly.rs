@@ -2,7 +2,7 @@
 //! and a dashboard refreshing next to a busy writer does not stop the WAL from being
 //! checkpointed back under its limit.
 
-use crate::common::{Running, Sandbox, dashboard_bin, wait_until};
+use crate::common::{LIMIT, Running, Sandbox, dashboard_bin, wait_until};
 use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, now_ms};
 use crate::dashboard_tui::Tui;
 use agentvisor_shared::{Sample, WriteOp, WriterConfig};
@@ -39,27 +39,27 @@ fn a_dashboard_session_leaves_the_database_byte_identical() {
     assert!(main_file(&db) == before, "a one-shot command changed the database");
 
     let mut tui = Tui::start(&sb, &db, 100, 30);
-    tui.wait_for("researcher", Duration::from_secs(20));
+    tui.wait_for("researcher", LIMIT);
     // Visit every screen so every read path runs.
     tui.keys("\r");
-    tui.wait_for("capabilities", Duration::from_secs(5));
+    tui.wait_for("capabilities", LIMIT);
     for w in ["2", "3", "4", "5"] {
         tui.keys(w);
     }
     tui.keys("\t");
-    tui.wait_for("Events (", Duration::from_secs(5));
+    tui.wait_for("Events (", LIMIT);
     tui.keys("vq");
-    assert!(tui.wait_exit(Duration::from_secs(5)).success());
+    assert!(tui.wait_exit(LIMIT).success());
     assert!(main_file(&db) == before, "the TUI changed the database");
 }
 
 #[test]
 fn a_refreshing_dashboard_does_not_pin_the_wal() {
-    const LIMIT: u64 = 256 << 10;
+    const WAL_LIMIT: u64 = 256 << 10;
     let sb = Sandbox::new();
     let db = sb.db();
     let cfg = WriterConfig {
-        wal_limit_bytes: LIMIT,
+        wal_limit_bytes: WAL_LIMIT,
         housekeeping_interval: Duration::from_millis(100),
         ..WriterConfig::default()
     };
@@ -70,9 +70,9 @@ fn a_refreshing_dashboard_does_not_pin_the_wal() {
 
     // Readers refreshing on every commit: the TUI on its detail screen and two followers.
     let mut tui = Tui::start(&sb, &db, 120, 40);
-    tui.wait_for("researcher", Duration::from_secs(20));
+    tui.wait_for("researcher", LIMIT);
     tui.keys("\r");
-    tui.wait_for("capabilities", Duration::from_secs(5));
+    tui.wait_for("capabilities", LIMIT);
     let dbs = db.to_str().unwrap();
     let mut cmd = sb.command(dashboard_bin());
     cmd.args(["events", "-f", "--db", dbs]);
@@ -107,12 +107,15 @@ fn a_refreshing_dashboard_does_not_pin_the_wal() {
         }
         last = size;
     }
-    assert!(peak > LIMIT, "the load never grew the WAL past its limit ({peak} bytes): nothing was proven");
+    assert!(
+        peak > WAL_LIMIT,
+        "the load never grew the WAL past its limit ({peak} bytes): nothing was proven"
+    );
     assert!(truncations > 0, "the WAL was never checkpointed while the dashboard refreshed (peak {peak})");
     // Once the load stops, the next housekeeping brings it back under the limit, readers or not.
-    wait_until(Duration::from_secs(10), "WAL back under its limit", || (wal_size() <= LIMIT).then_some(()));
-    println!("WAL peak {peak} bytes, {truncations} truncations seen, limit {LIMIT}");
+    wait_until(LIMIT, "WAL back under its limit", || (wal_size() <= WAL_LIMIT).then_some(()));
+    println!("WAL peak {peak} bytes, {truncations} truncations seen, limit {WAL_LIMIT}");
     assert!(tui.contents().contains("researcher"), "the dashboard stopped showing data");
     tui.keys("q");
-    assert!(tui.wait_exit(Duration::from_secs(5)).success());
+    assert!(tui.wait_exit(LIMIT).success());
 }

@@ -5,7 +5,6 @@
 use crate::common::*;
 use std::time::{Duration, Instant};
 
-const LIMIT: Duration = Duration::from_secs(60);
 const MAX_RESTARTS: i64 = 150;
 
 /// CPU time a process has used (user + system), from /proc.

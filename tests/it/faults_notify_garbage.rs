@@ -2,9 +2,6 @@
 //! bytes on its pipe. Ignored, counted in `notify_errors`, and nothing else is disturbed.
 
 use crate::common::*;
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(15);
 
 #[test]
 fn random_and_oversized_datagrams_and_random_pipe_bytes_are_counted_and_ignored() {

@@ -6,7 +6,6 @@ use crate::common::*;
 use nix::sys::signal::Signal;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const LIMIT: Duration = Duration::from_secs(15);
 const ROUNDS: usize = 20;
 
 /// A small xorshift generator: random kill moments without a dependency, reproducible from

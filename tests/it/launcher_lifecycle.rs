@@ -4,9 +4,6 @@
 use crate::common::*;
 use nix::sys::signal::Signal;
 use std::collections::BTreeSet;
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(10);
 
 /// An agent that logs its start and its stop signal to `order`, keeps a child of its own
 /// running in its process group, and heartbeats.
@@ -117,7 +114,7 @@ ready = "notify"
     first.run.signal(Signal::SIGKILL);
     first.run.wait_exit(LIMIT);
     // The parent-death signal takes every agent's main process with the launcher.
-    wait_until(Duration::from_secs(2), "main processes gone", || {
+    wait_until(LIMIT, "main processes gone", || {
         agents.iter().all(|(pid, _)| !process_alive(*pid)).then_some(())
     });
     // Their background children are still there, until the next launcher stops them.

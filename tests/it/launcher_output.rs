@@ -2,9 +2,6 @@
 //! bounded without stalling another agent's heartbeats.
 
 use crate::common::*;
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(15);
 
 #[test]
 fn long_lines_are_cut_and_bad_utf8_replaced() {

@@ -2,9 +2,6 @@
 //! `systemd-notify` tool), LLM fields and custom metrics landing in the database.
 
 use crate::common::*;
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn pipe_heartbeats_fields_and_metrics_land_in_the_database() {

@@ -2,9 +2,6 @@
 //! turn fatal, heartbeat timeouts that restart or mark.
 
 use crate::common::*;
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(15);
 
 fn messages(db: &std::path::Path, agent: &str, kind: &str) -> Vec<String> {
     rows(db, &format!("SELECT message FROM events WHERE agent = '{agent}' AND kind = '{kind}' ORDER BY id"))

@@ -6,8 +6,6 @@ use nix::sys::signal::Signal;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-const LIMIT: Duration = Duration::from_secs(10);
-
 /// Receives datagrams until one contains `needle`, returning everything received.
 fn receive_until(sock: &UnixDatagram, needle: &str, seen: &mut Vec<String>) {
     let deadline = Instant::now() + LIMIT;
@@ -47,12 +45,13 @@ fn speaks_sd_notify_ready_status_watchdog_and_stopping() {
     receive_until(&sock, "READY=1", &mut seen);
     let ready = seen.iter().find(|m| m.contains("READY=1")).unwrap();
     assert!(ready.contains("STATUS=2/2 agents running"), "{ready}");
-    // The watchdog at half of WATCHDOG_USEC: several pings within a second.
+    // The watchdog at half of WATCHDOG_USEC (200 ms), not at the one-second liveness tick:
+    // ten pings take two seconds, not ten (the bound leaves room for a loaded machine).
     let start = Instant::now();
-    for _ in 0..3 {
+    for _ in 0..10 {
         receive_until(&sock, "WATCHDOG=1", &mut seen);
     }
-    assert!(start.elapsed() < Duration::from_secs(2), "watchdog too slow: {seen:?}");
+    assert!(start.elapsed() < Duration::from_secs(8), "watchdog too slow: {seen:?}");
     // Agents do not inherit the launcher's own systemd settings.
     let agent_pid = agent_field::<i64>(&sb.db(), "a", "pid").unwrap();
     let env = std::fs::read(format!("/proc/{agent_pid}/environ")).unwrap();
@@ -83,7 +82,8 @@ fn a_second_signal_kills_at_once() {
     let start = Instant::now();
     l.run.signal(Signal::SIGINT);
     assert_eq!(l.run.wait_exit(LIMIT).code(), Some(130));
-    assert!(start.elapsed() < Duration::from_secs(5));
+    // Well within the 60 s stop_timeout the second signal cut short.
+    assert!(start.elapsed() < Duration::from_secs(30));
     assert_eq!(group_members(pgid), Vec::<i32>::new());
     assert_eq!(agent_field::<String>(&db, "stubborn", "state").as_deref(), Some("stopped"));
     let reason = query_opt::<String>(&db, "SELECT exit_reason FROM launcher_sessions").unwrap();

@@ -9,8 +9,6 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
 
-const LIMIT: Duration = Duration::from_secs(15);
-
 fn agent(name: &str, arg: &str) -> String {
     format!("[[agent]]\nname = \"{name}\"\ncommand = \"sleep\"\nargs = [\"{arg}\"]\n\n")
 }

@@ -33,10 +33,7 @@ pub fn spawn(
     out: Sender<AppEvent>,
     focus: Receiver<Focus>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("data".into()).spawn(move || {
-        agentvisor_shared::reader::lower_thread_priority();
-        Loader::new(resolved).run(&out, &focus)
-    })
+    std::thread::Builder::new().name("data".into()).spawn(move || Loader::new(resolved).run(&out, &focus))
 }
 
 /// Charts of one agent and window, re-read only every [`Window::chart_refresh`]: a week of
