@@ -25,7 +25,7 @@ pub struct Operator {
 
 impl Operator {
     pub fn new(config: Config, fleet: Arc<Mutex<Fleet>>, writer: WriterHandle) -> Operator {
-        let last_text = std::fs::read_to_string(&config.path).ok();
+        let last_text = Some(config.text.clone());
         Operator { config, fleet, writer, held: HashSet::new(), last_text }
     }
 

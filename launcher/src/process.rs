@@ -14,7 +14,6 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tokio::net::unix::pipe;
@@ -44,8 +43,7 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Resul
     let executable = if agent.command.contains('/') {
         argv0.clone()
     } else {
-        let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_else(|| DEFAULT_PATH.into());
-        find_in_path(&agent.command, &path)?
+        find_in_path(&agent.command, &search_path(agent))?
     };
     let (notify_read, notify_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let (stdout_read, stdout_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
@@ -90,6 +88,69 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Resul
 /// `PATH` when neither the agent nor the launcher has one (what a login shell would use).
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// Where a bare command name is looked up: the agent's `PATH`, else the launcher's (which the
+/// agent inherits), else [`DEFAULT_PATH`].
+fn search_path(agent: &AgentConfig) -> OsString {
+    agent
+        .env
+        .get("PATH")
+        .map(OsString::from)
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_else(|| DEFAULT_PATH.into())
+}
+
+/// Why the agent cannot start from `working_dir`, with the setting at fault (`working_dir` or
+/// `command`); `None` when both look right. `check`, the start and every reload refuse a config
+/// for it; after a failed start it names the cause.
+pub fn unrunnable(agent: &AgentConfig, working_dir: &Path) -> Option<(&'static str, String)> {
+    let dir = working_dir.display();
+    match std::fs::metadata(working_dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Some(("working_dir", format!("working directory {dir} does not exist")));
+        }
+        Err(e) => return Some(("working_dir", format!("working directory {dir}: {e}"))),
+        Ok(m) if !m.is_dir() => {
+            return Some(("working_dir", format!("working directory {dir} is not a directory")));
+        }
+        Ok(_) => {}
+    }
+    if agent.command.contains('/') {
+        let p = program(&agent.command, working_dir);
+        return not_executable(&p).map(|why| ("command", format!("program {} {why}", p.display())));
+    }
+    let path = search_path(agent);
+    find_in_path(&agent.command, &path).err().map(|_| {
+        let path = path.to_string_lossy();
+        ("command", format!("no executable {:?} in any directory of PATH ({path})", agent.command))
+    })
+}
+
+/// What to record when starting the agent failed with `e`: the cause on the file system when
+/// there is one (the working directory may have gone since the config was checked).
+pub fn start_failure(agent: &AgentConfig, working_dir: &Path, e: &io::Error) -> String {
+    match unrunnable(agent, working_dir) {
+        Some((_, why)) => format!("cannot start {}: {why}", agent.command),
+        None => {
+            let program = program(&agent.command, working_dir);
+            format!("cannot start {} in {}: {e}", program.display(), working_dir.display())
+        }
+    }
+}
+
+/// Why `path` cannot be executed, if it cannot.
+fn not_executable(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some("does not exist".into()),
+        Err(e) => Some(format!("cannot be examined: {e}")),
+        Ok(m) if m.is_dir() => Some("is a directory".into()),
+        Ok(m) if !m.is_file() => Some("is not a regular file".into()),
+        Ok(_) => match nix::unistd::access(path, nix::unistd::AccessFlags::X_OK) {
+            Ok(()) => None,
+            Err(_) => Some("is not executable".into()),
+        },
+    }
+}
+
 /// The agent's environment: the launcher's, without its own systemd settings, with the
 /// agent's `env` and the notify variables.
 fn environment(agent: &AgentConfig, socket: &str) -> BTreeMap<OsString, OsString> {
@@ -110,7 +171,7 @@ fn environment(agent: &AgentConfig, socket: &str) -> BTreeMap<OsString, OsString
 fn find_in_path(name: &str, path: &OsStr) -> io::Result<PathBuf> {
     std::env::split_paths(path)
         .map(|dir| dir.join(name))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .find(|p| not_executable(p).is_none())
         .ok_or_else(|| io::Error::from_raw_os_error(nix::libc::ENOENT))
 }
 

@@ -90,12 +90,26 @@ impl Operator {
     /// Reads the config file again and applies it, or keeps the one in force if it is invalid.
     pub(crate) async fn reload(&mut self, origin: &Origin) -> Response {
         let path = self.config.path.clone();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
+        // Reading and checking touch the file system, which can block (a slow disk, a hung
+        // mount): off the runtime, so supervision and `ctl status` go on meanwhile.
+        let at = path.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            config::read(&at).map(|text| {
+                let parsed = config::parse_runnable(&at, &text);
+                (text, parsed)
+            })
+        })
+        .await;
+        let (text, parsed) = match read {
+            Ok(Ok(read)) => read,
+            Ok(Err(e)) => {
                 // Whatever appears next is a change, even the text read last time.
                 self.last_text = None;
-                let error = format!("{}: cannot read the config file: {e}", path.display());
+                return self.refuse(origin, e.to_string()).await;
+            }
+            Err(e) => {
+                self.last_text = None;
+                let error = format!("{}: reading the config file failed: {e}", path.display());
                 return self.refuse(origin, error).await;
             }
         };
@@ -105,8 +119,8 @@ impl Operator {
             tracing::debug!("config file touched but not changed; not reloading");
             return Response::ok("config unchanged");
         }
-        self.last_text = Some(text.clone());
-        let new = match config::parse(&path, &text) {
+        self.last_text = Some(text);
+        let new = match parsed {
             Ok(c) => c,
             Err(e) => return self.refuse(origin, e.to_string()).await,
         };

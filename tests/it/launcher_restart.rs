@@ -151,11 +151,13 @@ on_heartbeat_timeout = "mark"
 fn failing_to_start_or_to_get_ready_counts_as_a_crash() {
     let sb = Sandbox::new();
     sb.script("silent.sh", "exec sleep 30");
+    // An executable the config check accepts, whose interpreter is missing: exec fails.
+    sb.executable("no-interpreter", "#!/does-not-exist\n");
     sb.write_config(
         r#"
 [[agent]]
 name = "missing"
-command = "./does-not-exist"
+command = "./no-interpreter"
 backoff = { initial = "10ms" }
 max_restarts = 1
 
@@ -175,7 +177,7 @@ max_restarts = 1
     }
     assert_eq!(event_kinds(&db, "missing"), ["spawn_failed", "backoff", "spawn_failed", "crash_loop"]);
     let failed = &messages(&db, "missing", "spawn_failed")[0];
-    assert!(failed.contains("does-not-exist") && failed.contains("No such file"), "{failed}");
+    assert!(failed.contains("no-interpreter") && failed.contains("No such file"), "{failed}");
     assert_eq!(
         event_kinds(&db, "silent"),
         [

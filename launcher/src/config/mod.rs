@@ -11,7 +11,13 @@ pub use model::{AgentConfig, LauncherConfig, OnHeartbeatTimeout, Ready, Restart}
 
 use locate::{Location, Locator};
 use std::fmt;
+use std::fs::Metadata;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// The largest config file read: far beyond any real one, small enough to hold in memory.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -23,6 +29,8 @@ pub struct Config {
     /// Indices into `agents` of the enabled agents, in start order: dependencies first,
     /// otherwise file order.
     pub plan: Vec<usize>,
+    /// The text it was parsed from, so that a file event that changed nothing is no reload.
+    pub text: String,
 }
 
 impl Config {
@@ -68,14 +76,81 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Reads and validates the config file.
+/// Reads and validates the config file, and checks that its agents can start.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    parse_runnable(path, &read(path)?)
+}
+
+/// Reads the config file: the one way it is read, at start and at every reload. Only a regular
+/// file of at most [`MAX_FILE_BYTES`] is read: a FIFO would block the reader until someone
+/// writes, a device such as /dev/zero never ends. The open does not block either (a FIFO's
+/// open waits for a writer without `O_NONBLOCK`); the checks are on what was opened, not on
+/// the path, so a file swapped in between cannot slip through. Blocking I/O: call it off the
+/// async runtime.
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    let fail = |why: String| ConfigError {
         file: path.to_owned(),
         location: None,
-        message: format!("cannot read the config file: {e}"),
-    })?;
-    parse(path, &text)
+        message: format!("cannot read the config file: {why}"),
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| fail(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail(format!("it is {}, not a regular file", kind(&meta))));
+    }
+    let too_big = |len: u64| fail(format!("it is larger than 16 MiB ({len} bytes)"));
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    // A file that grows while it is read is still cut at the limit.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        fail(format!("it is not UTF-8 text (an invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    })
+}
+
+fn kind(meta: &Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+/// [`parse`], then what only the file system can tell: every enabled agent's working
+/// directory exists and its program is an executable file (found in its `PATH` when named
+/// without a `/`). Disabled agents are not checked: like a systemd unit, an agent is checked
+/// when it is to start, and enabling it is a reload that checks it. `parse` itself stays free
+/// of the file system.
+pub fn parse_runnable(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let config = parse(path, text)?;
+    for &i in &config.plan {
+        let agent = &config.agents[i];
+        if let Some((field, message)) = crate::process::unrunnable(agent, &config.working_dir(agent)) {
+            let doc = locate::parse(text);
+            let locator = Locator::new(text, doc.as_ref());
+            let location = locator.agent_field(i, &agent.name, &[field], None);
+            return Err(ConfigError { file: path.to_owned(), location: Some(location), message });
+        }
+    }
+    Ok(config)
 }
 
 /// Parses and validates config text; `path` is used in messages and for relative paths.
@@ -92,7 +167,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         location: Some(location),
         message,
     })?;
-    Ok(Config { path: path.to_owned(), launcher: file.launcher, agents: file.agent, plan })
+    Ok(Config {
+        path: path.to_owned(),
+        launcher: file.launcher,
+        agents: file.agent,
+        plan,
+        text: text.to_owned(),
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `[launcher] retention = { ... }`: how long the database keeps each kind of history. The
 //! defaults are the store's, so there is one place that decides them.
 
-use super::values::Dur;
+use super::validate::MAX_ROWS;
+use super::values::{Dur, MAX_RETENTION};
 use agentvisor_shared::RetentionConfig;
 use serde::Deserialize;
 use std::time::Duration;
@@ -53,6 +54,19 @@ impl Retention {
 
     /// The first setting that makes no sense, as (key, message).
     pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let windows = [
+            ("raw", self.raw),
+            ("minute", self.minute),
+            ("hour", self.hour),
+            ("events", self.events),
+            ("logs", self.logs),
+        ];
+        for (key, d) in windows {
+            d.at_most(MAX_RETENTION).map_err(|msg| (key, msg))?;
+        }
+        if u64::try_from(self.events_max).is_ok_and(|n| n > MAX_ROWS) {
+            return Err(("events_max", format!("must be at most {MAX_ROWS}")));
+        }
         // The dashboard charts its 5-minute window from raw samples.
         if self.raw.get() < Duration::from_secs(5 * 60) {
             return Err(("raw", "must be at least 5m (the dashboard's full-resolution window)".into()));

@@ -169,3 +169,112 @@ fn retention_settings_are_read_and_checked() {
     let err = parse(Path::new("r.toml"), "[launcher]\nretention = { rows = 5 }\n").unwrap_err().to_string();
     assert!(err.starts_with("r.toml:2:15:") && err.contains("unknown field `rows`"), "{err}");
 }
+
+/// Every duration and count has a largest value: one beyond it is a located error naming the
+/// limit, the limit itself is accepted.
+#[test]
+fn every_duration_and_count_is_bounded() {
+    let agent = |line: &str| format!("[[agent]]\nname = \"a\"\ncommand = \"x\"\n{line}\n");
+    let launcher = |line: &str| format!("[launcher]\n{line}\n");
+    let cases: Vec<(String, String, &str, &str)> = [
+        ("heartbeat_timeout", "\"365d\"", "\"366d\"", "365d"),
+        ("ready_timeout", "\"365d\"", "\"500000000000y\"", "365d"),
+        ("stop_timeout", "\"365d\"", "\"500000000000y\"", "365d"),
+        ("restart_window", "\"365d\"", "\"366d\"", "365d"),
+        ("max_restarts", "1000000", "1000001", "1000000"),
+    ]
+    .into_iter()
+    .map(|(k, ok, bad, max)| (agent(&format!("{k} = {ok}")), agent(&format!("{k} = {bad}")), k, max))
+    .chain(["initial", "max", "reset_after"].into_iter().map(|k| {
+        let (ok, bad) = if k == "initial" {
+            ("backoff = { initial = \"365d\", max = \"365d\" }".to_owned(), format!("backoff = {{ {k} = \"400d\" }}"))
+        } else {
+            (format!("backoff = {{ {k} = \"365d\" }}"), format!("backoff = {{ {k} = \"500000000000y\" }}"))
+        };
+        let field = match k {
+            "initial" => "backoff.initial",
+            "max" => "backoff.max",
+            _ => "backoff.reset_after",
+        };
+        (agent(&ok), agent(&bad), field, "365d")
+    }))
+    .chain(
+        [
+            ("sample_interval", "\"1h\"", "\"2h\"", "1h"),
+            ("log_lines", "1000000000", "9223372036854775807", "1000000000"),
+            ("log_line_bytes", "1048576", "1048577", "1048576"),
+            ("log_rate", "1000000", "1000001", "1000000"),
+        ]
+        .into_iter()
+        .map(|(k, ok, bad, max)| {
+            (launcher(&format!("{k} = {ok}")), launcher(&format!("{k} = {bad}")), k, max)
+        }),
+    )
+    .chain(["raw", "minute", "hour", "events", "logs"].into_iter().map(|k| {
+        let ok = "retention = { raw = \"3650d\", minute = \"3650d\", hour = \"3650d\", events = \"3650d\", logs = \"3650d\" }";
+        let bad = ok.replace(&format!("{k} = \"3650d\""), &format!("{k} = \"3651d\""));
+        (launcher(ok), launcher(&bad), k, "3650d")
+    }))
+    .chain(std::iter::once((
+        launcher("retention = { events_max = 1000000000 }"),
+        launcher("retention = { events_max = 1000000001 }"),
+        "events_max",
+        "1000000000",
+    )))
+    .collect();
+    for (ok, bad, field, max) in cases {
+        if let Err(e) = parse(Path::new("b.toml"), &ok) {
+            panic!("{ok}: {e}");
+        }
+        let err = parse(Path::new("b.toml"), &bad).unwrap_err().to_string();
+        let want = format!("{field}`: must be at most {max}");
+        assert!(err.starts_with("b.toml:") && err.contains(&want), "{bad}\n got {err}\nwant {want}");
+    }
+}
+
+#[test]
+fn only_regular_files_of_at_most_16_mib_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let err = read(&fifo).unwrap_err().to_string();
+    assert!(err.ends_with("cannot read the config file: it is a FIFO, not a regular file"), "{err}");
+    let err = read(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(err.contains("it is a character device, not a regular file"), "{err}");
+    let err = read(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("it is a directory"), "{err}");
+    let big = dir.path().join("big.toml");
+    std::fs::File::create(&big).unwrap().set_len(MAX_FILE_BYTES + 1).unwrap();
+    let err = read(&big).unwrap_err().to_string();
+    assert!(err.contains("larger than 16 MiB (16777217 bytes)"), "{err}");
+    std::fs::File::create(&big).unwrap().set_len(MAX_FILE_BYTES).unwrap();
+    assert_eq!(read(&big).unwrap().len() as u64, MAX_FILE_BYTES);
+}
+
+#[test]
+fn enabled_agents_must_be_runnable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.toml");
+    let check = |body: &str| parse_runnable(&path, &format!("[[agent]]\nname = \"a\"\n{body}\n"));
+    check("command = \"sh\"").unwrap();
+    let err = check("command = \"no-such-program-here\"").unwrap_err().to_string();
+    assert!(
+        err.contains(":3:11: agent \"a\", field `command`: no executable \"no-such-program-here\""),
+        "{err}"
+    );
+    let err = check("command = \"sh\"\nenv = { PATH = \"/nonexistent\" }").unwrap_err().to_string();
+    assert!(err.contains("in any directory of PATH (/nonexistent)"), "{err}");
+    std::fs::write(dir.path().join("plain"), "#!/bin/sh\n").unwrap();
+    let err = check("command = \"./plain\"").unwrap_err().to_string();
+    assert!(err.contains(&format!("program {}/./plain is not executable", dir.path().display())), "{err}");
+    let err = check("command = \"/tmp\"").unwrap_err().to_string();
+    assert!(err.contains("program /tmp is a directory"), "{err}");
+    let err = check("command = \"sh\"\nworking_dir = \"gone\"").unwrap_err().to_string();
+    let want = format!(
+        ":4:15: agent \"a\", field `working_dir`: working directory {}/gone does not exist",
+        dir.path().display()
+    );
+    assert!(err.contains(&want), "{err}");
+    // A disabled agent is checked when it is enabled, not before.
+    check("command = \"no-such-program-here\"\nenabled = false").unwrap();
+}

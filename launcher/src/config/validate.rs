@@ -2,6 +2,7 @@
 
 use super::locate::{Location, Locator};
 use super::model::{AgentConfig, File};
+use super::values::{MAX_AGENT_DURATION, MAX_SAMPLE_INTERVAL};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -9,6 +10,16 @@ type Failure = (Location, String);
 
 /// Longest agent name: names become socket file names, which must stay short.
 const MAX_NAME: usize = 64;
+
+/// Largest `log_lines` and `retention.events_max`: generous, and far inside the i64 the store
+/// counts rows with.
+pub const MAX_ROWS: u64 = 1_000_000_000;
+/// Largest `log_line_bytes`: a line is one SQLite value and one buffer in the launcher.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Largest `log_rate`, lines per second and stream.
+pub const MAX_LOG_RATE: u32 = 1_000_000;
+/// Largest `max_restarts`: the restarts within the window are remembered one by one.
+pub const MAX_RESTARTS: u32 = 1_000_000;
 
 /// Validates `file` and returns the start plan (indices of enabled agents, dependencies first,
 /// otherwise in file order).
@@ -52,14 +63,26 @@ fn launcher(file: &File, loc: &Locator<'_>) -> Result<(), Failure> {
     if l.sample_interval.get() < Duration::from_millis(100) {
         return fail("sample_interval", "must be at least 100ms");
     }
+    if let Err(msg) = l.sample_interval.at_most(MAX_SAMPLE_INTERVAL) {
+        return fail("sample_interval", &msg);
+    }
     if l.log_lines == 0 {
         return fail("log_lines", "must be at least 1");
+    }
+    if l.log_lines > MAX_ROWS {
+        return fail("log_lines", &format!("must be at most {MAX_ROWS}"));
     }
     if l.log_line_bytes < 80 {
         return fail("log_line_bytes", "must be at least 80");
     }
+    if l.log_line_bytes > MAX_LINE_BYTES {
+        return fail("log_line_bytes", &format!("must be at most {MAX_LINE_BYTES}"));
+    }
     if l.log_rate == 0 {
         return fail("log_rate", "must be at least 1");
+    }
+    if l.log_rate > MAX_LOG_RATE {
+        return fail("log_rate", &format!("must be at most {MAX_LOG_RATE}"));
     }
     if let Err((key, msg)) = l.retention.check() {
         let mut at = loc.launcher_field("retention");
@@ -93,6 +116,23 @@ fn agent(i: usize, a: &AgentConfig, loc: &Locator<'_>) -> Result<(), Failure> {
         }
     }
     let b = &a.backoff;
+    let durations = [
+        (&["backoff", "initial"][..], Some(b.initial)),
+        (&["backoff", "max"], Some(b.max)),
+        (&["backoff", "reset_after"], Some(b.reset_after)),
+        (&["restart_window"], Some(a.restart_window)),
+        (&["ready_timeout"], Some(a.ready_timeout)),
+        (&["stop_timeout"], Some(a.stop_timeout)),
+        (&["heartbeat_timeout"], a.heartbeat_timeout),
+    ];
+    for (path, value) in durations {
+        if let Some(Err(msg)) = value.map(|d| d.at_most(MAX_AGENT_DURATION)) {
+            return fail(path, None, msg);
+        }
+    }
+    if a.max_restarts > MAX_RESTARTS {
+        return fail(&["max_restarts"], None, format!("must be at most {MAX_RESTARTS}"));
+    }
     if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
         return fail(&["backoff", "multiplier"], None, "must be a number of at least 1.0".into());
     }

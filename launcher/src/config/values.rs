@@ -20,7 +20,30 @@ impl Dur {
     pub fn get(self) -> Duration {
         self.0
     }
+
+    /// `Err` naming the limit when longer than `max`.
+    pub fn at_most(self, max: MaxDur) -> Result<(), String> {
+        if self.0 > max.dur { Err(format!("must be at most {}", max.text)) } else { Ok(()) }
+    }
 }
+
+/// The longest value a duration setting accepts, and how messages and docs write it (in a form
+/// the setting itself accepts).
+#[derive(Debug, Clone, Copy)]
+pub struct MaxDur {
+    pub dur: Duration,
+    pub text: &'static str,
+}
+
+const DAY: u64 = 86_400;
+
+/// Timeouts, backoff and windows of an agent. Longer is a slip of the unit, never a plan, and
+/// an unbounded value overflows the clock arithmetic that adds it to the time now.
+pub const MAX_AGENT_DURATION: MaxDur = MaxDur { dur: Duration::from_secs(365 * DAY), text: "365d" };
+/// `sample_interval`: the dashboard charts from samples, an hour apart is already blind.
+pub const MAX_SAMPLE_INTERVAL: MaxDur = MaxDur { dur: Duration::from_secs(3_600), text: "1h" };
+/// Retention windows: ten years of history.
+pub const MAX_RETENTION: MaxDur = MaxDur { dur: Duration::from_secs(3_650 * DAY), text: "3650d" };
 
 impl FromStr for Dur {
     type Err = String;

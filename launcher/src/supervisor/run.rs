@@ -112,9 +112,7 @@ impl Supervisor {
             Ok(s) => s,
             Err(e) => {
                 self.status.exited_ms = Some(now_ms());
-                let program = process::program(&cfg.command, &self.s.working_dir);
-                let msg =
-                    format!("cannot start {} in {}: {e}", program.display(), self.s.working_dir.display());
+                let msg = process::start_failure(&cfg, &self.s.working_dir, &e);
                 self.status.last_error = Some(msg.clone());
                 self.event("spawn_failed", Severity::Error, msg);
                 return End::Ended { failed: true, ran_for: Duration::ZERO };
