@@ -91,13 +91,20 @@ restart = \"never\"
 fn launcher_loses_its_database(sb: &Sandbox, label: &str, lose: impl FnOnce(&Path)) -> String {
     let db = sb.db();
     sb.write_config(SLEEPER);
-    let mut l = sb.launcher_as(label);
+    let systemd = sb.path().join("systemd.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&systemd).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut cmd = sb.command(launcher_bin());
+    cmd.arg("--db").arg(&db).arg("--config").arg(sb.config()).env("NOTIFY_SOCKET", &systemd);
+    let mut l = Launcher { run: Running::spawn(cmd, sb.path(), label) };
     let pid = wait_running(&db, "a");
     assert!(wal(sb).exists() && shm(sb).exists());
     lose(&db);
     let status = l.run.wait_exit(LIMIT);
     let err = sb.stderr_of(label);
     assert_eq!(status.code(), Some(1), "{err}");
+    let told = crate::faults_disk_full::status_containing(&sock, "deleted or replaced");
+    assert!(told.contains("STATUS="), "{told}");
     assert!(err.contains("was deleted or replaced while the launcher ran"), "{err}");
     assert!(err.contains("stopping every agent and exiting with status 1"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
