@@ -151,11 +151,18 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     let liveness = tokio::spawn(liveness(roster.clone(), writer.clone()));
     let ready = tokio::spawn(ready_when_settled(roster.clone()));
 
-    let signame = tokio::select! {
-        _ = sigterm.recv() => "SIGTERM",
-        _ = sigint.recv() => "SIGINT",
+    let (signame, lost) = tokio::select! {
+        _ = sigterm.recv() => ("SIGTERM", None),
+        _ = sigint.recv() => ("SIGINT", None),
+        why = database_lost(&writer) => ("database loss", Some(why)),
     };
     systemd::stopping();
+    if let Some(why) = &lost {
+        // A supervisor that cannot record must not pretend to: stop the agents as for SIGTERM
+        // and fail, so that systemd's Restart= brings up a launcher on a fresh database.
+        tracing::error!("{why}; stopping every agent and exiting with status 1");
+        systemd::status(&format!("stopping agents: {why}"));
+    }
     control.stop();
     let fleet = fleet.lock().await;
     launcher_event(&writer, "launcher_stopping", format!("{signame}: stopping agents"));
@@ -185,7 +192,25 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     if let Ok(Ok(Err(e))) = tokio::task::spawn_blocking(move || w.flush()).await {
         tracing::error!("final writes failed: {e}");
     }
-    Ok(if forced { ExitCode::from(KILLED) } else { ExitCode::SUCCESS })
+    Ok(if forced {
+        ExitCode::from(KILLED)
+    } else if lost.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Returns once the store finds that the database file it writes is no longer the one at its
+/// path (see [`WriterHandle::database_lost`]).
+async fn database_lost(writer: &WriterHandle) -> String {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if let Some(why) = writer.database_lost() {
+            return why;
+        }
+    }
 }
 
 /// Every second: the session's liveness row with the status summary (also given to systemd
@@ -197,10 +222,7 @@ async fn liveness(roster: Roster, writer: WriterHandle) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let mut status = roster.summary();
-                if let Some(e) = writer.storage_error() {
-                    status.push_str(&format!("; storage error: {e}"));
-                }
+                let status = roster.status_line(&writer);
                 let _ = writer.offer(WriteOp::SessionAlive { ts_ms: now_ms(), status: Some(status.clone()) });
                 if status != last {
                     systemd::status(&status);

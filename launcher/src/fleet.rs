@@ -64,6 +64,16 @@ impl Roster {
         })
     }
 
+    /// The summary and, while the store is failing, its error: the launcher's status line,
+    /// for systemd's `STATUS=`, the session row and `ctl status`.
+    pub fn status_line(&self, writer: &WriterHandle) -> String {
+        let mut status = self.summary();
+        if let Some(e) = writer.storage_error() {
+            status.push_str(&format!("; storage error: {e}"));
+        }
+        status
+    }
+
     /// "5/6 agents running", plus the number of fatal agents if any.
     pub fn summary(&self) -> String {
         let (all, running, fatal) = self.with_members(|members| {
@@ -96,6 +106,15 @@ impl Fleet {
     /// Registers every configured agent and starts a supervisor for each enabled one.
     pub fn start(config: &Config, writer: &WriterHandle) -> std::io::Result<Fleet> {
         register(config, writer);
+        // Agents taken out of the file while no launcher ran are removed as a reload removes
+        // them, or they would be shown and counted as stopped agents forever.
+        let op = WriteOp::RemoveUnlisted {
+            keep: config.agents.iter().map(|a| a.name.clone()).collect(),
+            reason: format!("not in {} when the launcher started", config.path.display()),
+        };
+        if writer.send(op).is_err() {
+            tracing::error!("the store's writer is gone; agents gone from the config not marked removed");
+        }
         let (view, _) = watch::channel(View::default());
         let mut fleet = Fleet { members: Vec::new(), view, writer: writer.clone() };
         for &i in &config.plan {

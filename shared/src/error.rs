@@ -21,8 +21,8 @@ pub enum StoreError {
     )]
     TooOld { path: PathBuf, found: i64, known: i64 },
 
-    #[error("{path} is not an Agentvisor database (application_id {found:#x}); refusing to touch it")]
-    Foreign { path: PathBuf, found: i64 },
+    #[error("{path} is not an Agentvisor database ({why}); refusing to touch it")]
+    Foreign { path: PathBuf, why: String },
 
     #[error(
         "{path} is on a network filesystem ({fs}); SQLite's WAL mode needs local storage. Run the launcher and the dashboard on the machine that holds the disk"

@@ -4,6 +4,7 @@
 //! This is the only crate that speaks SQL. The schema is documented in `docs/schema.md`.
 
 mod checkpointer;
+mod db_files;
 pub mod error;
 pub mod filesystem;
 pub mod model;

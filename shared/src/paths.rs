@@ -91,6 +91,11 @@ pub fn wal_path(db: &Path) -> PathBuf {
     sibling(db, "-wal")
 }
 
+/// SQLite's shared-memory index of the write-ahead log, beside the database.
+pub fn shm_path(db: &Path) -> PathBuf {
+    sibling(db, "-shm")
+}
+
 fn sibling(db: &Path, suffix: &str) -> PathBuf {
     let mut s = db.as_os_str().to_owned();
     s.push(suffix);

@@ -29,19 +29,28 @@ pub(crate) fn application_id(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA application_id", [], |r| r.get(0))
 }
 
-/// Refuses databases written by a newer Agentvisor or by another program.
+/// Refuses databases written by a newer Agentvisor or by another program. It only reads, so
+/// the writer calls it before anything that writes (`journal_mode`, `auto_vacuum`, migrations):
+/// somebody else's file is left exactly as it was.
 pub(crate) fn check_compatible(conn: &Connection, path: &Path) -> Result<i64> {
     let version = user_version(conn).at(path)?;
     let app = application_id(conn).at(path)?;
+    let foreign = |why: String| Err(StoreError::Foreign { path: path.to_owned(), why });
+    if app != 0 && app != APPLICATION_ID {
+        return foreign(format!("application_id {app:#x}, not Agentvisor's {APPLICATION_ID:#x}"));
+    }
+    if version < 0 {
+        return foreign(format!("user_version {version}, which no Agentvisor schema has"));
+    }
     if version > 0 && app != APPLICATION_ID {
-        return Err(StoreError::Foreign { path: path.to_owned(), found: app });
+        return foreign(format!("user_version {version} without Agentvisor's application_id"));
     }
     if version == 0 {
         let tables: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table'", [], |r| r.get(0))
             .at(path)?;
         if tables > 0 {
-            return Err(StoreError::Foreign { path: path.to_owned(), found: app });
+            return foreign(format!("{tables} tables but no Agentvisor schema version"));
         }
     }
     if version > SCHEMA_VERSION {

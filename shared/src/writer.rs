@@ -22,6 +22,7 @@
 //! never corrupts the file.
 
 use crate::checkpointer::{Checkpointer, pages_written};
+use crate::db_files::DbFiles;
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{AgentSpec, AgentStatus, DesiredState, LauncherSession, Severity, Stream, metric};
 use crate::retention::{Pruner, RetentionConfig};
@@ -126,6 +127,12 @@ pub enum WriteOp {
         agent: String,
         desired: DesiredState,
     },
+    /// Marks every registered agent not named in `keep` removed (as a reload marks an agent
+    /// gone from the config), with an `agent_removed` event for each saying `reason`.
+    RemoveUnlisted {
+        keep: Vec<String>,
+        reason: String,
+    },
     Status(Box<AgentStatus>),
     Event(NewEvent),
     Samples(Vec<Sample>),
@@ -153,6 +160,8 @@ struct Shared {
     commits: AtomicU64,
     /// The storage error the writer is currently failing with, if any.
     error: Mutex<Option<String>>,
+    /// Why the database the writer has open is no longer the file at its path, once it is not.
+    lost: Mutex<Option<String>>,
 }
 
 /// A cheap, cloneable way to hand operations to the writer thread.
@@ -203,8 +212,16 @@ impl WriterHandle {
     }
 
     /// The storage error the writer is failing with right now; `None` when writes succeed.
+    /// A lost database (see [`WriterHandle::database_lost`]) is one for good.
     pub fn storage_error(&self) -> Option<String> {
-        self.shared.error.lock().ok().and_then(|e| e.clone())
+        self.database_lost().or_else(|| self.shared.error.lock().ok().and_then(|e| e.clone()))
+    }
+
+    /// Why the database was lost, once it was: its file (or its `-wal` or `-shm`) was deleted
+    /// or replaced at its path, so whatever is written now goes where no reader will look.
+    /// Checked every housekeeping interval.
+    pub fn database_lost(&self) -> Option<String> {
+        self.shared.lost.lock().ok().and_then(|e| e.clone())
     }
 }
 
@@ -251,6 +268,7 @@ pub struct Store {
     path: PathBuf,
     cfg: WriterConfig,
     session_id: Option<i64>,
+    files: DbFiles,
 }
 
 impl Store {
@@ -282,7 +300,9 @@ impl Store {
         conn.pragma_update(None, "journal_size_limit", cfg.wal_limit_bytes as i64).at(path)?;
         schema::migrate(&mut conn, path)?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Store { conn, path: path.to_owned(), cfg, session_id: None })
+        // Only now: opening a database file that has no pages deletes a `-wal` left beside it.
+        let files = DbFiles::new(path);
+        Ok(Store { conn, path: path.to_owned(), cfg, session_id: None, files })
     }
 
     pub fn path(&self) -> &Path {
@@ -382,6 +402,7 @@ impl Store {
             dropped: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             error: Mutex::new(None),
+            lost: Mutex::new(None),
         });
         let handle = WriterHandle { tx, shared: shared.clone(), bulk_capacity: self.cfg.bulk_capacity };
         let path = self.path.clone();
@@ -589,6 +610,12 @@ impl Writer {
         }
         // Dropping it runs the last checkpoint and joins its thread.
         drop(self.checkpointer.take());
+        let lost = self.shared.lost.lock().is_ok_and(|l| l.is_some());
+        let Store { conn, files, .. } = self.store;
+        drop(conn);
+        if lost {
+            files.remove_leftovers();
+        }
     }
 
     /// Adds one message to what waits, noting whether it is urgent or routine.
@@ -862,9 +889,23 @@ impl Writer {
         }
     }
 
-    /// Records file sizes, keeps the WAL bounded and runs retention when due.
+    /// Notices when the database's files are not the ones at their paths any more (see
+    /// [`WriterHandle::database_lost`]); says so once, loudly.
+    fn check_files(&mut self) {
+        let Ok(mut lost) = self.shared.lost.lock() else { return };
+        if lost.is_none()
+            && let Some(why) = self.store.files.check()
+        {
+            tracing::error!("{why}: nothing written from now on reaches a reader");
+            *lost = Some(why);
+        }
+    }
+
+    /// Checks the database's files, records file sizes, keeps the WAL bounded and runs
+    /// retention when due.
     fn housekeeping(&mut self) {
         self.last_housekeeping = Instant::now();
+        self.check_files();
         let path = self.store.path.clone();
         let wal = crate::paths::wal_path(&path);
         self.bound_wal();
@@ -1058,6 +1099,23 @@ fn apply_op(
         WriteOp::SetDesired { agent, desired } => {
             tx.prepare_cached("UPDATE agents SET desired_state = ?2, updated_ms = ?3 WHERE name = ?1")?
                 .execute(params![agent, desired.as_str(), now])?;
+        }
+        WriteOp::RemoveUnlisted { keep, reason } => {
+            let removed = tx
+                .prepare_cached(
+                    "UPDATE agents SET desired_state = 'removed', updated_ms = ?2
+                     WHERE desired_state != 'removed' AND name NOT IN (SELECT value FROM json_each(?1))
+                     RETURNING name",
+                )?
+                .query_map(params![json(keep), now], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut event = tx.prepare_cached(
+                "INSERT INTO events (ts_ms, session_id, agent, kind, severity, message)
+                 VALUES (?1, ?2, ?3, 'agent_removed', 'info', ?4)",
+            )?;
+            for agent in removed {
+                event.execute(params![now, session, agent, format!("removed: {reason}")])?;
+            }
         }
         WriteOp::Status(s) => {
             // Most statuses are heartbeats: when the committed row already holds the same

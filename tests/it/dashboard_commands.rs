@@ -12,7 +12,7 @@ fn run(sb: &Sandbox, args: &[&str]) -> Output {
     sb.command(dashboard_bin()).args(args).output().unwrap()
 }
 
-fn status_json(sb: &Sandbox, db: &Path) -> (i32, Value) {
+pub fn status_json(sb: &Sandbox, db: &Path) -> (i32, Value) {
     let out = run(sb, &["status", "--json", "--db", db.to_str().unwrap()]);
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));

@@ -24,3 +24,4 @@ mod launcher_restart;
 mod launcher_systemd;
 mod reload_config;
 mod trust_config;
+mod trust_store;

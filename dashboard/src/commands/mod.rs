@@ -27,15 +27,14 @@ pub fn read_failed(e: &agentvisor_shared::StoreError) -> u8 {
 }
 
 /// Writes lines to stdout; `false` when stdout is gone (a closed pipe, as under `head`),
-/// which ends the command quietly rather than with a panic. On a terminal, control characters
-/// (from agents' output) are shown escaped so they cannot drive the operator's terminal; into
-/// a pipe or file the text goes unchanged.
+/// which ends the command quietly rather than with a panic. Control characters (from agents'
+/// output, status and events) are always shown escaped: a pipe or file ends up on a terminal
+/// too (`| less -R`, `cat`, a `tail` of a cron job's mail), and a carriage return in a file
+/// would hide text before it.
 pub fn print_lines(lines: impl IntoIterator<Item = String>) -> bool {
-    use std::io::IsTerminal;
     let mut out = std::io::stdout().lock();
-    let terminal = out.is_terminal();
     for line in lines {
-        let line = if terminal { escape_controls(&line) } else { line };
+        let line = escape_controls(&line);
         if writeln!(out, "{line}").is_err() {
             return false;
         }

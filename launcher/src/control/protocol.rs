@@ -49,15 +49,19 @@ pub struct Response {
     /// For `status`: one line per agent, in start-plan order.
     #[serde(default)]
     pub agents: Vec<AgentLine>,
+    /// For `status`: the error the store is failing with (also at the end of `message`), absent
+    /// while writes succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_error: Option<String>,
 }
 
 impl Response {
     pub fn ok(message: impl Into<String>) -> Response {
-        Response { ok: true, message: message.into(), agents: Vec::new() }
+        Response { ok: true, message: message.into(), ..Response::default() }
     }
 
     pub fn error(message: impl Into<String>) -> Response {
-        Response { ok: false, message: message.into(), agents: Vec::new() }
+        Response { ok: false, message: message.into(), ..Response::default() }
     }
 }
 

@@ -93,7 +93,7 @@ async fn handle(
             Ok(Err(e)) => return Err(e),
             Ok(Ok(_)) => match serde_json::from_slice::<Request>(&line) {
                 Err(e) => Response::error(format!("bad request: {e}")),
-                Ok(req) if req.action == Action::Status => status(&roster, &req.agents),
+                Ok(req) if req.action == Action::Status => status(&roster, &writer, &req.agents),
                 Ok(req) => {
                     let (reply, answer) = oneshot::channel();
                     let job = Job {
@@ -162,8 +162,8 @@ fn refused(peer: &Peer, writer: &WriterHandle, last: &AtomicI64) {
 }
 
 /// The agents' states as the supervisors publish them (not from the database, which may lag
-/// or be failing).
-fn status(roster: &Roster, names: &[String]) -> Response {
+/// or be failing), under the launcher's status line, which names a failing store.
+fn status(roster: &Roster, writer: &WriterHandle, names: &[String]) -> Response {
     let agents = roster.with_members(|members| {
         if let Some(unknown) = names.iter().find(|n| !members.iter().any(|(m, _)| m == *n)) {
             return Err(format!("{unknown:?} is not a running launcher's agent"));
@@ -187,7 +187,12 @@ fn status(roster: &Roster, names: &[String]) -> Response {
             .collect())
     });
     match agents {
-        Ok(agents) => Response { ok: true, message: roster.summary(), agents },
+        Ok(agents) => Response {
+            ok: true,
+            message: roster.status_line(writer),
+            agents,
+            storage_error: writer.storage_error(),
+        },
         Err(message) => Response::error(message),
     }
 }
