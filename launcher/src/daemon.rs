@@ -89,6 +89,8 @@ impl Coalescing {
 fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     crate::process::close_inherited_on_exec();
     crate::process::raise_fd_limit();
+    // Before the lock file is created beside the database: the directory may be refused.
+    permissions::check_existing(db).map_err(anyhow::Error::msg)?;
     let _lock = lock::acquire(db).map_err(anyhow::Error::msg)?;
     let writer_cfg = WriterConfig {
         log_lines_per_agent: config.launcher.log_lines,
@@ -97,7 +99,6 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
         retention: config.launcher.retention.to_store(),
         ..WriterConfig::default()
     };
-    permissions::check_existing(db).map_err(anyhow::Error::msg)?;
     permissions::apply_to_existing(db, permissions::file_mode(config.launcher.group));
     let mut store = Store::open(db, writer_cfg)?;
     // Again now that SQLite has opened or created the files: nothing planted in between.

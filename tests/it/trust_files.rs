@@ -228,6 +228,24 @@ fn a_database_of_another_user_left_0666_is_refused_unchanged() {
 }
 
 #[test]
+fn a_database_directory_every_user_may_write_without_sticky_bit_is_refused() {
+    let sb = Sandbox::new();
+    sb.write_config(SLEEPER);
+    let open = sb.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let db = open.join("state.db");
+    let mut l = Launcher {
+        run: Running::spawn(launcher_cmd(sb.command(launcher_bin()), &db, &sb.config()), sb.path(), "open"),
+    };
+    let status = exit_within(&mut l, LIMIT);
+    let err = sb.stderr_of("open");
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(err.contains("is writable by every user and has no sticky bit"), "{err}");
+    assert!(!db.exists() && !sibling(&db, ".lock").exists(), "files were created there");
+}
+
+#[test]
 fn ctl_does_not_believe_a_socket_served_by_another_user() {
     if !root() {
         return;
