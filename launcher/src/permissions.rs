@@ -78,7 +78,7 @@ pub fn check_existing(db: &Path) -> Result<(), String> {
             continue;
         }
         return Err(format!(
-            "SQLite's {} is owned by {} and not usable by the launcher's group {}: another program created it while the launcher was stopped (a reader run as that user). With no reader running, remove it and start again; a setgid state directory (mode 2770) gives such files the launcher's group",
+            "SQLite's {} is owned by {} with group {}, not the launcher's user or the database's group: another program created it while the launcher was stopped (a reader run as that user). With no reader running, remove it and start again; a setgid state directory (mode 2770) gives such files the database's group",
             f.display(),
             user_name(meta.uid()),
             meta.gid()
