@@ -39,5 +39,9 @@ pub enum Command {
         /// Print the launcher's answer as one JSON object (for scripts)
         #[arg(long)]
         json: bool,
+        /// How long to wait for the launcher to accept the connection and answer `status`, or,
+        /// for the other actions, how long it may stay stopped (SIGSTOP) without answering
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
 }

@@ -89,6 +89,8 @@ impl Coalescing {
 fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     crate::process::close_inherited_on_exec();
     crate::process::raise_fd_limit();
+    // Before the lock file is created beside the database: the directory may be refused.
+    permissions::check_existing(db).map_err(anyhow::Error::msg)?;
     let _lock = lock::acquire(db).map_err(anyhow::Error::msg)?;
     let writer_cfg = WriterConfig {
         log_lines_per_agent: config.launcher.log_lines,
@@ -97,8 +99,10 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
         retention: config.launcher.retention.to_store(),
         ..WriterConfig::default()
     };
-    let mut store = Store::open(db, writer_cfg)?;
     permissions::apply_to_existing(db, permissions::file_mode(config.launcher.group));
+    let mut store = Store::open(db, writer_cfg)?;
+    // Again now that SQLite has opened or created the files: nothing planted in between.
+    permissions::check_existing(db).map_err(anyhow::Error::msg)?;
     recover::recover(&mut store)?;
     store.begin_session(&NewSession {
         pid: i64::from(std::process::id()),
@@ -140,9 +144,11 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
         "launcher_started",
         format!("launcher started with {n} agents from {}", config.path.display()),
     );
+    let socket = Control::bind(db, config.launcher.group)?;
     let fleet = Arc::new(tokio::sync::Mutex::new(Fleet::start(config, &writer)?));
     let roster = fleet.lock().await.roster();
-    let control = Control::start(db, config.clone(), fleet.clone(), roster.clone(), writer.clone(), sighup);
+    let control =
+        Control::start(socket, config.clone(), fleet.clone(), roster.clone(), writer.clone(), sighup);
     let db_dir =
         db.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_owned);
     let sampler = tokio::spawn(

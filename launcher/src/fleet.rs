@@ -128,9 +128,8 @@ impl Fleet {
     pub fn spawn(&mut self, config: &Config, i: usize) -> std::io::Result<()> {
         let Some(cfg) = config.agents.get(i).cloned() else { return Ok(()) };
         let limits = Limits { line_bytes: config.launcher.log_line_bytes, rate: config.launcher.log_rate };
-        let socket = notify::socket_name(&cfg.name);
         let (notify_tx, notify_rx) = mpsc::channel(NOTIFY_QUEUE);
-        let listener = notify::listen(&socket, notify_tx.clone())?;
+        let (socket, listener) = notify::listen_new(&cfg.name, &notify_tx)?;
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let initial = AgentStatus { agent: cfg.name.clone(), ..AgentStatus::default() };
         let (published, status_rx) = watch::channel(initial);

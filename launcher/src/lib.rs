@@ -38,8 +38,8 @@ pub fn main() -> ExitCode {
     let config_path = paths::resolve(cli.config.as_deref(), "AGENTVISOR_CONFIG", "agents.toml");
     let db = paths::resolve_db(cli.db.as_deref());
     // Control needs no config: it talks to the launcher that already runs one.
-    if let Some(cli::Command::Ctl { action, agents, json }) = &cli.command {
-        return control::client::run(&db.path, *action, agents.clone(), *json);
+    if let Some(cli::Command::Ctl { action, agents, json, timeout }) = &cli.command {
+        return control::client::run(&db.path, *action, agents.clone(), *json, *timeout);
     }
     let config = match config::load(&config_path.path) {
         Ok(c) => c,

@@ -55,6 +55,11 @@ pub enum StoreError {
 
     #[error("the store's writer thread has stopped")]
     WriterGone,
+
+    #[error(
+        "the launcher is not running on {path} (SQLite's {missing} is absent), and a reader run by uid {reader} would create it owned by itself, which the launcher's user (uid {owner}) might not be able to open; start the launcher, or read as uid {owner} or root"
+    )]
+    LauncherFilesMissing { path: PathBuf, missing: String, reader: u32, owner: u32 },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

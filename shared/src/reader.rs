@@ -148,6 +148,36 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// A WAL reader creates `-wal` and `-shm` when they are missing (the launcher removes them
+/// when it stops), owned by the reader's user and primary group. A dashboard run by a member
+/// of the launcher's group would so leave files the launcher may be unable to open at its next
+/// start. Such a reader waits instead; the database's owner may create them, and root too
+/// (SQLite gives what root creates to the database's owner).
+fn refuse_to_create_launcher_files(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(path).at(path)?.uid();
+    let reader = effective_uid();
+    if reader == 0 || reader == owner {
+        return Ok(());
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut f = path.as_os_str().to_owned();
+        f.push(suffix);
+        if std::fs::symlink_metadata(&f).is_err() {
+            let missing =
+                Path::new(&f).file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            return Err(StoreError::LauncherFilesMissing { path: path.to_owned(), missing, reader, owner });
+        }
+    }
+    Ok(())
+}
+
+#[allow(unsafe_code)]
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no arguments, touches no memory and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 fn prepare_reader(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "query_only", true)?;
     conn.busy_timeout(Duration::from_secs(1))?;
@@ -167,6 +197,7 @@ impl Reader {
             return Err(StoreError::NotFound { path: path.to_owned() });
         }
         crate::filesystem::refuse_network_filesystem(path)?;
+        refuse_to_create_launcher_files(path)?;
         let watch = open_read_only(path)?;
         let version = {
             let tx = watch.unchecked_transaction().at(path)?;

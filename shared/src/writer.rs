@@ -276,9 +276,11 @@ impl Store {
     pub fn open(path: &Path, cfg: WriterConfig) -> Result<Store> {
         crate::filesystem::refuse_network_filesystem(path)?;
         let existed = path.exists();
+        // NOFOLLOW: a symbolic link planted in place of the database is refused, not followed.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let mut conn = Connection::open_with_flags(path, flags).at(path)?;
         if !existed {
             set_mode(path, cfg.file_mode).at(path)?;

@@ -24,4 +24,5 @@ mod launcher_restart;
 mod launcher_systemd;
 mod reload_config;
 mod trust_config;
+mod trust_files;
 mod trust_store;

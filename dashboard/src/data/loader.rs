@@ -173,6 +173,13 @@ impl Loader {
             StoreError::NotInitialized { .. } => {
                 DataMsg::Waiting { path, how, reason: "The launcher is still creating the database.".into() }
             }
+            StoreError::LauncherFilesMissing { missing, owner, .. } => DataMsg::Waiting {
+                path,
+                how,
+                reason: format!(
+                    "The launcher is not running ({missing} is absent): as another user than the database's owner (uid {owner}), the dashboard waits for it rather than create files the launcher might not be able to open."
+                ),
+            },
             e => DataMsg::Failed { path, how, message: e.to_string() },
         };
         if self.last_status.as_ref() == Some(&msg) {

@@ -4,17 +4,29 @@
 use super::protocol::{Action, AgentLine, Request, Response};
 use agentvisor_shared::paths;
 use agentvisor_shared::time::now_ms;
-use std::io::{self, BufRead, BufReader, Write};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, getsockopt, setsockopt, sockopt};
+use nix::sys::time::TimeVal;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// Exit code when no launcher runs on the database.
 pub const EXIT_NOT_RUNNING: u8 = 3;
 
-pub fn run(db: &Path, action: Action, agents: Vec<String>, json: bool) -> ExitCode {
+/// The longest any action waits for its answer from a launcher that is running: stops take
+/// the agents' `stop_timeout`s, one after another in dependency order, but not forever.
+const MAX_ACTION_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// How often a waiting client looks at the launcher's process.
+const TICK: Duration = Duration::from_millis(250);
+
+pub fn run(db: &Path, action: Action, agents: Vec<String>, json: bool, timeout: Duration) -> ExitCode {
     let socket = paths::socket_path(db);
-    let mut stream = match UnixStream::connect(&socket) {
+    let mut stream = match connect(&socket, timeout) {
         Ok(s) => s,
         Err(e) => {
             let (code, why) = match e.kind() {
@@ -41,13 +53,29 @@ pub fn run(db: &Path, action: Action, agents: Vec<String>, json: bool) -> ExitCo
                         socket.display()
                     ),
                 ),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => (
+                    1,
+                    format!(
+                        "the launcher did not accept the connection on {} within {} (its queue is full: is it stopped or stuck?)",
+                        socket.display(),
+                        humantime::format_duration(timeout)
+                    ),
+                ),
                 _ => (1, format!("cannot connect to {}: {e}", socket.display())),
             };
             eprintln!("error: {why}");
             return ExitCode::from(code);
         }
     };
-    match exchange(&mut stream, &Request { action, agents }) {
+    let server = match trusted_server(&stream, db) {
+        Ok(pid) => pid,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let wait = Wait { action, timeout, server };
+    match exchange(&mut stream, &Request { action, agents }, &wait) {
         Ok(response) => {
             if json {
                 println!("{}", serde_json::to_string(&response).unwrap_or_default());
@@ -63,25 +91,130 @@ pub fn run(db: &Path, action: Action, agents: Vec<String>, json: bool) -> ExitCo
     }
 }
 
-fn exchange(stream: &mut UnixStream, request: &Request) -> io::Result<Response> {
+/// Connects within `timeout`: a launcher that is stopped still has its socket, and once the
+/// socket's queue is full a plain connect would wait forever (SO_SNDTIMEO bounds it).
+fn connect(socket: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    let fd = nix::sys::socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    let timeout = timeout.max(Duration::from_millis(1)); // zero would mean "forever"
+    let secs = nix::libc::time_t::try_from(timeout.as_secs()).unwrap_or(nix::libc::time_t::MAX);
+    let micros = nix::libc::suseconds_t::from(timeout.subsec_micros());
+    setsockopt(&fd, sockopt::SendTimeout, &TimeVal::new(secs, micros))?;
+    let addr = UnixAddr::new(socket)?;
+    nix::sys::socket::connect(fd.as_raw_fd(), &addr)?;
+    Ok(UnixStream::from(fd))
+}
+
+/// Who answers on the socket, from the kernel (SO_PEERCRED): believed only if it is root, this
+/// user, or the owner of the database, which a launcher must be (it refuses to run on a
+/// database of another user). Anyone able to create files beside the database could otherwise
+/// plant a socket that answers "done" to every request. Returns the server's PID.
+fn trusted_server(stream: &UnixStream, db: &Path) -> Result<Option<i32>, String> {
+    let cred = getsockopt(stream, sockopt::PeerCredentials)
+        .map_err(|e| format!("cannot learn who serves the control socket: {e}"))?;
+    let uid = cred.uid();
+    let owner = std::fs::symlink_metadata(db).ok().filter(|m| m.file_type().is_file()).map(|m| m.uid());
+    let pid = (cred.pid() > 0).then_some(cred.pid());
+    if uid == 0 || uid == nix::unistd::geteuid().as_raw() || Some(uid) == owner {
+        return Ok(pid);
+    }
+    let server = super::Peer::new(uid, pid);
+    let owner =
+        owner.map_or_else(|| "none: it does not exist".to_owned(), |o| super::Peer::new(o, None).user);
+    Err(format!(
+        "the control socket {} is served by {server}, who is neither root, you, nor the owner of {} ({owner}): not this database's launcher; ignoring it",
+        paths::socket_path(db).display(),
+        db.display()
+    ))
+}
+
+/// How long to wait for an answer: `status` answers from memory at once, so `timeout` bounds
+/// it; the other actions may take the agents' stop timeouts, so they wait as long as the
+/// launcher runs (up to [`MAX_ACTION_WAIT`]) and give up once it has been stopped or gone for
+/// `timeout`.
+struct Wait {
+    action: Action,
+    timeout: Duration,
+    server: Option<i32>,
+}
+
+impl Wait {
+    /// `Err` with the reason to give up after `waited`, the last `stopped_for` of it with the
+    /// launcher stopped.
+    fn give_up(&self, waited: Duration, stopped_for: Option<Duration>) -> Result<(), String> {
+        let t = humantime::format_duration(self.timeout);
+        let who =
+            self.server.map_or_else(|| "the launcher".to_owned(), |p| format!("the launcher (PID {p})"));
+        let expired = self.action == Action::Status && waited >= self.timeout;
+        if stopped_for.is_some_and(|s| s >= self.timeout) || (expired && stopped_for.is_some()) {
+            return Err(format!("{who} is stopped (SIGSTOP?) and has not answered for {t}"));
+        }
+        if expired {
+            return Err(format!("no answer from {who} within {t}"));
+        }
+        if waited >= MAX_ACTION_WAIT {
+            return Err(format!(
+                "no answer from {who} within {}",
+                humantime::format_duration(MAX_ACTION_WAIT)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The launcher's process state from /proc: `None` when it is gone, else whether it is stopped.
+fn stopped(pid: i32) -> Option<bool> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?.to_owned();
+    match state.as_str() {
+        "Z" | "X" => None,
+        s => Some(s == "T" || s == "t"),
+    }
+}
+
+fn exchange(stream: &mut UnixStream, request: &Request, wait: &Wait) -> io::Result<Response> {
     let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
     line.push(b'\n');
+    stream.set_write_timeout(Some(wait.timeout))?;
     // A launcher that refuses the client answers without reading: the answer still explains.
     if let Err(e) = stream.write_all(&line)
         && e.kind() != io::ErrorKind::BrokenPipe
     {
         return Err(e);
     }
-    // No read timeout: a stop waits for the agents' stop_timeout, which the launcher bounds.
-    let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer)?;
+    stream.set_read_timeout(Some(TICK))?;
+    let started = Instant::now();
+    let mut stopped_since: Option<Instant> = None;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 8192];
+    while !answer.contains(&b'\n') {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                match wait.server.map(stopped) {
+                    Some(None) => {
+                        return Err(io::Error::other("the launcher ended without answering"));
+                    }
+                    Some(Some(true)) => {
+                        stopped_since.get_or_insert_with(Instant::now);
+                    }
+                    _ => stopped_since = None,
+                }
+                let stopped_for = stopped_since.map(|s| s.elapsed());
+                wait.give_up(started.elapsed(), stopped_for)
+                    .map_err(|m| io::Error::new(io::ErrorKind::TimedOut, m))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
     if answer.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the launcher closed the connection without answering",
         ));
     }
-    serde_json::from_str(&answer).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    serde_json::from_slice(&answer).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 fn print(action: Action, r: &Response) {

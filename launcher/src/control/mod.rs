@@ -77,6 +77,15 @@ pub struct Job {
 /// Jobs waiting for the operator; senders wait beyond this.
 const JOB_QUEUE: usize = 32;
 
+/// `sun_path` in `struct sockaddr_un`, including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 108;
+
+/// The bound control socket, waiting to be served.
+pub struct ControlSocket {
+    listener: tokio::net::UnixListener,
+    path: PathBuf,
+}
+
 /// The running control tasks; [`Control::stop`] ends them and removes the socket.
 pub struct Control {
     tasks: Vec<JoinHandle<()>>,
@@ -85,10 +94,31 @@ pub struct Control {
 }
 
 impl Control {
-    /// Starts the operator, the control socket, the SIGHUP handler and the config watcher.
-    /// A part that cannot start is logged and left out: the agents run regardless.
+    /// Binds the control socket `<db>.sock`, before any agent starts: a launcher that `ctl`
+    /// cannot reach would be a launcher no one can stop an agent of, so this is a start error.
+    pub fn bind(db: &Path, group: bool) -> anyhow::Result<ControlSocket> {
+        let path = agentvisor_shared::paths::socket_path(db);
+        match server::bind(&path, group) {
+            Ok(listener) => Ok(ControlSocket { listener, path }),
+            Err(e) => {
+                let len = path.as_os_str().len();
+                let hint = if len >= MAX_SOCKET_PATH {
+                    format!(
+                        " (a unix socket path may have at most {} bytes, this one has {len}: use a shorter database path)",
+                        MAX_SOCKET_PATH - 1
+                    )
+                } else {
+                    String::new()
+                };
+                anyhow::bail!("cannot create the control socket, which `ctl` needs: {e}{hint}")
+            }
+        }
+    }
+
+    /// Starts the operator, serving the bound control socket, the SIGHUP handler and the config
+    /// watcher. A config watcher that cannot start is logged and left out.
     pub fn start(
-        db: &Path,
+        socket: ControlSocket,
         config: Config,
         fleet: Arc<Mutex<Fleet>>,
         roster: Roster,
@@ -119,18 +149,8 @@ impl Control {
                 None
             }
         };
-        let path = agentvisor_shared::paths::socket_path(db);
-        let socket = match server::bind(&path, group) {
-            Ok(listener) => {
-                tasks.push(tokio::spawn(server::serve(listener, jobs, roster, writer, group)));
-                Some(path)
-            }
-            Err(e) => {
-                tracing::error!("control socket unavailable, ctl will not work: {e}");
-                None
-            }
-        };
-        Control { tasks, socket, _watch: watch }
+        tasks.push(tokio::spawn(server::serve(socket.listener, jobs, roster, writer, group)));
+        Control { tasks, socket: Some(socket.path), _watch: watch }
     }
 
     /// Ends the control tasks (an operation under way is abandoned: the launcher is stopping

@@ -24,12 +24,50 @@ use tokio::task::JoinHandle;
 /// A new name for an agent's notify socket, in the abstract namespace (`NOTIFY_SOCKET` starts
 /// with `@`, which systemd's clients read as such): no file is created, so a launcher that was
 /// killed leaves nothing behind and starting a thousand agents creates no thousand inodes. The
-/// launcher's PID makes it unique on the machine, the counter unique within the launcher (a
-/// replaced member binds anew while the old socket may still be closing).
+/// launcher's PID and the counter make it unique among the launcher's own names (a replaced
+/// member binds anew while the old socket may still be closing); the random part makes it
+/// unguessable, because any user may bind any abstract name first.
 pub fn socket_name(agent: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("@agentvisor/{}/{n}/{agent}", std::process::id())
+    format!("@agentvisor/{}/{n}-{:016x}/{agent}", std::process::id(), random_u64())
+}
+
+/// 64 random bits from the kernel; should /dev/urandom be unreadable (a sandbox without /dev),
+/// the per-process random keys std seeds its hash maps with.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+        Ok(()) => u64::from_ne_bytes(bytes),
+        Err(_) => {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(std::time::SystemTime::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos()));
+            h.finish()
+        }
+    }
+}
+
+/// Names tried before giving up when each is taken already (by another process that bound it
+/// first: with 64 random bits, never by chance).
+const NAME_ATTEMPTS: usize = 8;
+
+/// Binds a fresh socket for `agent` under a new name (another one if a name is taken) and
+/// forwards what arrives, as [`listen`]. Returns the name bound.
+pub fn listen_new(agent: &str, tx: &mpsc::Sender<Parsed>) -> io::Result<(String, JoinHandle<()>)> {
+    let mut attempt = 0;
+    loop {
+        let name = socket_name(agent);
+        match listen(&name, tx.clone()) {
+            Ok(handle) => return Ok((name, handle)),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt + 1 < NAME_ATTEMPTS => {
+                tracing::warn!("the notify socket name {name} is taken by another process; trying another");
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Binds an agent's socket and forwards what arrives until the supervisor goes away.
