@@ -83,7 +83,7 @@ impl Supervisor {
                 _ = sleep_until(deadline) => return true,
                 cmd = self.s.commands.recv() => {
                     let done = match cmd {
-                        Some(Command::Kill) => continue,
+                        Some(Command::Kill | Command::Process(_)) => continue,
                         Some(Command::Stop { reason, done }) => {
                             self.event("stopped", Severity::Info, format!("stopped while waiting to restart: {reason}"));
                             Some(done)
@@ -259,6 +259,10 @@ impl Supervisor {
                 }
                 cmd = self.s.commands.recv() => {
                     let (reason, done) = match cmd {
+                        Some(Command::Process(seen)) => {
+                            self.observe(seen);
+                            continue;
+                        }
                         Some(Command::Stop { reason, done }) => (reason, Some(done)),
                         Some(Command::Kill) => ("killed at once".to_owned(), None),
                         None => ("the launcher let go of it".to_owned(), None),
@@ -342,6 +346,12 @@ impl Supervisor {
         self.event("stopping", Severity::Info, format!("stopping: {reason}"));
         let cfg = &self.s.cfg;
         process::signal_group(pid, cfg.stop_signal.0);
+        // A stopped process (SIGSTOP, SIGTSTP, a debugger) acts on nothing but SIGKILL until it
+        // is continued: continue the group, as systemd does, so the stop signal takes effect now
+        // rather than SIGKILL after the timeout. A running process ignores SIGCONT.
+        if !matches!(cfg.stop_signal.0, Signal::SIGKILL | Signal::SIGCONT) {
+            process::signal_group(pid, Signal::SIGCONT);
+        }
         let timeout = cfg.stop_timeout.get();
         let deadline = Instant::now() + timeout;
         let mut exit: Option<Option<ExitStatus>> = None;
@@ -366,6 +376,7 @@ impl Supervisor {
                 }
                 Some(cmd) = self.s.commands.recv() => match cmd {
                     Command::Kill => break,
+                    Command::Process(_) => {}
                     // Already stopping; answer once it is gone, and do not restart it.
                     Command::Stop { done, .. } => self.pending_stop = Some(done),
                 },
