@@ -165,6 +165,48 @@ ready_timeout = "4s"
 }
 
 #[test]
+fn a_stopped_launcher_reports_no_stop_timeout_for_agents_that_exited_in_time() {
+    let sb = Sandbox::new();
+    // Takes a second to exit after SIGTERM, well within its stop_timeout.
+    sb.script("slow_exit.sh", "trap 'touch \"term.$1\"; sleep 1; exit 0' TERM\nwhile :; do sleep 0.1; done");
+    // Many: each agent's stop timer wins its race against its exit by chance (about one in
+    // two), and some must have the chance.
+    let names: Vec<String> = (1..=8).map(|i| format!("slow_{i}")).collect();
+    let config: String = names
+        .iter()
+        .map(|agent| {
+            format!("[[agent]]\nname = \"{agent}\"\ncommand = \"./slow_exit.sh\"\nargs = [\"{agent}\"]\nstop_timeout = \"3s\"\n\n")
+        })
+        .collect();
+    sb.write_config(&config);
+    let mut launcher = sb.launcher();
+    let db = sb.db();
+    for agent in &names {
+        pid_of(&db, agent);
+    }
+    launcher.run.signal(Signal::SIGTERM);
+    for agent in &names {
+        wait_until(LIMIT, &format!("{agent} to get SIGTERM"), || {
+            sb.path().join(format!("term.{agent}")).exists().then_some(())
+        });
+    }
+    // The agents exit during the stall, whose end is past their stop deadlines.
+    launcher.run.signal(Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(5));
+    launcher.run.signal(Signal::SIGCONT);
+    assert!(launcher.run.wait_exit(LIMIT).success());
+    for agent in &names {
+        let events = events_of(&db, agent);
+        assert!(
+            events.iter().any(|(kind, _, _)| kind == "stopped")
+                && events.iter().all(|(kind, _, _)| kind != "stop_timeout"),
+            "{agent}: {events:?}"
+        );
+        assert_eq!(agent_field::<i64>(&db, agent, "exit_code"), Some(0), "{agent}");
+    }
+}
+
+#[test]
 fn a_self_stopped_agent_is_shown_unhealthy_with_the_reason_until_it_resumes() {
     let sb = Sandbox::new();
     sb.script("agent.sh", "kill -STOP $$\nexec sleep 1000");

@@ -370,8 +370,13 @@ impl Supervisor {
                     }
                 }
                 _ = sleep_until(deadline) => {
-                    let msg = format!("still running {} after the stop signal; killing its process group", human(timeout));
-                    self.event("stop_timeout", Severity::Warning, msg);
+                    // After a stall of the launcher the timer and the exit become due together;
+                    // a group that has exited (its main process maybe not yet reaped) is no
+                    // timeout.
+                    if procs::group_alive(pid) {
+                        let msg = format!("still running {} after the stop signal; killing its process group", human(timeout));
+                        self.event("stop_timeout", Severity::Warning, msg);
+                    }
                     break;
                 }
                 Some(cmd) = self.s.commands.recv() => match cmd {
