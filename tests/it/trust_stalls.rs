@@ -1,7 +1,7 @@
 //! Stalls and stopped processes: a launcher that was itself stopped for a while does not blame
-//! its agents for the heartbeats it could not read meanwhile (but still catches an agent that
-//! really went quiet); an agent stopped by SIGSTOP is shown unhealthy with the reason, and
-//! stopping it does not wait out its `stop_timeout`.
+//! its agents for the heartbeats, `READY=1` and exits it could not see meanwhile (but still
+//! catches an agent that really went quiet); an agent stopped by SIGSTOP is shown unhealthy
+//! with the reason, and stopping it does not wait out its `stop_timeout`.
 
 use crate::common::*;
 use crate::ctl_commands::ctl;
