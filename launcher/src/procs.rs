@@ -43,6 +43,8 @@ pub struct ProcInfo {
     pub cpu_ticks: u64,
     pub rss_bytes: u64,
     pub threads: i64,
+    /// `/proc/PID/stat` field 3: `R`, `S`, `D`, `T` (stopped), `t` (stopped by a tracer) ...
+    pub state: char,
 }
 
 impl ProcInfo {
@@ -54,6 +56,7 @@ impl ProcInfo {
             cpu_ticks: s.utime + s.stime,
             rss_bytes: s.rss * page_size,
             threads: s.num_threads,
+            state: s.state,
         }
     }
 }

@@ -5,18 +5,23 @@
 //! [`procs::ProcTable`] kept across samples: one listing of `/proc` plus one read per process
 //! in an agent's process group, and nothing per unrelated process.
 
-use crate::fleet::Roster;
+use crate::fleet::{Fleet, Roster};
 use crate::procs::{self, ProcInfo};
+use crate::supervisor::{Command, ProcessState, Stopped};
 use agentvisor_shared::model::metric;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{Sample, WriteOp, WriterHandle};
 use procfs::{Current, CurrentSI};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Sampler {
     roster: Roster,
+    /// To tell supervisors that their process is stopped or runs again.
+    fleet: Arc<tokio::sync::Mutex<Fleet>>,
+    stops: Stops,
     writer: WriterHandle,
     /// A directory on the database's volume, for free space.
     db_dir: PathBuf,
@@ -37,6 +42,8 @@ const RECHECK_FOREIGN: Duration = Duration::from_secs(10);
 struct Member {
     name: String,
     pgid: Option<i32>,
+    /// The main process.
+    pid: Option<i32>,
     /// The last heartbeat, while the agent has a process.
     last_heartbeat_ms: Option<i64>,
 }
@@ -61,9 +68,16 @@ fn group_totals(procs: &[ProcInfo]) -> HashMap<i32, GroupTotals> {
 }
 
 impl Sampler {
-    pub fn new(roster: Roster, writer: WriterHandle, db_dir: PathBuf) -> Sampler {
+    pub fn new(
+        roster: Roster,
+        fleet: Arc<tokio::sync::Mutex<Fleet>>,
+        writer: WriterHandle,
+        db_dir: PathBuf,
+    ) -> Sampler {
         Sampler {
             roster,
+            fleet,
+            stops: Stops::default(),
             writer,
             db_dir,
             ticks_per_second: procfs::ticks_per_second() as f64,
@@ -96,6 +110,26 @@ impl Sampler {
             table = Some(t);
             let samples = self.sample(&members, &procs);
             let _ = self.writer.offer(WriteOp::Samples(samples));
+            self.stops.update(&members, &procs, now_ms());
+            self.tell_stops();
+        }
+    }
+
+    /// Tells supervisors what changed about their processes being stopped. Without waiting:
+    /// what cannot be told now (the fleet is busy with a reload, a command queue is full) is
+    /// told at a later sample.
+    fn tell_stops(&mut self) {
+        let due = self.stops.due();
+        if due.is_empty() {
+            return;
+        }
+        let Ok(fleet) = self.fleet.try_lock() else { return };
+        for (name, state) in due {
+            let told =
+                fleet.member(&name).is_some_and(|m| m.commands.try_send(Command::Process(state)).is_ok());
+            if told {
+                self.stops.told(&name, state.stopped.is_some());
+            }
         }
     }
 
@@ -107,6 +141,7 @@ impl Sampler {
                     let st = rx.borrow();
                     Member {
                         pgid: st.pgid.and_then(|p| i32::try_from(p).ok()),
+                        pid: st.pid.and_then(|p| i32::try_from(p).ok()),
                         last_heartbeat_ms: st.last_heartbeat_ms.filter(|_| st.state.has_process()),
                         name: name.clone(),
                     }
@@ -195,12 +230,170 @@ impl Sampler {
     }
 }
 
+/// Samples in a row that must see a process stopped before it is shown so: a process traced
+/// by strace stops (`t`) for a moment at every system call, and is not stopped for that.
+const STOPPED_SAMPLES: u32 = 2;
+
+/// The agents' main processes seen stopped (`T` or `t` in `/proc/PID/stat`), and what each
+/// supervisor has been told. An agent is listed from the first sample that sees its process
+/// stopped until its supervisor knows that it runs again (or it leaves the roster).
+#[derive(Debug, Default)]
+struct Stops(HashMap<String, Watched>);
+
+#[derive(Debug)]
+struct Watched {
+    pid: i32,
+    state: char,
+    /// When the current stop was first seen, and how many samples in a row have seen it
+    /// (0: not stopped at the last sample).
+    since_ms: i64,
+    samples: u32,
+    /// Whether the supervisor was told that the process is stopped.
+    told: bool,
+}
+
+impl Stops {
+    fn update(&mut self, members: &[Member], procs: &[ProcInfo], now_ms: i64) {
+        let stopped: HashMap<i32, char> =
+            procs.iter().filter(|p| matches!(p.state, 'T' | 't')).map(|p| (p.pid, p.state)).collect();
+        if stopped.is_empty() && self.0.is_empty() {
+            return;
+        }
+        for m in members {
+            let seen = m.pid.and_then(|pid| stopped.get(&pid).map(|state| (pid, *state)));
+            match (seen, self.0.get_mut(&m.name)) {
+                (Some((pid, state)), Some(w)) if w.pid == pid => {
+                    if w.samples == 0 {
+                        w.since_ms = now_ms;
+                    }
+                    w.samples += 1;
+                    w.state = state;
+                }
+                (Some((pid, state)), _) => {
+                    let w = Watched { pid, state, since_ms: now_ms, samples: 1, told: false };
+                    self.0.insert(m.name.clone(), w);
+                }
+                (None, Some(w)) if w.told => w.samples = 0,
+                (None, Some(_)) => {
+                    self.0.remove(&m.name);
+                }
+                (None, None) => {}
+            }
+        }
+        if !self.0.is_empty() {
+            let names: HashSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
+            self.0.retain(|name, _| names.contains(name.as_str()));
+        }
+    }
+
+    /// What supervisors must be told: a stop seen for [`STOPPED_SAMPLES`], or the end of one
+    /// they were told of.
+    fn due(&self) -> Vec<(String, ProcessState)> {
+        self.0
+            .iter()
+            .filter_map(|(name, w)| {
+                let stopped = w.samples >= STOPPED_SAMPLES;
+                (stopped != w.told).then(|| {
+                    let stopped = stopped.then_some(Stopped { state: w.state, since_ms: w.since_ms });
+                    (name.clone(), ProcessState { pid: w.pid, stopped })
+                })
+            })
+            .collect()
+    }
+
+    /// Records that `name`'s supervisor was told whether its process is stopped.
+    fn told(&mut self, name: &str, stopped: bool) {
+        if stopped {
+            if let Some(w) = self.0.get_mut(name) {
+                w.told = true;
+            }
+        } else {
+            self.0.remove(name);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(pid: i32, pgrp: i32, cpu_ticks: u64, rss_bytes: u64, threads: i64) -> ProcInfo {
-        ProcInfo { pid, pgrp, start_ticks: 0, cpu_ticks, rss_bytes, threads }
+        ProcInfo { pid, pgrp, start_ticks: 0, cpu_ticks, rss_bytes, threads, state: 'S' }
+    }
+
+    fn member(name: &str, pid: i32) -> Member {
+        Member { name: name.into(), pgid: Some(pid), pid: Some(pid), last_heartbeat_ms: None }
+    }
+
+    fn with_state(pid: i32, state: char) -> ProcInfo {
+        ProcInfo { state, ..p(pid, pid, 0, 0, 1) }
+    }
+
+    /// Runs one sample and delivers everything due, returning it.
+    fn sample(
+        stops: &mut Stops,
+        members: &[Member],
+        procs: &[ProcInfo],
+        now_ms: i64,
+    ) -> Vec<(String, ProcessState)> {
+        stops.update(members, procs, now_ms);
+        let due = stops.due();
+        for (name, state) in &due {
+            stops.told(name, state.stopped.is_some());
+        }
+        due
+    }
+
+    #[test]
+    fn a_stop_is_told_once_seen_twice_and_its_end_once() {
+        let mut stops = Stops::default();
+        let members = [member("a", 10), member("b", 20)];
+        let running = [with_state(10, 'S'), with_state(20, 'R')];
+        let stopped = [with_state(10, 'T'), with_state(20, 'R')];
+        assert!(sample(&mut stops, &members, &running, 1_000).is_empty());
+        // A single sighting (a traced process between two system calls) is not told.
+        assert!(sample(&mut stops, &members, &stopped, 2_000).is_empty());
+        let told = sample(&mut stops, &members, &stopped, 3_000);
+        let since = Some(Stopped { state: 'T', since_ms: 2_000 });
+        assert_eq!(told, [("a".to_owned(), ProcessState { pid: 10, stopped: since })]);
+        assert!(sample(&mut stops, &members, &stopped, 4_000).is_empty());
+        let told = sample(&mut stops, &members, &running, 5_000);
+        assert_eq!(told, [("a".to_owned(), ProcessState { pid: 10, stopped: None })]);
+        assert!(sample(&mut stops, &members, &running, 6_000).is_empty());
+        assert!(stops.0.is_empty());
+    }
+
+    #[test]
+    fn a_stop_seen_once_is_forgotten_and_an_untold_stop_is_told_later() {
+        let mut stops = Stops::default();
+        let members = [member("a", 10)];
+        stops.update(&members, &[with_state(10, 't')], 1_000);
+        stops.update(&members, &[with_state(10, 'S')], 2_000);
+        assert!(stops.0.is_empty());
+        stops.update(&members, &[with_state(10, 't')], 3_000);
+        stops.update(&members, &[with_state(10, 't')], 4_000);
+        // Not delivered (the fleet was busy): still due at the next sample.
+        assert_eq!(stops.due().len(), 1);
+        let told = sample(&mut stops, &members, &[with_state(10, 't')], 5_000);
+        let since = Some(Stopped { state: 't', since_ms: 3_000 });
+        assert_eq!(told, [("a".to_owned(), ProcessState { pid: 10, stopped: since })]);
+    }
+
+    #[test]
+    fn a_new_process_or_a_removed_agent_ends_a_stop() {
+        let mut stops = Stops::default();
+        let members = [member("a", 10)];
+        for now in [1_000, 2_000] {
+            sample(&mut stops, &members, &[with_state(10, 'T')], now);
+        }
+        // Restarted: the old process's supervisor is told it is over (and ignores it).
+        let told = sample(&mut stops, &[member("a", 11)], &[with_state(11, 'S')], 3_000);
+        assert_eq!(told, [("a".to_owned(), ProcessState { pid: 10, stopped: None })]);
+        for now in [4_000, 5_000] {
+            sample(&mut stops, &members, &[with_state(10, 'T')], now);
+        }
+        assert!(sample(&mut stops, &[], &[with_state(10, 'T')], 6_000).is_empty());
+        assert!(stops.0.is_empty());
     }
 
     #[test]

@@ -25,4 +25,5 @@ mod launcher_systemd;
 mod reload_config;
 mod trust_config;
 mod trust_files;
+mod trust_stalls;
 mod trust_store;

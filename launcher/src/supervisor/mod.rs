@@ -29,6 +29,26 @@ pub enum Command {
     Stop { reason: String, done: oneshot::Sender<()> },
     /// Kill the agent's process group at once (a second SIGINT to the launcher).
     Kill,
+    /// What the sampler saw of the agent's main process, when that changes.
+    Process(ProcessState),
+}
+
+/// Whether an agent's main process is stopped: it exists but runs no code until it gets
+/// SIGCONT (`T` in `/proc/PID/stat`: SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) or its tracer lets
+/// it go (`t`: a debugger). Heartbeats alone would tell only agents that send them, and only
+/// after their timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessState {
+    pub pid: i32,
+    pub stopped: Option<Stopped>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// `T` or `t`.
+    pub state: char,
+    /// When it was first seen stopped.
+    pub since_ms: i64,
 }
 
 /// Everything a supervisor needs, handed over when it is spawned.
@@ -62,6 +82,9 @@ pub struct Supervisor {
     last_agent_event: Option<std::time::Instant>,
     /// Custom metric names the agent has used, to bound how many series it can create.
     metric_names: HashSet<String>,
+    /// While the agent's process is stopped: why it is shown unhealthy. `status` keeps what
+    /// heartbeats say, shown again once the process runs.
+    stopped: Option<String>,
 }
 
 /// How often coalesced status changes and custom metrics are handed to the writer.
@@ -83,6 +106,7 @@ impl Supervisor {
             pending_stop: None,
             last_agent_event: None,
             metric_names: HashSet::new(),
+            stopped: None,
         }
     }
 
@@ -125,7 +149,7 @@ impl Supervisor {
                         let _ = done.send(());
                         return false;
                     }
-                    Some(Command::Kill) => {}
+                    Some(Command::Kill | Command::Process(_)) => {}
                     None => return false,
                 },
             }
@@ -135,10 +159,53 @@ impl Supervisor {
     /// Writes the full status row now (never dropped) and publishes it.
     fn commit(&mut self) {
         self.dirty = false;
-        if self.s.writer.send(WriteOp::Status(Box::new(self.status.clone()))).is_err() {
+        let shown = self.shown();
+        if self.s.writer.send(WriteOp::Status(Box::new(shown.clone()))).is_err() {
             tracing::error!(agent = %self.status.agent, "the store's writer is gone; status not recorded");
         }
-        self.s.published.send_replace(self.status.clone());
+        self.s.published.send_replace(shown);
+    }
+
+    /// The status as written and published: a stopped process overrides health and error.
+    fn shown(&self) -> AgentStatus {
+        let mut shown = self.status.clone();
+        if let Some(reason) = &self.stopped {
+            shown.health = Health::Unhealthy;
+            shown.last_error = Some(reason.clone());
+        }
+        shown
+    }
+
+    /// Shows what the sampler saw of the agent's process, if it is still this run's process.
+    fn observe(&mut self, seen: ProcessState) {
+        if self.status.pid != Some(i64::from(seen.pid)) {
+            return;
+        }
+        match (seen.stopped, self.stopped.is_some()) {
+            (Some(Stopped { state, since_ms }), false) => {
+                let how = if state == 't' { "by a debugger or tracer" } else { "SIGSTOP or SIGTSTP" };
+                let since =
+                    std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(since_ms).unwrap_or(0));
+                let reason = format!(
+                    "process {} is stopped (state {state}: {how}) since {}",
+                    seen.pid,
+                    humantime::format_rfc3339_seconds(since)
+                );
+                self.stopped = Some(reason.clone());
+                self.commit();
+                self.event(
+                    "process_stopped",
+                    Severity::Warning,
+                    format!("{reason}; it runs no code until it is continued (SIGCONT)"),
+                );
+            }
+            (None, true) => {
+                self.stopped = None;
+                self.commit();
+                self.event("process_resumed", Severity::Info, format!("process {} runs again", seen.pid));
+            }
+            _ => {}
+        }
     }
 
     /// Whether coalesced changes wait for [`Supervisor::flush`].
@@ -149,8 +216,9 @@ impl Supervisor {
     /// Hands coalesced status changes and custom metrics to the writer, if it has room.
     fn flush(&mut self) {
         if self.dirty {
-            self.dirty = !self.s.writer.offer(WriteOp::Status(Box::new(self.status.clone())));
-            self.s.published.send_replace(self.status.clone());
+            let shown = self.shown();
+            self.dirty = !self.s.writer.offer(WriteOp::Status(Box::new(shown.clone())));
+            self.s.published.send_replace(shown);
         }
         if !self.samples.is_empty() {
             let _ = self.s.writer.offer(WriteOp::Samples(std::mem::take(&mut self.samples)));
@@ -193,6 +261,7 @@ impl Supervisor {
     fn reset_health(&mut self) {
         self.status.health = Health::Unknown;
         self.status.ready = false;
+        self.stopped = None;
     }
 }
 

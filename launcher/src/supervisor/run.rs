@@ -19,6 +19,10 @@ use tokio::time::{Instant, Sleep, sleep_until};
 /// How often a stopping agent's process group is checked once its main process has exited.
 const GROUP_POLL: Duration = Duration::from_millis(50);
 
+/// A deadline noticed more than this after it passed means the launcher itself did not run
+/// meanwhile (stopped, blocked, starved of CPU, a paused VM): see [`stall_grace`].
+const STALL: Duration = Duration::from_millis(250);
+
 /// How a run ended.
 enum End {
     /// Stopped on command: stay stopped.
@@ -79,7 +83,7 @@ impl Supervisor {
                 _ = sleep_until(deadline) => return true,
                 cmd = self.s.commands.recv() => {
                     let done = match cmd {
-                        Some(Command::Kill) => continue,
+                        Some(Command::Kill | Command::Process(_)) => continue,
                         Some(Command::Stop { reason, done }) => {
                             self.event("stopped", Severity::Info, format!("stopped while waiting to restart: {reason}"));
                             Some(done)
@@ -138,9 +142,11 @@ impl Supervisor {
         }
 
         let far = started + Duration::from_secs(86_400 * 365);
-        let ready_deadline = started + cfg.ready_timeout.get();
+        let mut ready_deadline = started + cfg.ready_timeout.get();
         let hb_timeout = cfg.heartbeat_timeout.map(|t| t.get());
         let mut hb_deadline = if ready_on_start { hb_timeout.map(|t| started + t) } else { None };
+        // The deadlines last moved by a stall (see `stall_grace`), so they move once only.
+        let (mut ready_extended, mut hb_extended) = (None, None);
         // The timers live across the loop's turns: a select! that made them anew would put
         // them into tokio's timer wheel and take them out again for every message. The
         // heartbeat timer is moved lazily: a heartbeat only moves `hb_deadline`, and the timer
@@ -166,11 +172,8 @@ impl Supervisor {
                 }
                 Some(parsed) = self.s.notify_rx.recv() => {
                     let now = Instant::now();
-                    if self.apply(parsed, started) && let Some(t) = hb_timeout {
-                        if hb_deadline.is_none() {
-                            heartbeat.as_mut().reset(now + t);
-                        }
-                        hb_deadline = Some(now + t);
+                    if self.apply(parsed, started) {
+                        alive_at(now, hb_timeout, &mut hb_deadline, heartbeat.as_mut());
                     }
                     if !flush_armed && self.has_pending() {
                         match last_flush.map(|at| at + super::FLUSH_EVERY).filter(|due| *due > now) {
@@ -186,6 +189,24 @@ impl Supervisor {
                     }
                 }
                 _ = sleep_until(ready_deadline), if !self.status.ready => {
+                    let alive = self.catch_up(started).await;
+                    let now = Instant::now();
+                    if alive {
+                        alive_at(now, hb_timeout, &mut hb_deadline, heartbeat.as_mut());
+                    }
+                    if !flush_armed && self.has_pending() {
+                        flush.as_mut().reset(now);
+                        flush_armed = true;
+                    }
+                    if self.status.ready {
+                        continue;
+                    }
+                    let period = cfg.ready_timeout.get();
+                    if let Some(later) = stall_grace(ready_deadline, now, period, &mut ready_extended) {
+                        self.stall_noted("READY=1", now.saturating_duration_since(ready_deadline), period);
+                        ready_deadline = later;
+                        continue;
+                    }
                     let msg = format!("not ready within {} (no READY=1)", human(cfg.ready_timeout.get()));
                     self.event("ready_timeout", Severity::Error, msg);
                     let exit = self.stop_process(&mut child, pid, "ready timeout").await;
@@ -197,7 +218,24 @@ impl Supervisor {
                         heartbeat.as_mut().reset(later);
                         continue;
                     }
-                    hb_deadline = None;
+                    let due = hb_deadline.take().unwrap_or(far);
+                    let alive = self.catch_up(started).await;
+                    let now = Instant::now();
+                    if !flush_armed && self.has_pending() {
+                        flush.as_mut().reset(now);
+                        flush_armed = true;
+                    }
+                    if alive {
+                        alive_at(now, hb_timeout, &mut hb_deadline, heartbeat.as_mut());
+                        continue;
+                    }
+                    let period = hb_timeout.unwrap_or_default();
+                    if let Some(later) = stall_grace(due, now, period, &mut hb_extended) {
+                        self.stall_noted("WATCHDOG=1", now.saturating_duration_since(due), period);
+                        hb_deadline = Some(later);
+                        heartbeat.as_mut().reset(later);
+                        continue;
+                    }
                     self.status.health = Health::Unhealthy;
                     self.commit();
                     let timeout = human(hb_timeout.unwrap_or_default());
@@ -219,6 +257,10 @@ impl Supervisor {
                 }
                 cmd = self.s.commands.recv() => {
                     let (reason, done) = match cmd {
+                        Some(Command::Process(seen)) => {
+                            self.observe(seen);
+                            continue;
+                        }
                         Some(Command::Stop { reason, done }) => (reason, Some(done)),
                         Some(Command::Kill) => ("killed at once".to_owned(), None),
                         None => ("the launcher let go of it".to_owned(), None),
@@ -241,11 +283,44 @@ impl Supervisor {
             }
         };
         // Messages the agent sent just before it exited still count (its last X_TASK, say).
-        while let Ok(parsed) = self.s.notify_rx.try_recv() {
-            self.apply(parsed, started);
-        }
+        self.apply_waiting(started);
         self.flush();
         end
+    }
+
+    /// Applies the messages already forwarded to this supervisor; whether one was a sign of
+    /// life.
+    fn apply_waiting(&mut self, started: Instant) -> bool {
+        let mut alive = false;
+        while let Ok(parsed) = self.s.notify_rx.try_recv() {
+            alive |= self.apply(parsed, started);
+        }
+        alive
+    }
+
+    /// Before a deadline counts as missed: the agent's messages that are already waiting count
+    /// first. Some may be in the channel (the timer won the race in `select!`); others may
+    /// still be in the socket or pipe, their reader task woken but not yet run (after a stall,
+    /// the timers and the input all become due in one turn of the runtime). Yielding once
+    /// lets every task that is ready run before this one continues (tokio wakes a yielded task
+    /// only after it has polled the driver for input again). Only taken when a deadline has
+    /// passed, never per message. Returns whether a sign of life was among them.
+    async fn catch_up(&mut self, started: Instant) -> bool {
+        if self.apply_waiting(started) {
+            return true;
+        }
+        tokio::task::yield_now().await;
+        self.apply_waiting(started)
+    }
+
+    /// Logs that a deadline passed while the launcher itself was not running.
+    fn stall_noted(&self, waiting_for: &str, late: Duration, period: Duration) {
+        tracing::info!(
+            agent = %self.status.agent,
+            "the launcher did not run for {} past the deadline for {waiting_for}; the agent gets another {}",
+            human(late),
+            human(period)
+        );
     }
 
     /// Flushes; when the writer had no room for everything, sets `timer` to try again a
@@ -269,6 +344,12 @@ impl Supervisor {
         self.event("stopping", Severity::Info, format!("stopping: {reason}"));
         let cfg = &self.s.cfg;
         process::signal_group(pid, cfg.stop_signal.0);
+        // A stopped process (SIGSTOP, SIGTSTP, a debugger) acts on nothing but SIGKILL until it
+        // is continued: continue the group, as systemd does, so the stop signal takes effect now
+        // rather than SIGKILL after the timeout. A running process ignores SIGCONT.
+        if !matches!(cfg.stop_signal.0, Signal::SIGKILL | Signal::SIGCONT) {
+            process::signal_group(pid, Signal::SIGCONT);
+        }
         let timeout = cfg.stop_timeout.get();
         let deadline = Instant::now() + timeout;
         let mut exit: Option<Option<ExitStatus>> = None;
@@ -287,12 +368,18 @@ impl Supervisor {
                     }
                 }
                 _ = sleep_until(deadline) => {
-                    let msg = format!("still running {} after the stop signal; killing its process group", human(timeout));
-                    self.event("stop_timeout", Severity::Warning, msg);
+                    // After a stall of the launcher the timer and the exit become due together;
+                    // a group that has exited (its main process maybe not yet reaped) is no
+                    // timeout.
+                    if procs::group_alive(pid) {
+                        let msg = format!("still running {} after the stop signal; killing its process group", human(timeout));
+                        self.event("stop_timeout", Severity::Warning, msg);
+                    }
                     break;
                 }
                 Some(cmd) = self.s.commands.recv() => match cmd {
                     Command::Kill => break,
+                    Command::Process(_) => {}
                     // Already stopping; answer once it is gone, and do not restart it.
                     Command::Stop { done, .. } => self.pending_stop = Some(done),
                 },
@@ -329,4 +416,34 @@ impl Supervisor {
             (None, None) => (true, "ended with an unknown status".into()),
         }
     }
+}
+
+/// A sign of life at `now`: the heartbeat deadline moves to `now + timeout`. The timer is only
+/// re-armed when it was idle; otherwise it catches up when it fires.
+fn alive_at(now: Instant, timeout: Option<Duration>, deadline: &mut Option<Instant>, timer: Pin<&mut Sleep>) {
+    if let Some(t) = timeout {
+        if deadline.is_none() {
+            timer.reset(now + t);
+        }
+        *deadline = Some(now + t);
+    }
+}
+
+/// A deadline `due` noticed at `now`, more than [`STALL`] after it passed: the launcher itself
+/// did not run meanwhile, so what the agent sent in that time may not have been read yet, and
+/// the agent is not blamed for it. It gets one more full `period` from now (the new deadline
+/// is returned and kept in `extended`); a deadline that is itself such an extension is final,
+/// so an agent that is really quiet is caught even on a launcher that is always late.
+fn stall_grace(
+    due: Instant,
+    now: Instant,
+    period: Duration,
+    extended: &mut Option<Instant>,
+) -> Option<Instant> {
+    if now.saturating_duration_since(due) <= STALL || *extended == Some(due) {
+        return None;
+    }
+    let later = now.checked_add(period)?;
+    *extended = Some(later);
+    Some(later)
 }
