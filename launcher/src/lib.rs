@@ -7,6 +7,7 @@ mod config;
 mod config_watch;
 mod control;
 mod daemon;
+mod deadline;
 mod fleet;
 mod lines;
 mod lock;

@@ -4,6 +4,7 @@ use super::policy::Decision;
 use super::{Command, Supervisor, human};
 use crate::child::AgentChild;
 use crate::config::{OnHeartbeatTimeout, Ready, Restart};
+use crate::deadline;
 use crate::output;
 use crate::process::{self, Spawned};
 use crate::procs;
@@ -73,7 +74,7 @@ impl Supervisor {
 
     /// Waits out a backoff delay; `false` if a stop came first (the agent is then stopped).
     async fn sleep_unless_stopped(&mut self, delay: Duration) -> bool {
-        let deadline = Instant::now() + delay;
+        let deadline = deadline::after(Instant::now(), delay);
         loop {
             tokio::select! {
                 _ = sleep_until(deadline) => return true,
@@ -139,10 +140,11 @@ impl Supervisor {
             tracing::warn!(agent = %cfg.name, error = %e, "cannot read the notify pipe");
         }
 
-        let far = started + Duration::from_secs(86_400 * 365);
-        let ready_deadline = started + cfg.ready_timeout.get();
+        let far = deadline::after(started, deadline::NEVER);
+        let ready_deadline = deadline::after(started, cfg.ready_timeout.get());
         let hb_timeout = cfg.heartbeat_timeout.map(|t| t.get());
-        let mut hb_deadline = if ready_on_start { hb_timeout.map(|t| started + t) } else { None };
+        let mut hb_deadline =
+            if ready_on_start { hb_timeout.map(|t| deadline::after(started, t)) } else { None };
         // The timers live across the loop's turns: a select! that made them anew would put
         // them into tokio's timer wheel and take them out again for every message. The
         // heartbeat timer is moved lazily: a heartbeat only moves `hb_deadline`, and the timer
@@ -169,10 +171,11 @@ impl Supervisor {
                 Some(parsed) = self.s.notify_rx.recv() => {
                     let now = Instant::now();
                     if self.apply(parsed, started) && let Some(t) = hb_timeout {
+                        let due = deadline::after(now, t);
                         if hb_deadline.is_none() {
-                            heartbeat.as_mut().reset(now + t);
+                            heartbeat.as_mut().reset(due);
                         }
-                        hb_deadline = Some(now + t);
+                        hb_deadline = Some(due);
                     }
                     if !flush_armed && self.has_pending() {
                         match last_flush.map(|at| at + super::FLUSH_EVERY).filter(|due| *due > now) {
@@ -272,7 +275,7 @@ impl Supervisor {
         let cfg = &self.s.cfg;
         process::signal_group(pid, cfg.stop_signal.0);
         let timeout = cfg.stop_timeout.get();
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline::after(Instant::now(), timeout);
         let mut exit: Option<Option<ExitStatus>> = None;
         let mut poll = tokio::time::interval(GROUP_POLL);
         loop {
