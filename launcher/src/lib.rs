@@ -8,6 +8,8 @@ mod config_watch;
 mod control;
 mod daemon;
 mod deadline;
+#[cfg(debug_assertions)]
+mod fault;
 mod fleet;
 mod lines;
 mod lock;
