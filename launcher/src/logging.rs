@@ -18,6 +18,8 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// Lines waiting for stderr, at most: a few seconds of a busy launcher at debug level.
 const QUEUE: usize = 4096;
+/// How long the log's thread gathers lines before it writes them.
+const GATHER: Duration = Duration::from_millis(10);
 /// How long the launcher waits at exit for queued lines to reach stderr.
 const FLUSH_AT_EXIT: Duration = Duration::from_secs(2);
 
@@ -133,34 +135,42 @@ pub fn init(level: Option<&str>) -> Guard {
     Guard { queue: Some(queue) }
 }
 
-/// The log's thread: writes queued lines to `out` until every sender is gone. Lines are
-/// dropped only while the queue is full, so the note counting them follows the lines that
-/// were queued: it is written once the queue has drained.
+/// The log's thread: writes queued lines to `out` until every sender is gone. Lines come in
+/// bursts (agents starting, a crash and its restart): it gathers them for [`GATHER`] and writes
+/// them at once, and while it gathers, a task that logs wakes nobody. Lines are dropped only
+/// while the queue is full, so the note counting them follows the lines that were queued.
 fn drain(rx: &Receiver<Msg>, counters: &Counters, mut out: impl Write) {
-    for msg in rx {
-        let line = match msg {
-            Msg::Flush(done) => {
-                let _ = done.send(());
-                continue;
+    let mut batch = Vec::new();
+    let mut flushed = Vec::new();
+    while let Ok(first) = rx.recv() {
+        std::thread::sleep(GATHER);
+        for msg in std::iter::once(first).chain(rx.try_iter()) {
+            match msg {
+                Msg::Line(line) => batch.extend_from_slice(&line),
+                Msg::Flush(done) => flushed.push(done),
             }
-            Msg::Line(_) if counters.closed.load(Ordering::Relaxed) => continue,
-            Msg::Line(line) => line,
-        };
-        let mut result = out.write_all(&line);
-        if result.is_ok() && rx.is_empty() {
+        }
+        if !counters.closed.load(Ordering::Relaxed) {
             let dropped = counters.dropped.swap(0, Ordering::Relaxed);
             if dropped > 0 {
                 let note = format!("[agentvisor] {dropped} log lines dropped: stderr was not keeping up\n");
-                result = out.write_all(note.as_bytes());
+                batch.extend_from_slice(note.as_bytes());
+            }
+            match out.write_all(&batch) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    counters.closed.store(true, Ordering::Relaxed)
+                }
+                // Full for now (a non-blocking descriptor), or failing: these lines are lost.
+                Err(_) => {
+                    let lines = batch.iter().filter(|b| **b == b'\n').count() as u64;
+                    counters.dropped.fetch_add(lines, Ordering::Relaxed);
+                }
             }
         }
-        match result {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => counters.closed.store(true, Ordering::Relaxed),
-            // Full for now (a non-blocking descriptor), or failing: this line is lost.
-            Err(_) => {
-                counters.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        batch.clear();
+        for done in flushed.drain(..) {
+            let _ = done.send(());
         }
     }
 }
@@ -169,57 +179,47 @@ fn drain(rx: &Receiver<Msg>, counters: &Counters, mut out: impl Write) {
 mod tests {
     use super::*;
 
-    /// A sink that fails with `error` once `ok` writes have succeeded.
-    struct Failing {
-        ok: usize,
-        error: io::ErrorKind,
-        written: Vec<u8>,
-    }
+    /// A sink whose every write fails with this error.
+    struct Failing(io::ErrorKind);
 
     impl Write for Failing {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.ok == 0 {
-                return Err(io::Error::from(self.error));
-            }
-            self.ok -= 1;
-            self.written.extend_from_slice(buf);
-            Ok(buf.len())
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(self.0))
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
     }
 
-    fn queue(capacity: usize) -> (Queue, Receiver<Msg>) {
+    /// A queue with three lines in it, its senders gone so that `drain` returns.
+    fn three_lines(capacity: usize) -> (Arc<Counters>, Receiver<Msg>) {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
-        (Queue { tx, counters: Arc::default() }, rx)
+        let q = Queue { tx, counters: Arc::default() };
+        for i in 0..3 {
+            q.make_writer().write_all(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        (q.counters, rx)
     }
 
     #[test]
     fn a_full_queue_drops_and_counts_and_never_blocks() {
-        let (q, rx) = queue(2);
-        for i in 0..5 {
-            assert_eq!(q.make_writer().write(format!("line {i}\n").as_bytes()).unwrap(), 7);
-        }
-        assert_eq!(q.counters.dropped.load(Ordering::Relaxed), 3);
-        drop(q.tx);
+        let (counters, rx) = three_lines(2);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 1);
         let mut out = Vec::new();
-        drain(&rx, &q.counters, &mut out);
+        drain(&rx, &counters, &mut out);
         let text = String::from_utf8(out).unwrap();
-        assert_eq!(text, "line 0\nline 1\n[agentvisor] 3 log lines dropped: stderr was not keeping up\n");
+        assert_eq!(text, "line 0\nline 1\n[agentvisor] 1 log lines dropped: stderr was not keeping up\n");
     }
 
     #[test]
-    fn a_broken_pipe_stops_writing_for_good() {
-        let (q, rx) = queue(8);
-        for i in 0..3 {
-            q.make_writer().write_all(format!("line {i}\n").as_bytes()).unwrap();
-        }
-        let counters = q.counters.clone();
-        drop(q);
-        let mut sink = Failing { ok: 1, error: io::ErrorKind::BrokenPipe, written: Vec::new() };
-        drain(&rx, &counters, &mut sink);
-        assert_eq!(sink.written, b"line 0\n");
+    fn a_failed_write_is_counted_and_a_broken_pipe_stops_writing_for_good() {
+        let (counters, rx) = three_lines(8);
+        drain(&rx, &counters, Failing(io::ErrorKind::WouldBlock));
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 3);
+        assert!(!counters.closed.load(Ordering::Relaxed));
+
+        let (counters, rx) = three_lines(8);
+        drain(&rx, &counters, Failing(io::ErrorKind::BrokenPipe));
         assert!(counters.closed.load(Ordering::Relaxed));
         // Later lines are not even queued.
         let (tx, rx) = crossbeam_channel::bounded(8);
