@@ -58,14 +58,17 @@ impl AgentChild {
 }
 
 impl Drop for AgentChild {
-    /// A supervisor that lets go of a running process kills it, and reaps it so that no
-    /// zombie is left (SIGKILL makes that wait short).
+    /// A supervisor that lets go of a running process (it panicked, or the runtime is ending)
+    /// kills it with its process group, whose id it is (nobody else will), and reaps it so
+    /// that no zombie is left (SIGKILL makes that wait short).
     #[allow(unsafe_code)]
     fn drop(&mut self) {
         if self.exited.is_none() {
             let mut status = 0;
-            // SAFETY: signals and reaps our own unreaped child; its pid cannot have been reused.
+            // SAFETY: signals and reaps our own unreaped child; its pid, and so the id of the
+            // group it leads, cannot have been reused.
             unsafe {
+                libc::kill(-self.pid, libc::SIGKILL);
                 libc::kill(self.pid, libc::SIGKILL);
                 libc::waitpid(self.pid, &mut status, 0);
             }

@@ -7,8 +7,9 @@ use crate::config::Config;
 use crate::notify;
 use crate::output::Limits;
 use crate::supervisor::{Command, Setup, Supervisor};
-use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState};
-use agentvisor_shared::{WriteOp, WriterHandle};
+use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity};
+use agentvisor_shared::time::now_ms;
+use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -22,6 +23,9 @@ pub struct Member {
     /// The task reading the agent's notify socket; it holds the socket, so it ends with the
     /// member (a replacement binds the path anew).
     listener: JoinHandle<()>,
+    /// Dropped with the member: from then on its supervisor ending is expected (the agent was
+    /// removed or replaced, or the launcher is stopping), not a loss.
+    _lease: oneshot::Sender<()>,
 }
 
 impl Drop for Member {
@@ -96,6 +100,9 @@ pub struct Fleet {
     members: Vec<Member>,
     view: watch::Sender<View>,
     writer: WriterHandle,
+    /// Restart counts of agents no longer members (removed or disabled by a reload), for when
+    /// they come back: the count is the agent's since the launcher started.
+    restarts: HashMap<String, i64>,
 }
 
 /// Notify messages waiting for a supervisor, per agent; a sender blocks beyond this.
@@ -116,7 +123,7 @@ impl Fleet {
             tracing::error!("the store's writer is gone; agents gone from the config not marked removed");
         }
         let (view, _) = watch::channel(View::default());
-        let mut fleet = Fleet { members: Vec::new(), view, writer: writer.clone() };
+        let mut fleet = Fleet { members: Vec::new(), view, writer: writer.clone(), restarts: HashMap::new() };
         for &i in &config.plan {
             fleet.spawn(config, i)?;
         }
@@ -124,15 +131,21 @@ impl Fleet {
     }
 
     /// Starts a fresh supervisor for `config.agents[i]` (state, backoff and crash-loop count
-    /// start anew), replacing a member of the same name, which must be stopped already.
+    /// start anew; the restart count goes on), replacing a member of the same name, which must
+    /// be stopped already.
     pub fn spawn(&mut self, config: &Config, i: usize) -> std::io::Result<()> {
         let Some(cfg) = config.agents.get(i).cloned() else { return Ok(()) };
         let limits = Limits { line_bytes: config.launcher.log_line_bytes, rate: config.launcher.log_rate };
         let (notify_tx, notify_rx) = mpsc::channel(NOTIFY_QUEUE);
         let (socket, listener) = notify::listen_new(&cfg.name, &notify_tx)?;
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-        let initial = AgentStatus { agent: cfg.name.clone(), ..AgentStatus::default() };
+        let restarts = match self.member(&cfg.name) {
+            Some(m) => m.status.borrow().restarts,
+            None => self.restarts.remove(&cfg.name).unwrap_or(0),
+        };
+        let initial = AgentStatus { agent: cfg.name.clone(), restarts, ..AgentStatus::default() };
         let (published, status_rx) = watch::channel(initial);
+        let (lease, leased) = oneshot::channel();
         // Dependencies start first (the plan puts them first), so their members exist.
         let dependencies = cfg
             .depends_on
@@ -145,6 +158,7 @@ impl Fleet {
             commands: cmd_tx,
             status: status_rx,
             listener,
+            _lease: lease,
         };
         match self.members.iter().position(|m| m.name == cfg.name) {
             Some(at) => self.members[at] = member,
@@ -160,15 +174,20 @@ impl Fleet {
             notify_tx,
             notify_rx,
             dependencies,
-            published,
+            published: published.clone(),
         };
-        tokio::spawn(Supervisor::new(setup).run());
+        let task = tokio::spawn(Supervisor::new(setup).run());
+        tokio::spawn(watch_supervisor(task, leased, published, self.writer.clone()));
         self.publish();
         Ok(())
     }
 
     /// Lets go of a member (its supervisor ends once it has nothing left to run).
     pub fn remove(&mut self, name: &str) {
+        if let Some(m) = self.member(name) {
+            let restarts = m.status.borrow().restarts;
+            self.restarts.insert(name.to_owned(), restarts);
+        }
         self.members.retain(|m| m.name != name);
         self.publish();
     }
@@ -243,6 +262,71 @@ pub async fn stop(commands: &mpsc::Sender<Command>, reason: String) {
     let (done, answer) = oneshot::channel();
     if commands.send(Command::Stop { reason, done }).await.is_ok() {
         let _ = answer.await;
+    }
+}
+
+/// Waits for a supervisor task to end. While its member is still current (the lease is held),
+/// any end is a loss: a panic (a bug) or a return nobody asked for. Its agent is then marked
+/// `fatal` with the reason, in the store and for `ctl status`, and a `critical` event records
+/// it, so the agent is never shown running while nothing supervises it. Its processes are
+/// already gone: dropping the supervisor killed them. `ctl start` or `restart` gives it a new
+/// supervisor.
+async fn watch_supervisor(
+    task: JoinHandle<()>,
+    mut lease: oneshot::Receiver<()>,
+    published: watch::Sender<AgentStatus>,
+    writer: WriterHandle,
+) {
+    let end = task.await;
+    if !matches!(lease.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+        return;
+    }
+    let why = match end {
+        Ok(()) => "its supervisor task ended unexpectedly".to_owned(),
+        Err(e) if e.is_panic() => {
+            format!("its supervisor task panicked: {}", panic_message(&*e.into_panic()))
+        }
+        // Only the runtime's shutdown cancels a supervisor: the launcher is stopping.
+        Err(_) => return,
+    };
+    let message = format!(
+        "{why}; its processes were killed and it will not be restarted until an operator starts it \
+         (ctl start or ctl restart)"
+    );
+    let mut status = published.borrow().clone();
+    let had_process = status.pid.is_some();
+    status.state = AgentState::Fatal;
+    status.health = Health::Unknown;
+    status.ready = false;
+    status.pid = None;
+    status.pgid = None;
+    status.pid_start_ticks = None;
+    if had_process {
+        status.exited_ms = Some(now_ms());
+    }
+    status.last_error = Some(message.clone());
+    tracing::error!(agent = %status.agent, kind = "supervisor_lost", "{message}");
+    let event = NewEvent {
+        ts_ms: now_ms(),
+        agent: Some(status.agent.clone()),
+        kind: "supervisor_lost".into(),
+        severity: Severity::Critical,
+        message,
+    };
+    for op in [WriteOp::Status(Box::new(status.clone())), WriteOp::Event(event)] {
+        if writer.send(op).is_err() {
+            tracing::error!(agent = %status.agent, "the store's writer is gone; the lost supervisor not recorded");
+        }
+    }
+    published.send_replace(status);
+}
+
+/// The text a panic was raised with.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_owned(),
+        (None, Some(s)) => s.clone(),
+        (None, None) => "(no message)".to_owned(),
     }
 }
 

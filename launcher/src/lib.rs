@@ -7,6 +7,9 @@ mod config;
 mod config_watch;
 mod control;
 mod daemon;
+mod deadline;
+#[cfg(debug_assertions)]
+mod fault;
 mod fleet;
 mod lines;
 mod lock;
@@ -34,7 +37,8 @@ pub const EXIT_CONFIG: u8 = 2;
 
 pub fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    logging::init(cli.log_level.as_deref());
+    // Kept to the end of main: dropping it writes out the log lines still queued.
+    let _log = logging::init(cli.log_level.as_deref());
     let config_path = paths::resolve(cli.config.as_deref(), "AGENTVISOR_CONFIG", "agents.toml");
     let db = paths::resolve_db(cli.db.as_deref());
     // Control needs no config: it talks to the launcher that already runs one.

@@ -89,7 +89,7 @@ impl Sampler {
     }
 
     pub async fn run(mut self, interval: Duration) {
-        let mut tick = tokio::time::interval(interval);
+        let mut tick = tokio::time::interval(crate::deadline::period(interval));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let recheck = (RECHECK_FOREIGN.as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
         // The table of the agents' processes lives across samples; it moves to the blocking

@@ -27,3 +27,4 @@ mod trust_config;
 mod trust_files;
 mod trust_stalls;
 mod trust_store;
+mod trust_supervision;

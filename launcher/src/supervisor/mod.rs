@@ -96,7 +96,9 @@ const DEPENDENCY_POLL: Duration = Duration::from_millis(50);
 
 impl Supervisor {
     pub fn new(s: Setup) -> Supervisor {
-        let status = AgentStatus { agent: s.cfg.name.clone(), ..AgentStatus::default() };
+        // What the fleet published for a new member: a fresh status carrying the agent's
+        // restart count so far.
+        let status = s.published.borrow().clone();
         Supervisor {
             s,
             status,

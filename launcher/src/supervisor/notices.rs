@@ -30,6 +30,8 @@ impl Supervisor {
                 Notice::Ready => {
                     alive = true;
                     if !st.ready {
+                        #[cfg(debug_assertions)]
+                        crate::fault::panic_on_ready(&st.agent);
                         st.ready = true;
                         if st.state == AgentState::Starting {
                             st.state = AgentState::Running;

@@ -41,10 +41,9 @@ impl Tracker {
         let b = &cfg.backoff;
         let secs = b.initial.get().as_secs_f64() * b.multiplier.powi(exponent);
         let max = b.max.get();
-        Decision::Restart(if secs.is_finite() && secs < max.as_secs_f64() {
-            Duration::from_secs_f64(secs)
-        } else {
-            max
+        Decision::Restart(match Duration::try_from_secs_f64(secs) {
+            Ok(d) if d < max => d,
+            _ => max,
         })
     }
 }

@@ -4,6 +4,7 @@ use super::policy::Decision;
 use super::{Command, Supervisor, human};
 use crate::child::AgentChild;
 use crate::config::{OnHeartbeatTimeout, Ready, Restart};
+use crate::deadline;
 use crate::output;
 use crate::process::{self, Spawned};
 use crate::procs;
@@ -77,7 +78,7 @@ impl Supervisor {
 
     /// Waits out a backoff delay; `false` if a stop came first (the agent is then stopped).
     async fn sleep_unless_stopped(&mut self, delay: Duration) -> bool {
-        let deadline = Instant::now() + delay;
+        let deadline = deadline::after(Instant::now(), delay);
         loop {
             tokio::select! {
                 _ = sleep_until(deadline) => return true,
@@ -141,10 +142,11 @@ impl Supervisor {
             tracing::warn!(agent = %cfg.name, error = %e, "cannot read the notify pipe");
         }
 
-        let far = started + Duration::from_secs(86_400 * 365);
-        let mut ready_deadline = started + cfg.ready_timeout.get();
+        let far = deadline::after(started, deadline::NEVER);
+        let mut ready_deadline = deadline::after(started, cfg.ready_timeout.get());
         let hb_timeout = cfg.heartbeat_timeout.map(|t| t.get());
-        let mut hb_deadline = if ready_on_start { hb_timeout.map(|t| started + t) } else { None };
+        let mut hb_deadline =
+            if ready_on_start { hb_timeout.map(|t| deadline::after(started, t)) } else { None };
         // The deadlines last moved by a stall (see `stall_grace`), so they move once only.
         let (mut ready_extended, mut hb_extended) = (None, None);
         // The timers live across the loop's turns: a select! that made them anew would put
@@ -351,7 +353,7 @@ impl Supervisor {
             process::signal_group(pid, Signal::SIGCONT);
         }
         let timeout = cfg.stop_timeout.get();
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline::after(Instant::now(), timeout);
         let mut exit: Option<Option<ExitStatus>> = None;
         let mut poll = tokio::time::interval(GROUP_POLL);
         loop {
@@ -422,10 +424,11 @@ impl Supervisor {
 /// re-armed when it was idle; otherwise it catches up when it fires.
 fn alive_at(now: Instant, timeout: Option<Duration>, deadline: &mut Option<Instant>, timer: Pin<&mut Sleep>) {
     if let Some(t) = timeout {
+        let due = deadline::after(now, t);
         if deadline.is_none() {
-            timer.reset(now + t);
+            timer.reset(due);
         }
-        *deadline = Some(now + t);
+        *deadline = Some(due);
     }
 }
 
@@ -443,7 +446,7 @@ fn stall_grace(
     if now.saturating_duration_since(due) <= STALL || *extended == Some(due) {
         return None;
     }
-    let later = now.checked_add(period)?;
+    let later = deadline::after(now, period);
     *extended = Some(later);
     Some(later)
 }
