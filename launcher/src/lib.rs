@@ -1,6 +1,23 @@
 //! Agentvisor's launcher: starts the configured agents, supervises them, and records their
 //! state, heartbeats, metrics and output in the shared-state database.
 
+/// `println!` that cannot panic: a closed stdout (`check | head -1`) loses the output, never
+/// the exit code.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that cannot panic on a closed or broken stderr.
+macro_rules! complain {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod child;
 mod cli;
 mod config;
@@ -48,13 +65,13 @@ pub fn main() -> ExitCode {
     let config = match config::load(&config_path.path) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            complain!("error: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
     match cli.command.unwrap_or(cli::Command::Run) {
         cli::Command::Check => {
-            print!("{}", plan(&config, &config_path, &db));
+            say!("{}", plan(&config, &config_path, &db).trim_end());
             ExitCode::SUCCESS
         }
         cli::Command::Run | cli::Command::Ctl { .. } => daemon::run(config, &db.path),

@@ -261,3 +261,48 @@ fn a_working_dir_removed_after_start_is_named_when_the_agent_cannot_restart() {
     let last_error = wait_until(LIMIT, "last error", || agent_field::<String>(&db, "a", "last_error"));
     assert_eq!(last_error, want);
 }
+
+/// `check | head -0` and a `ctl` whose output nobody reads: a closed stdout or stderr loses the
+/// text, never turns into a panic (exit code 101) instead of the command's own answer.
+#[test]
+fn check_and_ctl_answer_with_their_exit_code_into_closed_pipes() {
+    use std::process::Stdio;
+    let sb = Sandbox::new();
+    sb.write_config(&agent("a", ""));
+    let closed = || {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        Stdio::from(write)
+    };
+    let (config, db) = (sb.config(), sb.db());
+    let status = sb
+        .command(launcher_bin())
+        .args(["check", "--config"])
+        .arg(&config)
+        .arg("--db")
+        .arg(&db)
+        .stdout(closed())
+        .stderr(closed())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "check into a closed pipe: {status:?}");
+    sb.write_config("[[agent]]\nname = \"a\"\ncommand = \"sleep\"\nrestart = \"sometimes\"\n");
+    let status = sb
+        .command(launcher_bin())
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .stderr(closed())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "a bad config into a closed stderr: {status:?}");
+    // No launcher runs: ctl says so on a closed stderr, with its own exit code (3).
+    let status = sb
+        .command(launcher_bin())
+        .args(["ctl", "status", "--db"])
+        .arg(&db)
+        .stderr(closed())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "ctl status into a closed stderr: {status:?}");
+}

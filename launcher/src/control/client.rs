@@ -63,14 +63,14 @@ pub fn run(db: &Path, action: Action, agents: Vec<String>, json: bool, timeout: 
                 ),
                 _ => (1, format!("cannot connect to {}: {e}", socket.display())),
             };
-            eprintln!("error: {why}");
+            complain!("error: {why}");
             return ExitCode::from(code);
         }
     };
     let server = match trusted_server(&stream, db) {
         Ok(pid) => pid,
         Err(why) => {
-            eprintln!("error: {why}");
+            complain!("error: {why}");
             return ExitCode::FAILURE;
         }
     };
@@ -78,14 +78,14 @@ pub fn run(db: &Path, action: Action, agents: Vec<String>, json: bool, timeout: 
     match exchange(&mut stream, &Request { action, agents }, &wait) {
         Ok(response) => {
             if json {
-                println!("{}", serde_json::to_string(&response).unwrap_or_default());
+                say!("{}", serde_json::to_string(&response).unwrap_or_default());
             } else {
                 print(action, &response);
             }
             if response.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(e) => {
-            eprintln!("error: talking to the launcher at {}: {e}", socket.display());
+            complain!("error: talking to the launcher at {}: {e}", socket.display());
             ExitCode::FAILURE
         }
     }
@@ -219,22 +219,27 @@ fn exchange(stream: &mut UnixStream, request: &Request, wait: &Wait) -> io::Resu
 
 fn print(action: Action, r: &Response) {
     if !r.ok {
-        eprintln!("error: {}", r.message);
+        complain!("error: {}", r.message);
         return;
     }
     if action != Action::Status {
         if !r.message.is_empty() {
-            println!("{}", r.message);
+            say!("{}", r.message);
         }
         return;
     }
-    println!("{}", r.message);
-    println!(
+    say!("{}", r.message);
+    say!(
         "{:<24} {:<9} {:<10} {:>8} {:>8} {:>10}  LAST ERROR",
-        "AGENT", "STATE", "HEALTH", "PID", "RESTARTS", "UPTIME"
+        "AGENT",
+        "STATE",
+        "HEALTH",
+        "PID",
+        "RESTARTS",
+        "UPTIME"
     );
     for a in &r.agents {
-        println!("{}", row(a, now_ms()));
+        say!("{}", row(a, now_ms()));
     }
 }
 
