@@ -89,6 +89,8 @@ impl Coalescing {
 fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     crate::process::close_inherited_on_exec();
     crate::process::raise_fd_limit();
+    // Before any agent starts: what leaves an agent's process group stays in our tree.
+    crate::contain::become_subreaper();
     let _lock = lock::acquire(db).map_err(anyhow::Error::msg)?;
     let writer_cfg = WriterConfig {
         log_lines_per_agent: config.launcher.log_lines,
@@ -173,6 +175,13 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     sampler.abort();
     liveness.abort();
     ready.abort();
+    // Whatever the agents left outside their process groups, known to the sampler or not.
+    let leftovers = tokio::task::spawn_blocking(|| crate::contain::kill_descendants(Duration::from_secs(5)));
+    if let Ok(n) = leftovers.await
+        && n > 0
+    {
+        tracing::warn!("killed {n} processes the agents left behind");
+    }
     let how = if forced { "killed its agents after a second signal" } else { "stopped" };
     launcher_event(&writer, "launcher_stopped", format!("launcher {how} ({signame})"));
     let reason = if forced {

@@ -75,8 +75,8 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Resul
         fds: [stdin.as_fd(), stdout_write.as_fd(), stderr_write.as_fd(), notify_write.as_fd()],
         fd_limit: FD_LIMIT.get().copied(),
     };
-    let pid = spawn::spawn(&plan)?;
-    let child = AgentChild::new(pid)?;
+    let child = crate::child::spawn_main(|| spawn::spawn(&plan))?;
+    let pid = child.pid();
     Ok(Spawned {
         child,
         pid,

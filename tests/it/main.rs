@@ -23,3 +23,4 @@ mod launcher_protocol;
 mod launcher_restart;
 mod launcher_systemd;
 mod reload_config;
+mod trust_containment;

@@ -4,9 +4,9 @@ use super::policy::Decision;
 use super::{Command, Supervisor, human};
 use crate::child::AgentChild;
 use crate::config::{OnHeartbeatTimeout, Ready, Restart};
+use crate::contain;
 use crate::output;
 use crate::process::{self, Spawned};
-use crate::procs;
 use agentvisor_shared::model::{AgentState, Health, Severity, Stream};
 use agentvisor_shared::time::now_ms;
 use nix::sys::signal::Signal;
@@ -229,6 +229,7 @@ impl Supervisor {
                         self.stop_process(&mut child, pid, &reason).await
                     } else {
                         process::signal_group(pid, Signal::SIGKILL);
+                        contain::signal_escapees(pid, Signal::SIGKILL);
                         child.wait().await.ok()
                     };
                     let (_, how) = self.record_exit(pid, exit);
@@ -271,6 +272,7 @@ impl Supervisor {
         self.event("stopping", Severity::Info, format!("stopping: {reason}"));
         let cfg = &self.s.cfg;
         process::signal_group(pid, cfg.stop_signal.0);
+        contain::signal_escapees(pid, cfg.stop_signal.0);
         let timeout = cfg.stop_timeout.get();
         let deadline = Instant::now() + timeout;
         let mut exit: Option<Option<ExitStatus>> = None;
@@ -279,12 +281,12 @@ impl Supervisor {
             tokio::select! {
                 status = child.wait(), if exit.is_none() => {
                     exit = Some(status.ok());
-                    if !procs::group_alive(pid) {
+                    if !contain::run_alive(pid) {
                         break;
                     }
                 }
                 _ = poll.tick(), if exit.is_some() => {
-                    if !procs::group_alive(pid) {
+                    if !contain::run_alive(pid) {
                         break;
                     }
                 }
@@ -301,6 +303,7 @@ impl Supervisor {
             }
         }
         process::signal_group(pid, Signal::SIGKILL);
+        contain::signal_escapees(pid, Signal::SIGKILL);
         match exit {
             Some(status) => status,
             None => child.wait().await.ok(),
@@ -311,8 +314,10 @@ impl Supervisor {
     /// whether the exit counts as a failure, and a description.
     fn record_exit(&mut self, pid: i32, exit: Option<ExitStatus>) -> (bool, String) {
         // The agent's main process is gone; what it left in its group goes with it, so a
-        // restart never accumulates orphans.
+        // restart never accumulates orphans. Its escapees that were not known yet are killed
+        // by the sampler once it finds them (see crate::contain).
         process::signal_group(pid, Signal::SIGKILL);
+        contain::signal_escapees(pid, Signal::SIGKILL);
         self.reset_health();
         self.status.pid = None;
         self.status.pgid = None;

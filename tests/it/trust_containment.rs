@@ -1,0 +1,131 @@
+//! Processes that leave their agent's process group (`setsid` after a double fork, as a
+//! daemon does) stay under the launcher's control: counted in the agent's figures, stopped
+//! with the agent, with the launcher, after a crash of the launcher, and never accumulated by
+//! a crash-looping agent.
+
+use crate::common::*;
+use crate::ctl_commands::ctl;
+use nix::sys::signal::Signal;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// An agent whose subshell starts a `sleep` in a session of its own and exits, so the sleep is
+/// orphaned outside the agent's process group; each run appends the sleep's PID to
+/// `escaped.pids`. `then` is what the agent does afterwards.
+fn daemonizing_agent(sb: &Sandbox, then: &str) {
+    sb.script("agent.sh", &format!("( setsid sleep 1000 & echo $! >> escaped.pids )\n{then}"));
+}
+
+fn config(sb: &Sandbox, extra: &str) {
+    sb.write_config(&format!(
+        "[launcher]\nsample_interval = \"100ms\"\n\n[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n{extra}"
+    ));
+}
+
+/// The PIDs the agent's runs wrote so far; kills them all when dropped, so a failing test
+/// leaves no sleep behind.
+struct Escaped<'a>(&'a Sandbox);
+
+impl Escaped<'_> {
+    fn pids(&self) -> Vec<i32> {
+        self.0.read("escaped.pids").lines().filter_map(|l| l.trim().parse().ok()).collect()
+    }
+
+    fn first(&self) -> i32 {
+        wait_until(LIMIT, "the agent to start its escaping process", || self.pids().first().copied())
+    }
+}
+
+impl Drop for Escaped<'_> {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Waits until the launcher counts the escaped process in the agent's threads (the agent's
+/// own `sleep` is one thread, the escaped one another).
+fn wait_counted(db: &std::path::Path) {
+    wait_until(LIMIT, "the escaped process to be counted in the agent's threads", || {
+        let threads: f64 =
+            query_opt(db, "SELECT last_value FROM metric_series WHERE scope = 'a' AND metric = 'threads'")?;
+        (threads >= 2.0).then_some(())
+    });
+}
+
+fn wait_gone(pid: i32, what: &str) {
+    wait_until(LIMIT, what, || (!process_alive(pid)).then_some(()));
+}
+
+#[test]
+fn an_escaped_process_is_counted_and_stopped_with_its_agent() {
+    let sb = Sandbox::new();
+    daemonizing_agent(&sb, "exec sleep 1000");
+    config(&sb, "");
+    let escaped = Escaped(&sb);
+    let _l = sb.launcher();
+    let pid = escaped.first();
+    assert!(process_alive(pid));
+    wait_counted(&sb.db());
+    let out = ctl(&sb, &["stop", "a"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_gone(pid, "ctl stop to kill the escaped process");
+}
+
+#[test]
+fn an_escaped_process_is_stopped_with_the_launcher() {
+    let sb = Sandbox::new();
+    daemonizing_agent(&sb, "exec sleep 1000");
+    config(&sb, "");
+    let escaped = Escaped(&sb);
+    let mut l = sb.launcher();
+    let pid = escaped.first();
+    // Not waiting for a sample: the launcher must find it even if it never saw it.
+    l.run.signal(Signal::SIGTERM);
+    assert!(l.run.wait_exit(LIMIT).success());
+    wait_gone(pid, "the launcher's stop to kill the escaped process");
+}
+
+#[test]
+fn an_escaped_process_is_stopped_by_the_next_launcher_after_a_crash() {
+    let sb = Sandbox::new();
+    daemonizing_agent(&sb, "exec sleep 1000");
+    config(&sb, "");
+    let escaped = Escaped(&sb);
+    let mut l = sb.launcher_as("crashed");
+    let pid = escaped.first();
+    wait_counted(&sb.db());
+    l.run.signal(Signal::SIGKILL);
+    l.run.wait_exit(LIMIT);
+    // The launcher's death kills the agent's main process, not what left its group.
+    assert!(process_alive(pid), "the escaped process died with the launcher");
+    let _next = sb.launcher_as("next");
+    wait_gone(pid, "the next launcher to kill the escaped process");
+    let message = wait_until(LIMIT, "the crash to be recorded", || {
+        query_opt::<String>(&sb.db(), "SELECT message FROM events WHERE kind = 'launcher_crashed'")
+    });
+    assert!(message.contains("killed leftovers of a"), "{message}");
+}
+
+#[test]
+fn a_crash_looping_agent_leaves_no_escaped_process() {
+    let sb = Sandbox::new();
+    daemonizing_agent(&sb, "exit 1");
+    config(
+        &sb,
+        "backoff = { initial = \"50ms\", multiplier = 1.0 }\nmax_restarts = 4\nrestart_window = \"10m\"\n",
+    );
+    let escaped = Escaped(&sb);
+    let _l = sb.launcher();
+    wait_until(LIMIT, "the agent to turn fatal", || {
+        (agent_field::<String>(&sb.db(), "a", "state")? == "fatal").then_some(())
+    });
+    let pids = escaped.pids();
+    assert!(pids.len() >= 5, "{pids:?}");
+    // The launcher keeps running: nothing of the agent's five runs may be left.
+    for pid in pids {
+        wait_gone(pid, "every run's escaped process to be killed");
+    }
+}
