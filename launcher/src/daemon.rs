@@ -89,8 +89,6 @@ impl Coalescing {
 fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     crate::process::close_inherited_on_exec();
     crate::process::raise_fd_limit();
-    // Before any agent starts: what leaves an agent's process group stays in our tree.
-    crate::contain::become_subreaper();
     let _lock = lock::acquire(db).map_err(anyhow::Error::msg)?;
     let writer_cfg = WriterConfig {
         log_lines_per_agent: config.launcher.log_lines,
@@ -101,6 +99,8 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     };
     let mut store = Store::open(db, writer_cfg)?;
     permissions::apply_to_existing(db, permissions::file_mode(config.launcher.group));
+    // Before recovery and any agent: what leaves an agent's process group stays ours.
+    crate::contain::start(db, config.launcher.cgroups);
     recover::recover(&mut store)?;
     store.begin_session(&NewSession {
         pid: i64::from(std::process::id()),
@@ -176,7 +176,13 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     liveness.abort();
     ready.abort();
     // Whatever the agents left outside their process groups, known to the sampler or not.
-    let leftovers = tokio::task::spawn_blocking(|| crate::contain::kill_descendants(Duration::from_secs(5)));
+    let leftovers = tokio::task::spawn_blocking(|| {
+        let limit = Duration::from_secs(5);
+        let n = crate::contain::kill_cgroups(limit).values().sum::<usize>()
+            + crate::contain::kill_descendants(limit);
+        crate::contain::remove_cgroup_base();
+        n
+    });
     if let Ok(n) = leftovers.await
         && n > 0
     {

@@ -616,7 +616,8 @@ impl ProcTable {
         }
         // An agent's main process whose group the caller does not know yet is left for later.
         if self.adopt_orphans && s.ppid == self.own_pid && !crate::child::is_main(s.pid) {
-            let Some(agent) = agent_in_environment(s.pid) else { return Some(None) };
+            let agent = crate::contain::agent_in_cgroup(s.pid).or_else(|| agent_in_environment(s.pid));
+            let Some(agent) = agent else { return Some(None) };
             return Some(Some(match self.runs.get(&agent) {
                 Some(&(pgid, started)) if s.starttime >= started => pgid,
                 _ => FINISHED_RUN,

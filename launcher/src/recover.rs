@@ -12,13 +12,22 @@ use agentvisor_shared::writer::{StaleAgent, StaleProcess};
 use nix::sys::signal::Signal;
 
 pub fn recover(store: &mut Store) -> agentvisor_shared::Result<()> {
+    // A crashed launcher's cgroups still hold everything its agents started.
+    let mut in_cgroups = crate::contain::kill_cgroups(std::time::Duration::from_secs(5));
     let stale = store.unfinished_sessions()?;
     if stale.is_empty() {
+        if !in_cgroups.is_empty() {
+            tracing::warn!("killed processes left in the agents' cgroups: {in_cgroups:?}");
+        }
         return Ok(());
     }
     let procs = procs::all();
     for s in stale {
         let mut killed: std::collections::BTreeMap<&str, usize> = Default::default();
+        let in_cgroups = std::mem::take(&mut in_cgroups);
+        for (agent, n) in &in_cgroups {
+            *killed.entry(agent).or_default() += n;
+        }
         for a in &s.agents {
             *killed.entry(&a.agent).or_default() += stop_leftovers(a, &procs);
         }

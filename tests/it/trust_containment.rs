@@ -17,10 +17,29 @@ fn daemonizing_agent(sb: &Sandbox, then: &str) {
     sb.script("agent.sh", &format!("( setsid sleep 1000 & echo $! >> escaped.pids )\n{then}"));
 }
 
-fn config(sb: &Sandbox, extra: &str) {
+/// `cgroups`: whether the launcher may use a cgroup per agent (where this machine lets it);
+/// without, it contains them as a child subreaper only.
+fn config(sb: &Sandbox, cgroups: bool, extra: &str) {
     sb.write_config(&format!(
-        "[launcher]\nsample_interval = \"100ms\"\n\n[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n{extra}"
+        "[launcher]\nsample_interval = \"100ms\"\ncgroups = {cgroups}\n\n[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n{extra}"
     ));
+}
+
+/// With cgroups, if the launcher said it uses them, the escaped process is in the agent's.
+fn check_cgroup(sb: &Sandbox, label: &str, cgroups: bool, pid: i32) {
+    let used = wait_until(LIMIT, "the launcher to say how it contains agents", || {
+        let log = sb.stderr_of(label);
+        if log.contains("each agent runs in a cgroup of its own") {
+            Some(true)
+        } else {
+            log.contains("contained as a subreaper only").then_some(false)
+        }
+    });
+    assert!(cgroups || !used, "cgroups were turned off");
+    if used {
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        assert!(cgroup.contains("/agentvisor-") && cgroup.trim_end().ends_with("/a"), "{cgroup}");
+    }
 }
 
 /// The PIDs the agent's runs wrote so far; kills them all when dropped, so a failing test
@@ -61,13 +80,23 @@ fn wait_gone(pid: i32, what: &str) {
 
 #[test]
 fn an_escaped_process_is_counted_and_stopped_with_its_agent() {
+    counted_and_stopped_with_its_agent(true);
+}
+
+#[test]
+fn without_cgroups_an_escaped_process_is_counted_and_stopped_with_its_agent() {
+    counted_and_stopped_with_its_agent(false);
+}
+
+fn counted_and_stopped_with_its_agent(cgroups: bool) {
     let sb = Sandbox::new();
     daemonizing_agent(&sb, "exec sleep 1000");
-    config(&sb, "");
+    config(&sb, cgroups, "");
     let escaped = Escaped(&sb);
     let _l = sb.launcher();
     let pid = escaped.first();
     assert!(process_alive(pid));
+    check_cgroup(&sb, "launcher", cgroups, pid);
     wait_counted(&sb.db());
     let out = ctl(&sb, &["stop", "a"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -76,9 +105,18 @@ fn an_escaped_process_is_counted_and_stopped_with_its_agent() {
 
 #[test]
 fn an_escaped_process_is_stopped_with_the_launcher() {
+    stopped_with_the_launcher(true);
+}
+
+#[test]
+fn without_cgroups_an_escaped_process_is_stopped_with_the_launcher() {
+    stopped_with_the_launcher(false);
+}
+
+fn stopped_with_the_launcher(cgroups: bool) {
     let sb = Sandbox::new();
     daemonizing_agent(&sb, "exec sleep 1000");
-    config(&sb, "");
+    config(&sb, cgroups, "");
     let escaped = Escaped(&sb);
     let mut l = sb.launcher();
     let pid = escaped.first();
@@ -90,12 +128,22 @@ fn an_escaped_process_is_stopped_with_the_launcher() {
 
 #[test]
 fn an_escaped_process_is_stopped_by_the_next_launcher_after_a_crash() {
+    stopped_by_the_next_launcher_after_a_crash(true);
+}
+
+#[test]
+fn without_cgroups_an_escaped_process_is_stopped_by_the_next_launcher_after_a_crash() {
+    stopped_by_the_next_launcher_after_a_crash(false);
+}
+
+fn stopped_by_the_next_launcher_after_a_crash(cgroups: bool) {
     let sb = Sandbox::new();
     daemonizing_agent(&sb, "exec sleep 1000");
-    config(&sb, "");
+    config(&sb, cgroups, "");
     let escaped = Escaped(&sb);
     let mut l = sb.launcher_as("crashed");
     let pid = escaped.first();
+    check_cgroup(&sb, "crashed", cgroups, pid);
     wait_counted(&sb.db());
     l.run.signal(Signal::SIGKILL);
     l.run.wait_exit(LIMIT);
@@ -111,10 +159,20 @@ fn an_escaped_process_is_stopped_by_the_next_launcher_after_a_crash() {
 
 #[test]
 fn a_crash_looping_agent_leaves_no_escaped_process() {
+    crash_loop_leaves_nothing(true);
+}
+
+#[test]
+fn without_cgroups_a_crash_looping_agent_leaves_no_escaped_process() {
+    crash_loop_leaves_nothing(false);
+}
+
+fn crash_loop_leaves_nothing(cgroups: bool) {
     let sb = Sandbox::new();
     daemonizing_agent(&sb, "exit 1");
     config(
         &sb,
+        cgroups,
         "backoff = { initial = \"50ms\", multiplier = 1.0 }\nmax_restarts = 4\nrestart_window = \"10m\"\n",
     );
     let escaped = Escaped(&sb);

@@ -229,7 +229,7 @@ impl Supervisor {
                         self.stop_process(&mut child, pid, &reason).await
                     } else {
                         process::signal_group(pid, Signal::SIGKILL);
-                        contain::signal_escapees(pid, Signal::SIGKILL);
+                        contain::signal_run(&cfg.name, pid, Signal::SIGKILL);
                         child.wait().await.ok()
                     };
                     let (_, how) = self.record_exit(pid, exit);
@@ -272,7 +272,7 @@ impl Supervisor {
         self.event("stopping", Severity::Info, format!("stopping: {reason}"));
         let cfg = &self.s.cfg;
         process::signal_group(pid, cfg.stop_signal.0);
-        contain::signal_escapees(pid, cfg.stop_signal.0);
+        contain::signal_run(&cfg.name, pid, cfg.stop_signal.0);
         let timeout = cfg.stop_timeout.get();
         let deadline = Instant::now() + timeout;
         let mut exit: Option<Option<ExitStatus>> = None;
@@ -281,12 +281,12 @@ impl Supervisor {
             tokio::select! {
                 status = child.wait(), if exit.is_none() => {
                     exit = Some(status.ok());
-                    if !contain::run_alive(pid) {
+                    if !contain::agent_alive(&self.s.cfg.name, pid) {
                         break;
                     }
                 }
                 _ = poll.tick(), if exit.is_some() => {
-                    if !contain::run_alive(pid) {
+                    if !contain::agent_alive(&self.s.cfg.name, pid) {
                         break;
                     }
                 }
@@ -303,7 +303,7 @@ impl Supervisor {
             }
         }
         process::signal_group(pid, Signal::SIGKILL);
-        contain::signal_escapees(pid, Signal::SIGKILL);
+        contain::signal_run(&self.s.cfg.name, pid, Signal::SIGKILL);
         match exit {
             Some(status) => status,
             None => child.wait().await.ok(),
@@ -317,7 +317,7 @@ impl Supervisor {
         // restart never accumulates orphans. Its escapees that were not known yet are killed
         // by the sampler once it finds them (see crate::contain).
         process::signal_group(pid, Signal::SIGKILL);
-        contain::signal_escapees(pid, Signal::SIGKILL);
+        contain::signal_run(&self.s.cfg.name, pid, Signal::SIGKILL);
         self.reset_health();
         self.status.pid = None;
         self.status.pgid = None;
