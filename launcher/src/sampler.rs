@@ -149,13 +149,15 @@ impl Sampler {
             }
         }
         for m in members {
-            let now: Vec<(i64, i64)> = m
+            let mut now: Vec<(i64, i64)> = m
                 .pgid
                 .and_then(|g| runs.get(&g))
                 .into_iter()
                 .flatten()
                 .map(|&(pid, t)| (i64::from(pid), i64::try_from(t).unwrap_or(i64::MAX)))
                 .collect();
+            // The table's order changes from sample to sample; the set is what counts.
+            now.sort_unstable();
             let before = self.escapees.get(&m.name).map_or(&[][..], Vec::as_slice);
             if now != before {
                 let op = WriteOp::Escapees { agent: m.name.clone(), processes: now.clone() };
