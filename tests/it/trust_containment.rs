@@ -17,11 +17,12 @@ fn daemonizing_agent(sb: &Sandbox, then: &str) {
     sb.script("agent.sh", &format!("( setsid sleep 1000 & echo $! >> escaped.pids )\n{then}"));
 }
 
-/// `cgroups`: whether the launcher may use a cgroup per agent (where this machine lets it);
-/// without, it contains them as a child subreaper only.
+/// `cgroups`: whether the launcher may use a cgroup per agent (the default, where this machine
+/// lets it); without, it contains them as a child subreaper only.
 fn config(sb: &Sandbox, cgroups: bool, extra: &str) {
+    let off = if cgroups { "" } else { "cgroups = false\n" };
     sb.write_config(&format!(
-        "[launcher]\nsample_interval = \"100ms\"\ncgroups = {cgroups}\n\n[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n{extra}"
+        "[launcher]\nsample_interval = \"100ms\"\n{off}\n[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n{extra}"
     ));
 }
 
@@ -96,8 +97,8 @@ fn counted_and_stopped_with_its_agent(cgroups: bool) {
     let _l = sb.launcher();
     let pid = escaped.first();
     assert!(process_alive(pid));
-    check_cgroup(&sb, "launcher", cgroups, pid);
     wait_counted(&sb.db());
+    check_cgroup(&sb, "launcher", cgroups, pid);
     let out = ctl(&sb, &["stop", "a"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     wait_gone(pid, "ctl stop to kill the escaped process");
@@ -143,8 +144,8 @@ fn stopped_by_the_next_launcher_after_a_crash(cgroups: bool) {
     let escaped = Escaped(&sb);
     let mut l = sb.launcher_as("crashed");
     let pid = escaped.first();
-    check_cgroup(&sb, "crashed", cgroups, pid);
     wait_counted(&sb.db());
+    check_cgroup(&sb, "crashed", cgroups, pid);
     l.run.signal(Signal::SIGKILL);
     l.run.wait_exit(LIMIT);
     // The launcher's death kills the agent's main process, not what left its group.
