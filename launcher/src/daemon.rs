@@ -103,6 +103,8 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(db, writer_cfg)?;
     // Again now that SQLite has opened or created the files: nothing planted in between.
     permissions::check_existing(db).map_err(anyhow::Error::msg)?;
+    // Before recovery and any agent: what leaves an agent's process group stays ours.
+    crate::contain::start(db, config.launcher.cgroups);
     recover::recover(&mut store)?;
     store.begin_session(&NewSession {
         pid: i64::from(std::process::id()),
@@ -187,6 +189,19 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     sampler.abort();
     liveness.abort();
     ready.abort();
+    // Whatever the agents left outside their process groups, known to the sampler or not.
+    let leftovers = tokio::task::spawn_blocking(|| {
+        let limit = Duration::from_secs(5);
+        let n = crate::contain::kill_cgroups(limit).values().sum::<usize>()
+            + crate::contain::kill_descendants(limit);
+        crate::contain::remove_cgroup_base();
+        n
+    });
+    if let Ok(n) = leftovers.await
+        && n > 0
+    {
+        tracing::warn!("killed {n} processes the agents left behind");
+    }
     let how = if forced { "killed its agents after a second signal" } else { "stopped" };
     launcher_event(&writer, "launcher_stopped", format!("launcher {how} ({signame})"));
     let reason = if forced {

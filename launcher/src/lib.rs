@@ -22,6 +22,7 @@ mod child;
 mod cli;
 mod config;
 mod config_watch;
+mod contain;
 mod control;
 mod daemon;
 mod deadline;

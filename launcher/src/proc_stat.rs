@@ -7,6 +7,7 @@
 pub struct Stat {
     pub pid: i32,
     pub state: char,
+    pub ppid: i32,
     pub pgrp: i32,
     /// User and system CPU time, in clock ticks.
     pub utime: u64,
@@ -32,13 +33,14 @@ pub fn parse(line: &[u8]) -> Option<Stat> {
         [s] => char::from(*s),
         _ => return None,
     };
-    let pgrp = number(field(1)?)?;
+    let ppid = number(field(0)?)?;
+    let pgrp = number(field(0)?)?;
     let utime = number(field(8)?)?;
     let stime = number(field(0)?)?;
     let num_threads = number(field(4)?)?;
     let starttime = number(field(1)?)?;
     let rss = number(field(1)?)?;
-    Some(Stat { pid, state, pgrp, utime, stime, num_threads, starttime, rss })
+    Some(Stat { pid, state, ppid, pgrp, utime, stime, num_threads, starttime, rss })
 }
 
 fn number<T: std::str::FromStr>(field: &[u8]) -> Option<T> {
@@ -58,6 +60,7 @@ mod tests {
             Some(Stat {
                 pid: 4242,
                 state: 'S',
+                ppid: 1,
                 pgrp: 4240,
                 utime: 7,
                 stime: 3,
@@ -92,6 +95,7 @@ mod tests {
             let expected = Stat {
                 pid: theirs.pid,
                 state: theirs.state,
+                ppid: theirs.ppid,
                 pgrp: theirs.pgrp,
                 utime: theirs.utime,
                 stime: theirs.stime,

@@ -49,6 +49,7 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Resul
     let (stdout_read, stdout_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let (stderr_read, stderr_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let stdin = std::fs::File::open("/dev/null")?;
+    let cgroup = crate::contain::cgroup_procs(&agent.name);
     let plan = spawn::Plan {
         program: c_string(executable.as_os_str())?,
         argv: std::iter::once(argv0.as_os_str())
@@ -72,9 +73,10 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Resul
         cwd: c_string(working_dir.as_os_str())?,
         fds: [stdin.as_fd(), stdout_write.as_fd(), stderr_write.as_fd(), notify_write.as_fd()],
         fd_limit: FD_LIMIT.get().copied(),
+        cgroup: cgroup.as_ref().map(|f| f.as_fd()),
     };
-    let pid = spawn::spawn(&plan)?;
-    let child = AgentChild::new(pid)?;
+    let child = crate::child::spawn_main(|| spawn::spawn(&plan))?;
+    let pid = child.pid();
     Ok(Spawned {
         child,
         pid,

@@ -16,6 +16,11 @@ pub fn start_ticks(pid: i32) -> Option<u64> {
     read_stat(&open_stat(pid).ok()?, &mut Vec::new()).map(|s| s.starttime)
 }
 
+/// What `/proc/PID/stat` says now, if the process exists.
+pub fn stat_of(pid: i32) -> Option<Stat> {
+    read_stat(&open_stat(pid).ok()?, &mut Vec::new())
+}
+
 /// Whether a process group still has a live (non-zombie) member. Zombies do not count: an
 /// orphan that exited may wait a while for its new parent to reap it.
 pub fn group_alive(pgid: i32) -> bool {
@@ -37,7 +42,12 @@ pub fn group_alive(pgid: i32) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct ProcInfo {
     pub pid: i32,
+    pub ppid: i32,
     pub pgrp: i32,
+    /// The process group of the agent run the process belongs to (see [`ProcTable`]), or
+    /// [`FINISHED_RUN`]; `None` for the launcher, processes outside the table, and orphans it
+    /// could not attribute.
+    pub owner: Option<i32>,
     pub start_ticks: u64,
     /// User plus system CPU time, in clock ticks.
     pub cpu_ticks: u64,
@@ -48,10 +58,12 @@ pub struct ProcInfo {
 }
 
 impl ProcInfo {
-    fn new(s: &Stat, page_size: u64) -> ProcInfo {
+    pub fn new(s: &Stat, page_size: u64) -> ProcInfo {
         ProcInfo {
             pid: s.pid,
+            ppid: s.ppid,
             pgrp: s.pgrp,
+            owner: None,
             start_ticks: s.starttime,
             cpu_ticks: s.utime + s.stime,
             rss_bytes: s.rss * page_size,
@@ -65,16 +77,40 @@ impl ProcInfo {
 /// Processes that vanish while being read are skipped.
 pub fn all() -> Vec<ProcInfo> {
     let page = procfs::page_size();
+    all_stats().iter().filter(|s| s.state != 'Z').map(|s| ProcInfo::new(s, page)).collect()
+}
+
+/// Every process on the system, zombies included, in one full scan.
+pub fn all_stats() -> Vec<Stat> {
     let (mut pids, mut buf) = (Vec::new(), Vec::new());
     if list_pids(&mut pids).is_err() {
         return Vec::new();
     }
-    pids.iter()
-        .filter_map(|&(pid, _)| read_stat(&open_stat(pid).ok()?, &mut buf))
-        .filter(|s| s.state != 'Z')
-        .map(|s| ProcInfo::new(&s, page))
-        .collect()
+    pids.iter().filter_map(|&(pid, _)| read_stat(&open_stat(pid).ok()?, &mut buf)).collect()
 }
+
+/// The PIDs of `root`'s descendants among `procs` (by their parent links), not `root` itself.
+pub fn descendants(root: i32, procs: &[ProcInfo]) -> Vec<i32> {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for p in procs {
+        children.entry(p.ppid).or_default().push(p.pid);
+    }
+    let mut out = Vec::new();
+    let mut next = vec![root];
+    while let Some(pid) = next.pop() {
+        for &child in children.get(&pid).into_iter().flatten() {
+            // A parent link cannot loop, but a scan is not atomic: never visit twice.
+            if child != root && !out.contains(&child) {
+                out.push(child);
+                next.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// The owner of an orphan that belongs to an agent run that has ended.
+pub const FINISHED_RUN: i32 = 0;
 
 /// The sampler's table of the processes in the agents' process groups, kept between samples
 /// so that a sample costs one `pread` per such process, one listing of `/proc` if the kernel
@@ -118,6 +154,16 @@ pub fn all() -> Vec<ProcInfo> {
 /// If opening fails for want of descriptors (`EMFILE`, `ENFILE`), the budget is halved for
 /// good and the descriptors beyond it are closed, to leave the rest of the launcher room.
 /// The descriptors are close-on-exec (std opens files with `O_CLOEXEC`).
+///
+/// **Ownership.** Every kept process except the launcher belongs to an agent run, named by the
+/// run's process group (its main PID), and keeps that owner until it exits, whatever group or
+/// session it moves to: members of a wanted group belong to it, and a new process whose
+/// parent is owned inherits the parent's owner. With [`ProcTable::adopt_orphans`] (the
+/// launcher is a child subreaper), processes whose parent is the launcher but that are not
+/// agents' main processes are kept too: orphans of an agent's tree, reparented. One the table
+/// saw before keeps its owner; a new one is attributed by the `AGENTVISOR_AGENT` variable in
+/// its environment to that agent's current run (or to [`FINISHED_RUN`] if it started before
+/// that run); without it, it is kept with no owner.
 #[derive(Debug)]
 pub struct ProcTable {
     own_pid: i32,
@@ -137,6 +183,12 @@ pub struct ProcTable {
     /// namespace, and that PID when `/proc` was last listed (see [`ProcTable::sample`]).
     loadavg: Option<File>,
     listed_at_pid: Option<i32>,
+    /// Keep the launcher's orphaned descendants (see "Ownership" above).
+    adopt_orphans: bool,
+    /// Per agent name: its current run's process group and the main process's start time.
+    runs: HashMap<String, (i32, u64)>,
+    /// Zombie children of the launcher seen during the last sample.
+    zombies: Vec<i32>,
     /// Tests set this to pretend that no PID is handed out.
     #[cfg(test)]
     frozen_pid: Option<i32>,
@@ -153,6 +205,7 @@ struct Kept {
     ino: u64,
     start_ticks: u64,
     quiet: Quiet,
+    owner: Option<i32>,
 }
 
 /// Whether a kept process has run since its last full read (see [`ProcTable`]).
@@ -297,6 +350,9 @@ impl ProcTable {
             buf: Vec::new(),
             loadavg: None,
             listed_at_pid: None,
+            adopt_orphans: false,
+            runs: HashMap::new(),
+            zombies: Vec::new(),
             #[cfg(test)]
             frozen_pid: None,
             #[cfg(test)]
@@ -304,12 +360,33 @@ impl ProcTable {
         }
     }
 
-    /// The live processes whose process group is in `groups`, plus the launcher itself.
+    /// Keeps the launcher's orphaned descendants from now on (see "Ownership" above).
+    pub fn adopt_orphans(&mut self) {
+        self.adopt_orphans = true;
+    }
+
+    /// The agents' current runs, by agent name: process group and main start time. Orphans
+    /// are attributed by them.
+    pub fn set_runs(&mut self, runs: HashMap<String, (i32, u64)>) {
+        self.runs = runs;
+    }
+
+    /// Zombie children of the launcher seen during the last sample (some may be agents' main
+    /// processes, which their supervisors reap).
+    pub fn zombie_children(&self) -> &[i32] {
+        &self.zombies
+    }
+
+    /// The live processes the table keeps (see "Ownership" above): the process groups in
+    /// `groups`, what their members started, and the launcher itself.
     pub fn sample(&mut self, groups: &HashSet<i32>) -> Vec<ProcInfo> {
         self.samples += 1;
         let sample = self.samples;
         let mut out = Vec::with_capacity(self.kept.len() + 16);
-        let (own, page, every) = (self.own_pid, self.page_size, self.recheck_every);
+        let (own, page, every, adopt) =
+            (self.own_pid, self.page_size, self.recheck_every, self.adopt_orphans);
+        self.zombies.clear();
+        let zombies = &mut self.zombies;
         let (buf, skipped) = (&mut self.buf, &mut self.skipped);
         let mut budget = FileBudget {
             open: &mut self.open_files,
@@ -323,13 +400,14 @@ impl ProcTable {
         self.kept.retain(|&pid, k| {
             let full_read_due = (sample + u64::from(pid.unsigned_abs())).is_multiple_of(every);
             if !full_read_due
-                && let Some(info) = k.quiet.unchanged(buf)
-                && (pid == own || groups.contains(&info.pgrp))
+                && let Some(mut info) = k.quiet.unchanged(buf)
+                && still_ours(&info, k.owner, own, groups, adopt)
             {
                 #[cfg(test)]
                 {
                     *quiet_reads += 1;
                 }
+                info.owner = k.owner;
                 out.push(info);
                 return true;
             }
@@ -358,12 +436,22 @@ impl ProcTable {
                 }
             };
             let keep = match &stat {
-                Some(s) if s.state != 'Z' && (pid == own || groups.contains(&s.pgrp)) => {
-                    out.push(ProcInfo::new(s, page));
+                Some(s)
+                    if s.state != 'Z' && still_ours(&ProcInfo::new(s, page), k.owner, own, groups, adopt) =>
+                {
+                    if k.owner.is_none() && pid != own && groups.contains(&s.pgrp) {
+                        k.owner = Some(s.pgrp);
+                    }
+                    let mut info = ProcInfo::new(s, page);
+                    info.owner = k.owner;
+                    out.push(info);
                     true
                 }
                 // Still there, but a zombie or in another group now.
                 Some(s) => {
+                    if s.state == 'Z' && s.ppid == own {
+                        zombies.push(pid);
+                    }
                     let pgrp = (s.state != 'Z').then_some(s.pgrp);
                     skipped.insert(pid, Skipped { ino: k.ino, pgrp, seen: sample });
                     false
@@ -496,15 +584,49 @@ impl ProcTable {
             self.skipped.remove(&pid);
             return;
         };
-        if stat.state != 'Z' && (pid == self.own_pid || groups.contains(&stat.pgrp)) {
+        if stat.state == 'Z' && stat.ppid == self.own_pid {
+            self.zombies.push(pid);
+        }
+        if stat.state != 'Z'
+            && let Some(owner) = self.owner_of(&stat, groups)
+        {
             self.skipped.remove(&pid);
             let file = self.budget().take().then_some(file);
-            self.kept.insert(pid, Kept { file, ino, start_ticks: stat.starttime, quiet: Quiet::default() });
-            out.push(ProcInfo::new(&stat, self.page_size));
+            let quiet = Quiet::default();
+            self.kept.insert(pid, Kept { file, ino, start_ticks: stat.starttime, quiet, owner });
+            let mut info = ProcInfo::new(&stat, self.page_size);
+            info.owner = owner;
+            out.push(info);
         } else {
             let pgrp = (stat.state != 'Z').then_some(stat.pgrp);
             self.skipped.insert(pid, Skipped { ino, pgrp, seen: self.samples });
         }
+    }
+
+    /// Whether a process the table does not keep is ours, and if so its owner (see
+    /// "Ownership" above).
+    fn owner_of(&self, s: &Stat, groups: &HashSet<i32>) -> Option<Option<i32>> {
+        if s.pid == self.own_pid {
+            return Some(None);
+        }
+        if groups.contains(&s.pgrp) {
+            return Some(Some(s.pgrp));
+        }
+        if let Some(parent) = self.kept.get(&s.ppid)
+            && parent.owner.is_some()
+        {
+            return Some(parent.owner);
+        }
+        // An agent's main process whose group the caller does not know yet is left for later.
+        if self.adopt_orphans && s.ppid == self.own_pid && !crate::child::is_main(s.pid) {
+            let agent = crate::contain::agent_in_cgroup(s.pid).or_else(|| agent_in_environment(s.pid));
+            let Some(agent) = agent else { return Some(None) };
+            return Some(Some(match self.runs.get(&agent) {
+                Some(&(pgid, started)) if s.starttime >= started => pgid,
+                _ => FINISHED_RUN,
+            }));
+        }
+        None
     }
 
     /// How many `/proc/PID/stat` and `schedstat` descriptors the table holds.
@@ -512,6 +634,29 @@ impl ProcTable {
     fn open_files(&self) -> usize {
         self.kept.values().map(|k| usize::from(k.file.is_some()) + k.quiet.open_files()).sum()
     }
+}
+
+/// Whether a kept process stays in the table (see "Ownership" on [`ProcTable`]).
+fn still_ours(p: &ProcInfo, owner: Option<i32>, own: i32, groups: &HashSet<i32>, adopt: bool) -> bool {
+    p.pid == own || owner.is_some() || groups.contains(&p.pgrp) || (adopt && p.ppid == own)
+}
+
+/// The environment variable naming the agent a process was started for; its descendants
+/// inherit it unless they clear their environment.
+const AGENT_VARIABLE: &[u8] = b"AGENTVISOR_AGENT=";
+
+/// How much of `/proc/PID/environ` is searched.
+const ENVIRON_MAX: u64 = 256 * 1024;
+
+/// The agent named by `AGENTVISOR_AGENT` in a process's environment, if any.
+fn agent_in_environment(pid: i32) -> Option<String> {
+    use std::io::Read;
+    let mut environ = Vec::new();
+    File::open(format!("/proc/{pid}/environ")).ok()?.take(ENVIRON_MAX).read_to_end(&mut environ).ok()?;
+    environ
+        .split(|&b| b == 0)
+        .find_map(|var| var.strip_prefix(AGENT_VARIABLE))
+        .and_then(|name| String::from_utf8(name.to_vec()).ok())
 }
 
 fn open_stat(pid: i32) -> std::io::Result<File> {
@@ -697,11 +842,31 @@ mod tests {
         let wanted = HashSet::from([pid]);
         assert_eq!(members(&table.sample(&wanted), pid), [pid]);
         assert!(table.kept.contains_key(&pid) && !table.skipped.contains_key(&pid));
-        // Its group is no longer wanted: dropped and its descriptor closed.
-        let before = table.open_files();
-        assert!(members(&table.sample(&none), pid).is_empty());
-        assert!(!table.kept.contains_key(&pid));
-        assert_eq!(table.open_files(), before - 1);
+        // Its group is no longer wanted (the run ended): still reported, owned by that run, so
+        // that the sampler can kill it as a leftover.
+        let left = table.sample(&none).into_iter().find(|p| p.pid == pid).map(|p| p.owner);
+        assert_eq!(left, Some(Some(pid)));
+    }
+
+    #[test]
+    fn a_descendant_that_leaves_the_group_keeps_its_owner() {
+        let group = Group::spawn("setsid sleep 30 & exec sleep 30");
+        let pgid = group.pgid();
+        let groups = HashSet::from([pgid]);
+        let mut table = ProcTable::new(1000);
+        let escaped = wait_for("the escaped sleep", || {
+            let procs = table.sample(&groups);
+            procs.into_iter().find(|p| p.pid != pgid && p.ppid == pgid && p.pgrp != pgid)
+        });
+        assert_eq!(escaped.owner, Some(pgid));
+        assert_eq!(escaped.pgrp, escaped.pid);
+        // Its group is not wanted, yet it stays, with its owner.
+        for _ in 0..3 {
+            let again = table.sample(&groups).into_iter().find(|p| p.pid == escaped.pid);
+            assert_eq!(again.map(|p| p.owner), Some(Some(pgid)));
+        }
+        assert_eq!(descendants(pgid, &all()), [escaped.pid]);
+        let _ = kill(Pid::from_raw(escaped.pid), Signal::SIGKILL);
     }
 
     #[test]

@@ -1,28 +1,44 @@
 //! Crash recovery at start: sessions left unfinished by a launcher that was killed. Their
 //! agents' main processes died with the launcher (parent-death signal), but children in their
 //! process groups may still run; those are killed, after checking that the group is still the
-//! one the dead launcher started and not a new one that reused the number.
+//! one the dead launcher started and not a new one that reused the number. Processes that had
+//! left their agent's process group were recorded by the dead launcher's sampler: those still
+//! running with the recorded start time are killed, with their descendants.
 
 use crate::procs::{self, ProcInfo};
 use agentvisor_shared::Store;
 use agentvisor_shared::time::rfc3339;
-use agentvisor_shared::writer::StaleAgent;
+use agentvisor_shared::writer::{StaleAgent, StaleProcess};
 use nix::sys::signal::Signal;
 
 pub fn recover(store: &mut Store) -> agentvisor_shared::Result<()> {
+    // A crashed launcher's cgroups still hold everything its agents started.
+    let mut in_cgroups = crate::contain::kill_cgroups(std::time::Duration::from_secs(5));
     let stale = store.unfinished_sessions()?;
     if stale.is_empty() {
+        if !in_cgroups.is_empty() {
+            tracing::warn!("killed processes left in the agents' cgroups: {in_cgroups:?}");
+        }
         return Ok(());
     }
     let procs = procs::all();
     for s in stale {
-        let mut stopped = Vec::new();
-        for a in &s.agents {
-            let n = stop_leftovers(a, &procs);
-            if n > 0 {
-                stopped.push(format!("{} ({n} process{})", a.agent, if n == 1 { "" } else { "es" }));
-            }
+        let mut killed: std::collections::BTreeMap<&str, usize> = Default::default();
+        let in_cgroups = std::mem::take(&mut in_cgroups);
+        for (agent, n) in &in_cgroups {
+            *killed.entry(agent).or_default() += n;
         }
+        for a in &s.agents {
+            *killed.entry(&a.agent).or_default() += stop_leftovers(a, &procs);
+        }
+        for e in &s.escapees {
+            *killed.entry(&e.agent).or_default() += stop_escapee(e, &procs);
+        }
+        let stopped: Vec<String> = killed
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(agent, n)| format!("{agent} ({n} process{})", if n == 1 { "" } else { "es" }))
+            .collect();
         let leftovers = if stopped.is_empty() {
             "no agent process was left".to_owned()
         } else {
@@ -38,6 +54,20 @@ pub fn recover(store: &mut Store) -> agentvisor_shared::Result<()> {
         store.close_crashed_session(s.session.id, &msg)?;
     }
     Ok(())
+}
+
+/// Kills a recorded escapee and its descendants, if it still runs; returns how many.
+fn stop_escapee(e: &StaleProcess, procs: &[ProcInfo]) -> usize {
+    let (Ok(pid), Ok(started)) = (i32::try_from(e.pid), u64::try_from(e.start_ticks)) else { return 0 };
+    if !procs.iter().any(|p| p.pid == pid && p.start_ticks == started) {
+        return 0;
+    }
+    let mut victims = procs::descendants(pid, procs);
+    victims.push(pid);
+    for &v in &victims {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(v), Signal::SIGKILL);
+    }
+    victims.len()
 }
 
 /// Kills what is left of an agent's process group; returns how many processes it had.

@@ -1,5 +1,6 @@
-//! Every `sample_interval`: CPU, memory and threads of each agent summed over its process
-//! group, the heartbeat gap of agents that heartbeat, the launcher's own CPU and memory, and
+//! Every `sample_interval`: CPU, memory and threads of each agent summed over its processes
+//! (its process group and every descendant, wherever it moved: see [`crate::contain`]), the
+//! heartbeat gap of agents that heartbeat, the launcher's own CPU and memory, and
 //! host CPU, memory, load and free disk on the database's volume. Samples are offered to the
 //! writer and dropped (counted) when it is behind. The agents' processes are read through a
 //! [`procs::ProcTable`] kept across samples: one listing of `/proc` plus one read per process
@@ -31,6 +32,8 @@ pub struct Sampler {
     last_host_cpu: Option<(u64, u64)>,
     last_own_cpu: Option<u64>,
     last_at: Instant,
+    /// Per agent: the escapees last published (see [`crate::contain`]).
+    escapees: HashMap<String, Vec<(i64, i64)>>,
 }
 
 /// How long a process found outside the agents' process groups may go unread (see
@@ -44,6 +47,8 @@ struct Member {
     pgid: Option<i32>,
     /// The main process.
     pid: Option<i32>,
+    /// Its main process's start time, while it has one.
+    start_ticks: Option<u64>,
     /// The last heartbeat, while the agent has a process.
     last_heartbeat_ms: Option<i64>,
 }
@@ -56,10 +61,12 @@ struct GroupTotals {
     threads: i64,
 }
 
+/// Totals per agent run (the owner's process group).
 fn group_totals(procs: &[ProcInfo]) -> HashMap<i32, GroupTotals> {
     let mut totals: HashMap<i32, GroupTotals> = HashMap::new();
     for p in procs {
-        let t = totals.entry(p.pgrp).or_default();
+        let Some(owner) = p.owner else { continue };
+        let t = totals.entry(owner).or_default();
         t.cpu_ticks += p.cpu_ticks;
         t.rss_bytes += p.rss_bytes;
         t.threads += p.threads;
@@ -85,6 +92,7 @@ impl Sampler {
             last_host_cpu: None,
             last_own_cpu: None,
             last_at: Instant::now(),
+            escapees: HashMap::new(),
         }
     }
 
@@ -99,15 +107,28 @@ impl Sampler {
             tick.tick().await;
             let members = self.members();
             let groups: HashSet<i32> = members.iter().filter_map(|m| m.pgid).collect();
+            let runs = members
+                .iter()
+                .filter_map(|m| Some((m.name.clone(), (m.pgid?, m.start_ticks.unwrap_or(0)))))
+                .collect();
             let t = table.take();
             // Reading /proc is blocking file I/O.
             let read = tokio::task::spawn_blocking(move || {
-                let mut t = t.unwrap_or_else(|| procs::ProcTable::new(recheck));
+                let mut t = t.unwrap_or_else(|| {
+                    let mut t = procs::ProcTable::new(recheck);
+                    if crate::contain::subreaper() {
+                        t.adopt_orphans();
+                    }
+                    t
+                });
+                t.set_runs(runs);
                 let procs = t.sample(&groups);
+                contain_leftovers(&t, &procs, &groups);
                 (t, procs)
             });
             let Ok((t, procs)) = read.await else { continue };
             table = Some(t);
+            self.publish_escapees(&members, &procs);
             let samples = self.sample(&members, &procs);
             let _ = self.writer.offer(WriteOp::Samples(samples));
             self.stops.update(&members, &procs, now_ms());
@@ -142,12 +163,46 @@ impl Sampler {
                     Member {
                         pgid: st.pgid.and_then(|p| i32::try_from(p).ok()),
                         pid: st.pid.and_then(|p| i32::try_from(p).ok()),
+                        start_ticks: st.pid_start_ticks.and_then(|t| u64::try_from(t).ok()),
                         last_heartbeat_ms: st.last_heartbeat_ms.filter(|_| st.state.has_process()),
                         name: name.clone(),
                     }
                 })
                 .collect()
         })
+    }
+
+    /// Hands each run's processes outside its process group to [`crate::contain`], and writes
+    /// an agent's to the database when they change (for crash recovery).
+    fn publish_escapees(&mut self, members: &[Member], procs: &[ProcInfo]) {
+        let mut runs: std::collections::BTreeMap<i32, Vec<(i32, u64)>> = Default::default();
+        for p in procs {
+            if let Some(owner) = p.owner
+                && p.pgrp != owner
+            {
+                runs.entry(owner).or_default().push((p.pid, p.start_ticks));
+            }
+        }
+        for m in members {
+            let mut now: Vec<(i64, i64)> = m
+                .pgid
+                .and_then(|g| runs.get(&g))
+                .into_iter()
+                .flatten()
+                .map(|&(pid, t)| (i64::from(pid), i64::try_from(t).unwrap_or(i64::MAX)))
+                .collect();
+            // The table's order changes from sample to sample; the set is what counts.
+            now.sort_unstable();
+            let before = self.escapees.get(&m.name).map_or(&[][..], Vec::as_slice);
+            if now != before {
+                let op = WriteOp::Escapees { agent: m.name.clone(), processes: now.clone() };
+                if self.writer.send(op).is_err() {
+                    tracing::error!(agent = %m.name, "the store's writer is gone; escapees not recorded");
+                }
+                self.escapees.insert(m.name.clone(), now);
+            }
+        }
+        crate::contain::set_escapees(runs);
     }
 
     /// `procs`: the processes of the members' groups and the launcher's own process.
@@ -313,16 +368,49 @@ impl Stops {
     }
 }
 
+/// Kills the processes left by agent runs that have ended (escapees that stopping the run did
+/// not know of yet), and reaps the orphans that have exited.
+fn contain_leftovers(table: &procs::ProcTable, procs: &[ProcInfo], groups: &HashSet<i32>) {
+    for p in procs {
+        if let Some(owner) = p.owner
+            && !groups.contains(&owner)
+        {
+            tracing::info!(pid = p.pid, "killing a process left by an agent run that has ended");
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    for &pid in table.zombie_children() {
+        crate::child::reap_orphan(pid);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(pid: i32, pgrp: i32, cpu_ticks: u64, rss_bytes: u64, threads: i64) -> ProcInfo {
-        ProcInfo { pid, pgrp, start_ticks: 0, cpu_ticks, rss_bytes, threads, state: 'S' }
+        ProcInfo {
+            pid,
+            ppid: 1,
+            pgrp,
+            owner: Some(pgrp),
+            start_ticks: 0,
+            cpu_ticks,
+            rss_bytes,
+            threads,
+            state: 'S',
+        }
     }
 
     fn member(name: &str, pid: i32) -> Member {
-        Member { name: name.into(), pgid: Some(pid), pid: Some(pid), last_heartbeat_ms: None }
+        Member {
+            name: name.into(),
+            pgid: Some(pid),
+            pid: Some(pid),
+            start_ticks: None,
+            last_heartbeat_ms: None,
+        }
     }
 
     fn with_state(pid: i32, state: char) -> ProcInfo {

@@ -28,6 +28,8 @@ pub struct Plan<'a> {
     pub fds: [BorrowedFd<'a>; 4],
     /// The descriptor limit (soft, hard) the child gets, if not the launcher's.
     pub fd_limit: Option<(u64, u64)>,
+    /// A `cgroup.procs` file open for writing: the child moves itself into that cgroup.
+    pub cgroup: Option<BorrowedFd<'a>>,
 }
 
 /// What the child reads: raw pointers into the parent's prepared data.
@@ -39,6 +41,8 @@ struct ChildArgs {
     cwd: *const libc::c_char,
     fds: [RawFd; 4],
     fd_limit: Option<libc::rlimit>,
+    /// `cgroup.procs` of the cgroup to join, or -1.
+    cgroup: RawFd,
     launcher: libc::pid_t,
     /// Write end of a close-on-exec pipe: the child writes its errno there if it cannot exec.
     report: RawFd,
@@ -72,6 +76,7 @@ pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
         cwd: plan.cwd.as_ptr(),
         fds: [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd(), fds[3].as_raw_fd()],
         fd_limit: plan.fd_limit.map(|(soft, hard)| libc::rlimit { rlim_cur: soft, rlim_max: hard }),
+        cgroup: plan.cgroup.map_or(-1, |fd| fd.as_raw_fd()),
         launcher: std::process::id() as libc::pid_t,
         report: report_write.as_raw_fd(),
     };
@@ -141,6 +146,10 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 dfl.sa_sigaction = libc::SIG_DFL;
                 libc::sigaction(sig, &dfl, std::ptr::null_mut());
             }
+        }
+        // First, so that nothing it starts is ever outside the cgroup ("0": the writer).
+        if a.cgroup >= 0 && libc::write(a.cgroup, c"0".as_ptr().cast(), 1) != 1 {
+            fail(a.report);
         }
         if libc::setpgid(0, 0) != 0 {
             fail(a.report);

@@ -146,6 +146,12 @@ pub enum WriteOp {
         ts_ms: i64,
         reason: String,
     },
+    /// The agent's processes outside its process group now (replacing what was written
+    /// before): `(pid, start ticks)`.
+    Escapees {
+        agent: String,
+        processes: Vec<(i64, i64)>,
+    },
 }
 
 enum Msg {
@@ -243,6 +249,16 @@ impl WriterThread {
 pub struct StaleSession {
     pub session: LauncherSession,
     pub agents: Vec<StaleAgent>,
+    /// Processes of its agents that had left their process groups.
+    pub escapees: Vec<StaleProcess>,
+}
+
+/// A process the dead launcher recorded for an agent, identified by PID and start time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaleProcess {
+    pub agent: String,
+    pub pid: i64,
+    pub start_ticks: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -334,6 +350,13 @@ impl Store {
                  WHERE session_id = ?1 AND pid IS NOT NULL ORDER BY agent",
             )
             .at(p)?;
+        let mut escapees_stmt = self
+            .conn
+            .prepare(
+                "SELECT agent, pid, start_ticks FROM agent_escapees WHERE session_id = ?1
+                 ORDER BY agent, pid",
+            )
+            .at(p)?;
         let mut out = Vec::with_capacity(sessions.len());
         for session in sessions {
             let agents = agents_stmt
@@ -348,7 +371,14 @@ impl Store {
                 .at(p)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .at(p)?;
-            out.push(StaleSession { session, agents });
+            let escapees = escapees_stmt
+                .query_map([session.id], |r| {
+                    Ok(StaleProcess { agent: r.get(0)?, pid: r.get(1)?, start_ticks: r.get(2)? })
+                })
+                .at(p)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .at(p)?;
+            out.push(StaleSession { session, agents, escapees });
         }
         Ok(out)
     }
@@ -372,6 +402,7 @@ impl Store {
             params![id, now],
         )
         .at(&p)?;
+        tx.execute("DELETE FROM agent_escapees WHERE session_id = ?1", [id]).at(&p)?;
         tx.execute(
             "INSERT INTO events (ts_ms, session_id, agent, kind, severity, message)
              VALUES (?1, ?2, NULL, 'launcher_crashed', 'critical', ?3)",
@@ -1179,6 +1210,18 @@ fn apply_op(
                  WHERE id = ?1",
             )?
             .execute(params![session, ts_ms, reason])?;
+            tx.prepare_cached("DELETE FROM agent_escapees WHERE session_id = ?1")?.execute([session])?;
+        }
+        WriteOp::Escapees { agent, processes } => {
+            tx.prepare_cached("DELETE FROM agent_escapees WHERE session_id = ?1 AND agent = ?2")?
+                .execute(params![session, agent])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO agent_escapees (session_id, agent, pid, start_ticks)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (pid, start_ticks) in processes {
+                insert.execute(params![session, agent, pid, start_ticks])?;
+            }
         }
     }
     Ok(())

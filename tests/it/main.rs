@@ -24,6 +24,7 @@ mod launcher_restart;
 mod launcher_systemd;
 mod reload_config;
 mod trust_config;
+mod trust_containment;
 mod trust_files;
 mod trust_stalls;
 mod trust_store;

@@ -32,6 +32,8 @@ pub struct LauncherConfig {
     pub group: bool,
     /// How long history is kept in the database.
     pub retention: super::retention::Retention,
+    /// A cgroup per agent where the launcher may create them; `false`: subreaper only.
+    pub cgroups: bool,
 }
 
 impl Default for LauncherConfig {
@@ -43,6 +45,7 @@ impl Default for LauncherConfig {
             log_rate: 1_000,
             group: false,
             retention: super::retention::Retention::default(),
+            cgroups: true,
         }
     }
 }

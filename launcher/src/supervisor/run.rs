@@ -4,10 +4,10 @@ use super::policy::Decision;
 use super::{Command, Supervisor, human};
 use crate::child::AgentChild;
 use crate::config::{OnHeartbeatTimeout, Ready, Restart};
+use crate::contain;
 use crate::deadline;
 use crate::output;
 use crate::process::{self, Spawned};
-use crate::procs;
 use agentvisor_shared::model::{AgentState, Health, Severity, Stream};
 use agentvisor_shared::time::now_ms;
 use nix::sys::signal::Signal;
@@ -271,6 +271,7 @@ impl Supervisor {
                         self.stop_process(&mut child, pid, &reason).await
                     } else {
                         process::signal_group(pid, Signal::SIGKILL);
+                        contain::signal_run(&cfg.name, pid, Signal::SIGKILL);
                         child.wait().await.ok()
                     };
                     let (_, how) = self.record_exit(pid, exit);
@@ -346,11 +347,13 @@ impl Supervisor {
         self.event("stopping", Severity::Info, format!("stopping: {reason}"));
         let cfg = &self.s.cfg;
         process::signal_group(pid, cfg.stop_signal.0);
+        contain::signal_run(&cfg.name, pid, cfg.stop_signal.0);
         // A stopped process (SIGSTOP, SIGTSTP, a debugger) acts on nothing but SIGKILL until it
-        // is continued: continue the group, as systemd does, so the stop signal takes effect now
+        // is continued: continue the run, as systemd does, so the stop signal takes effect now
         // rather than SIGKILL after the timeout. A running process ignores SIGCONT.
         if !matches!(cfg.stop_signal.0, Signal::SIGKILL | Signal::SIGCONT) {
             process::signal_group(pid, Signal::SIGCONT);
+            contain::signal_run(&cfg.name, pid, Signal::SIGCONT);
         }
         let timeout = cfg.stop_timeout.get();
         let deadline = deadline::after(Instant::now(), timeout);
@@ -360,12 +363,12 @@ impl Supervisor {
             tokio::select! {
                 status = child.wait(), if exit.is_none() => {
                     exit = Some(status.ok());
-                    if !procs::group_alive(pid) {
+                    if !contain::agent_alive(&self.s.cfg.name, pid) {
                         break;
                     }
                 }
                 _ = poll.tick(), if exit.is_some() => {
-                    if !procs::group_alive(pid) {
+                    if !contain::agent_alive(&self.s.cfg.name, pid) {
                         break;
                     }
                 }
@@ -373,7 +376,7 @@ impl Supervisor {
                     // After a stall of the launcher the timer and the exit become due together;
                     // a group that has exited (its main process maybe not yet reaped) is no
                     // timeout.
-                    if procs::group_alive(pid) {
+                    if contain::agent_alive(&self.s.cfg.name, pid) {
                         let msg = format!("still running {} after the stop signal; killing its process group", human(timeout));
                         self.event("stop_timeout", Severity::Warning, msg);
                     }
@@ -388,6 +391,7 @@ impl Supervisor {
             }
         }
         process::signal_group(pid, Signal::SIGKILL);
+        contain::signal_run(&self.s.cfg.name, pid, Signal::SIGKILL);
         match exit {
             Some(status) => status,
             None => child.wait().await.ok(),
@@ -398,8 +402,10 @@ impl Supervisor {
     /// whether the exit counts as a failure, and a description.
     fn record_exit(&mut self, pid: i32, exit: Option<ExitStatus>) -> (bool, String) {
         // The agent's main process is gone; what it left in its group goes with it, so a
-        // restart never accumulates orphans.
+        // restart never accumulates orphans. Its escapees that were not known yet are killed
+        // by the sampler once it finds them (see crate::contain).
         process::signal_group(pid, Signal::SIGKILL);
+        contain::signal_run(&self.s.cfg.name, pid, Signal::SIGKILL);
         self.reset_health();
         self.status.pid = None;
         self.status.pgid = None;
