@@ -123,17 +123,24 @@ pub fn kill_descendants(limit: Duration) -> usize {
 /// launcher may create cgroups; set once at start.
 static CGROUP_BASE: OnceLock<PathBuf> = OnceLock::new();
 
-/// Starts containment: the launcher becomes a child subreaper, and with `cgroups` it uses a
-/// cgroup v2 per agent if its own cgroup is delegated to it (see [`delegated_cgroup`]).
-/// `db` names the directory of this launcher's cgroups among others in the same cgroup.
-pub fn start(db: &Path, cgroups: bool) {
+/// Starts containment: the launcher becomes a child subreaper, and it uses a cgroup v2 per
+/// agent where `cgroups` (the config's `[launcher] cgroups`) and its own cgroup allow (see
+/// [`own_cgroup`]). `db` names the directory of this launcher's cgroups among others in the
+/// same cgroup.
+pub fn start(db: &Path, cgroups: Option<bool>) {
     become_subreaper();
-    if !cgroups {
+    if cgroups == Some(false) {
         tracing::info!("cgroups turned off in the config: agents are contained as a subreaper only");
         return;
     }
-    let Some(own) = delegated_cgroup() else {
-        tracing::info!("no delegated cgroup v2: agents are contained as a subreaper only");
+    let Some(own) = own_cgroup(cgroups == Some(true)) else {
+        let why = if cgroups == Some(true) {
+            tracing::warn!("cgroups = true, but the launcher's cgroup v2 is not writable");
+            "no writable cgroup v2"
+        } else {
+            "no cgroup v2 delegated by systemd (cgroups = true uses a writable one)"
+        };
+        tracing::info!("{why}: agents are contained as a subreaper only");
         return;
     };
     let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_owned());
@@ -152,9 +159,11 @@ pub fn start(db: &Path, cgroups: bool) {
 
 /// The launcher's own cgroup v2 directory, if it may create cgroups under it: systemd
 /// delegated it (`Delegate=yes` marks it with the `trusted.delegate` or `user.delegate`
-/// extended attribute, and gives it to the service's user), or it is the root of the cgroup
-/// namespace on a system that systemd does not manage (a container). It must be writable.
-fn delegated_cgroup() -> Option<PathBuf> {
+/// extended attribute, and gives it to the service's user), or, only when `undelegated` (the
+/// config's explicit `cgroups = true`), it is the root of the cgroup namespace on a system that
+/// systemd does not manage (a container): a tree nobody handed to the launcher is not written
+/// on a guess, as systemd writes only what was delegated to it. It must be writable.
+fn own_cgroup(undelegated: bool) -> Option<PathBuf> {
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let path = own.lines().find_map(|l| l.strip_prefix("0::"))?.trim().to_owned();
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
@@ -173,7 +182,7 @@ fn delegated_cgroup() -> Option<PathBuf> {
     let euid = nix::unistd::geteuid().as_raw();
     let ours = has_delegate_mark(&dir)
         || (euid != 0 && owner == Some(euid))
-        || (path == "/" && !Path::new("/run/systemd/system").exists());
+        || (undelegated && path == "/" && !Path::new("/run/systemd/system").exists());
     let writable = nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).is_ok();
     (ours && writable && dir.join("cgroup.procs").exists()).then_some(dir)
 }

@@ -17,10 +17,11 @@ fn daemonizing_agent(sb: &Sandbox, then: &str) {
     sb.script("agent.sh", &format!("( setsid sleep 1000 & echo $! >> escaped.pids )\n{then}"));
 }
 
-/// `cgroups`: whether the launcher may use a cgroup per agent (the default, where this machine
-/// lets it); without, it contains them as a child subreaper only.
+/// `cgroups`: whether the launcher uses a cgroup per agent where this machine lets it (asked
+/// for explicitly: nothing delegates a cgroup to a test); without, it contains them as a
+/// child subreaper only.
 fn config(sb: &Sandbox, cgroups: bool, extra: &str) {
-    let off = if cgroups { "" } else { "cgroups = false\n" };
+    let off = if cgroups { "cgroups = true\n" } else { "cgroups = false\n" };
     sb.write_config(&format!(
         "[launcher]\nsample_interval = \"100ms\"\n{off}\n[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n{extra}"
     ));

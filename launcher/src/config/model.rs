@@ -32,8 +32,10 @@ pub struct LauncherConfig {
     pub group: bool,
     /// How long history is kept in the database.
     pub retention: super::retention::Retention,
-    /// A cgroup per agent where the launcher may create them; `false`: subreaper only.
-    pub cgroups: bool,
+    /// A cgroup per agent. Unset: where systemd delegated the launcher's cgroup to it; `true`:
+    /// also in a writable cgroup nobody delegated (a container's cgroup root); `false`: never,
+    /// the launcher contains agents as a subreaper only.
+    pub cgroups: Option<bool>,
 }
 
 impl Default for LauncherConfig {
@@ -45,7 +47,7 @@ impl Default for LauncherConfig {
             log_rate: 1_000,
             group: false,
             retention: super::retention::Retention::default(),
-            cgroups: true,
+            cgroups: None,
         }
     }
 }
