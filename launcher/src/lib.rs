@@ -18,33 +18,18 @@ macro_rules! complain {
     }};
 }
 
-mod child;
+mod capture;
 mod cli;
 mod config;
-mod config_watch;
-mod contain;
 mod control;
 mod daemon;
 mod deadline;
-#[cfg(debug_assertions)]
-mod fault;
-mod fleet;
-mod lines;
-mod lock;
 mod logging;
+mod manager;
 mod notify;
-mod operator;
-mod output;
-mod permissions;
-mod proc_stat;
 mod process;
-mod procs;
-mod recover;
-mod reload;
-mod sampler;
-mod spawn;
+mod sampling;
 mod supervisor;
-mod systemd;
 
 use agentvisor_shared::paths;
 use clap::Parser;

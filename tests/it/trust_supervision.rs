@@ -111,7 +111,7 @@ fn a_stderr_nobody_reads_does_not_block_supervision() {
 
 #[test]
 fn a_panic_in_supervision_marks_the_agent_fatal_with_a_critical_event() {
-    // The panic is injected through a hook that only debug builds have (launcher/src/fault.rs):
+    // The panic is injected through a hook that only debug builds have (launcher/src/supervisor/fault.rs):
     // no input is known to make a supervisor panic.
     if !cfg!(debug_assertions) {
         eprintln!("skipped: the fault-injection hook exists in debug builds only");

@@ -1,6 +1,6 @@
 //! Control of a running launcher: `agentvisor-launcher ctl ...` over a unix socket beside the
 //! database, SIGHUP, and changes to the config file. All of them become [`Job`]s handled one at
-//! a time by the [`crate::operator::Operator`], so a reload never races an operator's stop.
+//! a time by the [`crate::manager::operator::Operator`], so a reload never races an operator's stop.
 
 pub mod client;
 pub mod protocol;
@@ -9,8 +9,8 @@ mod server;
 pub use protocol::{Action, Response};
 
 use crate::config::Config;
-use crate::fleet::{Fleet, Roster};
-use crate::operator::Operator;
+use crate::manager::fleet::{Fleet, Roster};
+use crate::manager::operator::Operator;
 use agentvisor_shared::WriterHandle;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,7 +90,7 @@ pub struct ControlSocket {
 pub struct Control {
     tasks: Vec<JoinHandle<()>>,
     socket: Option<PathBuf>,
-    _watch: Option<crate::config_watch::ConfigWatch>,
+    _watch: Option<crate::manager::watch::ConfigWatch>,
 }
 
 impl Control {
@@ -139,7 +139,7 @@ impl Control {
                 }
             }
         }));
-        let watch = match crate::config_watch::ConfigWatch::start(&config_path, jobs.clone()) {
+        let watch = match crate::manager::watch::ConfigWatch::start(&config_path, jobs.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!(

@@ -5,7 +5,7 @@
 
 use super::protocol::{AgentLine, MAX_REQUEST, Request, Response};
 use super::{Action, Job, Origin, Peer};
-use crate::fleet::Roster;
+use crate::manager::fleet::Roster;
 use agentvisor_shared::model::Severity;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};

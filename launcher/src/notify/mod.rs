@@ -7,7 +7,7 @@ pub mod parse;
 
 pub use parse::{Notice, Parsed};
 
-use crate::lines::BoundedLines;
+use crate::capture::lines::BoundedLines;
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg, setsockopt, sockopt};
 use nix::unistd::Uid;
 use std::io::{self, IoSliceMut};
@@ -145,7 +145,7 @@ pub fn read_pipe(read_end: OwnedFd, tx: mpsc::Sender<Parsed>) -> io::Result<Join
     let receiver = pipe::Receiver::from_owned_fd(read_end)?;
     Ok(tokio::spawn(async move {
         let mut lines = BoundedLines::new(receiver, parse::MAX_MESSAGE);
-        let add = |parsed: &mut Parsed, line: crate::lines::Line<'_>| {
+        let add = |parsed: &mut Parsed, line: crate::capture::lines::Line<'_>| {
             if line.cut {
                 parsed.malformed += 1;
             } else {

@@ -6,13 +6,15 @@
 //! -> `running` -> on exit: `backoff` -> `starting` ... or `exited` (no restart by policy) or
 //! `fatal` (crash loop); a stop command goes through `stopping` to `stopped`.
 
+#[cfg(debug_assertions)]
+pub mod fault;
 mod notices;
 mod policy;
 mod run;
 
+use crate::capture::output::Limits;
 use crate::config::AgentConfig;
 use crate::notify::Parsed;
-use crate::output::Limits;
 use agentvisor_shared::model::{AgentState, AgentStatus, Health, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, Sample, WriteOp, WriterHandle};

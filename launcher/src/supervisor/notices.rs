@@ -31,7 +31,7 @@ impl Supervisor {
                     alive = true;
                     if !st.ready {
                         #[cfg(debug_assertions)]
-                        crate::fault::panic_on_ready(&st.agent);
+                        crate::supervisor::fault::panic_on_ready(&st.agent);
                         st.ready = true;
                         if st.state == AgentState::Starting {
                             st.state = AgentState::Running;

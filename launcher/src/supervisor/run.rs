@@ -2,11 +2,11 @@
 
 use super::policy::Decision;
 use super::{Command, Supervisor, human};
-use crate::child::AgentChild;
+use crate::capture::output;
 use crate::config::{OnHeartbeatTimeout, Ready, Restart};
-use crate::contain;
 use crate::deadline;
-use crate::output;
+use crate::process::child::AgentChild;
+use crate::process::contain;
 use crate::process::{self, Spawned};
 use agentvisor_shared::model::{AgentState, Health, Severity, Stream};
 use agentvisor_shared::time::now_ms;
@@ -403,7 +403,7 @@ impl Supervisor {
     fn record_exit(&mut self, pid: i32, exit: Option<ExitStatus>) -> (bool, String) {
         // The agent's main process is gone; what it left in its group goes with it, so a
         // restart never accumulates orphans. Its escapees that were not known yet are killed
-        // by the sampler once it finds them (see crate::contain).
+        // by the sampler once it finds them (see crate::process::contain).
         process::signal_group(pid, Signal::SIGKILL);
         contain::signal_run(&self.s.cfg.name, pid, Signal::SIGKILL);
         self.reset_health();

@@ -1,18 +1,21 @@
 //! Every `sample_interval`: CPU, memory and threads of each agent summed over its processes
-//! (its process group and every descendant, wherever it moved: see [`crate::contain`]), the
+//! (its process group and every descendant, wherever it moved: see [`crate::process::contain`]), the
 //! heartbeat gap of agents that heartbeat, the launcher's own CPU and memory, and
 //! host CPU, memory, load and free disk on the database's volume. Samples are offered to the
 //! writer and dropped (counted) when it is behind. The agents' processes are read through a
 //! [`procs::ProcTable`] kept across samples: one listing of `/proc` plus one read per process
 //! in an agent's process group, and nothing per unrelated process.
 
-use crate::fleet::{Fleet, Roster};
-use crate::procs::{self, ProcInfo};
+pub mod procs;
+pub mod stat;
+
+use crate::manager::fleet::{Fleet, Roster};
 use crate::supervisor::{Command, ProcessState, Stopped};
 use agentvisor_shared::model::metric;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{Sample, WriteOp, WriterHandle};
 use procfs::{Current, CurrentSI};
+use procs::ProcInfo;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,7 +35,7 @@ pub struct Sampler {
     last_host_cpu: Option<(u64, u64)>,
     last_own_cpu: Option<u64>,
     last_at: Instant,
-    /// Per agent: the escapees last published (see [`crate::contain`]).
+    /// Per agent: the escapees last published (see [`crate::process::contain`]).
     escapees: HashMap<String, Vec<(i64, i64)>>,
 }
 
@@ -116,7 +119,7 @@ impl Sampler {
             let read = tokio::task::spawn_blocking(move || {
                 let mut t = t.unwrap_or_else(|| {
                     let mut t = procs::ProcTable::new(recheck);
-                    if crate::contain::subreaper() {
+                    if crate::process::contain::subreaper() {
                         t.adopt_orphans();
                     }
                     t
@@ -172,7 +175,7 @@ impl Sampler {
         })
     }
 
-    /// Hands each run's processes outside its process group to [`crate::contain`], and writes
+    /// Hands each run's processes outside its process group to [`crate::process::contain`], and writes
     /// an agent's to the database when they change (for crash recovery).
     fn publish_escapees(&mut self, members: &[Member], procs: &[ProcInfo]) {
         let mut runs: std::collections::BTreeMap<i32, Vec<(i32, u64)>> = Default::default();
@@ -202,7 +205,7 @@ impl Sampler {
                 self.escapees.insert(m.name.clone(), now);
             }
         }
-        crate::contain::set_escapees(runs);
+        crate::process::contain::set_escapees(runs);
     }
 
     /// `procs`: the processes of the members' groups and the launcher's own process.
@@ -381,7 +384,7 @@ fn contain_leftovers(table: &procs::ProcTable, procs: &[ProcInfo], groups: &Hash
         }
     }
     for &pid in table.zombie_children() {
-        crate::child::reap_orphan(pid);
+        crate::process::child::reap_orphan(pid);
     }
 }
 

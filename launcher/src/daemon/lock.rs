@@ -32,7 +32,7 @@ pub fn acquire(db: &Path) -> Result<LauncherLock, String> {
             _ => format!("cannot open the lock file {}: {e}", path.display()),
         })?;
     let meta = file.metadata().map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
-    crate::permissions::owned_by_me(&path, &meta)?;
+    crate::daemon::permissions::owned_by_me(&path, &meta)?;
     if !meta.file_type().is_file() || meta.nlink() != 1 {
         return Err(format!(
             "the lock file {} is not a plain file of its own (a special file or a hard link); refusing to use it (remove it)",

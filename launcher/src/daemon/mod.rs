@@ -3,9 +3,13 @@
 
 use crate::config::Config;
 use crate::control::Control;
-use crate::fleet::{Fleet, Roster};
-use crate::sampler::Sampler;
-use crate::{lock, permissions, recover, systemd};
+use crate::manager::fleet::{Fleet, Roster};
+use crate::sampling::Sampler;
+mod lock;
+mod permissions;
+mod recover;
+mod systemd;
+
 use agentvisor_shared::model::Severity;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, NewSession, Store, WriteOp, WriterConfig, WriterHandle};
@@ -104,7 +108,7 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     // Again now that SQLite has opened or created the files: nothing planted in between.
     permissions::check_existing(db).map_err(anyhow::Error::msg)?;
     // Before recovery and any agent: what leaves an agent's process group stays ours.
-    crate::contain::start(db, config.launcher.cgroups);
+    crate::process::contain::start(db, config.launcher.cgroups);
     recover::recover(&mut store)?;
     store.begin_session(&NewSession {
         pid: i64::from(std::process::id()),
@@ -192,9 +196,9 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     // Whatever the agents left outside their process groups, known to the sampler or not.
     let leftovers = tokio::task::spawn_blocking(|| {
         let limit = Duration::from_secs(5);
-        let n = crate::contain::kill_cgroups(limit).values().sum::<usize>()
-            + crate::contain::kill_descendants(limit);
-        crate::contain::remove_cgroup_base();
+        let n = crate::process::contain::kill_cgroups(limit).values().sum::<usize>()
+            + crate::process::contain::kill_descendants(limit);
+        crate::process::contain::remove_cgroup_base();
         n
     });
     if let Ok(n) = leftovers.await

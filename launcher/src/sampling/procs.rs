@@ -6,7 +6,7 @@
 //! a seq file that the kernel regenerates on a read at offset 0, and it fits one read when the
 //! buffer is large enough. The text is parsed by [`proc_stat`].
 
-use crate::proc_stat::{self, Stat};
+use super::stat::{self as proc_stat, Stat};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::{DirEntryExt, FileExt};
@@ -618,8 +618,9 @@ impl ProcTable {
             return Some(parent.owner);
         }
         // An agent's main process whose group the caller does not know yet is left for later.
-        if self.adopt_orphans && s.ppid == self.own_pid && !crate::child::is_main(s.pid) {
-            let agent = crate::contain::agent_in_cgroup(s.pid).or_else(|| agent_in_environment(s.pid));
+        if self.adopt_orphans && s.ppid == self.own_pid && !crate::process::child::is_main(s.pid) {
+            let agent =
+                crate::process::contain::agent_in_cgroup(s.pid).or_else(|| agent_in_environment(s.pid));
             let Some(agent) = agent else { return Some(None) };
             return Some(Some(match self.runs.get(&agent) {
                 Some(&(pgid, started)) if s.starttime >= started => pgid,

@@ -2,9 +2,13 @@
 //! a parent-death signal so it cannot outlive the launcher, stdin from /dev/null, stdout and
 //! stderr piped, and the notify pipe's write end at descriptor 3.
 
-use crate::child::AgentChild;
+pub mod child;
+pub mod contain;
+pub mod vfork;
+
 use crate::config::AgentConfig;
-use crate::spawn;
+use child::AgentChild;
+
 use nix::fcntl::OFlag;
 use nix::sys::resource::{Resource, getrlimit};
 use nix::sys::signal::{Signal, killpg};
@@ -49,8 +53,8 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Resul
     let (stdout_read, stdout_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let (stderr_read, stderr_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let stdin = std::fs::File::open("/dev/null")?;
-    let cgroup = crate::contain::cgroup_procs(&agent.name);
-    let plan = spawn::Plan {
+    let cgroup = crate::process::contain::cgroup_procs(&agent.name);
+    let plan = vfork::Plan {
         program: c_string(executable.as_os_str())?,
         argv: std::iter::once(argv0.as_os_str())
             .chain(agent.args.iter().map(OsStr::new))
@@ -75,12 +79,12 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Resul
         fd_limit: FD_LIMIT.get().copied(),
         cgroup: cgroup.as_ref().map(|f| f.as_fd()),
     };
-    let child = crate::child::spawn_main(|| spawn::spawn(&plan))?;
+    let child = child::spawn_main(|| vfork::spawn(&plan))?;
     let pid = child.pid();
     Ok(Spawned {
         child,
         pid,
-        start_ticks: crate::procs::start_ticks(pid),
+        start_ticks: crate::sampling::procs::start_ticks(pid),
         stdout: pipe::Receiver::from_owned_fd(stdout_read)?,
         stderr: pipe::Receiver::from_owned_fd(stderr_read)?,
         notify_pipe: notify_read,

@@ -1,10 +1,10 @@
 //! Carries out control jobs one at a time: an operator's start, stop and restart of agents,
-//! and config reloads (in [`crate::reload`]). It owns the config in force and which agents an
+//! and config reloads (in [`crate::manager::reload`]). It owns the config in force and which agents an
 //! operator stopped, so that a reload does not start them again behind the operator's back.
 
 use crate::config::Config;
 use crate::control::{Action, Job, Origin, Response};
-use crate::fleet::{self, Fleet};
+use crate::manager::fleet::{self, Fleet};
 use agentvisor_shared::model::{DesiredState, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};

@@ -4,7 +4,7 @@
 //! are handed to the writer with `offer`, which drops rather than waits when the database is
 //! behind, and a flooding agent is read more slowly, so it is slowed instead of the launcher.
 
-use crate::lines::BoundedLines;
+use crate::capture::lines::BoundedLines;
 use agentvisor_shared::model::Stream;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewLogLine, WriteOp, WriterHandle};

@@ -5,7 +5,7 @@
 //! left their agent's process group were recorded by the dead launcher's sampler: those still
 //! running with the recorded start time are killed, with their descendants.
 
-use crate::procs::{self, ProcInfo};
+use crate::sampling::procs::{self, ProcInfo};
 use agentvisor_shared::Store;
 use agentvisor_shared::time::rfc3339;
 use agentvisor_shared::writer::{StaleAgent, StaleProcess};
@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 
 pub fn recover(store: &mut Store) -> agentvisor_shared::Result<()> {
     // A crashed launcher's cgroups still hold everything its agents started.
-    let mut in_cgroups = crate::contain::kill_cgroups(std::time::Duration::from_secs(5));
+    let mut in_cgroups = crate::process::contain::kill_cgroups(std::time::Duration::from_secs(5));
     let stale = store.unfinished_sessions()?;
     if stale.is_empty() {
         if !in_cgroups.is_empty() {

@@ -1,7 +1,7 @@
-//! An agent's process, started by [`crate::spawn`]: waited for through a pidfd, which becomes
+//! An agent's process, started by [`crate::process::vfork`]: waited for through a pidfd, which becomes
 //! readable when the process exits, and killed (and reaped) if dropped before it has exited.
 //!
-//! The launcher is a child subreaper (see [`crate::contain`]), so it has other children too:
+//! The launcher is a child subreaper (see [`crate::process::contain`]), so it has other children too:
 //! orphans of the agents' trees. Those are reaped by [`reap_orphan`], which never touches an
 //! agent's main process: that one's status belongs to its supervisor.
 

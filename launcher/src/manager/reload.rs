@@ -4,7 +4,7 @@
 
 use crate::config::{self, Config};
 use crate::control::{Origin, Response};
-use crate::operator::Operator;
+use crate::manager::operator::Operator;
 use agentvisor_shared::model::{DesiredState, Severity};
 
 /// What differs between the config in force and a new one, by agent name.
@@ -134,7 +134,7 @@ impl Operator {
             }
         }
         self.config = new;
-        crate::fleet::register(&self.config, &self.writer);
+        crate::manager::fleet::register(&self.config, &self.writer);
         let mut failed = Vec::new();
         for name in planned(&self.config).into_iter().map(str::to_owned).collect::<Vec<_>>() {
             let fresh = d.added.contains(&name) || d.changed.contains(&name);

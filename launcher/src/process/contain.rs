@@ -11,15 +11,15 @@
 //!
 //! The launcher makes itself a child subreaper (`PR_SET_CHILD_SUBREAPER`): a process whose
 //! parent exits is reparented to the launcher instead of init, so an agent's descendants stay
-//! in the launcher's process tree. The sampler's [`crate::procs::ProcTable`] follows that tree
+//! in the launcher's process tree. The sampler's [`crate::sampling::procs::ProcTable`] follows that tree
 //! and attributes each process to the agent run it came from; it publishes here, per run, the
 //! processes outside the run's process group ("escapees"), which stopping the agent signals
 //! with its group. It also kills what is left of runs that have ended, and reaps the orphans
 //! the launcher inherits. When the launcher stops, every descendant it still has is killed.
 //! The escapees are recorded in the database too, so that the launcher started after a crash
-//! can stop them ([`crate::recover`]).
+//! can stop them ([`crate::daemon::recover`]).
 
-use crate::procs;
+use crate::sampling::procs;
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -95,8 +95,10 @@ pub fn kill_descendants(limit: Duration) -> usize {
     loop {
         let stats = procs::all_stats();
         let mut zombies = false;
-        for s in stats.iter().filter(|s| s.state == 'Z' && s.ppid == own && !crate::child::is_main(s.pid)) {
-            zombies |= !crate::child::reap_orphan(s.pid);
+        for s in
+            stats.iter().filter(|s| s.state == 'Z' && s.ppid == own && !crate::process::child::is_main(s.pid))
+        {
+            zombies |= !crate::process::child::reap_orphan(s.pid);
         }
         let live: Vec<procs::ProcInfo> = {
             let page = procfs::page_size();

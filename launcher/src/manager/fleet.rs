@@ -3,9 +3,9 @@
 //! replaced and removed while the launcher runs (operator commands, config reload); readers
 //! see the current set through the [`Roster`].
 
+use crate::capture::output::Limits;
 use crate::config::Config;
 use crate::notify;
-use crate::output::Limits;
 use crate::supervisor::{Command, Setup, Supervisor};
 use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity};
 use agentvisor_shared::time::now_ms;
