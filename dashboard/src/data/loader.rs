@@ -9,11 +9,10 @@
 //! once per [`THROTTLE`], so an idle system costs no measurable CPU.
 
 use super::watch::{DbWatch, THROTTLE};
+use super::window::{CHART_POINTS, Window};
 use super::{Chart, DataMsg, Detail, Focus, Loaded};
 use crate::event::AppEvent;
-use crate::state::Window;
 use crate::state::events::EVENTS_SHOWN;
-use crate::state::window::CHART_POINTS;
 use agentvisor_shared::model::{BUILTIN_AGENT_METRICS, metric};
 use agentvisor_shared::paths::Resolved;
 use agentvisor_shared::{EventFilter, Reader, StoreError};

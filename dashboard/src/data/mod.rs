@@ -3,8 +3,11 @@
 
 pub mod loader;
 pub mod watch;
+pub mod window;
 
-use crate::state::{EventQuery, Window};
+pub use window::Window;
+
+use crate::state::EventQuery;
 use agentvisor_shared::model::{Event, LogLine, Point, Snapshot};
 use std::collections::HashMap;
 use std::path::PathBuf;

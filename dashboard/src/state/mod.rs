@@ -3,13 +3,11 @@
 
 pub mod agents;
 pub mod events;
-pub mod window;
 
 pub use agents::SortKey;
 pub use events::EventQuery;
-pub use window::Window;
 
-use crate::data::{DataMsg, Focus, Loaded};
+use crate::data::{DataMsg, Focus, Loaded, Window};
 use crate::input::Action;
 use agentvisor_shared::model::{AgentRow, metric};
 
