@@ -11,6 +11,13 @@ pub enum AppEvent {
     Data(DataMsg),
 }
 
+/// How the data thread, which knows nothing of this enum, puts its messages on the channel.
+impl From<DataMsg> for AppEvent {
+    fn from(msg: DataMsg) -> AppEvent {
+        AppEvent::Data(msg)
+    }
+}
+
 /// Reads terminal events on a thread of its own, since `crossterm::event::read` blocks.
 pub fn spawn_input(tx: Sender<AppEvent>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("input".into()).spawn(move || {

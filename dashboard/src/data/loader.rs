@@ -11,8 +11,6 @@
 use super::watch::{DbWatch, THROTTLE};
 use super::window::{CHART_POINTS, Window};
 use super::{Chart, DataMsg, Detail, Focus, Loaded};
-use crate::event::AppEvent;
-use crate::state::events::EVENTS_SHOWN;
 use agentvisor_shared::model::{BUILTIN_AGENT_METRICS, metric};
 use agentvisor_shared::paths::Resolved;
 use agentvisor_shared::{EventFilter, Reader, StoreError};
@@ -27,9 +25,11 @@ const DETAIL_EVENTS: i64 = 100;
 /// Newest captured lines the detail screen can scroll through.
 const DETAIL_LOG_LINES: i64 = 1_000;
 
-pub fn spawn(
+/// Starts the data thread. It sends into the UI loop's one channel, whatever that channel's
+/// event type, so this module does not depend on the UI's.
+pub fn spawn<E: From<DataMsg> + Send + 'static>(
     resolved: Resolved,
-    out: Sender<AppEvent>,
+    out: Sender<E>,
     focus: Receiver<Focus>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("data".into()).spawn(move || Loader::new(resolved).run(&out, &focus))
@@ -75,7 +75,7 @@ impl Loader {
         }
     }
 
-    fn run(mut self, out: &Sender<AppEvent>, focus: &Receiver<Focus>) {
+    fn run<E: From<DataMsg>>(mut self, out: &Sender<E>, focus: &Receiver<Focus>) {
         // Read at once on start; later only when something says the data may have changed.
         let mut due = true;
         let mut forced = true;
@@ -87,7 +87,7 @@ impl Loader {
                 due = false;
                 forced = false;
                 if let Some(msg) = msg
-                    && out.send(AppEvent::Data(msg)).is_err()
+                    && out.send(E::from(msg)).is_err()
                 {
                     return;
                 }
@@ -199,7 +199,7 @@ impl Loader {
             None => None,
         };
         let events = match &self.focus.events {
-            Some(q) => Some(reader.events(&q.to_filter(EVENTS_SHOWN))?),
+            Some(filter) => Some(reader.events(filter)?),
             None => None,
         };
         Ok(Loaded { snapshot, sparklines, detail, events, read_time: started.elapsed() })
@@ -302,12 +302,10 @@ mod tests {
     }
 
     /// Waits for a message matching `want`, skipping others, for at most 10 s.
-    fn expect(rx: &Receiver<AppEvent>, what: &str, want: impl Fn(&DataMsg) -> bool) {
+    fn expect(rx: &Receiver<DataMsg>, what: &str, want: impl Fn(&DataMsg) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while let Ok(ev) = rx.recv_deadline(deadline) {
-            if let AppEvent::Data(msg) = ev
-                && want(&msg)
-            {
+        while let Ok(msg) = rx.recv_deadline(deadline) {
+            if want(&msg) {
                 return;
             }
         }

@@ -1,5 +1,7 @@
 //! Data for the screens: what the UI asks for ([`Focus`]), what it gets back ([`DataMsg`]),
-//! and the thread that reads it ([`loader`]) when [`watch`] says the database changed.
+//! the windows its charts span ([`Window`]), and the thread that reads it ([`loader`]) when
+//! [`watch`] says the database changed. It knows nothing of the UI's state: the state asks in
+//! terms of this module, never the other way round.
 
 pub mod loader;
 pub mod watch;
@@ -7,7 +9,7 @@ pub mod window;
 
 pub use window::Window;
 
-use crate::state::EventQuery;
+use agentvisor_shared::EventFilter;
 use agentvisor_shared::model::{Event, LogLine, Point, Snapshot};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,8 +24,8 @@ pub struct Focus {
     pub spark_agents: Vec<String>,
     /// The agent on the detail screen and its chart window.
     pub detail: Option<(String, Window)>,
-    /// The Events screen's query, while it is shown.
-    pub events: Option<EventQuery>,
+    /// The Events screen's read (its filter and how many rows it holds), while it is shown.
+    pub events: Option<EventFilter>,
 }
 
 /// One refresh: the snapshot plus whatever the focus asked for.

@@ -7,6 +7,8 @@ pub mod events;
 pub use agents::SortKey;
 pub use events::EventQuery;
 
+use events::EVENTS_SHOWN;
+
 use crate::data::{DataMsg, Focus, Loaded, Window};
 use crate::input::Action;
 use agentvisor_shared::model::{AgentRow, metric};
@@ -120,7 +122,7 @@ impl App {
                 Screen::Detail => self.detail_agent.clone().map(|a| (a, self.window)),
                 _ => None,
             },
-            events: (self.screen == Screen::Events).then(|| self.event_query()),
+            events: (self.screen == Screen::Events).then(|| self.event_query().to_filter(EVENTS_SHOWN)),
         }
     }
 
@@ -429,7 +431,7 @@ mod tests {
         app.apply(Action::CycleSeverity);
         app.apply(Action::CycleSeverity);
         assert_eq!(app.events_filter, "sev:error");
-        assert_eq!(app.focus(24).events.and_then(|q| q.min_severity), Some(Severity::Error));
+        assert_eq!(app.focus(24).events.map(|f| f.min_severity), Some(Severity::Error));
         let ev = |id, agent: Option<&str>| Event {
             id,
             ts_ms: 0,
