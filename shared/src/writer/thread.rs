@@ -1,0 +1,215 @@
+//! The writer thread: its state, and the loop that takes messages and commits batches.
+
+use super::batch::{BUSY_MESSAGES, Pending};
+use super::outage::{MAX_RETRY, RETRY_DELAY};
+use super::samples::SeriesIds;
+use super::session::Store;
+use super::{Msg, Shared, WriteOp};
+use crate::checkpointer::{Checkpointer, pages_written};
+use crate::model::AgentStatus;
+use crate::retention::Pruner;
+use crate::time::now_ms;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+// The writer looks up every sample's series and every status's agent by name: SipHash was a
+// tenth of its time at a thousand agents. The keys come from the config and from agents
+// bounded to a few dozen metric names each, so a fast seeded hash is enough.
+use foldhash::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+pub(super) struct Writer {
+    pub(super) store: Store,
+    pub(super) shared: Arc<Shared>,
+    /// (scope, metric) -> series id, so a sample costs one insert.
+    pub(super) series: SeriesIds,
+    /// Critical operations from failed transactions, replayed first in the next one.
+    pub(super) retry: Vec<WriteOp>,
+    pub(super) last_housekeeping: Instant,
+    pub(super) failures: u64,
+    pub(super) pruner: Pruner,
+    /// Newest sample timestamp written: the retention clock never runs behind the data.
+    pub(super) newest_sample_ms: i64,
+    pub(super) failing_since_ms: i64,
+    pub(super) dropped_before_failure: u64,
+    /// Each series' newest value as committed in `metric_series` (time, value): an unchanged
+    /// value is written again only after [`NEWEST_REFRESH_MS`](crate::schema::NEWEST_REFRESH_MS): most series of an idle
+    /// agent (its memory, threads, a CPU of zero, a queue length) repeat every second, and
+    /// rewriting them would be most of the statements an idle fleet costs.
+    pub(super) newest_written: HashMap<i64, (i64, f64)>,
+    /// Sample rows (series id, time, value) waiting for [`sample_flush_interval`](super::WriterConfig::sample_flush_interval).
+    pub(super) pending_rows: Vec<(i64, i64, f64)>,
+    pub(super) pending_since: Option<Instant>,
+    /// What arrived and waits for the next commit.
+    pub(super) pending: Pending,
+    /// Each agent's status as last committed: a new status that differs from it only in
+    /// reported fields is routine.
+    pub(super) written: HashMap<String, Box<AgentStatus>>,
+    pub(super) last_checkpoint_try: Option<Instant>,
+    /// The WAL file's size at the last look, to tell a log that grows from one being reused.
+    pub(super) wal_bytes_seen: u64,
+    pub(super) checkpointer: Option<Checkpointer>,
+}
+
+pub(super) type FlushReply = Sender<std::result::Result<(), String>>;
+
+impl Writer {
+    pub(super) fn run(mut self, rx: Receiver<Msg>) {
+        let cfg = self.store.cfg.clone();
+        let mut disconnected = false;
+        let mut busy = false;
+        while !disconnected {
+            let mut timed_out = false;
+            let mut received = 0;
+            if busy || self.pending.urgent_since.is_some() {
+                // Sleep rather than block on the channel: a sender only wakes a receiver that
+                // is blocked on it, so while messages stream in, a thousand agents' messages
+                // cost one wake-up per window instead of one each. Routine waits are cut into
+                // batch windows so that an urgent operation arriving meanwhile is not held back.
+                let nap = self.pending.due_in(&cfg).min(cfg.batch_window);
+                if !nap.is_zero() {
+                    std::thread::sleep(nap);
+                }
+            } else {
+                // Quiet: block, so that an idle launcher's writer wakes only for its messages.
+                let wait = if !self.pending.is_empty() {
+                    self.pending.due_in(&cfg)
+                } else if self.retry.is_empty() {
+                    cfg.housekeeping_interval
+                } else {
+                    RETRY_DELAY
+                };
+                match rx.recv_timeout(wait) {
+                    Ok(m) => {
+                        self.take(m);
+                        received += 1;
+                    }
+                    Err(RecvTimeoutError::Timeout) => timed_out = true,
+                    Err(RecvTimeoutError::Disconnected) => disconnected = true,
+                }
+            }
+            while self.pending.len() < cfg.max_batch {
+                match rx.try_recv() {
+                    Ok(m) => {
+                        self.take(m);
+                        received += 1;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
+                }
+            }
+            busy = received >= BUSY_MESSAGES;
+            let due = !self.pending.is_empty() && self.pending.due_in(&cfg).is_zero();
+            if due || disconnected || (timed_out && !self.retry.is_empty()) {
+                self.write_batch(disconnected);
+            }
+            if self.last_housekeeping.elapsed() >= cfg.housekeeping_interval {
+                self.housekeeping();
+            }
+        }
+        if !self.pending_rows.is_empty()
+            && let Err(e) = self.apply(&[], true)
+        {
+            tracing::error!(error = %e, "could not write the last samples");
+        }
+        if !self.retry.is_empty() {
+            tracing::error!(lost = self.retry.len(), "store writer stopping with writes it could not commit");
+        }
+        // Dropping it runs the last checkpoint and joins its thread.
+        drop(self.checkpointer.take());
+        let lost = self.shared.lost.lock().is_ok_and(|l| l.is_some());
+        let Store { conn, files, .. } = self.store;
+        drop(conn);
+        if lost {
+            files.remove_leftovers();
+        }
+    }
+
+    /// Adds one message to what waits, noting whether it is urgent or routine.
+    fn take(&mut self, m: Msg) {
+        let (critical, op) = match m {
+            Msg::Flush(reply) => {
+                self.pending.flushes.push(reply);
+                return;
+            }
+            Msg::Critical(op) => (true, op),
+            Msg::Bulk(op) => {
+                self.shared.queued_bulk.fetch_sub(1, Ordering::Relaxed);
+                (false, op)
+            }
+        };
+        self.queue(critical, op);
+    }
+
+    /// Writes what waits, after any retried operations; `last` (the final batch) or a flush
+    /// request also writes the waiting sample rows.
+    fn write_batch(&mut self, last: bool) {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() && self.retry.is_empty() {
+            return;
+        }
+        let mut ops: Vec<(bool, WriteOp)> = self.retry.drain(..).map(|op| (true, op)).collect();
+        ops.extend(pending.ops);
+        // Statuses go last, after any registration of their agent in the same batch.
+        ops.extend(pending.statuses.into_values().map(|(critical, s)| (critical, WriteOp::Status(s))));
+        let flushes = pending.flushes;
+        let result = self.apply(&ops, last || !flushes.is_empty());
+        let outcome = match result {
+            Ok(()) => {
+                self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                if self.failures > 0 {
+                    self.record_recovery();
+                }
+                for (_, op) in ops {
+                    if let WriteOp::Status(s) = op {
+                        match self.written.get_mut(&s.agent) {
+                            Some(slot) => *slot = s,
+                            None => {
+                                self.written.insert(s.agent.clone(), s);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("cannot write {}: {e}", self.store.path.display());
+                if self.failures == 0 {
+                    tracing::error!("{msg}; retrying, bulk data is dropped meanwhile");
+                    self.failing_since_ms = now_ms();
+                    self.dropped_before_failure = self.shared.dropped.load(Ordering::Relaxed);
+                }
+                self.failures += 1;
+                if let Ok(mut slot) = self.shared.error.lock() {
+                    *slot = Some(msg.clone());
+                }
+                for (critical, op) in ops {
+                    if critical {
+                        self.retry.push(op);
+                    } else {
+                        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if self.retry.len() > MAX_RETRY {
+                    let excess = self.retry.len() - MAX_RETRY;
+                    self.retry.drain(..excess);
+                    self.shared.dropped.fetch_add(excess as u64, Ordering::Relaxed);
+                }
+                Err(msg)
+            }
+        };
+        for reply in flushes {
+            // The flusher may have given up waiting; nothing to do then.
+            let _ = reply.send(outcome.clone());
+        }
+        // After the replies: what was flushed is committed, and a checkpoint's wait is not theirs.
+        if outcome.is_ok() {
+            if let Some(c) = &mut self.checkpointer {
+                c.appended(pages_written(&self.store.conn));
+            }
+            self.bound_wal();
+        }
+    }
+}
