@@ -5,7 +5,7 @@
 
 use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health};
 use agentvisor_shared::writer::{NewSession, WriterThread};
-use agentvisor_shared::{Sample, Store, WriteOp, WriterConfig, WriterHandle};
+use agentvisor_shared::{FlushError, Sample, Store, WriteOp, WriterConfig, WriterHandle};
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -140,9 +140,9 @@ pub fn remove_db(db: &Path) {
 /// Waits for the writer to commit everything queued so far, and fails if it could not.
 pub fn flushed(h: &WriterHandle) -> Result<()> {
     match h.flush() {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => anyhow::bail!("the store's writer failed: {e}"),
-        Err(e) => Err(e).context("the store's writer is gone"),
+        Ok(()) => Ok(()),
+        Err(e @ FlushError::Storage(_)) => anyhow::bail!("the store's writer failed: {e}"),
+        Err(e @ FlushError::WriterGone) => Err(e).context("the store's writer is gone"),
     }
 }
 

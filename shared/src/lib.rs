@@ -19,4 +19,6 @@ pub use error::{Result, StoreError};
 pub use reader::{EventFilter, Reader};
 pub use retention::RetentionConfig;
 pub use schema::SCHEMA_VERSION;
-pub use writer::{NewEvent, NewLogLine, NewSession, Sample, Store, WriteOp, WriterConfig, WriterHandle};
+pub use writer::{
+    FlushError, NewEvent, NewLogLine, NewSession, Sample, Store, WriteOp, WriterConfig, WriterHandle,
+};

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use agentvisor_shared::model::Severity;
-use agentvisor_shared::{NewEvent, NewSession, Sample, Store, WriteOp, WriterConfig};
+use agentvisor_shared::{FlushError, NewEvent, NewSession, Sample, Store, WriteOp, WriterConfig};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -76,7 +76,7 @@ fn a_full_disk_keeps_critical_writes_and_recovers() {
         w.offer(WriteOp::Samples(samples));
         w.send(event(sent_events)).unwrap();
         sent_events += 1;
-        let _ = w.flush().unwrap();
+        assert_ne!(w.flush(), Err(FlushError::WriterGone));
     }
     let error = w.storage_error().unwrap();
     assert!(error.contains("full") || error.contains("disk"), "{error}");
@@ -90,7 +90,8 @@ fn a_full_disk_keeps_critical_writes_and_recovers() {
 
     mount.resize("64m");
     let deadline = Instant::now() + HANG;
-    while w.flush().unwrap().is_err() {
+    while let Err(e) = w.flush() {
+        assert!(matches!(e, FlushError::Storage(_)), "{e}");
         assert!(Instant::now() < deadline, "writes did not resume after space came back");
     }
     assert!(w.storage_error().is_none());

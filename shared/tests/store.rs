@@ -78,7 +78,7 @@ fn migrates_an_empty_file_and_reopens_idempotently() {
     {
         let (w, t) = start_writer(&db, WriterConfig::default());
         w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
-        w.flush().unwrap().unwrap();
+        w.flush().unwrap();
         drop(w);
         t.join();
     }
@@ -150,7 +150,7 @@ fn write_sample_db(db: &Path) {
     for i in 0..10 {
         w.send(event(i)).unwrap();
     }
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
     drop(w);
     t.join();
 }
@@ -212,7 +212,7 @@ fn checkpoints_run_on_their_own_thread_outside_the_commits() {
             })
             .collect();
         w.send(WriteOp::Samples(samples)).unwrap();
-        w.flush().unwrap().unwrap();
+        w.flush().unwrap();
     }
     // The copied pages land in the database file while the writer is still running.
     wait_for("a checkpoint to copy pages into the database file", || db_size() > before + (1 << 20));
@@ -232,7 +232,7 @@ fn busy_readers_do_not_stop_commits_or_checkpoints() {
     let limit = cfg.wal_limit_bytes;
     let (w, t) = start_writer(&db, cfg);
     w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
@@ -265,7 +265,7 @@ fn busy_readers_do_not_stop_commits_or_checkpoints() {
             })
             .collect();
         w.send(WriteOp::Samples(samples)).unwrap();
-        w.flush().unwrap().unwrap();
+        w.flush().unwrap();
         max_wal = max_wal.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
     }
     eprintln!("largest WAL seen: {max_wal} bytes");
@@ -282,7 +282,7 @@ fn busy_readers_do_not_stop_commits_or_checkpoints() {
         }
         assert!(Instant::now() < deadline, "WAL stayed at {size} bytes, over its {limit} byte limit");
         w.send(event(0)).unwrap();
-        w.flush().unwrap().unwrap();
+        w.flush().unwrap();
     }
     // Never anywhere near the unbounded growth a pinned snapshot causes (~40 MB of frames here).
     assert!(max_wal < 16 << 20, "WAL reached {max_wal} bytes");
@@ -301,7 +301,7 @@ fn concurrent_writer_and_readers_keep_every_row_and_integrity() {
     let db = dir.path().join("s.db");
     let (w, t) = start_writer(&db, WriterConfig::default());
     w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..4)
@@ -345,7 +345,7 @@ fn concurrent_writer_and_readers_keep_every_row_and_integrity() {
     for h in writers {
         h.join().unwrap();
     }
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         r.join().unwrap();
@@ -380,7 +380,7 @@ fn log_lines_are_a_bounded_ring_per_agent() {
             })
             .collect();
         w.send(WriteOp::Logs(lines)).unwrap();
-        w.flush().unwrap().unwrap();
+        w.flush().unwrap();
     }
     drop(w);
     t.join();
@@ -432,7 +432,7 @@ fn retention_rolls_samples_up_exactly_and_bounds_events() {
     for i in 0..3_000 {
         w.send(event(i)).unwrap();
     }
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
 
     let reader = Reader::open(&db).unwrap();
     let raw_count = || -> i64 {
@@ -446,7 +446,7 @@ fn retention_rolls_samples_up_exactly_and_bounds_events() {
     while raw_count() > 0 {
         assert!(Instant::now() < deadline, "raw samples older than the raw window are still there");
         w.send(event(0)).unwrap();
-        w.flush().unwrap().unwrap();
+        w.flush().unwrap();
     }
     let c = open_read_only(&db).unwrap();
     let (minutes, hours): (i64, i64) = c
@@ -495,7 +495,7 @@ fn retention_returns_free_pages_to_the_file_system() {
             .collect();
         w.send(WriteOp::Samples(samples)).unwrap();
     }
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
     let c = open_read_only(&db).unwrap();
     let peak = pragma(&c, "page_count");
     // Housekeeping folds the old rows and hands the pages back on its own timer.
@@ -536,7 +536,7 @@ fn snapshot_orders_agents_and_gives_each_its_values() {
         })
     });
     w.send(WriteOp::Samples(samples.collect())).unwrap();
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
     let snap = Reader::open(&db).unwrap().snapshot().unwrap();
     let names: Vec<&str> = snap.agents.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["zeta", "gamma", "alpha", "beta"]);
@@ -565,7 +565,7 @@ fn later_snapshots_show_new_series_and_late_values() {
             value,
         };
         w.send(WriteOp::Samples(vec![s])).unwrap();
-        w.flush().unwrap().unwrap();
+        w.flush().unwrap();
     };
     let reader = Reader::open(&db).unwrap();
     let metrics = || -> Vec<(String, f64)> {
@@ -605,7 +605,7 @@ fn recent_values_span_blocks_and_keep_time_order() {
         ]
     });
     w.send(WriteOp::Samples(samples.collect())).unwrap();
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
     let reader = Reader::open(&db).unwrap();
     let scopes = ["a".to_owned(), "b".to_owned(), "none".to_owned()];
     let got = reader.recent_values(&scopes, "m", 5).unwrap();
@@ -682,7 +682,7 @@ fn sample_rows_wait_for_their_interval_but_newest_values_do_not() {
         .unwrap();
     assert_eq!(last, 4.0, "the newest value is written with the batch");
     assert_eq!(count("SELECT count(*) FROM metrics WHERE agent = 'a'"), 0, "rows wait for their interval");
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
     assert_eq!(count("SELECT count(*) FROM metrics WHERE agent = 'a'"), 5, "a flush writes them");
     drop(w);
     t.join();
@@ -707,7 +707,7 @@ fn an_unchanged_newest_value_is_rewritten_only_after_a_minute() {
     let send = |ts_ms: i64, value: f64| {
         w.send(WriteOp::Samples(vec![Sample { scope: "a".into(), metric: "m".into(), ts_ms, value }]))
             .unwrap();
-        w.flush().unwrap().unwrap();
+        w.flush().unwrap();
     };
     send(t0, 1.0);
     assert_eq!(newest(), (t0, 1.0));
@@ -742,7 +742,7 @@ fn samples_without_a_finite_value_or_with_a_negative_time_are_skipped() {
     let s = |ts_ms: i64, value: f64| Sample { scope: "a".into(), metric: "m".into(), ts_ms, value };
     w.send(WriteOp::Samples(vec![s(now, f64::NAN), s(now, f64::INFINITY), s(-15_000, 1.0), s(now, 2.0)]))
         .unwrap();
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
     let rows: Vec<(i64, f64)> = open_read_only(&db)
         .unwrap()
         .prepare("SELECT ts_ms, value FROM metrics WHERE agent = 'a'")
@@ -767,7 +767,7 @@ fn recent_values_reach_past_a_lagging_last_ms() {
     for i in 0..12 {
         let s = Sample { scope: "a".into(), metric: "m".into(), ts_ms: t0 + i * 5_000, value: 7.0 };
         w.send(WriteOp::Samples(vec![s])).unwrap();
-        w.flush().unwrap().unwrap();
+        w.flush().unwrap();
     }
     let c = open_read_only(&db).unwrap();
     let last_ms: i64 =
@@ -857,7 +857,7 @@ fn a_heartbeat_only_status_round_trips_every_field() {
         ..AgentStatus::default()
     };
     w.send(WriteOp::Status(Box::new(first.clone()))).unwrap();
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
     let reported = AgentStatus {
         last_heartbeat_ms: Some(5_000),
         heartbeats: 9,
@@ -872,7 +872,7 @@ fn a_heartbeat_only_status_round_trips_every_field() {
     };
     assert!(reported.same_lifecycle(&first), "only reported fields differ");
     w.send(WriteOp::Status(Box::new(reported.clone()))).unwrap();
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
     let snap = Reader::open(&db).unwrap().snapshot().unwrap();
     assert_eq!(snap.agents[0].status, reported);
     drop(w);
@@ -888,7 +888,7 @@ fn routine_data_alone_is_committed_within_its_interval() {
     let (w, t) = start_writer(&db, cfg);
     w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
     w.send(running("a", 0)).unwrap();
-    w.flush().unwrap().unwrap();
+    w.flush().unwrap();
     w.send(running("a", 7)).unwrap();
     let heartbeats = || -> i64 {
         open_read_only(&db)

@@ -65,7 +65,7 @@ impl FakeLauncher {
     }
 
     pub fn flush(&self) {
-        self.handle().flush().unwrap().unwrap();
+        self.handle().flush().unwrap();
     }
 
     /// Registers an agent and gives it a state; `heartbeat_timeout_ms` makes it a heartbeating one.
@@ -145,7 +145,7 @@ impl FakeLauncher {
     /// into the main file.
     fn close(&mut self) {
         if let Some(h) = self.handle.take() {
-            h.flush().unwrap().unwrap();
+            h.flush().unwrap();
         }
         if let Some(w) = self.writer.take() {
             w.join();

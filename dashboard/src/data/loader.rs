@@ -296,7 +296,7 @@ mod tests {
             ..AgentStatus::default()
         })))
         .unwrap();
-        h.flush().unwrap().unwrap();
+        h.flush().unwrap();
         drop(h);
         t.join();
     }

@@ -131,7 +131,7 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     // Ending the runtime drops every task and with them their writer handles, so the writer
     // thread can commit what is queued and stop.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    if let Ok(Err(e)) = writer.flush() {
+    if let Err(agentvisor_shared::FlushError::Storage(e)) = writer.flush() {
         tracing::error!("final writes failed: {e}");
     }
     drop(writer);
@@ -215,7 +215,9 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     };
     let _ = writer.send(WriteOp::SessionEnded { ts_ms: now_ms(), reason });
     let w = writer.clone();
-    if let Ok(Ok(Err(e))) = tokio::task::spawn_blocking(move || w.flush()).await {
+    if let Ok(Err(agentvisor_shared::FlushError::Storage(e))) =
+        tokio::task::spawn_blocking(move || w.flush()).await
+    {
         tracing::error!("final writes failed: {e}");
     }
     Ok(if forced {

@@ -1,6 +1,7 @@
 //! Applying operations to SQLite: one transaction per batch.
 
 use super::WriteOp;
+use super::batch::Queued;
 use super::samples::{MAX_PENDING_ROWS, SampleSink, series_id};
 use super::thread::Writer;
 use crate::model::AgentStatus;
@@ -11,14 +12,14 @@ use rusqlite::{Connection, ErrorCode, params};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 impl Writer {
-    pub(super) fn apply(&mut self, ops: &[(bool, WriteOp)], write_samples: bool) -> rusqlite::Result<()> {
+    pub(super) fn apply(&mut self, ops: &[Queued], write_samples: bool) -> rusqlite::Result<()> {
         let session = self.store.session_id;
         let log_limit = self.store.cfg.log_lines_per_agent;
         let tx = self.store.conn.transaction()?;
         let mut new_series = Vec::new();
         let mut last_values: HashMap<i64, (i64, f64)> = HashMap::new();
         let mut logged: HashSet<&str> = HashSet::new();
-        for (_, op) in ops {
+        for Queued { op, .. } in ops {
             let mut sink = SampleSink {
                 series: &mut self.series,
                 new_series: &mut new_series,

@@ -1,5 +1,6 @@
 //! Periodic chores: checking the database's files, recording their sizes, retention.
 
+use super::batch::{Delivery, Queued};
 use super::thread::Writer;
 use super::{Sample, WriteOp};
 use crate::model::metric;
@@ -46,7 +47,7 @@ impl Writer {
                 sample(metric::WAL_BYTES, wal_bytes as f64),
                 sample(metric::DROPPED_WRITES, self.shared.dropped.load(Ordering::Relaxed) as f64),
             ];
-            self.queue(false, WriteOp::Samples(samples));
+            self.queue(Queued { op: WriteOp::Samples(samples), delivery: Delivery::Bulk });
         }
         let retention = &self.store.cfg.retention;
         if self.pruner.due(retention) {

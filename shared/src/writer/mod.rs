@@ -35,8 +35,9 @@ pub use session::{NewSession, StaleAgent, StaleProcess, StaleSession, Store};
 use crate::error::{Result, StoreError};
 use crate::model::{AgentSpec, AgentStatus, DesiredState, Severity, Stream};
 use crate::retention::RetentionConfig;
+use batch::BulkGate;
 use crossbeam_channel::Sender;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -157,14 +158,25 @@ pub enum WriteOp {
     },
 }
 
+/// Why [`WriterHandle::flush`] could not confirm that what was queued before it is committed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlushError {
+    /// The writer thread has stopped.
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    /// The transaction failed; its critical operations are kept and retried.
+    #[error("{0}")]
+    Storage(String),
+}
+
 enum Msg {
     Critical(WriteOp),
     Bulk(WriteOp),
-    Flush(Sender<std::result::Result<(), String>>),
+    Flush(thread::FlushReply),
 }
 
 struct Shared {
-    queued_bulk: AtomicUsize,
+    bulk: BulkGate,
     dropped: AtomicU64,
     commits: AtomicU64,
     /// The storage error the writer is currently failing with, if any.
@@ -178,7 +190,6 @@ struct Shared {
 pub struct WriterHandle {
     tx: Sender<Msg>,
     shared: Arc<Shared>,
-    bulk_capacity: usize,
 }
 
 impl WriterHandle {
@@ -190,13 +201,12 @@ impl WriterHandle {
     /// Queues an operation that may be dropped under pressure. Never blocks; returns whether
     /// it was queued.
     pub fn offer(&self, op: WriteOp) -> bool {
-        if self.shared.queued_bulk.load(Ordering::Relaxed) >= self.bulk_capacity {
+        if !self.shared.bulk.admit() {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        self.shared.queued_bulk.fetch_add(1, Ordering::Relaxed);
         if self.tx.send(Msg::Bulk(op)).is_err() {
-            self.shared.queued_bulk.fetch_sub(1, Ordering::Relaxed);
+            self.shared.bulk.release();
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
@@ -204,10 +214,10 @@ impl WriterHandle {
     }
 
     /// Waits until everything queued before this call is committed (or has failed to be).
-    pub fn flush(&self) -> Result<std::result::Result<(), String>> {
+    pub fn flush(&self) -> std::result::Result<(), FlushError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.tx.send(Msg::Flush(tx)).map_err(|_| StoreError::WriterGone)?;
-        rx.recv().map_err(|_| StoreError::WriterGone)
+        self.tx.send(Msg::Flush(tx)).map_err(|_| FlushError::WriterGone)?;
+        rx.recv().map_err(|_| FlushError::WriterGone)?
     }
 
     /// Bulk operations dropped so far (queue full or storage failing).

@@ -1,6 +1,6 @@
 //! Opening the database for writing, the launcher sessions, and starting the writer thread.
 
-use super::batch::Pending;
+use super::batch::{BulkGate, Pending};
 use super::thread::Writer;
 use super::{Shared, WriterConfig, WriterHandle, WriterThread};
 use crate::checkpointer::Checkpointer;
@@ -13,7 +13,7 @@ use crate::time::now_ms;
 use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, OpenFlags, params};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -205,13 +205,13 @@ impl Store {
     pub fn start(self) -> Result<(WriterHandle, WriterThread)> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
-            queued_bulk: AtomicUsize::new(0),
+            bulk: BulkGate::new(self.cfg.bulk_capacity),
             dropped: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             error: Mutex::new(None),
             lost: Mutex::new(None),
         });
-        let handle = WriterHandle { tx, shared: shared.clone(), bulk_capacity: self.cfg.bulk_capacity };
+        let handle = WriterHandle { tx, shared: shared.clone() };
         let path = self.path.clone();
         // Without a thread of its own (a second connection that cannot be opened), SQLite's
         // automatic checkpoint stays on.

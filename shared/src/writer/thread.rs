@@ -1,14 +1,13 @@
 //! The writer thread: its state, and the loop that takes messages and commits batches.
 
-use super::batch::{BUSY_MESSAGES, Pending};
-use super::outage::{MAX_RETRY, RETRY_DELAY};
+use super::batch::{Batch, Delivery, Pending, Queued};
+use super::outage::RETRY_DELAY;
 use super::samples::SeriesIds;
 use super::session::Store;
-use super::{Msg, Shared, WriteOp};
+use super::{FlushError, Msg, Shared, WriteOp};
 use crate::checkpointer::{Checkpointer, pages_written};
 use crate::model::AgentStatus;
 use crate::retention::Pruner;
-use crate::time::now_ms;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 // The writer looks up every sample's series and every status's agent by name: SipHash was a
 // tenth of its time at a thousand agents. The keys come from the config and from agents
@@ -32,11 +31,13 @@ pub(super) struct Writer {
     pub(super) failing_since_ms: i64,
     pub(super) dropped_before_failure: u64,
     /// Each series' newest value as committed in `metric_series` (time, value): an unchanged
-    /// value is written again only after [`NEWEST_REFRESH_MS`](crate::schema::NEWEST_REFRESH_MS): most series of an idle
-    /// agent (its memory, threads, a CPU of zero, a queue length) repeat every second, and
-    /// rewriting them would be most of the statements an idle fleet costs.
+    /// value is written again only after
+    /// [`NEWEST_REFRESH_MS`](crate::schema::NEWEST_REFRESH_MS): most series of an idle agent
+    /// (its memory, threads, a CPU of zero, a queue length) repeat every second, and rewriting
+    /// them would be most of the statements an idle fleet costs.
     pub(super) newest_written: HashMap<i64, (i64, f64)>,
-    /// Sample rows (series id, time, value) waiting for [`sample_flush_interval`](super::WriterConfig::sample_flush_interval).
+    /// Sample rows (series id, time, value) waiting for
+    /// [`sample_flush_interval`](super::WriterConfig::sample_flush_interval).
     pub(super) pending_rows: Vec<(i64, i64, f64)>,
     pub(super) pending_since: Option<Instant>,
     /// What arrived and waits for the next commit.
@@ -50,7 +51,13 @@ pub(super) struct Writer {
     pub(super) checkpointer: Option<Checkpointer>,
 }
 
-pub(super) type FlushReply = Sender<std::result::Result<(), String>>;
+/// Messages per wake-up from which the writer naps through batch windows instead of
+/// blocking on its channel.
+const BUSY_MESSAGES: usize = 8;
+
+/// Where the writer tells a caller of [`WriterHandle::flush`](super::WriterHandle::flush) how
+/// the commit of what it waited for went.
+pub(super) type FlushReply = Sender<Result<(), FlushError>>;
 
 impl Writer {
     pub(super) fn run(mut self, rx: Receiver<Msg>) {
@@ -60,19 +67,19 @@ impl Writer {
         while !disconnected {
             let mut timed_out = false;
             let mut received = 0;
-            if busy || self.pending.urgent_since.is_some() {
+            if busy || self.pending.has_urgent() {
                 // Sleep rather than block on the channel: a sender only wakes a receiver that
                 // is blocked on it, so while messages stream in, a thousand agents' messages
                 // cost one wake-up per window instead of one each. Routine waits are cut into
                 // batch windows so that an urgent operation arriving meanwhile is not held back.
-                let nap = self.pending.due_in(&cfg).min(cfg.batch_window);
+                let nap = self.pending.due_in(&cfg, Instant::now()).min(cfg.batch_window);
                 if !nap.is_zero() {
                     std::thread::sleep(nap);
                 }
             } else {
                 // Quiet: block, so that an idle launcher's writer wakes only for its messages.
                 let wait = if !self.pending.is_empty() {
-                    self.pending.due_in(&cfg)
+                    self.pending.due_in(&cfg, Instant::now())
                 } else if self.retry.is_empty() {
                     cfg.housekeeping_interval
                 } else {
@@ -101,7 +108,7 @@ impl Writer {
                 }
             }
             busy = received >= BUSY_MESSAGES;
-            let due = !self.pending.is_empty() && self.pending.due_in(&cfg).is_zero();
+            let due = !self.pending.is_empty() && self.pending.due_in(&cfg, Instant::now()).is_zero();
             if due || disconnected || (timed_out && !self.retry.is_empty()) {
                 self.write_batch(disconnected);
             }
@@ -127,20 +134,25 @@ impl Writer {
         }
     }
 
-    /// Adds one message to what waits, noting whether it is urgent or routine.
+    /// Adds one message to what waits.
     fn take(&mut self, m: Msg) {
-        let (critical, op) = match m {
+        let q = match m {
             Msg::Flush(reply) => {
-                self.pending.flushes.push(reply);
+                self.pending.add_flush(reply);
                 return;
             }
-            Msg::Critical(op) => (true, op),
+            Msg::Critical(op) => Queued { op, delivery: Delivery::Critical },
             Msg::Bulk(op) => {
-                self.shared.queued_bulk.fetch_sub(1, Ordering::Relaxed);
-                (false, op)
+                self.shared.bulk.release();
+                Queued { op, delivery: Delivery::Bulk }
             }
         };
-        self.queue(critical, op);
+        self.queue(q);
+    }
+
+    /// Adds an operation to what waits for the next commit.
+    pub(super) fn queue(&mut self, q: Queued) {
+        self.pending.add(q, &self.written, Instant::now());
     }
 
     /// Writes what waits, after any retried operations; `last` (the final batch) or a flush
@@ -150,20 +162,15 @@ impl Writer {
         if pending.is_empty() && self.retry.is_empty() {
             return;
         }
-        let mut ops: Vec<(bool, WriteOp)> = self.retry.drain(..).map(|op| (true, op)).collect();
-        ops.extend(pending.ops);
-        // Statuses go last, after any registration of their agent in the same batch.
-        ops.extend(pending.statuses.into_values().map(|(critical, s)| (critical, WriteOp::Status(s))));
-        let flushes = pending.flushes;
-        let result = self.apply(&ops, last || !flushes.is_empty());
-        let outcome = match result {
+        let Batch { ops, flushes } = pending.into_batch(std::mem::take(&mut self.retry));
+        let outcome = match self.apply(&ops, last || !flushes.is_empty()) {
             Ok(()) => {
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 if self.failures > 0 {
                     self.record_recovery();
                 }
-                for (_, op) in ops {
-                    if let WriteOp::Status(s) = op {
+                for q in ops {
+                    if let WriteOp::Status(s) = q.op {
                         match self.written.get_mut(&s.agent) {
                             Some(slot) => *slot = s,
                             None => {
@@ -174,31 +181,7 @@ impl Writer {
                 }
                 Ok(())
             }
-            Err(e) => {
-                let msg = format!("cannot write {}: {e}", self.store.path.display());
-                if self.failures == 0 {
-                    tracing::error!("{msg}; retrying, bulk data is dropped meanwhile");
-                    self.failing_since_ms = now_ms();
-                    self.dropped_before_failure = self.shared.dropped.load(Ordering::Relaxed);
-                }
-                self.failures += 1;
-                if let Ok(mut slot) = self.shared.error.lock() {
-                    *slot = Some(msg.clone());
-                }
-                for (critical, op) in ops {
-                    if critical {
-                        self.retry.push(op);
-                    } else {
-                        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                if self.retry.len() > MAX_RETRY {
-                    let excess = self.retry.len() - MAX_RETRY;
-                    self.retry.drain(..excess);
-                    self.shared.dropped.fetch_add(excess as u64, Ordering::Relaxed);
-                }
-                Err(msg)
-            }
+            Err(e) => Err(self.failed(ops, &e)),
         };
         for reply in flushes {
             // The flusher may have given up waiting; nothing to do then.
