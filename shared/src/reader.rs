@@ -10,8 +10,7 @@ use crate::error::{AtPath, Result, StoreError};
 use crate::model::{
     AgentRow, AgentStatus, Event, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot, metric,
 };
-use crate::retention::{HOUR_MS, MINUTE_MS};
-use crate::schema::{self, SCHEMA_VERSION, sample_block};
+use crate::schema::{self, HOUR_MS, MINUTE_MS, SCHEMA_VERSION, sample_block};
 use crate::time::now_ms;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};

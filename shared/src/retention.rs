@@ -13,14 +13,13 @@
 //! 8 d) and 100 agents x 10 metrics that is about 1000 * (960 * 40 + 1440 * 60 + 192 * 60) =
 //! about 136 MB.
 
+pub use crate::schema::{HOUR_MS, MINUTE_MS};
 use crate::schema::{SAMPLE_BLOCK_MS, sample_block};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::time::{Duration, Instant};
 
-pub const MINUTE_MS: i64 = 60_000;
 // Raw rows are folded a minute at a time by whole blocks.
 const _: () = assert!(MINUTE_MS % SAMPLE_BLOCK_MS == 0);
-pub const HOUR_MS: i64 = 3_600_000;
 
 /// How long each kind of data is kept.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,9 +1,10 @@
 //! The schema, as an ordered list of migrations tracked in `PRAGMA user_version`.
-//! Only the writer migrates; readers only check the version. `docs/schema.md` documents
-//! every table for people who query the file with `sqlite3`.
+//! Only the writer migrates (the migrations are behind the `writer` feature); readers only
+//! check the version. `docs/schema.md` documents every table for people who query the file
+//! with `sqlite3`.
 
 use crate::error::{AtPath, Result, StoreError};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use std::path::Path;
 
 /// `PRAGMA application_id` of an Agentvisor database ("AGVS"), so that neither binary mistakes
@@ -11,6 +12,7 @@ use std::path::Path;
 pub const APPLICATION_ID: i64 = 0x4147_5653;
 
 /// Migrations, in order; migration `i` brings the schema from version `i` to `i + 1`.
+#[cfg(feature = "writer")]
 const MIGRATIONS: &[&str] = &[
     include_str!("schema/v1.sql"),
     include_str!("schema/v2.sql"),
@@ -20,7 +22,10 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub const SCHEMA_VERSION: i64 = 5;
+// A build that can migrate brings a database to exactly the version its readers expect.
+#[cfg(feature = "writer")]
+const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
 pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -62,12 +67,13 @@ pub(crate) fn check_compatible(conn: &Connection, path: &Path) -> Result<i64> {
 
 /// Brings the database to [`SCHEMA_VERSION`] in one IMMEDIATE transaction, so a crash half-way
 /// leaves the old version intact and two launchers can never migrate at once.
+#[cfg(feature = "writer")]
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let current = check_compatible(conn, path)?;
     if current == SCHEMA_VERSION {
         return Ok(());
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).at(path)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).at(path)?;
     // Re-read inside the lock: another writer may have migrated between the check and here.
     let current = user_version(&tx).at(path)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
@@ -82,6 +88,12 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
 /// How far `metric_series.last_ms` may lag the series' newest sample: a value that does not
 /// change is written again only this often.
 pub const NEWEST_REFRESH_MS: i64 = 60_000;
+
+/// The step of the one-minute rollups in `metric_rollups`.
+pub const MINUTE_MS: i64 = 60_000;
+
+/// The step of the one-hour rollups in `metric_rollups`.
+pub const HOUR_MS: i64 = 3_600_000;
 
 /// The span of one `block` of `metric_samples`; a minute is a whole number of blocks.
 pub const SAMPLE_BLOCK_MS: i64 = 10_000;

@@ -119,3 +119,47 @@ fn a_refreshing_dashboard_does_not_pin_the_wal() {
     tui.keys("q");
     assert!(tui.wait_exit(LIMIT).success());
 }
+
+/// The dashboard binary is built the way every test here builds it (alone, as `cargo build -p`
+/// does): cargo reports the features each crate was compiled with, and the store's `writer`
+/// feature must not be among them. The binary itself must hold none of the writer's symbols or
+/// statements; the launcher's binary, which has them, shows that the search finds them.
+#[test]
+fn the_dashboard_binary_has_no_code_that_writes() {
+    let messages = escargot::CargoBuild::new()
+        .package("agentvisor-dashboard")
+        .bin("agentvisor-dashboard")
+        .current_release()
+        .exec()
+        .unwrap();
+    let mut store_features = None;
+    for message in messages {
+        let message = message.unwrap();
+        if let Ok(escargot::format::Message::CompilerArtifact(a)) = message.decode()
+            && a.target.name == "agentvisor_shared"
+        {
+            store_features = Some(a.features.iter().map(|f| f.to_string()).collect::<Vec<_>>());
+        }
+    }
+    let store_features = store_features.expect("cargo reported no agentvisor_shared artifact");
+    assert!(
+        !store_features.iter().any(|f| f == "writer"),
+        "the dashboard is built with the store's writer: {store_features:?}"
+    );
+
+    let marks: [&[u8]; 3] = [
+        // Mangled paths of the writer module (legacy and v0 mangling both spell it so).
+        b"agentvisor_shared6writer",
+        // A statement only a launcher session writes, and one only a migration runs.
+        b"INSERT INTO launcher_sessions",
+        b"CREATE TABLE agent_state",
+    ];
+    let launcher = std::fs::read(crate::common::launcher_bin()).unwrap();
+    let dashboard = std::fs::read(dashboard_bin()).unwrap();
+    for mark in marks {
+        let name = String::from_utf8_lossy(mark);
+        let has = |bin: &[u8]| bin.windows(mark.len()).any(|w| w == mark);
+        assert!(has(&launcher), "the launcher binary lacks {name}: the search proves nothing");
+        assert!(!has(&dashboard), "the dashboard binary holds the writer's {name}");
+    }
+}
