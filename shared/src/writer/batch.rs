@@ -9,8 +9,7 @@
 //!   waited a batch window or its oldest routine one the routine interval ([`Pending::due_in`]);
 //! - bulk operations are admitted up to the bulk capacity; the rest are refused ([`BulkGate`]).
 
-use super::thread::FlushReply;
-use super::{WriteOp, WriterConfig};
+use super::{FlushReply, WriteOp, WriterConfig};
 use crate::model::AgentStatus;
 use foldhash::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -169,10 +169,14 @@ pub enum FlushError {
     Storage(String),
 }
 
+/// Where the writer tells a caller of [`WriterHandle::flush`] how the commit of what it
+/// waited for went.
+type FlushReply = Sender<std::result::Result<(), FlushError>>;
+
 enum Msg {
     Critical(WriteOp),
     Bulk(WriteOp),
-    Flush(thread::FlushReply),
+    Flush(FlushReply),
 }
 
 struct Shared {

@@ -7,12 +7,10 @@ use super::{FlushError, NewEvent, WriteOp};
 use crate::model::Severity;
 use crate::time::now_ms;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 /// Most critical operations kept for retry while storage fails, so a long outage cannot
 /// exhaust memory; beyond it the oldest are dropped and counted.
 const MAX_RETRY: usize = 100_000;
-pub(super) const RETRY_DELAY: Duration = Duration::from_millis(500);
 
 /// Keeps the critical operations of a failed transaction for the next one, after those already
 /// kept, and at most `max` of them in all (the oldest go first); returns how many operations

@@ -1,21 +1,13 @@
-//! Opening the database for writing, the launcher sessions, and starting the writer thread.
+//! Opening the database for writing, and the launcher sessions.
 
-use super::batch::{BulkGate, Pending};
-use super::thread::Writer;
-use super::{Shared, WriterConfig, WriterHandle, WriterThread};
-use crate::checkpointer::Checkpointer;
+use super::WriterConfig;
 use crate::db_files::DbFiles;
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::LauncherSession;
-use crate::retention::Pruner;
 use crate::schema;
 use crate::time::now_ms;
-use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, OpenFlags, params};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 /// A session left unfinished by a launcher that did not stop cleanly, with the processes its
 /// agents had, so the next launcher can stop what is left of them.
@@ -199,57 +191,6 @@ impl Store {
         let id = self.conn.last_insert_rowid();
         self.session_id = Some(id);
         Ok(id)
-    }
-
-    /// Starts the writer thread; the returned handle is how everything else writes.
-    pub fn start(self) -> Result<(WriterHandle, WriterThread)> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let shared = Arc::new(Shared {
-            bulk: BulkGate::new(self.cfg.bulk_capacity),
-            dropped: AtomicU64::new(0),
-            commits: AtomicU64::new(0),
-            error: Mutex::new(None),
-            lost: Mutex::new(None),
-        });
-        let handle = WriterHandle { tx, shared: shared.clone() };
-        let path = self.path.clone();
-        // Without a thread of its own (a second connection that cannot be opened), SQLite's
-        // automatic checkpoint stays on.
-        let checkpointer = match Checkpointer::start(&path, self.cfg.busy_timeout) {
-            Ok(c) => {
-                self.conn.pragma_update(None, "wal_autocheckpoint", 0).at(&path)?;
-                Some(c)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "checkpoints stay in the writer's commits");
-                None
-            }
-        };
-        let writer = Writer {
-            store: self,
-            shared,
-            series: HashMap::new(),
-            retry: Vec::new(),
-            last_housekeeping: Instant::now(),
-            failures: 0,
-            pruner: Pruner::default(),
-            newest_sample_ms: 0,
-            newest_written: HashMap::new(),
-            failing_since_ms: 0,
-            dropped_before_failure: 0,
-            pending_rows: Vec::new(),
-            pending_since: None,
-            pending: Pending::default(),
-            written: HashMap::new(),
-            last_checkpoint_try: None,
-            wal_bytes_seen: 0,
-            checkpointer,
-        };
-        let thread = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer.run(rx))
-            .at(&path)?;
-        Ok((handle, WriterThread(thread)))
     }
 }
 

@@ -1,21 +1,22 @@
-//! The writer thread: its state, and the loop that takes messages and commits batches.
+//! The writer thread: starting it, its state, and the loop that takes messages and commits
+//! batches.
 
-use super::batch::{Batch, Delivery, Pending, Queued};
-use super::outage::RETRY_DELAY;
+use super::batch::{Batch, BulkGate, Delivery, Pending, Queued};
 use super::samples::SeriesIds;
 use super::session::Store;
-use super::{FlushError, Msg, Shared, WriteOp};
+use super::{Msg, Shared, WriteOp, WriterHandle, WriterThread};
 use crate::checkpointer::{Checkpointer, pages_written};
+use crate::error::{AtPath, Result};
 use crate::model::AgentStatus;
 use crate::retention::Pruner;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 // The writer looks up every sample's series and every status's agent by name: SipHash was a
 // tenth of its time at a thousand agents. The keys come from the config and from agents
 // bounded to a few dozen metric names each, so a fast seeded hash is enough.
-use foldhash::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use foldhash::{HashMap, HashMapExt};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 pub(super) struct Writer {
     pub(super) store: Store,
     pub(super) shared: Arc<Shared>,
@@ -51,13 +52,65 @@ pub(super) struct Writer {
     pub(super) checkpointer: Option<Checkpointer>,
 }
 
+impl Store {
+    /// Starts the writer thread; the returned handle is how everything else writes.
+    pub fn start(self) -> Result<(WriterHandle, WriterThread)> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared {
+            bulk: BulkGate::new(self.cfg.bulk_capacity),
+            dropped: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            error: Mutex::new(None),
+            lost: Mutex::new(None),
+        });
+        let handle = WriterHandle { tx, shared: shared.clone() };
+        let path = self.path.clone();
+        // Without a thread of its own (a second connection that cannot be opened), SQLite's
+        // automatic checkpoint stays on.
+        let checkpointer = match Checkpointer::start(&path, self.cfg.busy_timeout) {
+            Ok(c) => {
+                self.conn.pragma_update(None, "wal_autocheckpoint", 0).at(&path)?;
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoints stay in the writer's commits");
+                None
+            }
+        };
+        let writer = Writer {
+            store: self,
+            shared,
+            series: HashMap::new(),
+            retry: Vec::new(),
+            last_housekeeping: Instant::now(),
+            failures: 0,
+            pruner: Pruner::default(),
+            newest_sample_ms: 0,
+            newest_written: HashMap::new(),
+            failing_since_ms: 0,
+            dropped_before_failure: 0,
+            pending_rows: Vec::new(),
+            pending_since: None,
+            pending: Pending::default(),
+            written: HashMap::new(),
+            last_checkpoint_try: None,
+            wal_bytes_seen: 0,
+            checkpointer,
+        };
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run(rx))
+            .at(&path)?;
+        Ok((handle, WriterThread(thread)))
+    }
+}
+
+/// How long the loop waits before retrying a failed transaction when nothing else comes.
+const RETRY_DELAY: Duration = Duration::from_millis(500);
+
 /// Messages per wake-up from which the writer naps through batch windows instead of
 /// blocking on its channel.
 const BUSY_MESSAGES: usize = 8;
-
-/// Where the writer tells a caller of [`WriterHandle::flush`](super::WriterHandle::flush) how
-/// the commit of what it waited for went.
-pub(super) type FlushReply = Sender<Result<(), FlushError>>;
 
 impl Writer {
     pub(super) fn run(mut self, rx: Receiver<Msg>) {
