@@ -1,19 +1,22 @@
-//! Reloads the config when its file changes. The directory is watched, not the file: editors
-//! that save by writing a new file and renaming it over the old one replace the inode a file
-//! watch would follow. Events are filtered by file name and debounced, so a save in several
-//! steps (write then rename, two writes) becomes one reload; the operator also skips a reload
-//! whose text did not change.
+//! Reloads the config when its file changes. Events are filtered by file name and debounced,
+//! so a save in several steps (write then rename, two writes) becomes one reload; the operator
+//! also skips a reload whose text did not change.
 //!
-//! The watch asks the kernel only for "closed after writing", "moved in" and "deleted": the
-//! database usually sits in the same directory, and a general-purpose watcher also subscribes
-//! to every write and open there, which at a thousand agents meant thousands of wake-ups a
-//! second for nothing (the WAL is written in place and stays open, so it sends none of these).
+//! What is watched is the file itself while it exists, and its directory only while it does
+//! not. The database usually sits in the config's directory, and a directory watch (notify
+//! subscribes to every open and write there) wakes the watcher for every WAL write: at a
+//! thousand agents a measurable part of the launcher's CPU, for nothing. A file watch follows
+//! an inode, though, and editors that save by writing a new file and renaming it over the old
+//! one replace that inode, as does a file deleted and written again: so after every change the
+//! watch is set up anew on whatever the path names then (the directory if nothing), before the
+//! reload reads the file. A change after that raises a new event; one before it is in what the
+//! reload reads.
 
 use crate::control::{Action, Job, Origin};
-use futures_util::StreamExt;
-use inotify::{EventStream, Inotify, WatchMask};
-use std::ffi::{OsStr, OsString};
-use std::path::Path;
+use notify::event::AccessKind;
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -21,11 +24,6 @@ use tokio::task::JoinHandle;
 /// Quiet time after the last event before reloading: longer than the gap between the steps
 /// of one save, short enough to feel immediate.
 const SETTLE: Duration = Duration::from_millis(300);
-
-/// What can change the config file's content as seen through its name.
-fn mask() -> WatchMask {
-    WatchMask::CLOSE_WRITE | WatchMask::MOVED_TO | WatchMask::CREATE | WatchMask::DELETE | WatchMask::ATTRIB
-}
 
 /// Watching; dropping it stops the watch.
 pub struct ConfigWatch {
@@ -40,17 +38,21 @@ impl Drop for ConfigWatch {
 
 impl ConfigWatch {
     pub fn start(config: &Path, jobs: mpsc::Sender<Job>) -> std::io::Result<ConfigWatch> {
-        let absolute = std::path::absolute(config)?;
-        let name: OsString = absolute.file_name().map(OsString::from).unwrap_or_default();
-        let dir = absolute.parent().map_or_else(|| Path::new("/").to_owned(), Path::to_owned);
-        let inotify = Inotify::init()?;
-        inotify.watches().add(&dir, mask())?;
-        let mut events = inotify.into_event_stream([0u8; 4096])?;
+        let file = std::path::absolute(config)?;
+        // One slot: any number of events before the task looks is one change.
+        let (hint, mut hints) = mpsc::channel(1);
+        let mut watcher = arm(&file, &hint).map_err(std::io::Error::other)?;
         let task = tokio::spawn(async move {
-            while next_change(&mut events, &name).await.is_some() {
+            while hints.recv().await.is_some() {
                 // Wait until the file has been quiet for SETTLE.
-                while let Ok(Some(())) = tokio::time::timeout(SETTLE, next_change(&mut events, &name)).await {
-                }
+                while let Ok(Some(())) = tokio::time::timeout(SETTLE, hints.recv()).await {}
+                watcher = match arm(&file, &hint) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "config watch failed; reload with SIGHUP or ctl reload");
+                        return;
+                    }
+                };
                 let job = Job {
                     action: Action::Reload,
                     agents: Vec::new(),
@@ -61,22 +63,107 @@ impl ConfigWatch {
                     return;
                 }
             }
+            drop(watcher);
         });
         Ok(ConfigWatch { task })
     }
 }
 
-/// Waits for the next event naming the config file; other files' events (the database's
-/// `-wal` and `-shm`, closed by every reader) are skipped. `None` when the watch has failed.
-async fn next_change(events: &mut EventStream<[u8; 4096]>, name: &OsStr) -> Option<()> {
-    loop {
-        match events.next().await? {
-            Ok(e) if e.name.as_deref() == Some(name) => return Some(()),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "config watch failed; reload with SIGHUP or ctl reload");
-                return None;
+/// A watcher on `file` if it exists, else on its directory, that hints at every event naming
+/// the file. Opening it is not a change (the reload itself opens it); the other files of the
+/// directory (the database's `-wal` and `-shm`, closed by every reader) are skipped.
+fn arm(file: &Path, hint: &mpsc::Sender<()>) -> notify::Result<RecommendedWatcher> {
+    let name: OsString = file.file_name().map(OsString::from).unwrap_or_default();
+    let hint = hint.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let relevant = match event {
+            Ok(e) if e.need_rescan() => true,
+            Ok(e) => {
+                !matches!(e.kind, EventKind::Access(AccessKind::Open(_)))
+                    && e.paths.iter().any(|p| p.file_name() == Some(name.as_os_str()))
             }
+            Err(e) => {
+                tracing::debug!(error = %e, "config watch error; watching anew");
+                true
+            }
+        };
+        if relevant {
+            // A full slot already means "look again": nothing is lost.
+            let _ = hint.try_send(());
         }
+    })?;
+    match watcher.watch(file, RecursiveMode::NonRecursive) {
+        Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {
+            let dir = file.parent().map_or_else(|| PathBuf::from("/"), Path::to_owned);
+            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+        }
+        result => result?,
+    }
+    Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits for the next reload the watch asks for; fails after a deadline that only bounds
+    /// a hang.
+    async fn reload(rx: &mut mpsc::Receiver<Job>) {
+        let job = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        let job = job.expect("no reload within 10 s").expect("the watch ended");
+        assert_eq!((job.action, job.origin), (Action::Reload, Origin::FileChanged));
+    }
+
+    /// Nothing asked for within a few settle times.
+    async fn quiet(rx: &mut mpsc::Receiver<Job>) {
+        assert!(tokio::time::timeout(SETTLE * 3, rx.recv()).await.is_err(), "an unexpected reload");
+    }
+
+    #[tokio::test]
+    async fn every_way_of_saving_reloads_and_other_files_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("agents.toml");
+        std::fs::write(&config, "a").unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let _watch = ConfigWatch::start(&config, tx).unwrap();
+
+        // The database's files beside it, and reading the config, are not changes.
+        std::fs::write(dir.path().join("state.db-wal"), "x").unwrap();
+        std::fs::read(&config).unwrap();
+        quiet(&mut rx).await;
+
+        // Written in place.
+        std::fs::write(&config, "b").unwrap();
+        reload(&mut rx).await;
+        // Written beside and renamed over: the inode watched before is gone.
+        std::fs::write(dir.path().join("agents.toml.tmp"), "c").unwrap();
+        std::fs::rename(dir.path().join("agents.toml.tmp"), &config).unwrap();
+        reload(&mut rx).await;
+        // The new inode is watched.
+        std::fs::write(&config, "d").unwrap();
+        reload(&mut rx).await;
+        // Deleted, then back.
+        std::fs::remove_file(&config).unwrap();
+        reload(&mut rx).await;
+        std::fs::write(dir.path().join("state.db-wal"), "y").unwrap();
+        quiet(&mut rx).await;
+        std::fs::write(&config, "e").unwrap();
+        reload(&mut rx).await;
+        std::fs::write(&config, "f").unwrap();
+        reload(&mut rx).await;
+    }
+
+    #[tokio::test]
+    async fn a_save_in_several_steps_is_one_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("agents.toml");
+        std::fs::write(&config, "a").unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let _watch = ConfigWatch::start(&config, tx).unwrap();
+        std::fs::write(&config, "b").unwrap();
+        std::fs::write(dir.path().join("agents.toml.tmp"), "c").unwrap();
+        std::fs::rename(dir.path().join("agents.toml.tmp"), &config).unwrap();
+        reload(&mut rx).await;
+        quiet(&mut rx).await;
     }
 }
