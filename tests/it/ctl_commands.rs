@@ -209,3 +209,52 @@ fn a_client_of_another_user_is_refused_by_its_credentials() {
     assert_eq!(refused[0][0], "warning");
     assert!(refused[0][1].contains("uid 65534"), "{refused:?}");
 }
+
+#[test]
+fn sigterm_while_a_ctl_stop_waits_out_a_stop_timeout_is_acted_on_at_once() {
+    use nix::sys::signal::Signal;
+    let sb = Sandbox::new();
+    // Ignores the stop signal (and so does its `sleep`): a stop waits out the whole timeout.
+    sb.script("stubborn.sh", "trap '' TERM\nwhile :; do sleep 1; done");
+    sb.write_config(
+        r#"
+[[agent]]
+name = "stubborn"
+command = "./stubborn.sh"
+stop_timeout = "1h"
+
+[[agent]]
+name = "plain"
+command = "sleep"
+args = ["1000"]
+"#,
+    );
+    let mut l = sb.launcher();
+    let db = sb.db();
+    wait_state(&db, "stubborn", "running");
+    wait_state(&db, "plain", "running");
+    let plain = agent_field::<i64>(&db, "plain", "pid").unwrap() as i32;
+    let stubborn = agent_field::<i64>(&db, "stubborn", "pid").unwrap() as i32;
+
+    let mut stop = sb.command(launcher_bin());
+    stop.arg("--db").arg(&db).arg("ctl").arg("stop").arg("stubborn");
+    let mut stop = Running::spawn(stop, sb.path(), "ctl-stop");
+    wait_state(&db, "stubborn", "stopping");
+
+    // The launcher does not wait for the operator's stop to end (an hour) before it stops:
+    // the other agent goes, and the operator hears that the launcher is shutting down.
+    l.run.signal(Signal::SIGTERM);
+    wait_until(LIMIT, "plain stopped", || (!process_alive(plain)).then_some(()));
+    let answered = stop.wait_exit(LIMIT);
+    assert_eq!(answered.code(), Some(1));
+    let said = sb.read("ctl-stop.stderr") + &sb.read("ctl-stop.stdout");
+    assert!(said.contains("shutting down"), "{said}");
+    assert!(process_alive(stubborn), "stubborn was killed before its stop_timeout");
+
+    // Still listening while it waits for the stubborn agent: a second signal kills it.
+    l.run.signal(Signal::SIGTERM);
+    assert_eq!(l.run.wait_exit(LIMIT).code(), Some(130));
+    assert!(!process_alive(stubborn));
+    let session = rows(&db, "SELECT exit_reason FROM launcher_sessions");
+    assert_eq!(session[0][0], "killed agents after a second SIGTERM");
+}

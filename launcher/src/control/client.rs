@@ -117,9 +117,9 @@ fn trusted_server(stream: &UnixStream, db: &Path) -> Result<Option<i32>, String>
     if uid == 0 || uid == nix::unistd::geteuid().as_raw() || Some(uid) == owner {
         return Ok(pid);
     }
-    let server = super::Peer::new(uid, pid);
-    let owner =
-        owner.map_or_else(|| "none: it does not exist".to_owned(), |o| super::Peer::new(o, None).user);
+    let server = crate::manager::Peer::new(uid, pid);
+    let owner = owner
+        .map_or_else(|| "none: it does not exist".to_owned(), |o| crate::manager::Peer::new(o, None).user);
     Err(format!(
         "the control socket {} is served by {server}, who is neither root, you, nor the owner of {} ({owner}): not this database's launcher; ignoring it",
         paths::socket_path(db).display(),

@@ -1,81 +1,19 @@
 //! Control of a running launcher: `agentvisor-launcher ctl ...` over a unix socket beside the
-//! database, SIGHUP, and changes to the config file. All of them become [`Job`]s handled one at
-//! a time by the [`crate::manager::operator::Operator`], so a reload never races an operator's stop.
+//! database. Requests become the [`crate::manager`]'s jobs, and its replies the answers; `ctl
+//! status` is answered here, from the fleet's roster, without waiting for the manager.
 
 pub mod client;
 pub mod protocol;
 mod server;
 
-pub use protocol::{Action, Response};
+pub use protocol::Action;
 
-use crate::config::Config;
-use crate::manager::fleet::{Fleet, Roster};
-use crate::manager::operator::Operator;
+use crate::manager::Input;
+use crate::manager::fleet::Roster;
 use agentvisor_shared::WriterHandle;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use tokio::signal::unix::Signal;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-/// Who or what asked for an action; named in the events it causes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    Ctl(Peer),
-    Sighup,
-    FileChanged,
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::Ctl(p) => write!(f, "{p}"),
-            Origin::Sighup => write!(f, "SIGHUP"),
-            Origin::FileChanged => write!(f, "a change of the config file"),
-        }
-    }
-}
-
-/// The user at the other end of a control connection, from the kernel (SO_PEERCRED), never
-/// from what the client says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Peer {
-    pub uid: u32,
-    pub pid: Option<i32>,
-    pub user: String,
-}
-
-impl Peer {
-    pub fn new(uid: u32, pid: Option<i32>) -> Peer {
-        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-            .ok()
-            .flatten()
-            .map_or_else(|| format!("uid {uid}"), |u| u.name);
-        Peer { uid, pid, user }
-    }
-}
-
-impl std::fmt::Display for Peer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "user {} (uid {}", self.user, self.uid)?;
-        if let Some(pid) = self.pid {
-            write!(f, ", pid {pid}")?;
-        }
-        write!(f, ")")
-    }
-}
-
-/// One thing to do, with where to send the answer.
-#[derive(Debug)]
-pub struct Job {
-    pub action: Action,
-    pub agents: Vec<String>,
-    pub origin: Origin,
-    pub reply: Option<oneshot::Sender<Response>>,
-}
-
-/// Jobs waiting for the operator; senders wait beyond this.
-const JOB_QUEUE: usize = 32;
 
 /// `sun_path` in `struct sockaddr_un`, including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 108;
@@ -86,11 +24,10 @@ pub struct ControlSocket {
     path: PathBuf,
 }
 
-/// The running control tasks; [`Control::stop`] ends them and removes the socket.
+/// The running control server; [`Control::stop`] ends it and removes the socket.
 pub struct Control {
-    tasks: Vec<JoinHandle<()>>,
-    socket: Option<PathBuf>,
-    _watch: Option<crate::manager::watch::ConfigWatch>,
+    server: JoinHandle<()>,
+    socket: PathBuf,
 }
 
 impl Control {
@@ -115,54 +52,24 @@ impl Control {
         }
     }
 
-    /// Starts the operator, serving the bound control socket, the SIGHUP handler and the config
-    /// watcher. A config watcher that cannot start is logged and left out.
+    /// Serves the bound control socket: jobs go to the manager's inbox.
     pub fn start(
         socket: ControlSocket,
-        config: Config,
-        fleet: Arc<Mutex<Fleet>>,
+        inbox: mpsc::Sender<Input>,
         roster: Roster,
         writer: WriterHandle,
-        mut sighup: Signal,
+        group: bool,
     ) -> Control {
-        let (jobs, rx) = mpsc::channel(JOB_QUEUE);
-        let group = config.launcher.group;
-        let config_path = config.path.clone();
-        let mut tasks = vec![tokio::spawn(Operator::new(config, fleet, writer.clone()).run(rx))];
-        let hup_jobs = jobs.clone();
-        tasks.push(tokio::spawn(async move {
-            while sighup.recv().await.is_some() {
-                let job =
-                    Job { action: Action::Reload, agents: Vec::new(), origin: Origin::Sighup, reply: None };
-                if hup_jobs.send(job).await.is_err() {
-                    return;
-                }
-            }
-        }));
-        let watch = match crate::manager::watch::ConfigWatch::start(&config_path, jobs.clone()) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(
-                    "not watching {} for changes ({e}); reload with SIGHUP or ctl reload",
-                    config_path.display()
-                );
-                None
-            }
-        };
-        tasks.push(tokio::spawn(server::serve(socket.listener, jobs, roster, writer, group)));
-        Control { tasks, socket: Some(socket.path), _watch: watch }
+        let server = tokio::spawn(server::serve(socket.listener, inbox, roster, writer, group));
+        Control { server, socket: socket.path }
     }
 
-    /// Ends the control tasks (an operation under way is abandoned: the launcher is stopping
-    /// every agent anyway) and removes the socket so `ctl` says no launcher is running.
+    /// Ends the server (requests under way are answered by the manager, which refuses them
+    /// while the launcher stops) and removes the socket so `ctl` says no launcher is running.
     pub fn stop(self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        if let Some(path) = &self.socket
-            && let Err(e) = std::fs::remove_file(path)
-        {
-            tracing::debug!(error = %e, "could not remove {}", path.display());
+        self.server.abort();
+        if let Err(e) = std::fs::remove_file(&self.socket) {
+            tracing::debug!(error = %e, "could not remove {}", self.socket.display());
         }
     }
 }

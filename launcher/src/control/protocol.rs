@@ -22,18 +22,6 @@ pub enum Action {
     Reload,
 }
 
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Start => "start",
-            Action::Stop => "stop",
-            Action::Restart => "restart",
-            Action::Status => "status",
-            Action::Reload => "reload",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub action: Action,
@@ -56,10 +44,6 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn ok(message: impl Into<String>) -> Response {
-        Response { ok: true, message: message.into(), ..Response::default() }
-    }
-
     pub fn error(message: impl Into<String>) -> Response {
         Response { ok: false, message: message.into(), ..Response::default() }
     }

@@ -3,9 +3,9 @@
 //! it (SO_PEERCRED): the launcher's own user or root, plus members of the launcher's group
 //! when group access is on. Anyone else is answered with a refusal and recorded.
 
-use super::protocol::{AgentLine, MAX_REQUEST, Request, Response};
-use super::{Action, Job, Origin, Peer};
+use super::protocol::{Action, AgentLine, MAX_REQUEST, Request, Response};
 use crate::manager::fleet::Roster;
+use crate::manager::{self, Input, Job, Origin, Peer, Reply};
 use agentvisor_shared::model::Severity;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
@@ -44,7 +44,7 @@ pub fn bind(path: &Path, group: bool) -> io::Result<UnixListener> {
 
 pub async fn serve(
     listener: UnixListener,
-    jobs: mpsc::Sender<Job>,
+    inbox: mpsc::Sender<Input>,
     roster: Roster,
     writer: WriterHandle,
     group: bool,
@@ -53,7 +53,7 @@ pub async fn serve(
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let ctx = (jobs.clone(), roster.clone(), writer.clone(), last_refusal.clone());
+                let ctx = (inbox.clone(), roster.clone(), writer.clone(), last_refusal.clone());
                 tokio::spawn(async move {
                     if let Err(e) = handle(stream, ctx, group).await {
                         tracing::debug!(error = %e, "control connection failed");
@@ -69,11 +69,11 @@ pub async fn serve(
     }
 }
 
-type Ctx = (mpsc::Sender<Job>, Roster, WriterHandle, std::sync::Arc<AtomicI64>);
+type Ctx = (mpsc::Sender<Input>, Roster, WriterHandle, std::sync::Arc<AtomicI64>);
 
 async fn handle(
     stream: UnixStream,
-    (jobs, roster, writer, last_refusal): Ctx,
+    (inbox, roster, writer, last_refusal): Ctx,
     group: bool,
 ) -> io::Result<()> {
     let cred = stream.peer_cred()?;
@@ -93,21 +93,10 @@ async fn handle(
             Ok(Err(e)) => return Err(e),
             Ok(Ok(_)) => match serde_json::from_slice::<Request>(&line) {
                 Err(e) => Response::error(format!("bad request: {e}")),
-                Ok(req) if req.action == Action::Status => status(&roster, &writer, &req.agents),
-                Ok(req) => {
-                    let (reply, answer) = oneshot::channel();
-                    let job = Job {
-                        action: req.action,
-                        agents: req.agents,
-                        origin: Origin::Ctl(peer),
-                        reply: Some(reply),
-                    };
-                    if jobs.send(job).await.is_err() {
-                        Response::error("the launcher is shutting down")
-                    } else {
-                        answer.await.unwrap_or_else(|_| Response::error("the launcher is shutting down"))
-                    }
-                }
+                Ok(req) => match job_action(req.action) {
+                    None => status(&roster, &writer, &req.agents),
+                    Some(action) => ask(&inbox, action, req.agents, peer).await,
+                },
             },
         }
     };
@@ -115,6 +104,37 @@ async fn handle(
     out.push(b'\n');
     write.write_all(&out).await?;
     write.shutdown().await
+}
+
+/// The manager's job for a request; `None` for `status`, which is answered here.
+fn job_action(action: Action) -> Option<manager::Action> {
+    match action {
+        Action::Start => Some(manager::Action::Start),
+        Action::Stop => Some(manager::Action::Stop),
+        Action::Restart => Some(manager::Action::Restart),
+        Action::Reload => Some(manager::Action::Reload),
+        Action::Status => None,
+    }
+}
+
+/// Hands a job to the manager and waits for its reply.
+async fn ask(
+    inbox: &mpsc::Sender<Input>,
+    action: manager::Action,
+    agents: Vec<String>,
+    peer: Peer,
+) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let job = Job { action, agents, origin: Origin::Ctl(peer), reply: Some(reply) };
+    let gone = || Response::error("the launcher is shutting down");
+    if inbox.send(Input::Job(job)).await.is_err() {
+        return gone();
+    }
+    match answer.await {
+        Ok(Reply { ok, message }) => Response { ok, message, ..Response::default() },
+        // The manager stopped taking jobs before it got to this one.
+        Err(_) => gone(),
+    }
 }
 
 /// The launcher's user and root always; members of the launcher's group with `group = true`

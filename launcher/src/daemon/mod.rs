@@ -3,8 +3,10 @@
 
 use crate::config::Config;
 use crate::control::Control;
-use crate::manager::fleet::{Fleet, Roster};
+use crate::manager::fleet::Roster;
+use crate::manager::{Cause, Manager};
 use crate::sampling::Sampler;
+mod feed;
 mod lock;
 mod permissions;
 mod recover;
@@ -18,7 +20,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::signal::unix::{SignalKind, signal};
 
 /// Bulk writes (samples, log batches, liveness) queued for the writer at most: a few seconds
 /// of a busy system. Beyond it they are dropped and counted, so a stalled disk cannot make
@@ -30,6 +31,9 @@ const READY_WITHIN: Duration = Duration::from_secs(60);
 
 /// Exit code after a second signal cut the graceful stop short.
 const KILLED: u8 = 130;
+
+/// Inputs waiting for the manager; senders wait beyond this.
+const INBOX: usize = 32;
 
 pub fn run(config: Config, db: &Path) -> ExitCode {
     match start(config, db) {
@@ -140,10 +144,7 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Result<ExitCode> {
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    // Before anything else: SIGHUP's default action would end the launcher.
-    let sighup = signal(SignalKind::hangup())?;
+    let signals = feed::Signals::take()?;
     let n = config.plan.len();
     launcher_event(
         &writer,
@@ -151,61 +152,37 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
         format!("launcher started with {n} agents from {}", config.path.display()),
     );
     let socket = Control::bind(db, config.launcher.group)?;
-    let fleet = Arc::new(tokio::sync::Mutex::new(Fleet::start(config, &writer)?));
-    let roster = fleet.lock().await.roster();
+    let mut manager = Manager::start(config.clone(), &writer)?;
+    let roster = manager.roster();
+    let (inbox, mut input) = tokio::sync::mpsc::channel(INBOX);
     let control =
-        Control::start(socket, config.clone(), fleet.clone(), roster.clone(), writer.clone(), sighup);
+        Control::start(socket, inbox.clone(), roster.clone(), writer.clone(), config.launcher.group);
+    let feeds = feed::start(signals, &config.path, &inbox, writer.clone());
     let db_dir =
         db.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_owned);
     let sampler = tokio::spawn(
-        Sampler::new(roster.clone(), fleet.clone(), writer.clone(), db_dir)
-            .run(config.launcher.sample_interval.get()),
+        Sampler::new(roster.clone(), writer.clone(), db_dir).run(config.launcher.sample_interval.get()),
     );
     let liveness = tokio::spawn(liveness(roster.clone(), writer.clone()));
     let ready = tokio::spawn(ready_when_settled(roster.clone()));
 
-    let (signame, lost) = tokio::select! {
-        _ = sigterm.recv() => ("SIGTERM", None),
-        _ = sigint.recv() => ("SIGINT", None),
-        why = database_lost(&writer) => ("database loss", Some(why)),
-    };
+    let cause = manager.serve(&mut input).await;
     systemd::stopping();
-    if let Some(why) = &lost {
+    if let Cause::DatabaseLost(why) = &cause {
         // A supervisor that cannot record must not pretend to: stop the agents as for SIGTERM
         // and fail, so that systemd's Restart= brings up a launcher on a fresh database.
         tracing::error!("{why}; stopping every agent and exiting with status 1");
         systemd::status(&format!("stopping agents: {why}"));
     }
     control.stop();
-    let fleet = fleet.lock().await;
+    let signame = cause.name();
     launcher_event(&writer, "launcher_stopping", format!("{signame}: stopping agents"));
-    let reason = format!("launcher shutdown ({signame})");
-    let forced = tokio::select! {
-        () = fleet.stop_all(&reason) => false,
-        _ = sigterm.recv() => true,
-        _ = sigint.recv() => true,
-    };
-    if forced {
-        tracing::warn!("second signal: killing every agent at once");
-        fleet.kill_all();
-        wait_until_no_process(&roster, Duration::from_secs(2)).await;
-    }
+    let forced = manager.stop_all(&format!("launcher shutdown ({signame})"), &mut input).await;
+    drop(feeds);
     sampler.abort();
     liveness.abort();
     ready.abort();
-    // Whatever the agents left outside their process groups, known to the sampler or not.
-    let leftovers = tokio::task::spawn_blocking(|| {
-        let limit = Duration::from_secs(5);
-        let n = crate::process::contain::kill_cgroups(limit).values().sum::<usize>()
-            + crate::process::contain::kill_descendants(limit);
-        crate::process::contain::remove_cgroup_base();
-        n
-    });
-    if let Ok(n) = leftovers.await
-        && n > 0
-    {
-        tracing::warn!("killed {n} processes the agents left behind");
-    }
+    kill_leftovers().await;
     let how = if forced { "killed its agents after a second signal" } else { "stopped" };
     launcher_event(&writer, "launcher_stopped", format!("launcher {how} ({signame})"));
     let reason = if forced {
@@ -222,22 +199,26 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     }
     Ok(if forced {
         ExitCode::from(KILLED)
-    } else if lost.is_some() {
+    } else if matches!(cause, Cause::DatabaseLost(_)) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
 }
 
-/// Returns once the store finds that the database file it writes is no longer the one at its
-/// path (see [`WriterHandle::database_lost`]).
-async fn database_lost(writer: &WriterHandle) -> String {
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        tick.tick().await;
-        if let Some(why) = writer.database_lost() {
-            return why;
-        }
+/// Kills whatever the agents left outside their process groups, known to the sampler or not.
+async fn kill_leftovers() {
+    let leftovers = tokio::task::spawn_blocking(|| {
+        let limit = Duration::from_secs(5);
+        let n = crate::process::contain::kill_cgroups(limit).values().sum::<usize>()
+            + crate::process::contain::kill_descendants(limit);
+        crate::process::contain::remove_cgroup_base();
+        n
+    });
+    if let Ok(n) = leftovers.await
+        && n > 0
+    {
+        tracing::warn!("killed {n} processes the agents left behind");
     }
 }
 
@@ -276,15 +257,6 @@ async fn ready_when_settled(roster: Roster) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     systemd::ready(&roster.summary());
-}
-
-async fn wait_until_no_process(roster: &Roster, limit: Duration) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while roster.with_members(|members| members.iter().any(|(_, rx)| rx.borrow().pid.is_some()))
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn launcher_event(writer: &WriterHandle, kind: &str, message: String) {

@@ -1,12 +1,12 @@
 //! All supervisors together: registering the agents, starting a supervisor for each, stopping
 //! them in reverse dependency order, and summarising their states. Members can be added,
-//! replaced and removed while the launcher runs (operator commands, config reload); readers
-//! see the current set through the [`Roster`].
+//! replaced and removed while the launcher runs (operator commands, config reload) by the
+//! [`super::Manager`], its only owner; readers see the current set through the [`Roster`].
 
 use crate::capture::output::Limits;
 use crate::config::Config;
 use crate::notify;
-use crate::supervisor::{Command, Setup, Supervisor};
+use crate::supervisor::{Command, ProcessState, Setup, Supervisor};
 use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
@@ -34,16 +34,18 @@ impl Drop for Member {
     }
 }
 
-/// What readers see of the fleet: its current members and a note for the status line (a
-/// config that failed to reload).
+/// What readers see of the fleet: its current members, their command channels (for what the
+/// sampler observes) and a note for the status line (a config that failed to reload).
 #[derive(Clone, Default)]
 struct View {
     members: Vec<(String, watch::Receiver<AgentStatus>)>,
+    commands: HashMap<String, mpsc::Sender<Command>>,
     note: Option<String>,
 }
 
 /// The agents' names and status channels, for tasks that only read (sampler, liveness,
-/// `ctl status`); it follows members added or removed later.
+/// `ctl status`); it follows members added or removed later. Published by the fleet's owner,
+/// so a reader never waits for it.
 #[derive(Clone)]
 pub struct Roster(watch::Receiver<View>);
 
@@ -53,6 +55,13 @@ impl Roster {
     /// be short; it cannot await. Looked at every second, the members are not copied.
     pub fn with_members<T>(&self, f: impl FnOnce(&[(String, watch::Receiver<AgentStatus>)]) -> T) -> T {
         f(&self.0.borrow().members)
+    }
+
+    /// Tells an agent's supervisor what the sampler saw of its main process, without waiting:
+    /// `false` if it cannot be told now (its command queue is full, or it is no member).
+    pub fn tell(&self, name: &str, process: ProcessState) -> bool {
+        let view = self.0.borrow();
+        view.commands.get(name).is_some_and(|c| c.try_send(Command::Process(process)).is_ok())
     }
 
     /// Whether every agent has been started and is running, or has failed (waiting to restart,
@@ -209,7 +218,11 @@ impl Fleet {
 
     fn publish(&self) {
         let members = self.members.iter().map(|m| (m.name.clone(), m.status.clone())).collect();
-        self.view.send_modify(|v| v.members = members);
+        let commands = self.members.iter().map(|m| (m.name.clone(), m.commands.clone())).collect();
+        self.view.send_modify(|v| {
+            v.members = members;
+            v.commands = commands;
+        });
     }
 
     pub fn roster(&self) -> Roster {

@@ -2,9 +2,8 @@
 //! changes nothing), then start added agents, stop removed ones, restart only those whose
 //! definition changed, and leave every other agent's process alone.
 
+use super::{Manager, Origin, Reply};
 use crate::config::{self, Config};
-use crate::control::{Origin, Response};
-use crate::manager::operator::Operator;
 use agentvisor_shared::model::{DesiredState, Severity};
 
 /// What differs between the config in force and a new one, by agent name.
@@ -86,9 +85,9 @@ impl Diff {
     }
 }
 
-impl Operator {
+impl Manager {
     /// Reads the config file again and applies it, or keeps the one in force if it is invalid.
-    pub(crate) async fn reload(&mut self, origin: &Origin) -> Response {
+    pub(super) async fn reload(&mut self, origin: &Origin) -> Reply {
         let path = self.config.path.clone();
         // Reading and checking touch the file system, which can block (a slow disk, a hung
         // mount): off the runtime, so supervision and `ctl status` go on meanwhile.
@@ -105,24 +104,24 @@ impl Operator {
             Ok(Err(e)) => {
                 // Whatever appears next is a change, even the text read last time.
                 self.last_text = None;
-                return self.refuse(origin, e.to_string()).await;
+                return self.refuse(origin, e.to_string());
             }
             Err(e) => {
                 self.last_text = None;
                 let error = format!("{}: reading the config file failed: {e}", path.display());
-                return self.refuse(origin, error).await;
+                return self.refuse(origin, error);
             }
         };
         // Editors that save in several steps cause several file events; only a change of
         // content is a reload. An explicit request always goes through.
         if *origin == Origin::FileChanged && self.last_text.as_deref() == Some(text.as_str()) {
             tracing::debug!("config file touched but not changed; not reloading");
-            return Response::ok("config unchanged");
+            return Reply::ok("config unchanged");
         }
         self.last_text = Some(text);
         let new = match parsed {
             Ok(c) => c,
-            Err(e) => return self.refuse(origin, e.to_string()).await,
+            Err(e) => return self.refuse(origin, e.to_string()),
         };
         let d = diff(&self.config, &new);
         let old_plan: Vec<String> = planned(&self.config).into_iter().map(str::to_owned).collect();
@@ -134,25 +133,22 @@ impl Operator {
             }
         }
         self.config = new;
-        crate::manager::fleet::register(&self.config, &self.writer);
+        super::fleet::register(&self.config, &self.writer);
         let mut failed = Vec::new();
         for name in planned(&self.config).into_iter().map(str::to_owned).collect::<Vec<_>>() {
             let fresh = d.added.contains(&name) || d.changed.contains(&name);
             if fresh
                 && !self.held.contains(&name)
-                && let Err(e) = self.spawn(&name).await
+                && let Err(e) = self.spawn(&name)
             {
                 failed.push(format!("{name}: {e}"));
             }
         }
-        {
-            let mut fleet = self.fleet.lock().await;
-            for name in d.removed.iter().chain(&d.disabled) {
-                fleet.remove(name);
-            }
-            fleet.reorder(&planned(&self.config));
-            fleet.set_note(None);
+        for name in d.removed.iter().chain(&d.disabled) {
+            self.fleet.remove(name);
         }
+        self.fleet.reorder(&planned(&self.config));
+        self.fleet.set_note(None);
         for name in &d.removed {
             self.held.remove(name);
             self.desired(name, DesiredState::Removed);
@@ -170,20 +166,20 @@ impl Operator {
         }
         if failed.is_empty() {
             self.event(None, "config_reloaded", message.clone());
-            Response::ok(message)
+            Reply::ok(message)
         } else {
             message.push_str(&format!("; could not start {}", failed.join(", ")));
             self.event_at(None, "config_reloaded", Severity::Error, message.clone());
-            Response::error(message)
+            Reply::error(message)
         }
     }
 
     /// An invalid config: logged, recorded and shown in the status line; nothing changes.
-    async fn refuse(&mut self, origin: &Origin, error: String) -> Response {
+    fn refuse(&mut self, origin: &Origin, error: String) -> Reply {
         let message = format!("config not reloaded ({origin}); the running config stays in force: {error}");
         self.event_at(None, "config_invalid", Severity::Error, message.clone());
-        self.fleet.lock().await.set_note(Some(format!("config error: {error}")));
-        Response::error(message)
+        self.fleet.set_note(Some(format!("config error: {error}")));
+        Reply::error(message)
     }
 }
 

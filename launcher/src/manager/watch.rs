@@ -1,5 +1,5 @@
 //! Reloads the config when its file changes. Events are filtered by file name and debounced,
-//! so a save in several steps (write then rename, two writes) becomes one reload; the operator
+//! so a save in several steps (write then rename, two writes) becomes one reload; the manager
 //! also skips a reload whose text did not change.
 //!
 //! What is watched is the file itself while it exists, and its directory only while it does
@@ -12,7 +12,7 @@
 //! reload reads the file. A change after that raises a new event; one before it is in what the
 //! reload reads.
 
-use crate::control::{Action, Job, Origin};
+use super::{Action, Input, Job, Origin};
 use notify::event::AccessKind;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use std::ffi::OsString;
@@ -37,7 +37,7 @@ impl Drop for ConfigWatch {
 }
 
 impl ConfigWatch {
-    pub fn start(config: &Path, jobs: mpsc::Sender<Job>) -> std::io::Result<ConfigWatch> {
+    pub fn start(config: &Path, inbox: mpsc::Sender<Input>) -> std::io::Result<ConfigWatch> {
         let file = std::path::absolute(config)?;
         // One slot: any number of events before the task looks is one change.
         let (hint, mut hints) = mpsc::channel(1);
@@ -59,7 +59,7 @@ impl ConfigWatch {
                     origin: Origin::FileChanged,
                     reply: None,
                 };
-                if jobs.send(job).await.is_err() {
+                if inbox.send(Input::Job(job)).await.is_err() {
                     return;
                 }
             }
@@ -108,14 +108,14 @@ mod tests {
 
     /// Waits for the next reload the watch asks for; fails after a deadline that only bounds
     /// a hang.
-    async fn reload(rx: &mut mpsc::Receiver<Job>) {
-        let job = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
-        let job = job.expect("no reload within 10 s").expect("the watch ended");
+    async fn reload(rx: &mut mpsc::Receiver<Input>) {
+        let input = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        let Some(Input::Job(job)) = input.expect("no reload within 10 s") else { panic!("the watch ended") };
         assert_eq!((job.action, job.origin), (Action::Reload, Origin::FileChanged));
     }
 
     /// Nothing asked for within a few settle times.
-    async fn quiet(rx: &mut mpsc::Receiver<Job>) {
+    async fn quiet(rx: &mut mpsc::Receiver<Input>) {
         assert!(tokio::time::timeout(SETTLE * 3, rx.recv()).await.is_err(), "an unexpected reload");
     }
 

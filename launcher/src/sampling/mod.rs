@@ -9,8 +9,8 @@
 pub mod procs;
 pub mod stat;
 
-use crate::manager::fleet::{Fleet, Roster};
-use crate::supervisor::{Command, ProcessState, Stopped};
+use crate::manager::fleet::Roster;
+use crate::supervisor::{ProcessState, Stopped};
 use agentvisor_shared::model::metric;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{Sample, WriteOp, WriterHandle};
@@ -18,13 +18,12 @@ use procfs::{Current, CurrentSI};
 use procs::ProcInfo;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Sampler {
+    /// The agents, and through it their supervisors, told when their process is stopped or
+    /// runs again.
     roster: Roster,
-    /// To tell supervisors that their process is stopped or runs again.
-    fleet: Arc<tokio::sync::Mutex<Fleet>>,
     stops: Stops,
     writer: WriterHandle,
     /// A directory on the database's volume, for free space.
@@ -78,15 +77,9 @@ fn group_totals(procs: &[ProcInfo]) -> HashMap<i32, GroupTotals> {
 }
 
 impl Sampler {
-    pub fn new(
-        roster: Roster,
-        fleet: Arc<tokio::sync::Mutex<Fleet>>,
-        writer: WriterHandle,
-        db_dir: PathBuf,
-    ) -> Sampler {
+    pub fn new(roster: Roster, writer: WriterHandle, db_dir: PathBuf) -> Sampler {
         Sampler {
             roster,
-            fleet,
             stops: Stops::default(),
             writer,
             db_dir,
@@ -140,18 +133,14 @@ impl Sampler {
     }
 
     /// Tells supervisors what changed about their processes being stopped. Without waiting:
-    /// what cannot be told now (the fleet is busy with a reload, a command queue is full) is
-    /// told at a later sample.
+    /// what cannot be told now (a command queue is full) is told at a later sample.
     fn tell_stops(&mut self) {
         let due = self.stops.due();
         if due.is_empty() {
             return;
         }
-        let Ok(fleet) = self.fleet.try_lock() else { return };
         for (name, state) in due {
-            let told =
-                fleet.member(&name).is_some_and(|m| m.commands.try_send(Command::Process(state)).is_ok());
-            if told {
+            if self.roster.tell(&name, state) {
                 self.stops.told(&name, state.stopped.is_some());
             }
         }
@@ -463,7 +452,7 @@ mod tests {
         assert!(stops.0.is_empty());
         stops.update(&members, &[with_state(10, 't')], 3_000);
         stops.update(&members, &[with_state(10, 't')], 4_000);
-        // Not delivered (the fleet was busy): still due at the next sample.
+        // Not delivered (the command queue was full): still due at the next sample.
         assert_eq!(stops.due().len(), 1);
         let told = sample(&mut stops, &members, &[with_state(10, 't')], 5_000);
         let since = Some(Stopped { state: 't', since_ms: 3_000 });
