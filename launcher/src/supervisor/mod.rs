@@ -8,6 +8,9 @@
 
 #[cfg(debug_assertions)]
 pub mod fault;
+// Not wired into the shell yet.
+#[allow(dead_code)]
+mod machine;
 mod notices;
 mod policy;
 mod run;
