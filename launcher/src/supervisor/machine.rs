@@ -8,7 +8,6 @@
 //! lifecycle decision and is applied outside (`notices.rs`); only its signs of life and
 //! `READY=1` are inputs here.
 
-use super::human;
 use super::policy::{Decision, Tracker};
 use crate::config::{AgentConfig, OnHeartbeatTimeout, Ready, Restart};
 use crate::deadline;
@@ -208,6 +207,7 @@ impl Machine {
         Machine { state: State::Waiting, tracker: Tracker::default(), restarts, let_go: false }
     }
 
+    #[cfg(test)]
     pub fn state(&self) -> &State {
         &self.state
     }
@@ -310,6 +310,12 @@ enum Next {
         ran_for: Duration,
         then_stop: bool,
     },
+}
+
+/// A duration for messages, to the millisecond: "1s 500ms".
+pub fn human(d: Duration) -> String {
+    let ms = Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    humantime::format_duration(ms).to_string()
 }
 
 fn event(kind: &'static str, severity: Severity, message: String) -> Effect {

@@ -2,14 +2,38 @@
 //! policy and protocol input, and is the only writer of the agent's status row. Others talk to
 //! it through its command channel and watch its status through a `watch` channel.
 //!
-//! Lifecycle: `stopped` (waiting for dependencies to be ready) -> `starting` (until ready)
-//! -> `running` -> on exit: `backoff` -> `starting` ... or `exited` (no restart by policy) or
-//! `fatal` (crash loop); a stop command goes through `stopping` to `stopped`.
+//! The decisions are a pure state machine (`machine.rs`: `step(state, input, now)` appends
+//! effects); `run.rs` is the async shell that turns the process, the agent's messages, the
+//! commands and the timers into inputs and performs the effects. The published
+//! [`AgentState`] is in brackets:
+//!
+//! | state                  | input                           | next, effects                                  |
+//! |------------------------|---------------------------------|------------------------------------------------|
+//! | Waiting [stopped]      | dependencies ready              | Spawning; spawn                                |
+//! |                        | stop / let go (kill: ignored)   | Stopped; answer stops                          |
+//! | Spawning               | spawned / spawn failed          | Running [starting or running] / as on exit     |
+//! | Running [starting]     | READY=1                         | Running [running]                              |
+//! |                        | sign of life                    | heartbeat deadline moves (no timer re-armed)   |
+//! |                        | ready / heartbeat deadline      | catch up, stall grace, then: Stopping (failed) |
+//! |                        |                                 | or, heartbeat with `mark`, unhealthy           |
+//! |                        | exit                            | as the restart policy says (below)             |
+//! |                        | stop                            | Stopping [stopping]; stop signal, SIGCONT      |
+//! |                        | kill / let go                   | Stopping (killed); SIGKILL to the group        |
+//! | Stopping [stopping]    | exit, group gone                | SIGKILL to leftovers; failed: policy; command: |
+//! |                        |                                 | Stopped [stopped], answer stops                |
+//! |                        | `stop_timeout` / kill           | SIGKILL to the group, then wait for the exit   |
+//! |                        | stop                            | answered with it; no restart follows           |
+//! | (a run ended)          | restart policy                  | Exited [exited] / Fatal [fatal] (crash loop) / |
+//! |                        |                                 | Backoff [backoff]                              |
+//! | Backoff [backoff]      | delay elapsed                   | Spawning; restart count + 1                    |
+//! |                        | stop / let go (kill: ignored)   | Stopped [stopped]; answer stops                |
+//! | Stopped, Exited, Fatal | stop                            | answered at once                               |
+//!
+//! What the agent reports (status text, task, tokens, metrics) is applied outside the machine
+//! (`notices.rs`): it decides nothing.
 
 #[cfg(debug_assertions)]
 pub mod fault;
-// Not wired into the shell yet.
-#[allow(dead_code)]
 mod machine;
 mod notices;
 mod policy;
@@ -18,12 +42,16 @@ mod run;
 use crate::capture::output::Limits;
 use crate::config::AgentConfig;
 use crate::notify::Parsed;
+use crate::process::child::AgentChild;
 use agentvisor_shared::model::{AgentState, AgentStatus, Health, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, Sample, WriteOp, WriterHandle};
-use std::collections::HashSet;
+use machine::{Effect, Input, Machine};
+use std::collections::{HashSet, VecDeque};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// What others can ask of a supervisor.
@@ -75,14 +103,26 @@ pub struct Setup {
 pub struct Supervisor {
     s: Setup,
     status: AgentStatus,
-    tracker: policy::Tracker,
+    machine: Machine,
+    /// Inputs waiting for the machine, and its effects (buffers kept across steps).
+    queue: VecDeque<Input>,
+    effects: Vec<Effect>,
+    timers: run::Timers,
+    /// The stops received and not answered yet: answered once no process is left.
+    owed: Vec<oneshot::Sender<()>>,
+    /// Until the launcher lets go of the agent.
+    commands_open: bool,
+    /// The current run's main process, and its process group.
+    child: Option<AgentChild>,
+    pid: i32,
+    /// The new run's output and notify pipe, read once its start is recorded.
+    io: Option<(pipe::Receiver, pipe::Receiver, OwnedFd)>,
+    flush_timer: run::Slot,
+    last_flush: Option<tokio::time::Instant>,
     /// Status changed in ways worth writing but not worth a write of its own (heartbeats,
     /// protocol fields): written by the next flush tick, and dropped under pressure.
     dirty: bool,
     samples: Vec<Sample>,
-    /// A stop that arrived while the process was already being stopped (for a restart):
-    /// answered when it is gone, and the restart is skipped.
-    pending_stop: Option<oneshot::Sender<()>>,
     /// When the agent last caused an event by what it said (`X_ERROR`, `STOPPING`).
     last_agent_event: Option<std::time::Instant>,
     /// Custom metric names the agent has used, to bound how many series it can create.
@@ -96,8 +136,6 @@ pub struct Supervisor {
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// At most one event per this interval comes from an agent's own messages.
 const AGENT_EVENT_EVERY: Duration = Duration::from_secs(1);
-/// How often a waiting agent looks at its dependencies again.
-const DEPENDENCY_POLL: Duration = Duration::from_millis(50);
 
 impl Supervisor {
     pub fn new(s: Setup) -> Supervisor {
@@ -106,11 +144,20 @@ impl Supervisor {
         let status = s.published.borrow().clone();
         Supervisor {
             s,
+            machine: Machine::new(status.restarts),
             status,
-            tracker: policy::Tracker::default(),
+            queue: VecDeque::new(),
+            effects: Vec::new(),
+            timers: run::Timers::default(),
+            owed: Vec::new(),
+            commands_open: true,
+            child: None,
+            pid: 0,
+            io: None,
+            flush_timer: run::Slot::default(),
+            last_flush: None,
             dirty: false,
             samples: Vec::new(),
-            pending_stop: None,
             last_agent_event: None,
             metric_names: HashSet::new(),
             stopped: None,
@@ -119,48 +166,11 @@ impl Supervisor {
 
     pub async fn run(mut self) {
         self.commit();
-        if self.wait_for_dependencies().await {
-            self.supervise().await;
-        }
-        if let Some(done) = self.pending_stop.take() {
-            let _ = done.send(());
-        }
-        // Nothing left to run: answer commands until the launcher lets go of this agent.
-        while let Some(cmd) = self.s.commands.recv().await {
-            if let Command::Stop { done, .. } = cmd {
-                let _ = done.send(());
-            }
-        }
-    }
-
-    /// Waits until every dependency is ready. `false` if told to stop meanwhile.
-    async fn wait_for_dependencies(&mut self) -> bool {
-        let waiting_for = |deps: &[(String, watch::Receiver<AgentStatus>)]| {
-            deps.iter().filter(|(_, rx)| !rx.borrow().ready).map(|(n, _)| n.clone()).collect::<Vec<_>>()
-        };
-        let pending = waiting_for(&self.s.dependencies);
-        if pending.is_empty() {
-            return true;
-        }
-        self.event("waiting", Severity::Info, format!("waiting for {} to be ready", pending.join(", ")));
-        let mut poll = tokio::time::interval(DEPENDENCY_POLL);
-        loop {
-            tokio::select! {
-                _ = poll.tick() => {
-                    if waiting_for(&self.s.dependencies).is_empty() {
-                        return true;
-                    }
-                }
-                cmd = self.s.commands.recv() => match cmd {
-                    Some(Command::Stop { done, .. }) => {
-                        let _ = done.send(());
-                        return false;
-                    }
-                    Some(Command::Kill | Command::Process(_)) => {}
-                    None => return false,
-                },
-            }
-        }
+        let waiting_for =
+            self.s.dependencies.iter().filter(|(_, rx)| !rx.borrow().ready).map(|(n, _)| n.clone()).collect();
+        self.queue.push_back(Input::Start { waiting_for });
+        self.settle(tokio::time::Instant::now()).await;
+        self.drive().await;
     }
 
     /// Writes the full status row now (never dropped) and publishes it.
@@ -270,10 +280,4 @@ impl Supervisor {
         self.status.ready = false;
         self.stopped = None;
     }
-}
-
-/// A duration for messages, to the millisecond: "1s 500ms".
-fn human(d: Duration) -> String {
-    let ms = Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    humantime::format_duration(ms).to_string()
 }

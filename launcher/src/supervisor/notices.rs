@@ -1,21 +1,22 @@
 //! What the agent says through its notify socket or pipe, applied to its status.
 
-use super::{Supervisor, human};
+use super::Supervisor;
+use super::machine::Input;
 use crate::notify::{Notice, Parsed};
 use agentvisor_shared::Sample;
-use agentvisor_shared::model::{AgentState, Health, Severity};
+use agentvisor_shared::model::{Health, Severity};
 use agentvisor_shared::time::now_ms;
-use tokio::time::Instant;
 
 /// Distinct `X_METRIC_*` names an agent may use; more are counted as malformed.
 pub const MAX_CUSTOM_METRICS: usize = 64;
 
 impl Supervisor {
-    /// Applies one message. Returns whether it was a sign of life (a heartbeat or READY),
-    /// which re-arms the heartbeat timer. State, health and readiness changes are written at
-    /// once; everything else is coalesced into the next flush.
-    pub(super) fn apply(&mut self, parsed: Parsed, started: Instant) -> bool {
+    /// Applies what the message reports. A sign of life (a heartbeat or `READY=1`) is
+    /// returned as the machine's input: readiness is its decision. Health changes are written
+    /// at once; everything else is coalesced into the next flush.
+    pub(super) fn apply(&mut self, parsed: Parsed) -> Option<Input> {
         let mut alive = false;
+        let mut ready = false;
         let mut changed = false;
         if parsed.malformed > 0 {
             self.status.notify_errors += i64::from(parsed.malformed);
@@ -29,19 +30,10 @@ impl Supervisor {
             match notice {
                 Notice::Ready => {
                     alive = true;
+                    ready = true;
+                    #[cfg(debug_assertions)]
                     if !st.ready {
-                        #[cfg(debug_assertions)]
                         crate::supervisor::fault::panic_on_ready(&st.agent);
-                        st.ready = true;
-                        if st.state == AgentState::Starting {
-                            st.state = AgentState::Running;
-                        }
-                        changed = true;
-                        self.event(
-                            "ready",
-                            Severity::Info,
-                            format!("ready after {}", human(started.elapsed())),
-                        );
                     }
                 }
                 Notice::Watchdog => {
@@ -99,6 +91,6 @@ impl Supervisor {
         if changed {
             self.commit();
         }
-        alive
+        alive.then_some(Input::Alive { ready })
     }
 }

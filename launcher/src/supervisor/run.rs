@@ -1,111 +1,224 @@
-//! One run of the agent's process, from spawn to exit, and the restart loop around it.
+//! The async shell around the [`Machine`]: it waits on the agent's process, its messages, the
+//! commands and the timers, turns each into an [`Input`], and performs the [`Effect`]s.
+//! Nothing here decides; new lifecycle rules go into the machine.
 
-use super::policy::Decision;
-use super::{Command, Supervisor, human};
+use super::machine::{Effect, Input, Timer, human};
+use super::{Command, Supervisor};
 use crate::capture::output;
-use crate::config::{OnHeartbeatTimeout, Ready, Restart};
-use crate::deadline;
 use crate::process::child::AgentChild;
 use crate::process::contain;
 use crate::process::{self, Spawned};
-use agentvisor_shared::model::{AgentState, Health, Severity, Stream};
+use agentvisor_shared::model::{Health, Stream};
 use agentvisor_shared::time::now_ms;
 use nix::sys::signal::Signal;
+use std::future::Future;
+use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::pin::Pin;
 use std::process::ExitStatus;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep, sleep_until};
 
-/// How often a stopping agent's process group is checked once its main process has exited.
-const GROUP_POLL: Duration = Duration::from_millis(50);
+/// A timer that lives across the loop's turns: a select! that made timers anew would put them
+/// into tokio's timer wheel and take them out again for every message.
+#[derive(Default)]
+pub(super) struct Slot {
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
 
-/// A deadline noticed more than this after it passed means the launcher itself did not run
-/// meanwhile (stopped, blocked, starved of CPU, a paused VM): see [`stall_grace`].
-const STALL: Duration = Duration::from_millis(250);
+impl Slot {
+    fn arm(&mut self, at: Instant) {
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().reset(at),
+            None => self.sleep = Some(Box::pin(sleep_until(at))),
+        }
+        self.armed = true;
+    }
 
-/// How a run ended.
-enum End {
-    /// Stopped on command: stay stopped.
-    Stopped,
-    /// The process ended (or could not be started).
-    Ended { failed: bool, ran_for: Duration },
+    /// Dropping the timer takes it out of the wheel: a disarmed timer wakes nobody.
+    fn disarm(&mut self) {
+        self.armed = false;
+        self.sleep = None;
+    }
+
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> bool {
+        let fired = self.armed && self.sleep.as_mut().is_some_and(|s| s.as_mut().poll(cx).is_ready());
+        if fired {
+            self.armed = false;
+        }
+        fired
+    }
+
+    fn fired(&mut self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| if self.poll_fired(cx) { Poll::Ready(()) } else { Poll::Pending })
+    }
+}
+
+/// The machine's timers, one of each kind.
+#[derive(Default)]
+pub(super) struct Timers {
+    slots: [Slot; Timer::ALL.len()],
+}
+
+impl Timers {
+    fn slot(&mut self, timer: Timer) -> &mut Slot {
+        &mut self.slots[timer as usize]
+    }
+
+    fn fired(&mut self) -> impl Future<Output = Timer> + '_ {
+        std::future::poll_fn(|cx| {
+            for timer in Timer::ALL {
+                if self.slot(timer).poll_fired(cx) {
+                    return Poll::Ready(timer);
+                }
+            }
+            Poll::Pending
+        })
+    }
+}
+
+/// Waits for the main process, if there is one.
+async fn wait(child: &mut Option<AgentChild>) -> io::Result<ExitStatus> {
+    match child {
+        Some(child) => child.wait().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Supervisor {
-    /// Runs the agent, restarting it by its policy, until it is stopped, exits for good or
-    /// turns fatal.
-    pub(super) async fn supervise(&mut self) {
+    /// Turns what happens into inputs until the machine is final and the launcher has let go
+    /// of the agent.
+    pub(super) async fn drive(&mut self) {
         loop {
-            let End::Ended { failed, ran_for } = self.run_once().await else { return };
-            if let Some(done) = self.pending_stop.take() {
-                self.set_state(AgentState::Stopped);
-                self.event("stopped", Severity::Info, "stopped while being restarted".into());
-                let _ = done.send(());
+            if self.machine.is_final() && !self.commands_open {
                 return;
             }
-            let restart = match self.s.cfg.restart {
-                Restart::Always => true,
-                Restart::OnFailure => failed,
-                Restart::Never => false,
-            };
-            if !restart {
-                self.set_state(AgentState::Exited);
-                return;
-            }
-            match self.tracker.next(&self.s.cfg, std::time::Instant::now(), ran_for) {
-                Decision::Fatal { restarts, window } => {
-                    self.set_state(AgentState::Fatal);
-                    let msg = format!(
-                        "crash loop: {restarts} restarts within {}; giving up (no more restarts in this launcher run)",
-                        human(window)
-                    );
-                    self.event("crash_loop", Severity::Critical, msg);
-                    return;
-                }
-                Decision::Restart(delay) => {
-                    self.set_state(AgentState::Backoff);
-                    let n = self.status.restarts + 1;
-                    self.event("backoff", Severity::Info, format!("restart {n} in {}", human(delay)));
-                    if !self.sleep_unless_stopped(delay).await {
-                        return;
+            let running = self.machine.is_running();
+            let now = tokio::select! {
+                exit = wait(&mut self.child), if self.child.is_some() => {
+                    self.child = None;
+                    // What the agent sent before it ended counts first (a READY=1 with it).
+                    if running {
+                        self.apply_waiting();
                     }
-                    self.status.restarts = n;
+                    self.queue.push_back(Input::Exited(exit.ok()));
+                    Instant::now()
                 }
-            }
-        }
-    }
-
-    /// Waits out a backoff delay; `false` if a stop came first (the agent is then stopped).
-    async fn sleep_unless_stopped(&mut self, delay: Duration) -> bool {
-        let deadline = deadline::after(Instant::now(), delay);
-        loop {
-            tokio::select! {
-                _ = sleep_until(deadline) => return true,
-                cmd = self.s.commands.recv() => {
-                    let done = match cmd {
-                        Some(Command::Kill | Command::Process(_)) => continue,
+                Some(parsed) = self.s.notify_rx.recv(), if running => {
+                    let now = Instant::now();
+                    if let Some(alive) = self.apply(parsed) {
+                        self.queue.push_back(alive);
+                    }
+                    self.flush_soon(now);
+                    now
+                }
+                timer = self.timers.fired() => {
+                    self.queue.push_back(Input::Timer(timer));
+                    Instant::now()
+                }
+                () = self.flush_timer.fired(), if self.flush_timer.armed => {
+                    let now = Instant::now();
+                    self.flush_or_retry(now);
+                    self.last_flush = Some(now);
+                    now
+                }
+                cmd = self.s.commands.recv(), if self.commands_open => {
+                    match cmd {
+                        Some(Command::Process(seen)) if running => self.observe(seen),
+                        Some(Command::Process(_)) => {}
                         Some(Command::Stop { reason, done }) => {
-                            self.event("stopped", Severity::Info, format!("stopped while waiting to restart: {reason}"));
-                            Some(done)
+                            self.owed.push(done);
+                            self.queue.push_back(Input::Stop { reason });
                         }
-                        None => None,
-                    };
-                    self.set_state(AgentState::Stopped);
-                    if let Some(done) = done {
-                        let _ = done.send(());
+                        Some(Command::Kill) => self.queue.push_back(Input::Kill),
+                        None => {
+                            self.commands_open = false;
+                            self.queue.push_back(Input::LetGo);
+                        }
                     }
-                    return false;
+                    Instant::now()
                 }
+                else => return,
+            };
+            self.settle(now).await;
+        }
+    }
+
+    /// Steps the machine through the waiting inputs (the first at `now`), performing their
+    /// effects, which may add inputs of their own.
+    pub(super) async fn settle(&mut self, mut now: Instant) {
+        while let Some(input) = self.queue.pop_front() {
+            let spawned = matches!(input, Input::Spawned { .. });
+            let mut effects = std::mem::take(&mut self.effects);
+            self.machine.step(&self.s.cfg, input, now.into_std(), &mut effects);
+            for effect in effects.drain(..) {
+                self.perform(effect).await;
+            }
+            self.effects = effects;
+            if spawned {
+                self.capture();
+            }
+            if !self.queue.is_empty() {
+                now = Instant::now();
             }
         }
     }
 
-    async fn run_once(&mut self) -> End {
-        let cfg = self.s.cfg.clone();
-        let started = Instant::now();
+    async fn perform(&mut self, effect: Effect) {
+        match effect {
+            Effect::CheckDependencies => {
+                let ready = self.s.dependencies.iter().all(|(_, rx)| rx.borrow().ready);
+                self.queue.push_back(Input::Dependencies { ready });
+            }
+            Effect::Spawn => self.spawn(),
+            Effect::Ready => self.status.ready = true,
+            Effect::SetState(state) => self.set_state(state),
+            Effect::MarkUnhealthy => {
+                self.status.health = Health::Unhealthy;
+                self.commit();
+            }
+            Effect::Event { kind, severity, message } => self.event(kind, severity, message),
+            Effect::Stall { waiting_for, late, period } => self.stall_noted(waiting_for, late, period),
+            Effect::SignalStop => {
+                let sig = self.s.cfg.stop_signal.0;
+                self.signal(sig);
+                // A stopped process (SIGSTOP, SIGTSTP, a debugger) acts on nothing but SIGKILL
+                // until it is continued: continue the run, as systemd does, so the stop signal
+                // takes effect now rather than SIGKILL after the timeout. A running process
+                // ignores SIGCONT.
+                if !matches!(sig, Signal::SIGKILL | Signal::SIGCONT) {
+                    self.signal(Signal::SIGCONT);
+                }
+            }
+            Effect::KillGroup => self.signal(Signal::SIGKILL),
+            Effect::ProbeGroup => {
+                let alive = contain::agent_alive(&self.s.cfg.name, self.pid);
+                self.queue.push_back(Input::Group { alive });
+            }
+            Effect::CatchUp(timer) => {
+                self.catch_up().await;
+                self.queue.push_back(Input::CaughtUp(timer));
+                if !self.flush_timer.armed && self.has_pending() {
+                    self.flush_timer.arm(Instant::now());
+                }
+            }
+            Effect::RecordExit(exit) => self.record_exit(exit),
+            Effect::SetRestarts(n) => self.status.restarts = n,
+            Effect::AnswerStops => {
+                for done in self.owed.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+            Effect::Arm(timer, at) => self.timers.slot(timer).arm(Instant::from_std(at)),
+            Effect::Disarm(timer) => self.timers.slot(timer).disarm(),
+        }
+    }
+
+    /// Starts a new run of the process.
+    fn spawn(&mut self) {
         self.reset_health();
-        self.status.state = AgentState::Starting;
         self.status.exit_code = None;
         self.status.exit_signal = None;
         self.status.exited_ms = None;
@@ -113,190 +226,56 @@ impl Supervisor {
         // error, model and totals stay as history until the new process reports its own.
         self.status.status_text = None;
         self.status.task = None;
-        let spawned = match process::spawn(&cfg, &self.s.working_dir, &self.s.socket) {
-            Ok(s) => s,
+        let cfg = &self.s.cfg;
+        match process::spawn(cfg, &self.s.working_dir, &self.s.socket) {
+            Ok(Spawned { child, pid, start_ticks, stdout, stderr, notify_pipe }) => {
+                self.status.pid = Some(i64::from(pid));
+                self.status.pgid = Some(i64::from(pid));
+                self.status.pid_start_ticks = start_ticks.and_then(|t| i64::try_from(t).ok());
+                self.status.started_ms = Some(now_ms());
+                self.child = Some(child);
+                self.pid = pid;
+                self.io = Some((stdout, stderr, notify_pipe));
+                self.flush_timer.disarm();
+                self.last_flush = None;
+                self.queue.push_back(Input::Spawned { pid });
+            }
             Err(e) => {
                 self.status.exited_ms = Some(now_ms());
-                let msg = process::start_failure(&cfg, &self.s.working_dir, &e);
-                self.status.last_error = Some(msg.clone());
-                self.event("spawn_failed", Severity::Error, msg);
-                return End::Ended { failed: true, ran_for: Duration::ZERO };
+                let message = process::start_failure(cfg, &self.s.working_dir, &e);
+                self.status.last_error = Some(message.clone());
+                self.queue.push_back(Input::SpawnFailed { message });
             }
-        };
-        let Spawned { mut child, pid, start_ticks, stdout, stderr, notify_pipe } = spawned;
-        self.status.pid = Some(i64::from(pid));
-        self.status.pgid = Some(i64::from(pid));
-        self.status.pid_start_ticks = start_ticks.and_then(|t| i64::try_from(t).ok());
-        self.status.started_ms = Some(now_ms());
-        let ready_on_start = cfg.ready == Ready::Started;
-        if ready_on_start {
-            self.status.ready = true;
-            self.status.state = AgentState::Running;
         }
-        self.commit();
-        self.event("started", Severity::Info, format!("started (pid {pid})"));
-        let limits = self.s.limits;
-        output::capture(cfg.name.clone(), Stream::Stdout, stdout, self.s.writer.clone(), limits);
-        output::capture(cfg.name.clone(), Stream::Stderr, stderr, self.s.writer.clone(), limits);
-        if let Err(e) = crate::notify::read_pipe(notify_pipe, self.s.notify_tx.clone()) {
-            tracing::warn!(agent = %cfg.name, error = %e, "cannot read the notify pipe");
-        }
-
-        let far = deadline::after(started, deadline::NEVER);
-        let mut ready_deadline = deadline::after(started, cfg.ready_timeout.get());
-        let hb_timeout = cfg.heartbeat_timeout.map(|t| t.get());
-        let mut hb_deadline =
-            if ready_on_start { hb_timeout.map(|t| deadline::after(started, t)) } else { None };
-        // The deadlines last moved by a stall (see `stall_grace`), so they move once only.
-        let (mut ready_extended, mut hb_extended) = (None, None);
-        // The timers live across the loop's turns: a select! that made them anew would put
-        // them into tokio's timer wheel and take them out again for every message. The
-        // heartbeat timer is moved lazily: a heartbeat only moves `hb_deadline`, and the timer
-        // catches up when it fires, instead of being re-armed a thousand times a second.
-        let heartbeat = sleep_until(hb_deadline.unwrap_or(far));
-        tokio::pin!(heartbeat);
-        // Armed only while something waits to be flushed: a thousand idle agents must not
-        // mean thousands of timer wake-ups a second. An agent that reports less often than
-        // `FLUSH_EVERY` is flushed as its message arrives, without waking again.
-        let flush = sleep_until(far);
-        tokio::pin!(flush);
-        let mut flush_armed = false;
-        let mut last_flush: Option<Instant> = None;
-        let end = loop {
-            tokio::select! {
-                exit = child.wait() => {
-                    let exit = exit.ok();
-                    let ran_for = started.elapsed();
-                    let (failed, how) = self.record_exit(pid, exit);
-                    let (kind, severity) = if failed { ("crashed", Severity::Error) } else { ("exited", Severity::Info) };
-                    self.event(kind, severity, format!("{how} after {}", human(ran_for)));
-                    break End::Ended { failed, ran_for };
-                }
-                Some(parsed) = self.s.notify_rx.recv() => {
-                    let now = Instant::now();
-                    if self.apply(parsed, started) {
-                        alive_at(now, hb_timeout, &mut hb_deadline, heartbeat.as_mut());
-                    }
-                    if !flush_armed && self.has_pending() {
-                        match last_flush.map(|at| at + super::FLUSH_EVERY).filter(|due| *due > now) {
-                            Some(due) => {
-                                flush.as_mut().reset(due);
-                                flush_armed = true;
-                            }
-                            None => {
-                                flush_armed = self.flush_or_retry(flush.as_mut(), now);
-                                last_flush = Some(now);
-                            }
-                        }
-                    }
-                }
-                _ = sleep_until(ready_deadline), if !self.status.ready => {
-                    let alive = self.catch_up(started).await;
-                    let now = Instant::now();
-                    if alive {
-                        alive_at(now, hb_timeout, &mut hb_deadline, heartbeat.as_mut());
-                    }
-                    if !flush_armed && self.has_pending() {
-                        flush.as_mut().reset(now);
-                        flush_armed = true;
-                    }
-                    if self.status.ready {
-                        continue;
-                    }
-                    let period = cfg.ready_timeout.get();
-                    if let Some(later) = stall_grace(ready_deadline, now, period, &mut ready_extended) {
-                        self.stall_noted("READY=1", now.saturating_duration_since(ready_deadline), period);
-                        ready_deadline = later;
-                        continue;
-                    }
-                    let msg = format!("not ready within {} (no READY=1)", human(cfg.ready_timeout.get()));
-                    self.event("ready_timeout", Severity::Error, msg);
-                    let exit = self.stop_process(&mut child, pid, "ready timeout").await;
-                    self.record_exit(pid, exit);
-                    break End::Ended { failed: true, ran_for: started.elapsed() };
-                }
-                _ = &mut heartbeat, if hb_deadline.is_some() => {
-                    if let Some(later) = hb_deadline.filter(|d| *d > Instant::now()) {
-                        heartbeat.as_mut().reset(later);
-                        continue;
-                    }
-                    let due = hb_deadline.take().unwrap_or(far);
-                    let alive = self.catch_up(started).await;
-                    let now = Instant::now();
-                    if !flush_armed && self.has_pending() {
-                        flush.as_mut().reset(now);
-                        flush_armed = true;
-                    }
-                    if alive {
-                        alive_at(now, hb_timeout, &mut hb_deadline, heartbeat.as_mut());
-                        continue;
-                    }
-                    let period = hb_timeout.unwrap_or_default();
-                    if let Some(later) = stall_grace(due, now, period, &mut hb_extended) {
-                        self.stall_noted("WATCHDOG=1", now.saturating_duration_since(due), period);
-                        hb_deadline = Some(later);
-                        heartbeat.as_mut().reset(later);
-                        continue;
-                    }
-                    self.status.health = Health::Unhealthy;
-                    self.commit();
-                    let timeout = human(hb_timeout.unwrap_or_default());
-                    let then = match cfg.on_heartbeat_timeout {
-                        OnHeartbeatTimeout::Restart => "restarting it",
-                        OnHeartbeatTimeout::Mark => "marked unhealthy",
-                    };
-                    self.event("heartbeat_missed", Severity::Warning, format!("no heartbeat for {timeout}; {then}"));
-                    if cfg.on_heartbeat_timeout == OnHeartbeatTimeout::Restart {
-                        let exit = self.stop_process(&mut child, pid, "missed heartbeat").await;
-                        self.record_exit(pid, exit);
-                        break End::Ended { failed: true, ran_for: started.elapsed() };
-                    }
-                }
-                _ = &mut flush, if flush_armed => {
-                    let now = Instant::now();
-                    flush_armed = self.flush_or_retry(flush.as_mut(), now);
-                    last_flush = Some(now);
-                }
-                cmd = self.s.commands.recv() => {
-                    let (reason, done) = match cmd {
-                        Some(Command::Process(seen)) => {
-                            self.observe(seen);
-                            continue;
-                        }
-                        Some(Command::Stop { reason, done }) => (reason, Some(done)),
-                        Some(Command::Kill) => ("killed at once".to_owned(), None),
-                        None => ("the launcher let go of it".to_owned(), None),
-                    };
-                    let exit = if done.is_some() {
-                        self.stop_process(&mut child, pid, &reason).await
-                    } else {
-                        process::signal_group(pid, Signal::SIGKILL);
-                        contain::signal_run(&cfg.name, pid, Signal::SIGKILL);
-                        child.wait().await.ok()
-                    };
-                    let (_, how) = self.record_exit(pid, exit);
-                    self.status.state = AgentState::Stopped;
-                    self.commit();
-                    self.event("stopped", Severity::Info, format!("stopped ({how}): {reason}"));
-                    if let Some(done) = done {
-                        let _ = done.send(());
-                    }
-                    break End::Stopped;
-                }
-            }
-        };
-        // Messages the agent sent just before it exited still count (its last X_TASK, say).
-        self.apply_waiting(started);
-        self.flush();
-        end
     }
 
-    /// Applies the messages already forwarded to this supervisor; whether one was a sign of
-    /// life.
-    fn apply_waiting(&mut self, started: Instant) -> bool {
+    /// Reads the new run's output and notify pipe, once its start is recorded.
+    fn capture(&mut self) {
+        let Some((stdout, stderr, notify_pipe)) = self.io.take() else { return };
+        let name = &self.s.cfg.name;
+        let limits = self.s.limits;
+        output::capture(name.clone(), Stream::Stdout, stdout, self.s.writer.clone(), limits);
+        output::capture(name.clone(), Stream::Stderr, stderr, self.s.writer.clone(), limits);
+        if let Err(e) = crate::notify::read_pipe(notify_pipe, self.s.notify_tx.clone()) {
+            tracing::warn!(agent = %name, error = %e, "cannot read the notify pipe");
+        }
+    }
+
+    /// `sig` to the run's process group (and its cgroup, where it has one).
+    fn signal(&self, sig: Signal) {
+        process::signal_group(self.pid, sig);
+        contain::signal_run(&self.s.cfg.name, self.pid, sig);
+    }
+
+    /// Applies the messages already forwarded to this supervisor, queueing the signs of life
+    /// among them; whether there was one.
+    fn apply_waiting(&mut self) -> bool {
         let mut alive = false;
         while let Ok(parsed) = self.s.notify_rx.try_recv() {
-            alive |= self.apply(parsed, started);
+            if let Some(input) = self.apply(parsed) {
+                self.queue.push_back(input);
+                alive = true;
+            }
         }
         alive
     }
@@ -307,13 +286,12 @@ impl Supervisor {
     /// the timers and the input all become due in one turn of the runtime). Yielding once
     /// lets every task that is ready run before this one continues (tokio wakes a yielded task
     /// only after it has polled the driver for input again). Only taken when a deadline has
-    /// passed, never per message. Returns whether a sign of life was among them.
-    async fn catch_up(&mut self, started: Instant) -> bool {
-        if self.apply_waiting(started) {
-            return true;
+    /// passed, never per message.
+    async fn catch_up(&mut self) {
+        if !self.apply_waiting() {
+            tokio::task::yield_now().await;
+            self.apply_waiting();
         }
-        tokio::task::yield_now().await;
-        self.apply_waiting(started)
     }
 
     /// Logs that a deadline passed while the launcher itself was not running.
@@ -326,86 +304,39 @@ impl Supervisor {
         );
     }
 
-    /// Flushes; when the writer had no room for everything, sets `timer` to try again a
-    /// period later and returns `true`.
-    fn flush_or_retry(&mut self, timer: Pin<&mut Sleep>, now: Instant) -> bool {
-        self.flush();
-        let again = self.has_pending();
-        if again {
-            timer.reset(now + super::FLUSH_EVERY);
+    /// After a message: coalesced changes are flushed at most once per [`super::FLUSH_EVERY`].
+    /// The flush timer is armed only while something waits to be flushed: a thousand idle
+    /// agents must not mean thousands of timer wake-ups a second. An agent that reports less
+    /// often than that is flushed as its message arrives, without waking again.
+    fn flush_soon(&mut self, now: Instant) {
+        if self.flush_timer.armed || !self.has_pending() {
+            return;
         }
-        again
-    }
-
-    /// Stops a running process: the stop signal to its group, then SIGKILL to the group once
-    /// `stop_timeout` has passed (or at once on a kill command). The whole group gets the
-    /// time, not only the main process: a shell wrapper dies at once on SIGTERM while the
-    /// program it started may still be saving its work. Returns the main process's status.
-    async fn stop_process(&mut self, child: &mut AgentChild, pid: i32, reason: &str) -> Option<ExitStatus> {
-        self.status.state = AgentState::Stopping;
-        self.commit();
-        self.event("stopping", Severity::Info, format!("stopping: {reason}"));
-        let cfg = &self.s.cfg;
-        process::signal_group(pid, cfg.stop_signal.0);
-        contain::signal_run(&cfg.name, pid, cfg.stop_signal.0);
-        // A stopped process (SIGSTOP, SIGTSTP, a debugger) acts on nothing but SIGKILL until it
-        // is continued: continue the run, as systemd does, so the stop signal takes effect now
-        // rather than SIGKILL after the timeout. A running process ignores SIGCONT.
-        if !matches!(cfg.stop_signal.0, Signal::SIGKILL | Signal::SIGCONT) {
-            process::signal_group(pid, Signal::SIGCONT);
-            contain::signal_run(&cfg.name, pid, Signal::SIGCONT);
-        }
-        let timeout = cfg.stop_timeout.get();
-        let deadline = deadline::after(Instant::now(), timeout);
-        let mut exit: Option<Option<ExitStatus>> = None;
-        let mut poll = tokio::time::interval(GROUP_POLL);
-        loop {
-            tokio::select! {
-                status = child.wait(), if exit.is_none() => {
-                    exit = Some(status.ok());
-                    if !contain::agent_alive(&self.s.cfg.name, pid) {
-                        break;
-                    }
-                }
-                _ = poll.tick(), if exit.is_some() => {
-                    if !contain::agent_alive(&self.s.cfg.name, pid) {
-                        break;
-                    }
-                }
-                _ = sleep_until(deadline) => {
-                    // After a stall of the launcher the timer and the exit become due together;
-                    // a group that has exited (its main process maybe not yet reaped) is no
-                    // timeout.
-                    if contain::agent_alive(&self.s.cfg.name, pid) {
-                        let msg = format!("still running {} after the stop signal; killing its process group", human(timeout));
-                        self.event("stop_timeout", Severity::Warning, msg);
-                    }
-                    break;
-                }
-                Some(cmd) = self.s.commands.recv() => match cmd {
-                    Command::Kill => break,
-                    Command::Process(_) => {}
-                    // Already stopping; answer once it is gone, and do not restart it.
-                    Command::Stop { done, .. } => self.pending_stop = Some(done),
-                },
+        match self.last_flush.map(|at| at + super::FLUSH_EVERY).filter(|due| *due > now) {
+            Some(due) => self.flush_timer.arm(due),
+            None => {
+                self.flush_or_retry(now);
+                self.last_flush = Some(now);
             }
         }
-        process::signal_group(pid, Signal::SIGKILL);
-        contain::signal_run(&self.s.cfg.name, pid, Signal::SIGKILL);
-        match exit {
-            Some(status) => status,
-            None => child.wait().await.ok(),
+    }
+
+    /// Flushes; when the writer had no room for everything, tries again a period later.
+    fn flush_or_retry(&mut self, now: Instant) {
+        self.flush();
+        if self.has_pending() {
+            self.flush_timer.arm(now + super::FLUSH_EVERY);
         }
     }
 
-    /// Records the end of the process (and kills whatever it left in its group). Returns
-    /// whether the exit counts as a failure, and a description.
-    fn record_exit(&mut self, pid: i32, exit: Option<ExitStatus>) -> (bool, String) {
+    /// Records the end of the process (and kills whatever it left in its group).
+    fn record_exit(&mut self, exit: Option<ExitStatus>) {
+        // Messages the agent sent just before it exited still count (its last X_TASK, say).
+        self.apply_waiting();
         // The agent's main process is gone; what it left in its group goes with it, so a
         // restart never accumulates orphans. Its escapees that were not known yet are killed
         // by the sampler once it finds them (see crate::process::contain).
-        process::signal_group(pid, Signal::SIGKILL);
-        contain::signal_run(&self.s.cfg.name, pid, Signal::SIGKILL);
+        self.signal(Signal::SIGKILL);
         self.reset_health();
         self.status.pid = None;
         self.status.pgid = None;
@@ -413,46 +344,7 @@ impl Supervisor {
         self.status.exited_ms = Some(now_ms());
         self.status.exit_code = exit.and_then(|e| e.code()).map(i64::from);
         self.status.exit_signal = exit.and_then(|e| e.signal()).map(i64::from);
-        match (exit.and_then(|e| e.code()), exit.and_then(|e| e.signal())) {
-            (Some(0), _) => (false, "exited with code 0".into()),
-            (Some(code), _) => (true, format!("exited with code {code}")),
-            (None, Some(sig)) => {
-                let name =
-                    Signal::try_from(sig).map(|s| s.as_str().to_owned()).unwrap_or_else(|_| sig.to_string());
-                (true, format!("killed by {name}"))
-            }
-            (None, None) => (true, "ended with an unknown status".into()),
-        }
+        self.flush();
+        self.flush_timer.disarm();
     }
-}
-
-/// A sign of life at `now`: the heartbeat deadline moves to `now + timeout`. The timer is only
-/// re-armed when it was idle; otherwise it catches up when it fires.
-fn alive_at(now: Instant, timeout: Option<Duration>, deadline: &mut Option<Instant>, timer: Pin<&mut Sleep>) {
-    if let Some(t) = timeout {
-        let due = deadline::after(now, t);
-        if deadline.is_none() {
-            timer.reset(due);
-        }
-        *deadline = Some(due);
-    }
-}
-
-/// A deadline `due` noticed at `now`, more than [`STALL`] after it passed: the launcher itself
-/// did not run meanwhile, so what the agent sent in that time may not have been read yet, and
-/// the agent is not blamed for it. It gets one more full `period` from now (the new deadline
-/// is returned and kept in `extended`); a deadline that is itself such an extension is final,
-/// so an agent that is really quiet is caught even on a launcher that is always late.
-fn stall_grace(
-    due: Instant,
-    now: Instant,
-    period: Duration,
-    extended: &mut Option<Instant>,
-) -> Option<Instant> {
-    if now.saturating_duration_since(due) <= STALL || *extended == Some(due) {
-        return None;
-    }
-    let later = deadline::after(now, period);
-    *extended = Some(later);
-    Some(later)
 }
