@@ -777,6 +777,14 @@ mod tests {
     }
 
     #[test]
+    fn timers_are_listed_in_their_order() {
+        // The shell keeps one slot per timer, indexed by the discriminant.
+        for (i, timer) in Timer::ALL.into_iter().enumerate() {
+            assert_eq!(timer as usize, i);
+        }
+    }
+
+    #[test]
     fn without_dependencies_it_spawns_at_once() {
         let mut t = T::new("");
         assert_eq!(
