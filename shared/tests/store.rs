@@ -442,18 +442,29 @@ fn retention_rolls_samples_up_exactly_and_bounds_events() {
         })
         .unwrap()
     };
+    let c = open_read_only(&db).unwrap();
+    let rollups = || -> (i64, i64) {
+        c.query_row(
+            "SELECT coalesce(sum(step_ms = 60000), 0), coalesce(sum(step_ms = 3600000), 0) FROM metric_rollups",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    // Raw samples are folded into minutes, and old minutes into hours, by later passes in
+    // small transactions: wait until both have happened, however slowly the passes run.
     let deadline = Instant::now() + HANG;
-    while raw_count() > 0 {
-        assert!(Instant::now() < deadline, "raw samples older than the raw window are still there");
+    while raw_count() > 0 || rollups().1 == 0 {
+        let (minutes, hours) = rollups();
+        assert!(
+            Instant::now() < deadline,
+            "retention did not fold old samples: {} raw rows left, {minutes} minute, {hours} hour rows",
+            raw_count()
+        );
         w.send(event(0)).unwrap();
         w.flush().unwrap();
     }
-    let c = open_read_only(&db).unwrap();
-    let (minutes, hours): (i64, i64) = c
-        .query_row("SELECT sum(step_ms = 60000), sum(step_ms = 3600000) FROM metric_rollups", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let (minutes, hours) = rollups();
     assert!(minutes > 0 && hours > 0, "both rollup levels are used: {minutes} minute, {hours} hour rows");
     let events: i64 = c.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
     assert!(events <= 1_100, "events bounded by count, found {events}");
