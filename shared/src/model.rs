@@ -17,6 +17,8 @@ macro_rules! text_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The stored names of [`Self::ALL`], in the same order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
@@ -33,7 +35,7 @@ macro_rules! text_enum {
             fn from_str(s: &str) -> Result<Self, UnknownValue> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownValue { kind: stringify!($name), value: s.to_owned() }),
+                    _ => Err(UnknownValue { kind: stringify!($name), value: s.to_owned(), valid: $name::NAMES }),
                 }
             }
         }
@@ -41,10 +43,12 @@ macro_rules! text_enum {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} {value:?}")]
+#[error("unknown {kind} {value:?}; valid: {}", valid.join(", "))]
 pub struct UnknownValue {
     pub kind: &'static str,
     pub value: String,
+    /// Every name the enum accepts, for the message.
+    pub valid: &'static [&'static str],
 }
 
 text_enum! {
@@ -97,6 +101,77 @@ text_enum! {
         Running => "running",
         Stopped => "stopped",
         Removed => "removed",
+    }
+}
+
+text_enum! {
+    /// What an event records. Both programs share this list: the launcher writes only these
+    /// kinds, and the dashboard filters and draws by them. `events.kind` stays TEXT holding
+    /// these names; a reader keeps the text of kinds it does not know (see [`Event::known_kind`]).
+    /// `docs/schema.md` lists every kind with its meaning and severity.
+    EventKind {
+        /// Waiting for the agents it depends on to be ready; the agent is still stopped.
+        Waiting => "waiting",
+        /// Its process was spawned: running for `ready = "started"`, starting for `"notify"`.
+        Started => "started",
+        /// It sent `READY=1` (only for `ready = "notify"`): now running.
+        Ready => "ready",
+        /// The stop signal was sent to its process group.
+        Stopping => "stopping",
+        /// Stopped on command (by an operator, a reload or the launcher's shutdown).
+        Stopped => "stopped",
+        /// Its process exited with code 0.
+        Exited => "exited",
+        /// Its process exited with another code or was killed by a signal.
+        Crashed => "crashed",
+        /// Its process could not be started.
+        SpawnFailed => "spawn_failed",
+        /// It sent no `READY=1` within `ready_timeout`; it is stopped next.
+        ReadyTimeout => "ready_timeout",
+        /// A restart is scheduled after a delay.
+        Backoff => "backoff",
+        /// Too many restarts within the window: fatal, no more restarts.
+        CrashLoop => "crash_loop",
+        /// Its group still ran `stop_timeout` after the stop signal and was killed.
+        StopTimeout => "stop_timeout",
+        /// No heartbeat within `heartbeat_timeout`: unhealthy, and restarted if so configured.
+        HeartbeatMissed => "heartbeat_missed",
+        /// Heartbeats came again after a miss.
+        HeartbeatResumed => "heartbeat_resumed",
+        /// Its process was stopped (SIGSTOP, SIGTSTP, a debugger).
+        ProcessStopped => "process_stopped",
+        /// Its stopped process runs again.
+        ProcessResumed => "process_resumed",
+        /// It said it is stopping (`STOPPING=1`).
+        AgentStopping => "agent_stopping",
+        /// It reported an error (`X_ERROR`).
+        AgentError => "agent_error",
+        /// Its supervisor task ended unexpectedly: fatal until started again.
+        SupervisorLost => "supervisor_lost",
+        /// It was removed from the config.
+        AgentRemoved => "agent_removed",
+        /// An operator asked to start it.
+        CtlStart => "ctl_start",
+        /// An operator asked to stop it.
+        CtlStop => "ctl_stop",
+        /// An operator asked to restart it.
+        CtlRestart => "ctl_restart",
+        /// A control connection from a user other than the launcher's or root was refused.
+        CtlRefused => "ctl_refused",
+        /// The config was read again and applied (an error if some agents could not start).
+        ConfigReloaded => "config_reloaded",
+        /// A changed config was invalid and not applied.
+        ConfigInvalid => "config_invalid",
+        /// A launcher began its session.
+        LauncherStarted => "launcher_started",
+        /// The launcher is stopping its agents.
+        LauncherStopping => "launcher_stopping",
+        /// The launcher stopped.
+        LauncherStopped => "launcher_stopped",
+        /// The previous launcher ended without stopping (found by the next one).
+        LauncherCrashed => "launcher_crashed",
+        /// Writes to the database failed for a while; dated when the outage began.
+        StorageError => "storage_error",
     }
 }
 
@@ -269,9 +344,19 @@ pub struct Event {
     pub id: i64,
     pub ts_ms: i64,
     pub agent: Option<String>,
+    /// The kind as stored: the text, not an [`EventKind`], so that an event a newer launcher
+    /// wrote (or an older one, with a kind since retired) is still read and shown as it was
+    /// recorded rather than failing the whole read.
     pub kind: String,
     pub severity: Severity,
     pub message: String,
+}
+
+impl Event {
+    /// The kind, if it is one this build knows.
+    pub fn known_kind(&self) -> Option<EventKind> {
+        self.kind.parse().ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -320,4 +405,53 @@ pub struct Snapshot {
     pub errors_last_hour: i64,
     pub db_bytes: u64,
     pub wal_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_kinds_round_trip_as_their_stored_names() {
+        assert_eq!(EventKind::ALL.len(), EventKind::NAMES.len());
+        for (kind, name) in EventKind::ALL.iter().zip(EventKind::NAMES) {
+            assert_eq!(kind.as_str(), *name);
+            assert_eq!(name.parse::<EventKind>(), Ok(*kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(name));
+            assert_eq!(serde_json::from_value::<EventKind>(serde_json::json!(name)).unwrap(), *kind);
+        }
+        let unique: std::collections::HashSet<_> = EventKind::NAMES.iter().collect();
+        assert_eq!(unique.len(), EventKind::NAMES.len(), "two kinds share a name");
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused_with_the_valid_ones() {
+        let err = "crash".parse::<EventKind>().unwrap_err().to_string();
+        assert!(err.starts_with("unknown EventKind \"crash\"; valid: waiting, started, ready,"), "{err}");
+        assert!(err.ends_with("launcher_crashed, storage_error"), "{err}");
+    }
+
+    #[test]
+    fn an_event_keeps_a_kind_this_build_does_not_know() {
+        let mut e = Event {
+            id: 1,
+            ts_ms: 0,
+            agent: None,
+            kind: "from_a_newer_launcher".into(),
+            severity: Severity::Info,
+            message: String::new(),
+        };
+        assert_eq!(e.known_kind(), None);
+        e.kind = "crash_loop".into();
+        assert_eq!(e.known_kind(), Some(EventKind::CrashLoop));
+    }
+
+    /// The schema document is the contract other programs read: every kind is in its table.
+    #[test]
+    fn the_schema_document_lists_every_event_kind() {
+        let doc = include_str!("../../docs/schema.md");
+        let missing: Vec<_> =
+            EventKind::NAMES.iter().filter(|n| !doc.contains(&format!("\n| `{n}` |"))).collect();
+        assert!(missing.is_empty(), "docs/schema.md does not list {missing:?}");
+    }
 }

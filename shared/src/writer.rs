@@ -24,7 +24,9 @@
 use crate::checkpointer::{Checkpointer, pages_written};
 use crate::db_files::DbFiles;
 use crate::error::{AtPath, Result, StoreError};
-use crate::model::{AgentSpec, AgentStatus, DesiredState, LauncherSession, Severity, Stream, metric};
+use crate::model::{
+    AgentSpec, AgentStatus, DesiredState, EventKind, LauncherSession, Severity, Stream, metric,
+};
 use crate::retention::{Pruner, RetentionConfig};
 use crate::schema::{self, sample_block};
 use crate::time::now_ms;
@@ -105,7 +107,7 @@ pub struct Sample {
 pub struct NewEvent {
     pub ts_ms: i64,
     pub agent: Option<String>,
-    pub kind: String,
+    pub kind: EventKind,
     pub severity: Severity,
     pub message: String,
 }
@@ -405,8 +407,8 @@ impl Store {
         tx.execute("DELETE FROM agent_escapees WHERE session_id = ?1", [id]).at(&p)?;
         tx.execute(
             "INSERT INTO events (ts_ms, session_id, agent, kind, severity, message)
-             VALUES (?1, ?2, NULL, 'launcher_crashed', 'critical', ?3)",
-            params![now, id, message],
+             VALUES (?1, ?2, NULL, ?3, 'critical', ?4)",
+            params![now, id, EventKind::LauncherCrashed.as_str(), message],
         )
         .at(&p)?;
         tx.commit().at(&p)
@@ -773,7 +775,7 @@ impl Writer {
         let event = WriteOp::Event(NewEvent {
             ts_ms: self.failing_since_ms,
             agent: None,
-            kind: "storage_error".into(),
+            kind: EventKind::StorageError,
             severity: Severity::Error,
             message: format!(
                 "{error}; writes failed for {secs:.1} s and resumed; {dropped} samples or log batches were dropped"
@@ -1144,10 +1146,11 @@ fn apply_op(
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut event = tx.prepare_cached(
                 "INSERT INTO events (ts_ms, session_id, agent, kind, severity, message)
-                 VALUES (?1, ?2, ?3, 'agent_removed', 'info', ?4)",
+                 VALUES (?1, ?2, ?3, ?4, 'info', ?5)",
             )?;
             for agent in removed {
-                event.execute(params![now, session, agent, format!("removed: {reason}")])?;
+                let kind = EventKind::AgentRemoved.as_str();
+                event.execute(params![now, session, agent, kind, format!("removed: {reason}")])?;
             }
         }
         WriteOp::Status(s) => {
@@ -1169,7 +1172,7 @@ fn apply_op(
                 e.ts_ms,
                 session,
                 e.agent,
-                e.kind,
+                e.kind.as_str(),
                 e.severity.as_str(),
                 e.message
             ])?;

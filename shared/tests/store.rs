@@ -4,7 +4,9 @@
 // Helpers may unwrap: a failed set-up step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity};
+use agentvisor_shared::model::{
+    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Severity,
+};
 use agentvisor_shared::reader::open_read_only;
 use agentvisor_shared::schema::APPLICATION_ID;
 use agentvisor_shared::writer::WriterThread;
@@ -41,7 +43,7 @@ fn event(i: usize) -> WriteOp {
     WriteOp::Event(NewEvent {
         ts_ms: agentvisor_shared::time::now_ms(),
         agent: Some("a".into()),
-        kind: "test".into(),
+        kind: EventKind::AgentError,
         severity: Severity::Info,
         message: format!("event {i}"),
     })
@@ -357,7 +359,7 @@ fn concurrent_writer_and_readers_keep_every_row_and_integrity() {
     let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
     let events: i64 =
-        conn.query_row("SELECT count(*) FROM events WHERE kind = 'test'", [], |r| r.get(0)).unwrap();
+        conn.query_row("SELECT count(*) FROM events WHERE kind = 'agent_error'", [], |r| r.get(0)).unwrap();
     assert_eq!(events, 20_000);
     let samples: i64 =
         conn.query_row("SELECT count(*) FROM metrics WHERE agent = 'a'", [], |r| r.get(0)).unwrap();
@@ -673,7 +675,9 @@ fn sample_rows_wait_for_their_interval_but_newest_values_do_not() {
     w.send(WriteOp::Samples(samples.collect())).unwrap();
     w.send(event(1)).unwrap();
     let count = |sql: &str| -> i64 { open_read_only(&db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap() };
-    wait_for("the batch is committed", || count("SELECT count(*) FROM events WHERE kind = 'test'") > 0);
+    wait_for("the batch is committed", || {
+        count("SELECT count(*) FROM events WHERE kind = 'agent_error'") > 0
+    });
     let c = open_read_only(&db).unwrap();
     let last: f64 = c
         .query_row("SELECT last_value FROM metric_series WHERE scope = 'a' AND metric = 'm'", [], |r| {

@@ -3,7 +3,7 @@
 
 use crate::common::{LIMIT, Running, Sandbox, dashboard_bin, wait_until};
 use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, status};
-use agentvisor_shared::model::{AgentState, Health, Severity};
+use agentvisor_shared::model::{AgentState, EventKind, Health, Severity};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -174,7 +174,7 @@ fn logs_and_events_print_and_follow() {
     let read =
         |label: &str| std::fs::read_to_string(sb.path().join(format!("{label}.stdout"))).unwrap_or_default();
     wait_until(LIMIT, "followed lines", || {
-        launcher.event(Some("worker"), "crashed", Severity::Error, "exited with code 7");
+        launcher.event(Some("worker"), EventKind::Crashed, Severity::Error, "exited with code 7");
         launcher.logs("worker", &["fresh output"]);
         launcher.flush();
         (read("events-f").contains("exited with code 7") && read("logs-f").contains("fresh output"))

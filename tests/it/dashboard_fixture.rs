@@ -3,7 +3,9 @@
 //! (healthy fleets, crash loops, a launcher that stopped or vanished) without waiting for real
 //! agents to get there.
 
-use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity, Stream};
+use agentvisor_shared::model::{
+    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Severity, Stream,
+};
 use agentvisor_shared::writer::WriterThread;
 use agentvisor_shared::{
     NewEvent, NewLogLine, NewSession, Sample, Store, WriteOp, WriterConfig, WriterHandle,
@@ -85,11 +87,11 @@ impl FakeLauncher {
         self.send(WriteOp::Status(Box::new(status)));
     }
 
-    pub fn event(&self, agent: Option<&str>, kind: &str, severity: Severity, message: &str) {
+    pub fn event(&self, agent: Option<&str>, kind: EventKind, severity: Severity, message: &str) {
         self.send(WriteOp::Event(NewEvent {
             ts_ms: now_ms(),
             agent: agent.map(str::to_owned),
-            kind: kind.into(),
+            kind,
             severity,
             message: message.into(),
         }));
@@ -191,7 +193,7 @@ pub fn healthy_fleet(l: &FakeLauncher) {
     l.sample("researcher", "cpu_percent", 2.5);
     l.sample("researcher", "memory_bytes", 41_943_040.0);
     l.logs("worker", &["line one", "line two", "line three"]);
-    l.event(Some("worker"), "started", Severity::Info, "started worker");
-    l.event(Some("researcher"), "heartbeat_missed", Severity::Warning, "no heartbeat for 15s");
+    l.event(Some("worker"), EventKind::Started, Severity::Info, "started worker");
+    l.event(Some("researcher"), EventKind::HeartbeatMissed, Severity::Warning, "no heartbeat for 15s");
     l.flush();
 }

@@ -6,7 +6,7 @@
 use super::protocol::{AgentLine, MAX_REQUEST, Request, Response};
 use super::{Action, Job, Origin, Peer};
 use crate::manager::fleet::Roster;
-use agentvisor_shared::model::Severity;
+use agentvisor_shared::model::{EventKind, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
 use std::io;
@@ -152,7 +152,7 @@ fn refused(peer: &Peer, writer: &WriterHandle, last: &AtomicI64) {
     let e = NewEvent {
         ts_ms: now,
         agent: None,
-        kind: "ctl_refused".into(),
+        kind: EventKind::CtlRefused,
         severity: Severity::Warning,
         message,
     };

@@ -7,7 +7,9 @@ use crate::capture::output::Limits;
 use crate::config::Config;
 use crate::notify;
 use crate::supervisor::{Command, Setup, Supervisor};
-use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity};
+use agentvisor_shared::model::{
+    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Severity,
+};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
 use std::collections::HashMap;
@@ -305,11 +307,11 @@ async fn watch_supervisor(
         status.exited_ms = Some(now_ms());
     }
     status.last_error = Some(message.clone());
-    tracing::error!(agent = %status.agent, kind = "supervisor_lost", "{message}");
+    tracing::error!(agent = %status.agent, kind = EventKind::SupervisorLost.as_str(), "{message}");
     let event = NewEvent {
         ts_ms: now_ms(),
         agent: Some(status.agent.clone()),
-        kind: "supervisor_lost".into(),
+        kind: EventKind::SupervisorLost,
         severity: Severity::Critical,
         message,
     };

@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::control::{Action, Job, Origin, Response};
 use crate::manager::fleet::{self, Fleet};
-use agentvisor_shared::model::{DesiredState, Severity};
+use agentvisor_shared::model::{DesiredState, EventKind, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
 use std::collections::HashSet;
@@ -80,7 +80,8 @@ impl Operator {
         let mut skipped = Vec::new();
         if matches!(action, Action::Stop | Action::Restart) {
             for name in targets.iter().rev() {
-                self.event(Some(name), &format!("ctl_{verb}"), reason.clone());
+                let kind = if action == Action::Stop { EventKind::CtlStop } else { EventKind::CtlRestart };
+                self.event(Some(name), kind, reason.clone());
                 self.stop(name, &reason).await;
             }
         }
@@ -98,7 +99,7 @@ impl Operator {
                     skipped.push(name.clone());
                     continue;
                 }
-                self.event(Some(name), "ctl_start", reason.clone());
+                self.event(Some(name), EventKind::CtlStart, reason.clone());
                 // A supervisor waiting to restart or for its dependencies lets go at once.
                 self.stop(name, &reason).await;
             }
@@ -148,23 +149,18 @@ impl Operator {
     }
 
     /// Records an event (never dropped) and logs it.
-    pub(crate) fn event(&self, agent: Option<&str>, kind: &str, message: String) {
+    pub(crate) fn event(&self, agent: Option<&str>, kind: EventKind, message: String) {
         self.event_at(agent, kind, Severity::Info, message);
     }
 
-    pub(crate) fn event_at(&self, agent: Option<&str>, kind: &str, severity: Severity, message: String) {
+    pub(crate) fn event_at(&self, agent: Option<&str>, kind: EventKind, severity: Severity, message: String) {
+        let kind_name = kind.as_str();
         match severity {
-            Severity::Info => tracing::info!(agent, kind, "{message}"),
-            Severity::Warning => tracing::warn!(agent, kind, "{message}"),
-            Severity::Error | Severity::Critical => tracing::error!(agent, kind, "{message}"),
+            Severity::Info => tracing::info!(agent, kind = kind_name, "{message}"),
+            Severity::Warning => tracing::warn!(agent, kind = kind_name, "{message}"),
+            Severity::Error | Severity::Critical => tracing::error!(agent, kind = kind_name, "{message}"),
         }
-        let e = NewEvent {
-            ts_ms: now_ms(),
-            agent: agent.map(str::to_owned),
-            kind: kind.into(),
-            severity,
-            message,
-        };
+        let e = NewEvent { ts_ms: now_ms(), agent: agent.map(str::to_owned), kind, severity, message };
         if self.writer.send(WriteOp::Event(e)).is_err() {
             tracing::error!("the store's writer is gone; event not recorded");
         }

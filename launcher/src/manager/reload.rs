@@ -5,7 +5,7 @@
 use crate::config::{self, Config};
 use crate::control::{Origin, Response};
 use crate::manager::operator::Operator;
-use agentvisor_shared::model::{DesiredState, Severity};
+use agentvisor_shared::model::{DesiredState, EventKind, Severity};
 
 /// What differs between the config in force and a new one, by agent name.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -169,11 +169,11 @@ impl Operator {
             message.push_str(&format!("; kept stopped by an operator: {}", held.join(", ")));
         }
         if failed.is_empty() {
-            self.event(None, "config_reloaded", message.clone());
+            self.event(None, EventKind::ConfigReloaded, message.clone());
             Response::ok(message)
         } else {
             message.push_str(&format!("; could not start {}", failed.join(", ")));
-            self.event_at(None, "config_reloaded", Severity::Error, message.clone());
+            self.event_at(None, EventKind::ConfigReloaded, Severity::Error, message.clone());
             Response::error(message)
         }
     }
@@ -181,7 +181,7 @@ impl Operator {
     /// An invalid config: logged, recorded and shown in the status line; nothing changes.
     async fn refuse(&mut self, origin: &Origin, error: String) -> Response {
         let message = format!("config not reloaded ({origin}); the running config stays in force: {error}");
-        self.event_at(None, "config_invalid", Severity::Error, message.clone());
+        self.event_at(None, EventKind::ConfigInvalid, Severity::Error, message.clone());
         self.fleet.lock().await.set_note(Some(format!("config error: {error}")));
         Response::error(message)
     }

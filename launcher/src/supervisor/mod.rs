@@ -15,7 +15,7 @@ mod run;
 use crate::capture::output::Limits;
 use crate::config::AgentConfig;
 use crate::notify::Parsed;
-use agentvisor_shared::model::{AgentState, AgentStatus, Health, Severity};
+use agentvisor_shared::model::{AgentState, AgentStatus, EventKind, Health, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, Sample, WriteOp, WriterHandle};
 use std::collections::HashSet;
@@ -139,7 +139,11 @@ impl Supervisor {
         if pending.is_empty() {
             return true;
         }
-        self.event("waiting", Severity::Info, format!("waiting for {} to be ready", pending.join(", ")));
+        self.event(
+            EventKind::Waiting,
+            Severity::Info,
+            format!("waiting for {} to be ready", pending.join(", ")),
+        );
         let mut poll = tokio::time::interval(DEPENDENCY_POLL);
         loop {
             tokio::select! {
@@ -198,7 +202,7 @@ impl Supervisor {
                 self.stopped = Some(reason.clone());
                 self.commit();
                 self.event(
-                    "process_stopped",
+                    EventKind::ProcessStopped,
                     Severity::Warning,
                     format!("{reason}; it runs no code until it is continued (SIGCONT)"),
                 );
@@ -206,7 +210,11 @@ impl Supervisor {
             (None, true) => {
                 self.stopped = None;
                 self.commit();
-                self.event("process_resumed", Severity::Info, format!("process {} runs again", seen.pid));
+                self.event(
+                    EventKind::ProcessResumed,
+                    Severity::Info,
+                    format!("process {} runs again", seen.pid),
+                );
             }
             _ => {}
         }
@@ -235,15 +243,17 @@ impl Supervisor {
     }
 
     /// Records an event for this agent and logs it at a matching level.
-    fn event(&self, kind: &str, severity: Severity, message: String) {
+    fn event(&self, kind: EventKind, severity: Severity, message: String) {
         let agent = &self.status.agent;
+        let kind_name = kind.as_str();
         match severity {
-            Severity::Info => tracing::info!(agent = %agent, kind, "{message}"),
-            Severity::Warning => tracing::warn!(agent = %agent, kind, "{message}"),
-            Severity::Error | Severity::Critical => tracing::error!(agent = %agent, kind, "{message}"),
+            Severity::Info => tracing::info!(agent = %agent, kind = kind_name, "{message}"),
+            Severity::Warning => tracing::warn!(agent = %agent, kind = kind_name, "{message}"),
+            Severity::Error | Severity::Critical => {
+                tracing::error!(agent = %agent, kind = kind_name, "{message}")
+            }
         }
-        let e =
-            NewEvent { ts_ms: now_ms(), agent: Some(agent.clone()), kind: kind.into(), severity, message };
+        let e = NewEvent { ts_ms: now_ms(), agent: Some(agent.clone()), kind, severity, message };
         if self.s.writer.send(WriteOp::Event(e)).is_err() {
             tracing::error!(agent = %agent, "the store's writer is gone; event not recorded");
         }
@@ -252,10 +262,10 @@ impl Supervisor {
     /// An event caused by the agent's own messages. Events are never dropped by the writer,
     /// so an agent that sends a new `X_ERROR` in a tight loop gets at most one per
     /// [`AGENT_EVENT_EVERY`]; its state row still shows the latest.
-    fn agent_event(&mut self, kind: &str, severity: Severity, message: String) {
+    fn agent_event(&mut self, kind: EventKind, severity: Severity, message: String) {
         let now = std::time::Instant::now();
         if self.last_agent_event.is_some_and(|t| now.duration_since(t) < AGENT_EVENT_EVERY) {
-            tracing::debug!(agent = %self.status.agent, kind, "event suppressed (too frequent): {message}");
+            tracing::debug!(agent = %self.status.agent, kind = kind.as_str(), "event suppressed (too frequent): {message}");
             return;
         }
         self.last_agent_event = Some(now);

@@ -3,7 +3,7 @@
 use super::{Supervisor, human};
 use crate::notify::{Notice, Parsed};
 use agentvisor_shared::Sample;
-use agentvisor_shared::model::{AgentState, Health, Severity};
+use agentvisor_shared::model::{AgentState, EventKind, Health, Severity};
 use agentvisor_shared::time::now_ms;
 use tokio::time::Instant;
 
@@ -38,7 +38,7 @@ impl Supervisor {
                         }
                         changed = true;
                         self.event(
-                            "ready",
+                            EventKind::Ready,
                             Severity::Info,
                             format!("ready after {}", human(started.elapsed())),
                         );
@@ -53,13 +53,17 @@ impl Supervisor {
                         st.health = Health::Healthy;
                         changed = true;
                         if resumed {
-                            self.event("heartbeat_resumed", Severity::Info, "heartbeats resumed".into());
+                            self.event(
+                                EventKind::HeartbeatResumed,
+                                Severity::Info,
+                                "heartbeats resumed".into(),
+                            );
                         }
                     }
                 }
                 Notice::Stopping => {
                     self.event(
-                        "agent_stopping",
+                        EventKind::AgentStopping,
                         Severity::Info,
                         "the agent says it is stopping (STOPPING=1)".into(),
                     );
@@ -78,7 +82,7 @@ impl Supervisor {
                 Notice::Error(e) => {
                     if st.last_error.as_deref() != Some(e.as_str()) {
                         st.last_error = Some(e.clone());
-                        self.agent_event("agent_error", Severity::Warning, e);
+                        self.agent_event(EventKind::AgentError, Severity::Warning, e);
                     }
                 }
                 Notice::Metric(metric, value) => {

@@ -8,7 +8,7 @@ use crate::deadline;
 use crate::process::child::AgentChild;
 use crate::process::contain;
 use crate::process::{self, Spawned};
-use agentvisor_shared::model::{AgentState, Health, Severity, Stream};
+use agentvisor_shared::model::{AgentState, EventKind, Health, Severity, Stream};
 use agentvisor_shared::time::now_ms;
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
@@ -40,7 +40,7 @@ impl Supervisor {
             let End::Ended { failed, ran_for } = self.run_once().await else { return };
             if let Some(done) = self.pending_stop.take() {
                 self.set_state(AgentState::Stopped);
-                self.event("stopped", Severity::Info, "stopped while being restarted".into());
+                self.event(EventKind::Stopped, Severity::Info, "stopped while being restarted".into());
                 let _ = done.send(());
                 return;
             }
@@ -60,13 +60,17 @@ impl Supervisor {
                         "crash loop: {restarts} restarts within {}; giving up (no more restarts in this launcher run)",
                         human(window)
                     );
-                    self.event("crash_loop", Severity::Critical, msg);
+                    self.event(EventKind::CrashLoop, Severity::Critical, msg);
                     return;
                 }
                 Decision::Restart(delay) => {
                     self.set_state(AgentState::Backoff);
                     let n = self.status.restarts + 1;
-                    self.event("backoff", Severity::Info, format!("restart {n} in {}", human(delay)));
+                    self.event(
+                        EventKind::Backoff,
+                        Severity::Info,
+                        format!("restart {n} in {}", human(delay)),
+                    );
                     if !self.sleep_unless_stopped(delay).await {
                         return;
                     }
@@ -86,7 +90,7 @@ impl Supervisor {
                     let done = match cmd {
                         Some(Command::Kill | Command::Process(_)) => continue,
                         Some(Command::Stop { reason, done }) => {
-                            self.event("stopped", Severity::Info, format!("stopped while waiting to restart: {reason}"));
+                            self.event(EventKind::Stopped, Severity::Info, format!("stopped while waiting to restart: {reason}"));
                             Some(done)
                         }
                         None => None,
@@ -119,7 +123,7 @@ impl Supervisor {
                 self.status.exited_ms = Some(now_ms());
                 let msg = process::start_failure(&cfg, &self.s.working_dir, &e);
                 self.status.last_error = Some(msg.clone());
-                self.event("spawn_failed", Severity::Error, msg);
+                self.event(EventKind::SpawnFailed, Severity::Error, msg);
                 return End::Ended { failed: true, ran_for: Duration::ZERO };
             }
         };
@@ -134,7 +138,7 @@ impl Supervisor {
             self.status.state = AgentState::Running;
         }
         self.commit();
-        self.event("started", Severity::Info, format!("started (pid {pid})"));
+        self.event(EventKind::Started, Severity::Info, format!("started (pid {pid})"));
         let limits = self.s.limits;
         output::capture(cfg.name.clone(), Stream::Stdout, stdout, self.s.writer.clone(), limits);
         output::capture(cfg.name.clone(), Stream::Stderr, stderr, self.s.writer.clone(), limits);
@@ -168,7 +172,7 @@ impl Supervisor {
                     let exit = exit.ok();
                     let ran_for = started.elapsed();
                     let (failed, how) = self.record_exit(pid, exit);
-                    let (kind, severity) = if failed { ("crashed", Severity::Error) } else { ("exited", Severity::Info) };
+                    let (kind, severity) = if failed { (EventKind::Crashed, Severity::Error) } else { (EventKind::Exited, Severity::Info) };
                     self.event(kind, severity, format!("{how} after {}", human(ran_for)));
                     break End::Ended { failed, ran_for };
                 }
@@ -210,7 +214,7 @@ impl Supervisor {
                         continue;
                     }
                     let msg = format!("not ready within {} (no READY=1)", human(cfg.ready_timeout.get()));
-                    self.event("ready_timeout", Severity::Error, msg);
+                    self.event(EventKind::ReadyTimeout, Severity::Error, msg);
                     let exit = self.stop_process(&mut child, pid, "ready timeout").await;
                     self.record_exit(pid, exit);
                     break End::Ended { failed: true, ran_for: started.elapsed() };
@@ -245,7 +249,7 @@ impl Supervisor {
                         OnHeartbeatTimeout::Restart => "restarting it",
                         OnHeartbeatTimeout::Mark => "marked unhealthy",
                     };
-                    self.event("heartbeat_missed", Severity::Warning, format!("no heartbeat for {timeout}; {then}"));
+                    self.event(EventKind::HeartbeatMissed, Severity::Warning, format!("no heartbeat for {timeout}; {then}"));
                     if cfg.on_heartbeat_timeout == OnHeartbeatTimeout::Restart {
                         let exit = self.stop_process(&mut child, pid, "missed heartbeat").await;
                         self.record_exit(pid, exit);
@@ -277,7 +281,7 @@ impl Supervisor {
                     let (_, how) = self.record_exit(pid, exit);
                     self.status.state = AgentState::Stopped;
                     self.commit();
-                    self.event("stopped", Severity::Info, format!("stopped ({how}): {reason}"));
+                    self.event(EventKind::Stopped, Severity::Info, format!("stopped ({how}): {reason}"));
                     if let Some(done) = done {
                         let _ = done.send(());
                     }
@@ -344,7 +348,7 @@ impl Supervisor {
     async fn stop_process(&mut self, child: &mut AgentChild, pid: i32, reason: &str) -> Option<ExitStatus> {
         self.status.state = AgentState::Stopping;
         self.commit();
-        self.event("stopping", Severity::Info, format!("stopping: {reason}"));
+        self.event(EventKind::Stopping, Severity::Info, format!("stopping: {reason}"));
         let cfg = &self.s.cfg;
         process::signal_group(pid, cfg.stop_signal.0);
         contain::signal_run(&cfg.name, pid, cfg.stop_signal.0);
@@ -378,7 +382,7 @@ impl Supervisor {
                     // timeout.
                     if contain::agent_alive(&self.s.cfg.name, pid) {
                         let msg = format!("still running {} after the stop signal; killing its process group", human(timeout));
-                        self.event("stop_timeout", Severity::Warning, msg);
+                        self.event(EventKind::StopTimeout, Severity::Warning, msg);
                     }
                     break;
                 }
