@@ -8,7 +8,8 @@
 
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{
-    AgentRow, AgentStatus, Event, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot, metric,
+    AgentRow, AgentStatus, Event, EventKind, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot,
+    metric,
 };
 use crate::retention::{HOUR_MS, MINUTE_MS};
 use crate::schema::{self, SCHEMA_VERSION, sample_block};
@@ -28,7 +29,7 @@ const PROBLEMS_IN_SNAPSHOT: i64 = 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFilter {
     pub agent: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<EventKind>,
     pub min_severity: Severity,
     /// Only events with an id above this (for following).
     pub after_id: Option<i64>,
@@ -400,7 +401,13 @@ impl Reader {
                  ORDER BY id DESC LIMIT ?5",
             )?
             .query_map(
-                params![filter.agent, filter.kind, severities, filter.after_id, filter.limit],
+                params![
+                    filter.agent,
+                    filter.kind.map(EventKind::as_str),
+                    severities,
+                    filter.after_id,
+                    filter.limit
+                ],
                 event_from_row,
             )?
             .collect()

@@ -161,6 +161,14 @@ fn logs_and_events_print_and_follow() {
     assert!(text.contains("heartbeat_missed") && !text.contains("started worker"), "{text}");
     let out = run(&sb, &["events", "--agent", "worker", "--db", dbs]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("researcher"));
+    let out = run(&sb, &["events", "--kind", "heartbeat_missed", "--db", dbs]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("heartbeat_missed") && !text.contains("started worker"), "{text}");
+    // An unknown kind is a usage error naming the valid ones, not an empty answer.
+    let out = run(&sb, &["events", "--kind", "heartbeat_mised", "--db", dbs]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("heartbeat_missed") && err.contains("crash_loop"), "{err}");
 
     // -f prints what is committed after it started.
     let mut cmd = sb.command(dashboard_bin());

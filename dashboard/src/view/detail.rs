@@ -49,7 +49,8 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     let mut info_lines = info_lines(agent, detail, app.now_ms, theme);
     let width = usize::from(info.width.saturating_sub(10));
     let events = detail.map(|d| d.events.as_slice()).unwrap_or_default();
-    let steps = timeline::steps(events, agent.state, app.now_ms, app.window.span_ms(), width);
+    let ready = timeline::ReadyWhen::of(detail.and_then(|d| d.config.as_ref()));
+    let steps = timeline::steps(events, ready, agent.state, app.now_ms, app.window.span_ms(), width);
     info_lines.push(timeline::line(&steps, theme));
     frame.render_widget(Paragraph::new(info_lines), info);
     match detail {
