@@ -242,10 +242,26 @@ pub struct AgentSpec {
     pub position: i64,
 }
 
-/// Everything the launcher knows about an agent right now: one row of `agent_state`.
+/// Everything the launcher knows about an agent right now: one row of `agent_state`. Its JSON
+/// is flat (the two parts' fields side by side), as `status --json` has always printed it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AgentStatus {
     pub agent: String,
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+    #[serde(flatten)]
+    pub reported: Reported,
+}
+
+/// What the supervisor decides: the process and its supervision state. A change in any of it
+/// is written at once; the writer compares it whole to tell a transition from a heartbeat.
+///
+/// `last_error` is here although an agent can set it too (`X_ERROR`, `ERRNO`): the supervisor
+/// writes it with its own transitions (a spawn failure, a lost supervisor, a stopped process)
+/// and the reason must reach the database with the state it explains, not a routine commit
+/// later; an agent's new error comes with an event, which is written at once anyway.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Lifecycle {
     pub state: AgentState,
     pub health: Health,
     pub ready: bool,
@@ -259,6 +275,14 @@ pub struct AgentStatus {
     pub exit_code: Option<i64>,
     pub exit_signal: Option<i64>,
     pub restarts: i64,
+    pub last_error: Option<String>,
+}
+
+/// What the agent says about itself (heartbeats, status text, task, model, tokens, cost) and
+/// how many of its messages were refused. The writer may hold a change here back for a
+/// routine commit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Reported {
     pub last_heartbeat_ms: Option<i64>,
     pub heartbeats: i64,
     pub status_text: Option<String>,
@@ -267,28 +291,14 @@ pub struct AgentStatus {
     pub tokens_in: Option<i64>,
     pub tokens_out: Option<i64>,
     pub cost: Option<f64>,
-    pub last_error: Option<String>,
     pub notify_errors: i64,
 }
 
 impl AgentStatus {
     /// Whether two statuses of an agent describe the same process in the same supervision
-    /// state. What differs otherwise is what the agent reports (heartbeats, status text,
-    /// task, model, tokens, cost), which the writer may hold back for a routine commit; a
-    /// change in anything compared here is written at once.
+    /// state, so that only what the agent reports differs.
     pub fn same_lifecycle(&self, other: &AgentStatus) -> bool {
-        self.state == other.state
-            && self.health == other.health
-            && self.ready == other.ready
-            && self.pid == other.pid
-            && self.pgid == other.pgid
-            && self.pid_start_ticks == other.pid_start_ticks
-            && self.started_ms == other.started_ms
-            && self.exited_ms == other.exited_ms
-            && self.exit_code == other.exit_code
-            && self.exit_signal == other.exit_signal
-            && self.restarts == other.restarts
-            && self.last_error == other.last_error
+        self.lifecycle == other.lifecycle
     }
 }
 
@@ -444,6 +454,41 @@ mod tests {
         assert_eq!(e.known_kind(), None);
         e.kind = "crash_loop".into();
         assert_eq!(e.known_kind(), Some(EventKind::CrashLoop));
+    }
+
+    /// The split into lifecycle and reported parts is for the code; serialized, a status is
+    /// still one flat object.
+    #[test]
+    fn a_status_serializes_flat() {
+        let v = serde_json::to_value(AgentStatus::default()).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut expected = vec![
+            "agent",
+            "state",
+            "health",
+            "ready",
+            "pid",
+            "pgid",
+            "pid_start_ticks",
+            "started_ms",
+            "exited_ms",
+            "exit_code",
+            "exit_signal",
+            "restarts",
+            "last_error",
+            "last_heartbeat_ms",
+            "heartbeats",
+            "status_text",
+            "task",
+            "model",
+            "tokens_in",
+            "tokens_out",
+            "cost",
+            "notify_errors",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
     }
 
     /// The schema document is the contract other programs read: every kind is in its table.

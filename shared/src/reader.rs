@@ -8,8 +8,8 @@
 
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{
-    AgentRow, AgentStatus, Event, EventKind, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot,
-    metric,
+    AgentRow, AgentStatus, Event, EventKind, HostStats, LauncherSession, Lifecycle, LogLine, Point, Reported,
+    Severity, Snapshot, metric,
 };
 use crate::retention::{HOUR_MS, MINUTE_MS};
 use crate::schema::{self, SCHEMA_VERSION, sample_block};
@@ -354,7 +354,7 @@ impl Reader {
                 agents[i].metrics.insert(name, value);
             }
             // A stopped agent's last CPU and memory samples describe a process that is gone.
-            for a in agents.iter_mut().filter(|a| !a.state.has_process()) {
+            for a in agents.iter_mut().filter(|a| !a.lifecycle.state.has_process()) {
                 for name in [metric::CPU_PERCENT, metric::MEMORY_BYTES, metric::THREADS] {
                     a.metrics.remove(name);
                 }
@@ -669,27 +669,31 @@ fn agent_from_row(r: &Row<'_>, lists: &mut HashMap<String, Arc<[String]>>) -> ru
         position: r.get(8)?,
         status: AgentStatus {
             agent: r.get(0)?,
-            state: parse_text(r, 9)?,
-            health: parse_text(r, 10)?,
-            ready: r.get(11)?,
-            pid: r.get(12)?,
-            started_ms: r.get(13)?,
-            exited_ms: r.get(14)?,
-            exit_code: r.get(15)?,
-            exit_signal: r.get(16)?,
-            restarts: r.get(17)?,
-            last_heartbeat_ms: r.get(18)?,
-            heartbeats: r.get(19)?,
-            status_text: r.get(20)?,
-            task: r.get(21)?,
-            model: r.get(22)?,
-            tokens_in: r.get(23)?,
-            tokens_out: r.get(24)?,
-            cost: r.get(25)?,
-            last_error: r.get(26)?,
-            notify_errors: r.get(27)?,
-            pgid: r.get(29)?,
-            pid_start_ticks: r.get(30)?,
+            lifecycle: Lifecycle {
+                state: parse_text(r, 9)?,
+                health: parse_text(r, 10)?,
+                ready: r.get(11)?,
+                pid: r.get(12)?,
+                started_ms: r.get(13)?,
+                exited_ms: r.get(14)?,
+                exit_code: r.get(15)?,
+                exit_signal: r.get(16)?,
+                restarts: r.get(17)?,
+                last_error: r.get(26)?,
+                pgid: r.get(29)?,
+                pid_start_ticks: r.get(30)?,
+            },
+            reported: Reported {
+                last_heartbeat_ms: r.get(18)?,
+                heartbeats: r.get(19)?,
+                status_text: r.get(20)?,
+                task: r.get(21)?,
+                model: r.get(22)?,
+                tokens_in: r.get(23)?,
+                tokens_out: r.get(24)?,
+                cost: r.get(25)?,
+                notify_errors: r.get(27)?,
+            },
         },
         updated_ms: r.get(28)?,
         metrics: BTreeMap::new(),

@@ -1040,18 +1040,18 @@ fn upsert_lifecycle(
     .execute(params![
         s.agent,
         session,
-        s.state.as_str(),
-        s.health.as_str(),
-        s.ready,
-        s.pid,
-        s.pgid,
-        s.pid_start_ticks,
-        s.started_ms,
-        s.exited_ms,
-        s.exit_code,
-        s.exit_signal,
-        s.restarts,
-        s.last_error,
+        s.lifecycle.state.as_str(),
+        s.lifecycle.health.as_str(),
+        s.lifecycle.ready,
+        s.lifecycle.pid,
+        s.lifecycle.pgid,
+        s.lifecycle.pid_start_ticks,
+        s.lifecycle.started_ms,
+        s.lifecycle.exited_ms,
+        s.lifecycle.exit_code,
+        s.lifecycle.exit_signal,
+        s.lifecycle.restarts,
+        s.lifecycle.last_error,
         now
     ])?;
     Ok(())
@@ -1068,15 +1068,15 @@ fn update_reported(tx: &Connection, s: &AgentStatus, now: i64) -> rusqlite::Resu
     )?
     .execute(params![
         s.agent,
-        s.last_heartbeat_ms,
-        s.heartbeats,
-        s.status_text,
-        s.task,
-        s.model,
-        s.tokens_in,
-        s.tokens_out,
-        s.cost,
-        s.notify_errors,
+        s.reported.last_heartbeat_ms,
+        s.reported.heartbeats,
+        s.reported.status_text,
+        s.reported.task,
+        s.reported.model,
+        s.reported.tokens_in,
+        s.reported.tokens_out,
+        s.reported.cost,
+        s.reported.notify_errors,
         now
     ])
 }

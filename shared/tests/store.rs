@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use agentvisor_shared::model::{
-    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Severity,
+    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Reported, Severity,
 };
 use agentvisor_shared::reader::open_read_only;
 use agentvisor_shared::schema::APPLICATION_ID;
@@ -143,9 +143,12 @@ fn write_sample_db(db: &Path) {
     w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
     w.send(WriteOp::Status(Box::new(AgentStatus {
         agent: "a".into(),
-        state: AgentState::Running,
-        health: Health::Healthy,
-        pid: Some(42),
+        lifecycle: Lifecycle {
+            state: AgentState::Running,
+            health: Health::Healthy,
+            pid: Some(42),
+            ..Lifecycle::default()
+        },
         ..Default::default()
     })))
     .unwrap();
@@ -168,7 +171,7 @@ fn a_reader_cannot_write_and_leaves_the_file_byte_identical() {
         let reader = Reader::open(&db).unwrap();
         let snap = reader.snapshot().unwrap();
         assert_eq!(snap.agents.len(), 1);
-        assert_eq!(snap.agents[0].state, AgentState::Running);
+        assert_eq!(snap.agents[0].lifecycle.state, AgentState::Running);
         assert_eq!(reader.events(&EventFilter::default()).unwrap().len(), 10);
         reader.logs("a", None, 10).unwrap();
         reader.series("a", "cpu_percent", 0, 100).unwrap();
@@ -786,14 +789,15 @@ fn recent_values_reach_past_a_lagging_last_ms() {
 fn running(agent: &str, heartbeats: i64) -> WriteOp {
     WriteOp::Status(Box::new(AgentStatus {
         agent: agent.into(),
-        state: AgentState::Running,
-        health: Health::Healthy,
-        ready: true,
-        pid: Some(4242),
-        started_ms: Some(1_000),
-        last_heartbeat_ms: Some(1_000 + heartbeats),
-        heartbeats,
-        ..AgentStatus::default()
+        lifecycle: Lifecycle {
+            state: AgentState::Running,
+            health: Health::Healthy,
+            ready: true,
+            pid: Some(4242),
+            started_ms: Some(1_000),
+            ..Lifecycle::default()
+        },
+        reported: Reported { last_heartbeat_ms: Some(1_000 + heartbeats), heartbeats, ..Reported::default() },
     }))
 }
 
@@ -849,29 +853,34 @@ fn a_heartbeat_only_status_round_trips_every_field() {
     w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
     let first = AgentStatus {
         agent: "a".into(),
-        state: AgentState::Running,
-        health: Health::Healthy,
-        ready: true,
-        pid: Some(4242),
-        pgid: Some(4242),
-        pid_start_ticks: Some(77),
-        started_ms: Some(1_000),
-        restarts: 2,
-        last_error: Some("earlier trouble".into()),
+        lifecycle: Lifecycle {
+            state: AgentState::Running,
+            health: Health::Healthy,
+            ready: true,
+            pid: Some(4242),
+            pgid: Some(4242),
+            pid_start_ticks: Some(77),
+            started_ms: Some(1_000),
+            restarts: 2,
+            last_error: Some("earlier trouble".into()),
+            ..Lifecycle::default()
+        },
         ..AgentStatus::default()
     };
     w.send(WriteOp::Status(Box::new(first.clone()))).unwrap();
     w.flush().unwrap().unwrap();
     let reported = AgentStatus {
-        last_heartbeat_ms: Some(5_000),
-        heartbeats: 9,
-        status_text: Some("busy".into()),
-        task: Some("task 3".into()),
-        model: Some("model-y".into()),
-        tokens_in: Some(120),
-        tokens_out: Some(30),
-        cost: Some(0.25),
-        notify_errors: 1,
+        reported: Reported {
+            last_heartbeat_ms: Some(5_000),
+            heartbeats: 9,
+            status_text: Some("busy".into()),
+            task: Some("task 3".into()),
+            model: Some("model-y".into()),
+            tokens_in: Some(120),
+            tokens_out: Some(30),
+            cost: Some(0.25),
+            notify_errors: 1,
+        },
         ..first.clone()
     };
     assert!(reported.same_lifecycle(&first), "only reported fields differ");

@@ -87,8 +87,8 @@ fn status_exit_codes_and_json_keys() {
 
     // 1: an agent crash-looping (backoff), then fatal.
     let mut looping = status("flaky", AgentState::Backoff, Health::Unknown);
-    looping.restarts = 4;
-    looping.last_error = Some("exit code 1".into());
+    looping.lifecycle.restarts = 4;
+    looping.lifecycle.last_error = Some("exit code 1".into());
     launcher.agent("flaky", 2, looping, None);
     launcher.flush();
     let (code, v) = status_json(&sb, &db);

@@ -4,7 +4,7 @@
 //! agents to get there.
 
 use agentvisor_shared::model::{
-    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Severity, Stream,
+    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Severity, Stream,
 };
 use agentvisor_shared::writer::WriterThread;
 use agentvisor_shared::{
@@ -166,12 +166,15 @@ pub fn status(name: &str, state: AgentState, health: Health) -> AgentStatus {
     let running = state.has_process();
     AgentStatus {
         agent: name.into(),
-        state,
-        health,
-        ready: running,
-        pid: running.then_some(999_999),
-        started_ms: Some(now_ms() - 60_000),
-        restarts: 0,
+        lifecycle: Lifecycle {
+            state,
+            health,
+            ready: running,
+            pid: running.then_some(999_999),
+            started_ms: Some(now_ms() - 60_000),
+            restarts: 0,
+            ..Lifecycle::default()
+        },
         ..AgentStatus::default()
     }
 }
@@ -180,13 +183,13 @@ pub fn status(name: &str, state: AgentState, health: Health) -> AgentStatus {
 /// process-only one, with some output and events.
 pub fn healthy_fleet(l: &FakeLauncher) {
     let mut researcher = status("researcher", AgentState::Running, Health::Healthy);
-    researcher.last_heartbeat_ms = Some(now_ms() - 500);
-    researcher.heartbeats = 12;
-    researcher.status_text = Some("idle".into());
-    researcher.model = Some("test-model".into());
-    researcher.tokens_in = Some(1200);
-    researcher.tokens_out = Some(300);
-    researcher.cost = Some(0.25);
+    researcher.reported.last_heartbeat_ms = Some(now_ms() - 500);
+    researcher.reported.heartbeats = 12;
+    researcher.reported.status_text = Some("idle".into());
+    researcher.reported.model = Some("test-model".into());
+    researcher.reported.tokens_in = Some(1200);
+    researcher.reported.tokens_out = Some(300);
+    researcher.reported.cost = Some(0.25);
     l.agent("researcher", 0, researcher, Some(15_000));
     l.agent("worker", 1, status("worker", AgentState::Running, Health::Healthy), None);
     l.sample("researcher", "queue_depth", 3.0);

@@ -175,13 +175,13 @@ fn status(roster: &Roster, writer: &WriterHandle, names: &[String]) -> Response 
                 let s = rx.borrow();
                 AgentLine {
                     name: name.clone(),
-                    state: s.state.as_str().to_owned(),
-                    health: s.health.as_str().to_owned(),
-                    ready: s.ready,
-                    pid: s.pid,
-                    restarts: s.restarts,
-                    started_ms: s.started_ms,
-                    last_error: s.last_error.clone(),
+                    state: s.lifecycle.state.as_str().to_owned(),
+                    health: s.lifecycle.health.as_str().to_owned(),
+                    ready: s.lifecycle.ready,
+                    pid: s.lifecycle.pid,
+                    restarts: s.lifecycle.restarts,
+                    started_ms: s.lifecycle.started_ms,
+                    last_error: s.lifecycle.last_error.clone(),
                 }
             })
             .collect())

@@ -278,7 +278,7 @@ async fn ready_when_settled(roster: Roster) {
 
 async fn wait_until_no_process(roster: &Roster, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
-    while roster.with_members(|members| members.iter().any(|(_, rx)| rx.borrow().pid.is_some()))
+    while roster.with_members(|members| members.iter().any(|(_, rx)| rx.borrow().lifecycle.pid.is_some()))
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;

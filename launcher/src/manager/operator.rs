@@ -123,7 +123,7 @@ impl Operator {
     }
 
     async fn has_process(&self, name: &str) -> bool {
-        self.fleet.lock().await.member(name).is_some_and(|m| m.status.borrow().state.has_process())
+        self.fleet.lock().await.member(name).is_some_and(|m| m.status.borrow().lifecycle.state.has_process())
     }
 
     /// Stops an agent's process (if any) and waits until it is gone. The fleet is not locked

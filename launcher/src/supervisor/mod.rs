@@ -133,7 +133,10 @@ impl Supervisor {
     /// Waits until every dependency is ready. `false` if told to stop meanwhile.
     async fn wait_for_dependencies(&mut self) -> bool {
         let waiting_for = |deps: &[(String, watch::Receiver<AgentStatus>)]| {
-            deps.iter().filter(|(_, rx)| !rx.borrow().ready).map(|(n, _)| n.clone()).collect::<Vec<_>>()
+            deps.iter()
+                .filter(|(_, rx)| !rx.borrow().lifecycle.ready)
+                .map(|(n, _)| n.clone())
+                .collect::<Vec<_>>()
         };
         let pending = waiting_for(&self.s.dependencies);
         if pending.is_empty() {
@@ -178,15 +181,15 @@ impl Supervisor {
     fn shown(&self) -> AgentStatus {
         let mut shown = self.status.clone();
         if let Some(reason) = &self.stopped {
-            shown.health = Health::Unhealthy;
-            shown.last_error = Some(reason.clone());
+            shown.lifecycle.health = Health::Unhealthy;
+            shown.lifecycle.last_error = Some(reason.clone());
         }
         shown
     }
 
     /// Shows what the sampler saw of the agent's process, if it is still this run's process.
     fn observe(&mut self, seen: ProcessState) {
-        if self.status.pid != Some(i64::from(seen.pid)) {
+        if self.status.lifecycle.pid != Some(i64::from(seen.pid)) {
             return;
         }
         match (seen.stopped, self.stopped.is_some()) {
@@ -238,7 +241,7 @@ impl Supervisor {
     }
 
     fn set_state(&mut self, state: AgentState) {
-        self.status.state = state;
+        self.status.lifecycle.state = state;
         self.commit();
     }
 
@@ -273,8 +276,8 @@ impl Supervisor {
     }
 
     fn reset_health(&mut self) {
-        self.status.health = Health::Unknown;
-        self.status.ready = false;
+        self.status.lifecycle.health = Health::Unknown;
+        self.status.lifecycle.ready = false;
         self.stopped = None;
     }
 }

@@ -18,7 +18,7 @@ impl Supervisor {
         let mut alive = false;
         let mut changed = false;
         if parsed.malformed > 0 {
-            self.status.notify_errors += i64::from(parsed.malformed);
+            self.status.reported.notify_errors += i64::from(parsed.malformed);
             tracing::debug!(agent = %self.status.agent, count = parsed.malformed, "malformed notify message");
             self.dirty = true;
         }
@@ -29,12 +29,12 @@ impl Supervisor {
             match notice {
                 Notice::Ready => {
                     alive = true;
-                    if !st.ready {
+                    if !st.lifecycle.ready {
                         #[cfg(debug_assertions)]
                         crate::supervisor::fault::panic_on_ready(&st.agent);
-                        st.ready = true;
-                        if st.state == AgentState::Starting {
-                            st.state = AgentState::Running;
+                        st.lifecycle.ready = true;
+                        if st.lifecycle.state == AgentState::Starting {
+                            st.lifecycle.state = AgentState::Running;
                         }
                         changed = true;
                         self.event(
@@ -46,11 +46,11 @@ impl Supervisor {
                 }
                 Notice::Watchdog => {
                     alive = true;
-                    st.heartbeats += 1;
-                    st.last_heartbeat_ms = Some(now);
-                    if st.health != Health::Healthy {
-                        let resumed = st.health == Health::Unhealthy;
-                        st.health = Health::Healthy;
+                    st.reported.heartbeats += 1;
+                    st.reported.last_heartbeat_ms = Some(now);
+                    if st.lifecycle.health != Health::Healthy {
+                        let resumed = st.lifecycle.health == Health::Unhealthy;
+                        st.lifecycle.health = Health::Healthy;
                         changed = true;
                         if resumed {
                             self.event(
@@ -68,20 +68,20 @@ impl Supervisor {
                         "the agent says it is stopping (STOPPING=1)".into(),
                     );
                 }
-                Notice::Status(text) => st.status_text = Some(text),
+                Notice::Status(text) => st.reported.status_text = Some(text),
                 Notice::Errno(n) => {
                     let desc =
                         i32::try_from(n).map(|n| nix::errno::Errno::from_raw(n).desc()).unwrap_or("unknown");
-                    st.last_error = Some(format!("errno {n}: {desc}"));
+                    st.lifecycle.last_error = Some(format!("errno {n}: {desc}"));
                 }
-                Notice::Task(t) => st.task = Some(t),
-                Notice::Model(m) => st.model = Some(m),
-                Notice::TokensIn(n) => st.tokens_in = Some(n),
-                Notice::TokensOut(n) => st.tokens_out = Some(n),
-                Notice::Cost(c) => st.cost = Some(c),
+                Notice::Task(t) => st.reported.task = Some(t),
+                Notice::Model(m) => st.reported.model = Some(m),
+                Notice::TokensIn(n) => st.reported.tokens_in = Some(n),
+                Notice::TokensOut(n) => st.reported.tokens_out = Some(n),
+                Notice::Cost(c) => st.reported.cost = Some(c),
                 Notice::Error(e) => {
-                    if st.last_error.as_deref() != Some(e.as_str()) {
-                        st.last_error = Some(e.clone());
+                    if st.lifecycle.last_error.as_deref() != Some(e.as_str()) {
+                        st.lifecycle.last_error = Some(e.clone());
                         self.agent_event(EventKind::AgentError, Severity::Warning, e);
                     }
                 }
@@ -89,7 +89,7 @@ impl Supervisor {
                     // Each new name is a new series in the database: a bounded number per agent.
                     if !self.metric_names.contains(&metric) {
                         if self.metric_names.len() >= MAX_CUSTOM_METRICS {
-                            st.notify_errors += 1;
+                            st.reported.notify_errors += 1;
                             tracing::debug!(agent = %st.agent, metric, "too many custom metrics; ignored");
                             continue;
                         }

@@ -65,7 +65,7 @@ impl Supervisor {
                 }
                 Decision::Restart(delay) => {
                     self.set_state(AgentState::Backoff);
-                    let n = self.status.restarts + 1;
+                    let n = self.status.lifecycle.restarts + 1;
                     self.event(
                         EventKind::Backoff,
                         Severity::Info,
@@ -74,7 +74,7 @@ impl Supervisor {
                     if !self.sleep_unless_stopped(delay).await {
                         return;
                     }
-                    self.status.restarts = n;
+                    self.status.lifecycle.restarts = n;
                 }
             }
         }
@@ -109,33 +109,33 @@ impl Supervisor {
         let cfg = self.s.cfg.clone();
         let started = Instant::now();
         self.reset_health();
-        self.status.state = AgentState::Starting;
-        self.status.exit_code = None;
-        self.status.exit_signal = None;
-        self.status.exited_ms = None;
+        self.status.lifecycle.state = AgentState::Starting;
+        self.status.lifecycle.exit_code = None;
+        self.status.lifecycle.exit_signal = None;
+        self.status.lifecycle.exited_ms = None;
         // What the previous process said it was doing is not what the new one does; the last
         // error, model and totals stay as history until the new process reports its own.
-        self.status.status_text = None;
-        self.status.task = None;
+        self.status.reported.status_text = None;
+        self.status.reported.task = None;
         let spawned = match process::spawn(&cfg, &self.s.working_dir, &self.s.socket) {
             Ok(s) => s,
             Err(e) => {
-                self.status.exited_ms = Some(now_ms());
+                self.status.lifecycle.exited_ms = Some(now_ms());
                 let msg = process::start_failure(&cfg, &self.s.working_dir, &e);
-                self.status.last_error = Some(msg.clone());
+                self.status.lifecycle.last_error = Some(msg.clone());
                 self.event(EventKind::SpawnFailed, Severity::Error, msg);
                 return End::Ended { failed: true, ran_for: Duration::ZERO };
             }
         };
         let Spawned { mut child, pid, start_ticks, stdout, stderr, notify_pipe } = spawned;
-        self.status.pid = Some(i64::from(pid));
-        self.status.pgid = Some(i64::from(pid));
-        self.status.pid_start_ticks = start_ticks.and_then(|t| i64::try_from(t).ok());
-        self.status.started_ms = Some(now_ms());
+        self.status.lifecycle.pid = Some(i64::from(pid));
+        self.status.lifecycle.pgid = Some(i64::from(pid));
+        self.status.lifecycle.pid_start_ticks = start_ticks.and_then(|t| i64::try_from(t).ok());
+        self.status.lifecycle.started_ms = Some(now_ms());
         let ready_on_start = cfg.ready == Ready::Started;
         if ready_on_start {
-            self.status.ready = true;
-            self.status.state = AgentState::Running;
+            self.status.lifecycle.ready = true;
+            self.status.lifecycle.state = AgentState::Running;
         }
         self.commit();
         self.event(EventKind::Started, Severity::Info, format!("started (pid {pid})"));
@@ -194,7 +194,7 @@ impl Supervisor {
                         }
                     }
                 }
-                _ = sleep_until(ready_deadline), if !self.status.ready => {
+                _ = sleep_until(ready_deadline), if !self.status.lifecycle.ready => {
                     let alive = self.catch_up(started).await;
                     let now = Instant::now();
                     if alive {
@@ -204,7 +204,7 @@ impl Supervisor {
                         flush.as_mut().reset(now);
                         flush_armed = true;
                     }
-                    if self.status.ready {
+                    if self.status.lifecycle.ready {
                         continue;
                     }
                     let period = cfg.ready_timeout.get();
@@ -242,7 +242,7 @@ impl Supervisor {
                         heartbeat.as_mut().reset(later);
                         continue;
                     }
-                    self.status.health = Health::Unhealthy;
+                    self.status.lifecycle.health = Health::Unhealthy;
                     self.commit();
                     let timeout = human(hb_timeout.unwrap_or_default());
                     let then = match cfg.on_heartbeat_timeout {
@@ -279,7 +279,7 @@ impl Supervisor {
                         child.wait().await.ok()
                     };
                     let (_, how) = self.record_exit(pid, exit);
-                    self.status.state = AgentState::Stopped;
+                    self.status.lifecycle.state = AgentState::Stopped;
                     self.commit();
                     self.event(EventKind::Stopped, Severity::Info, format!("stopped ({how}): {reason}"));
                     if let Some(done) = done {
@@ -346,7 +346,7 @@ impl Supervisor {
     /// time, not only the main process: a shell wrapper dies at once on SIGTERM while the
     /// program it started may still be saving its work. Returns the main process's status.
     async fn stop_process(&mut self, child: &mut AgentChild, pid: i32, reason: &str) -> Option<ExitStatus> {
-        self.status.state = AgentState::Stopping;
+        self.status.lifecycle.state = AgentState::Stopping;
         self.commit();
         self.event(EventKind::Stopping, Severity::Info, format!("stopping: {reason}"));
         let cfg = &self.s.cfg;
@@ -411,12 +411,12 @@ impl Supervisor {
         process::signal_group(pid, Signal::SIGKILL);
         contain::signal_run(&self.s.cfg.name, pid, Signal::SIGKILL);
         self.reset_health();
-        self.status.pid = None;
-        self.status.pgid = None;
-        self.status.pid_start_ticks = None;
-        self.status.exited_ms = Some(now_ms());
-        self.status.exit_code = exit.and_then(|e| e.code()).map(i64::from);
-        self.status.exit_signal = exit.and_then(|e| e.signal()).map(i64::from);
+        self.status.lifecycle.pid = None;
+        self.status.lifecycle.pgid = None;
+        self.status.lifecycle.pid_start_ticks = None;
+        self.status.lifecycle.exited_ms = Some(now_ms());
+        self.status.lifecycle.exit_code = exit.and_then(|e| e.code()).map(i64::from);
+        self.status.lifecycle.exit_signal = exit.and_then(|e| e.signal()).map(i64::from);
         match (exit.and_then(|e| e.code()), exit.and_then(|e| e.signal())) {
             (Some(0), _) => (false, "exited with code 0".into()),
             (Some(code), _) => (true, format!("exited with code {code}")),
