@@ -3,7 +3,9 @@
 //! percentages and latencies), because SQLite stores an integral REAL in fewer bytes and the
 //! disk figures would flatter otherwise.
 
-use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health};
+use agentvisor_shared::model::{
+    AgentSpec, AgentState, AgentStatus, DesiredState, Health, Lifecycle, Reported,
+};
 use agentvisor_shared::writer::{NewSession, WriterThread};
 use agentvisor_shared::{FlushError, Sample, Store, WriteOp, WriterConfig, WriterHandle};
 use anyhow::{Context, Result};
@@ -96,20 +98,25 @@ pub fn register_agents(h: &WriterHandle, agents: usize, now_ms: i64) -> Result<(
 pub fn running_status(name: &str, a: usize, now_ms: i64) -> AgentStatus {
     AgentStatus {
         agent: name.to_owned(),
-        state: AgentState::Running,
-        health: Health::Healthy,
-        ready: true,
-        pid: Some(10_000 + a as i64),
-        started_ms: Some(now_ms - 60_000),
-        last_heartbeat_ms: Some(now_ms),
-        heartbeats: 60,
-        status_text: Some("working".into()),
-        task: Some(format!("task {a}")),
-        model: Some("model-x".into()),
-        tokens_in: Some(1000),
-        tokens_out: Some(300),
-        cost: Some(0.12),
-        ..AgentStatus::default()
+        lifecycle: Lifecycle {
+            state: AgentState::Running,
+            health: Health::Healthy,
+            ready: true,
+            pid: Some(10_000 + a as i64),
+            started_ms: Some(now_ms - 60_000),
+            ..Lifecycle::default()
+        },
+        reported: Reported {
+            last_heartbeat_ms: Some(now_ms),
+            heartbeats: 60,
+            status_text: Some("working".into()),
+            task: Some(format!("task {a}")),
+            model: Some("model-x".into()),
+            tokens_in: Some(1000),
+            tokens_out: Some(300),
+            cost: Some(0.12),
+            ..Reported::default()
+        },
     }
 }
 

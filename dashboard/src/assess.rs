@@ -63,19 +63,21 @@ impl Liveness {
 /// health check, or ended by a failure and left down (`restart = "never"`) although it should
 /// run. A clean exit (code 0) and an operator's stop are not trouble.
 pub fn in_trouble(a: &AgentRow) -> bool {
-    let failed_and_down = a.state == AgentState::Exited
+    let failed_and_down = a.lifecycle.state == AgentState::Exited
         && a.desired_state == DesiredState::Running
-        && (a.exit_signal.is_some() || a.exit_code.is_some_and(|c| c != 0));
-    matches!(a.state, AgentState::Backoff | AgentState::Fatal)
-        || a.health == Health::Unhealthy
+        && (a.lifecycle.exit_signal.is_some() || a.lifecycle.exit_code.is_some_and(|c| c != 0));
+    matches!(a.lifecycle.state, AgentState::Backoff | AgentState::Fatal)
+        || a.lifecycle.health == Health::Unhealthy
         || failed_and_down
 }
 
 /// Whether an agent counts as healthy in "healthy out of enabled": its health check says so,
 /// or it sends no heartbeats (so has no health check) and its process is running.
 pub fn counts_as_healthy(a: &AgentRow) -> bool {
-    a.health == Health::Healthy
-        || (a.health == Health::Unknown && a.state == AgentState::Running && a.heartbeat_timeout_ms.is_none())
+    a.lifecycle.health == Health::Healthy
+        || (a.lifecycle.health == Health::Unknown
+            && a.lifecycle.state == AgentState::Running
+            && a.heartbeat_timeout_ms.is_none())
 }
 
 /// How an agent's liveness is known.
@@ -91,7 +93,7 @@ pub enum Heartbeat {
 
 impl Heartbeat {
     pub fn of(a: &AgentRow, now_ms: i64) -> Heartbeat {
-        match (a.last_heartbeat_ms, a.heartbeat_timeout_ms) {
+        match (a.reported.last_heartbeat_ms, a.heartbeat_timeout_ms) {
             (None, None) => Heartbeat::ProcessOnly,
             (None, Some(_)) => Heartbeat::None,
             (Some(t), timeout) => {
@@ -118,7 +120,7 @@ impl Summary {
     pub fn of(agents: &[AgentRow]) -> Summary {
         let mut s = Summary { agents: agents.len(), ..Summary::default() };
         for a in agents {
-            *s.by_state.entry(a.state).or_default() += 1;
+            *s.by_state.entry(a.lifecycle.state).or_default() += 1;
             if a.enabled {
                 s.enabled += 1;
                 if counts_as_healthy(a) {
@@ -172,7 +174,7 @@ impl Verdict {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use agentvisor_shared::model::{AgentStatus, HostStats};
+    use agentvisor_shared::model::{AgentStatus, HostStats, Lifecycle};
 
     pub fn session(last_seen_ms: i64, stopped_ms: Option<i64>) -> LauncherSession {
         LauncherSession {
@@ -200,7 +202,11 @@ pub(crate) mod tests {
             desired_state: DesiredState::Running,
             heartbeat_timeout_ms: None,
             position: 0,
-            status: AgentStatus { agent: name.into(), state, health, ready: true, ..AgentStatus::default() },
+            status: AgentStatus {
+                agent: name.into(),
+                lifecycle: Lifecycle { state, health, ready: true, ..Lifecycle::default() },
+                ..AgentStatus::default()
+            },
             updated_ms: 0,
             metrics: Default::default(),
         }
@@ -249,11 +255,11 @@ pub(crate) mod tests {
             assert_eq!(Verdict::of(&s, 10_000), Verdict::AgentTrouble, "{state} {health}");
         }
         let mut crashed = agent("c", AgentState::Exited, Health::Unknown);
-        crashed.exit_code = Some(1);
+        crashed.lifecycle.exit_code = Some(1);
         assert_eq!(Verdict::of(&snapshot(up(), vec![crashed.clone()]), 10_000), Verdict::AgentTrouble);
-        crashed.exit_code = Some(0);
+        crashed.lifecycle.exit_code = Some(0);
         assert_eq!(Verdict::of(&snapshot(up(), vec![crashed.clone()]), 10_000), Verdict::Ok, "a clean exit");
-        crashed.exit_signal = Some(9);
+        crashed.lifecycle.exit_signal = Some(9);
         crashed.desired_state = DesiredState::Stopped;
         assert_eq!(
             Verdict::of(&snapshot(up(), vec![crashed]), 10_000),
@@ -289,7 +295,7 @@ pub(crate) mod tests {
         assert_eq!(Heartbeat::of(&a, 10_000), Heartbeat::ProcessOnly);
         a.heartbeat_timeout_ms = Some(4_000);
         assert_eq!(Heartbeat::of(&a, 10_000), Heartbeat::None);
-        a.last_heartbeat_ms = Some(8_000);
+        a.reported.last_heartbeat_ms = Some(8_000);
         assert_eq!(Heartbeat::of(&a, 10_000), Heartbeat::Seen { age_ms: 2_000, of_timeout: Some(0.5) });
     }
 }

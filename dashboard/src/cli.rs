@@ -1,7 +1,7 @@
 //! The command line: no subcommand opens the terminal dashboard; `status`, `logs` and `events`
 //! are one-shot commands for scripts, cron and `ssh host agentvisor-dashboard status`.
 
-use agentvisor_shared::model::Severity;
+use agentvisor_shared::model::{EventKind, Severity};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -69,9 +69,9 @@ pub struct EventsArgs {
     /// Only events of this agent.
     #[arg(long)]
     pub agent: Option<String>,
-    /// Only events of this kind (e.g. state_changed, crashed).
-    #[arg(long)]
-    pub kind: Option<String>,
+    /// Only events of this kind (e.g. crashed, heartbeat_missed; docs/schema.md lists them).
+    #[arg(long, value_parser = parse_event_kind)]
+    pub kind: Option<EventKind>,
     /// Only events at least this severe: info, warning, error or critical.
     #[arg(long, default_value = "info", value_parser = parse_severity)]
     pub severity: Severity,
@@ -85,6 +85,10 @@ pub struct EventsArgs {
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse().map_err(|_| "expected info, warning, error or critical".to_owned())
+}
+
+fn parse_event_kind(s: &str) -> Result<EventKind, String> {
+    s.parse().map_err(|_| format!("expected one of: {}", EventKind::NAMES.join(", ")))
 }
 
 #[cfg(test)]
@@ -104,6 +108,12 @@ mod tests {
     fn no_subcommand_is_the_dashboard_and_bad_severity_is_refused() {
         assert!(Cli::try_parse_from(["d"]).unwrap().command.is_none());
         assert!(Cli::try_parse_from(["d", "events", "--severity", "loud"]).is_err());
+        let unknown = Cli::try_parse_from(["d", "events", "--kind", "crash"]).unwrap_err();
+        assert_eq!(unknown.exit_code(), 2);
+        let text = unknown.to_string();
+        assert!(text.contains("'crash'") && text.contains("crashed, spawn_failed"), "{text}");
+        let known = Cli::try_parse_from(["d", "events", "--kind", "crash_loop"]).unwrap();
+        assert!(matches!(known.command, Some(Command::Events(a)) if a.kind == Some(EventKind::CrashLoop)));
         let e = Cli::try_parse_from(["d", "events", "--severity", "error", "-n", "5", "-f"]).unwrap();
         match e.command {
             Some(Command::Events(a)) => {

@@ -17,6 +17,8 @@ macro_rules! text_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The stored names of [`Self::ALL`], in the same order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
@@ -33,7 +35,7 @@ macro_rules! text_enum {
             fn from_str(s: &str) -> Result<Self, UnknownValue> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownValue { kind: stringify!($name), value: s.to_owned() }),
+                    _ => Err(UnknownValue { kind: stringify!($name), value: s.to_owned(), valid: $name::NAMES }),
                 }
             }
         }
@@ -41,10 +43,12 @@ macro_rules! text_enum {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} {value:?}")]
+#[error("unknown {kind} {value:?}; valid: {}", valid.join(", "))]
 pub struct UnknownValue {
     pub kind: &'static str,
     pub value: String,
+    /// Every name the enum accepts, for the message.
+    pub valid: &'static [&'static str],
 }
 
 text_enum! {
@@ -97,6 +101,77 @@ text_enum! {
         Running => "running",
         Stopped => "stopped",
         Removed => "removed",
+    }
+}
+
+text_enum! {
+    /// What an event records. Both programs share this list: the launcher writes only these
+    /// kinds, and the dashboard filters and draws by them. `events.kind` stays TEXT holding
+    /// these names; a reader keeps the text of kinds it does not know (see [`Event::known_kind`]).
+    /// `docs/schema.md` lists every kind with its meaning and severity.
+    EventKind {
+        /// Waiting for the agents it depends on to be ready; the agent is still stopped.
+        Waiting => "waiting",
+        /// Its process was spawned: running for `ready = "started"`, starting for `"notify"`.
+        Started => "started",
+        /// It sent `READY=1` (only for `ready = "notify"`): now running.
+        Ready => "ready",
+        /// The stop signal was sent to its process group.
+        Stopping => "stopping",
+        /// Stopped on command (by an operator, a reload or the launcher's shutdown).
+        Stopped => "stopped",
+        /// Its process exited with code 0.
+        Exited => "exited",
+        /// Its process exited with another code or was killed by a signal.
+        Crashed => "crashed",
+        /// Its process could not be started.
+        SpawnFailed => "spawn_failed",
+        /// It sent no `READY=1` within `ready_timeout`; it is stopped next.
+        ReadyTimeout => "ready_timeout",
+        /// A restart is scheduled after a delay.
+        Backoff => "backoff",
+        /// Too many restarts within the window: fatal, no more restarts.
+        CrashLoop => "crash_loop",
+        /// Its group still ran `stop_timeout` after the stop signal and was killed.
+        StopTimeout => "stop_timeout",
+        /// No heartbeat within `heartbeat_timeout`: unhealthy, and restarted if so configured.
+        HeartbeatMissed => "heartbeat_missed",
+        /// Heartbeats came again after a miss.
+        HeartbeatResumed => "heartbeat_resumed",
+        /// Its process was stopped (SIGSTOP, SIGTSTP, a debugger).
+        ProcessStopped => "process_stopped",
+        /// Its stopped process runs again.
+        ProcessResumed => "process_resumed",
+        /// It said it is stopping (`STOPPING=1`).
+        AgentStopping => "agent_stopping",
+        /// It reported an error (`X_ERROR`).
+        AgentError => "agent_error",
+        /// Its supervisor task ended unexpectedly: fatal until started again.
+        SupervisorLost => "supervisor_lost",
+        /// It was removed from the config.
+        AgentRemoved => "agent_removed",
+        /// An operator asked to start it.
+        CtlStart => "ctl_start",
+        /// An operator asked to stop it.
+        CtlStop => "ctl_stop",
+        /// An operator asked to restart it.
+        CtlRestart => "ctl_restart",
+        /// A control connection from a user other than the launcher's or root was refused.
+        CtlRefused => "ctl_refused",
+        /// The config was read again and applied (an error if some agents could not start).
+        ConfigReloaded => "config_reloaded",
+        /// A changed config was invalid and not applied.
+        ConfigInvalid => "config_invalid",
+        /// A launcher began its session.
+        LauncherStarted => "launcher_started",
+        /// The launcher is stopping its agents.
+        LauncherStopping => "launcher_stopping",
+        /// The launcher stopped.
+        LauncherStopped => "launcher_stopped",
+        /// The previous launcher ended without stopping (found by the next one).
+        LauncherCrashed => "launcher_crashed",
+        /// Writes to the database failed for a while; dated when the outage began.
+        StorageError => "storage_error",
     }
 }
 
@@ -167,10 +242,26 @@ pub struct AgentSpec {
     pub position: i64,
 }
 
-/// Everything the launcher knows about an agent right now: one row of `agent_state`.
+/// Everything the launcher knows about an agent right now: one row of `agent_state`. Its JSON
+/// is flat (the two parts' fields side by side), as `status --json` has always printed it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AgentStatus {
     pub agent: String,
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+    #[serde(flatten)]
+    pub reported: Reported,
+}
+
+/// What the supervisor decides: the process and its supervision state. A change in any of it
+/// is written at once; the writer compares it whole to tell a transition from a heartbeat.
+///
+/// `last_error` is here although an agent can set it too (`X_ERROR`, `ERRNO`): the supervisor
+/// writes it with its own transitions (a spawn failure, a lost supervisor, a stopped process)
+/// and the reason must reach the database with the state it explains, not a routine commit
+/// later; an agent's new error comes with an event, which is written at once anyway.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Lifecycle {
     pub state: AgentState,
     pub health: Health,
     pub ready: bool,
@@ -184,6 +275,14 @@ pub struct AgentStatus {
     pub exit_code: Option<i64>,
     pub exit_signal: Option<i64>,
     pub restarts: i64,
+    pub last_error: Option<String>,
+}
+
+/// What the agent says about itself (heartbeats, status text, task, model, tokens, cost) and
+/// how many of its messages were refused. The writer may hold a change here back for a
+/// routine commit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Reported {
     pub last_heartbeat_ms: Option<i64>,
     pub heartbeats: i64,
     pub status_text: Option<String>,
@@ -192,28 +291,14 @@ pub struct AgentStatus {
     pub tokens_in: Option<i64>,
     pub tokens_out: Option<i64>,
     pub cost: Option<f64>,
-    pub last_error: Option<String>,
     pub notify_errors: i64,
 }
 
 impl AgentStatus {
     /// Whether two statuses of an agent describe the same process in the same supervision
-    /// state. What differs otherwise is what the agent reports (heartbeats, status text,
-    /// task, model, tokens, cost), which the writer may hold back for a routine commit; a
-    /// change in anything compared here is written at once.
+    /// state, so that only what the agent reports differs.
     pub fn same_lifecycle(&self, other: &AgentStatus) -> bool {
-        self.state == other.state
-            && self.health == other.health
-            && self.ready == other.ready
-            && self.pid == other.pid
-            && self.pgid == other.pgid
-            && self.pid_start_ticks == other.pid_start_ticks
-            && self.started_ms == other.started_ms
-            && self.exited_ms == other.exited_ms
-            && self.exit_code == other.exit_code
-            && self.exit_signal == other.exit_signal
-            && self.restarts == other.restarts
-            && self.last_error == other.last_error
+        self.lifecycle == other.lifecycle
     }
 }
 
@@ -269,9 +354,19 @@ pub struct Event {
     pub id: i64,
     pub ts_ms: i64,
     pub agent: Option<String>,
+    /// The kind as stored: the text, not an [`EventKind`], so that an event a newer launcher
+    /// wrote (or an older one, with a kind since retired) is still read and shown as it was
+    /// recorded rather than failing the whole read.
     pub kind: String,
     pub severity: Severity,
     pub message: String,
+}
+
+impl Event {
+    /// The kind, if it is one this build knows.
+    pub fn known_kind(&self) -> Option<EventKind> {
+        self.kind.parse().ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -320,4 +415,88 @@ pub struct Snapshot {
     pub errors_last_hour: i64,
     pub db_bytes: u64,
     pub wal_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_kinds_round_trip_as_their_stored_names() {
+        assert_eq!(EventKind::ALL.len(), EventKind::NAMES.len());
+        for (kind, name) in EventKind::ALL.iter().zip(EventKind::NAMES) {
+            assert_eq!(kind.as_str(), *name);
+            assert_eq!(name.parse::<EventKind>(), Ok(*kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(name));
+            assert_eq!(serde_json::from_value::<EventKind>(serde_json::json!(name)).unwrap(), *kind);
+        }
+        let unique: std::collections::HashSet<_> = EventKind::NAMES.iter().collect();
+        assert_eq!(unique.len(), EventKind::NAMES.len(), "two kinds share a name");
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused_with_the_valid_ones() {
+        let err = "crash".parse::<EventKind>().unwrap_err().to_string();
+        assert!(err.starts_with("unknown EventKind \"crash\"; valid: waiting, started, ready,"), "{err}");
+        assert!(err.ends_with("launcher_crashed, storage_error"), "{err}");
+    }
+
+    #[test]
+    fn an_event_keeps_a_kind_this_build_does_not_know() {
+        let mut e = Event {
+            id: 1,
+            ts_ms: 0,
+            agent: None,
+            kind: "from_a_newer_launcher".into(),
+            severity: Severity::Info,
+            message: String::new(),
+        };
+        assert_eq!(e.known_kind(), None);
+        e.kind = "crash_loop".into();
+        assert_eq!(e.known_kind(), Some(EventKind::CrashLoop));
+    }
+
+    /// The split into lifecycle and reported parts is for the code; serialized, a status is
+    /// still one flat object.
+    #[test]
+    fn a_status_serializes_flat() {
+        let v = serde_json::to_value(AgentStatus::default()).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut expected = vec![
+            "agent",
+            "state",
+            "health",
+            "ready",
+            "pid",
+            "pgid",
+            "pid_start_ticks",
+            "started_ms",
+            "exited_ms",
+            "exit_code",
+            "exit_signal",
+            "restarts",
+            "last_error",
+            "last_heartbeat_ms",
+            "heartbeats",
+            "status_text",
+            "task",
+            "model",
+            "tokens_in",
+            "tokens_out",
+            "cost",
+            "notify_errors",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+    }
+
+    /// The schema document is the contract other programs read: every kind is in its table.
+    #[test]
+    fn the_schema_document_lists_every_event_kind() {
+        let doc = include_str!("../../docs/schema.md");
+        let missing: Vec<_> =
+            EventKind::NAMES.iter().filter(|n| !doc.contains(&format!("\n| `{n}` |"))).collect();
+        assert!(missing.is_empty(), "docs/schema.md does not list {missing:?}");
+    }
 }

@@ -8,12 +8,13 @@
 
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{
-    AgentRow, AgentStatus, Event, HostStats, LauncherSession, LogLine, Point, Severity, Snapshot, metric,
+    AgentRow, AgentStatus, Event, EventKind, HostStats, LauncherSession, Lifecycle, LogLine, Point, Reported,
+    Severity, Snapshot, metric,
 };
 use crate::schema::{self, HOUR_MS, MINUTE_MS, SCHEMA_VERSION, sample_block};
 use crate::time::now_ms;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, RowIndex, Statement, params};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ const PROBLEMS_IN_SNAPSHOT: i64 = 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFilter {
     pub agent: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<EventKind>,
     pub min_severity: Severity,
     /// Only events with an id above this (for following).
     pub after_id: Option<i64>,
@@ -271,9 +272,8 @@ impl Reader {
                 .query_row([], session_from_row)
                 .optional()?;
             let mut lists = self.lists.borrow_mut();
-            let mut agents = c
-                .prepare_cached(
-                    "SELECT a.name, a.description, a.kind, a.command, a.capabilities, a.enabled,
+            let mut stmt = c.prepare_cached(
+                "SELECT a.name, a.description, a.kind, a.command, a.capabilities, a.enabled,
                             a.desired_state, a.heartbeat_timeout_ms, a.position,
                             s.state, s.health, s.ready, s.pid, s.started_ms, s.exited_ms,
                             s.exit_code, s.exit_signal, s.restarts, s.last_heartbeat_ms,
@@ -282,8 +282,10 @@ impl Reader {
                             s.pgid, s.pid_start_ticks
                      FROM agents a JOIN agent_state s ON s.agent = a.name
                      WHERE a.desired_state != 'removed'",
-                )?
-                .query_map([], |r| agent_from_row(r, &mut lists))?
+            )?;
+            let columns = AgentColumns::of(&stmt)?;
+            let mut agents = stmt
+                .query_map([], |r| agent_from_row(r, &columns, &mut lists))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             // Sorted here rather than by SQLite, which would copy every row, all its columns,
             // through a temporary sorter first. Names compare bytewise, as SQLite's BINARY.
@@ -352,17 +354,18 @@ impl Reader {
                 agents[i].metrics.insert(name, value);
             }
             // A stopped agent's last CPU and memory samples describe a process that is gone.
-            for a in agents.iter_mut().filter(|a| !a.state.has_process()) {
+            for a in agents.iter_mut().filter(|a| !a.lifecycle.state.has_process()) {
                 for name in [metric::CPU_PERCENT, metric::MEMORY_BYTES, metric::THREADS] {
                     a.metrics.remove(name);
                 }
             }
-            let problems = c
-                .prepare_cached(
-                    "SELECT id, ts_ms, agent, kind, severity, message FROM events
-                     WHERE severity IN ('error', 'critical') ORDER BY id DESC LIMIT ?1",
-                )?
-                .query_map([PROBLEMS_IN_SNAPSHOT], event_from_row)?
+            let mut stmt = c.prepare_cached(
+                "SELECT id, ts_ms, agent, kind, severity, message FROM events
+                 WHERE severity IN ('error', 'critical') ORDER BY id DESC LIMIT ?1",
+            )?;
+            let columns = EventColumns::of(&stmt)?;
+            let problems = stmt
+                .query_map([PROBLEMS_IN_SNAPSHOT], |r| event_from_row(r, &columns))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let errors_last_hour = c
                 .prepare_cached(
@@ -391,16 +394,23 @@ impl Reader {
             Severity::ALL.iter().filter(|s| **s >= filter.min_severity).map(|s| s.as_str()).collect();
         let severities = serde_json::to_string(&severities).unwrap_or_else(|_| "[]".into());
         self.read(|c| {
-            c.prepare_cached(
+            let mut stmt = c.prepare_cached(
                 "SELECT id, ts_ms, agent, kind, severity, message FROM events
                  WHERE (?1 IS NULL OR agent = ?1) AND (?2 IS NULL OR kind = ?2)
                    AND severity IN (SELECT value FROM json_each(?3))
                    AND id > coalesce(?4, 0)
                  ORDER BY id DESC LIMIT ?5",
-            )?
-            .query_map(
-                params![filter.agent, filter.kind, severities, filter.after_id, filter.limit],
-                event_from_row,
+            )?;
+            let columns = EventColumns::of(&stmt)?;
+            stmt.query_map(
+                params![
+                    filter.agent,
+                    filter.kind.map(EventKind::as_str),
+                    severities,
+                    filter.after_id,
+                    filter.limit
+                ],
+                |r| event_from_row(r, &columns),
             )?
             .collect()
         })
@@ -409,17 +419,18 @@ impl Reader {
     /// The newest `limit` captured lines of `agent` (after `after_id` if given), oldest first.
     pub fn logs(&self, agent: &str, after_id: Option<i64>, limit: i64) -> Result<Vec<LogLine>> {
         let mut lines = self.read(|c| {
-            c.prepare_cached(
+            let mut stmt = c.prepare_cached(
                 "SELECT id, agent, stream, ts_ms, line FROM log_lines
                  WHERE agent = ?1 AND id > coalesce(?2, 0) ORDER BY id DESC LIMIT ?3",
-            )?
-            .query_map(params![agent, after_id, limit], |r| {
+            )?;
+            let c = LogColumns::of(&stmt)?;
+            stmt.query_map(params![agent, after_id, limit], |r| {
                 Ok(LogLine {
-                    id: r.get(0)?,
-                    agent: r.get(1)?,
-                    stream: parse_text(r, 2)?,
-                    ts_ms: r.get(3)?,
-                    line: r.get(4)?,
+                    id: r.get(c.id)?,
+                    agent: r.get(c.agent)?,
+                    stream: parse_text(r, c.stream)?,
+                    ts_ms: r.get(c.ts_ms)?,
+                    line: r.get(c.line)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -607,13 +618,15 @@ fn set_host(host: &mut HostStats, name: &str, value: f64) {
 
 /// Parses a TEXT column into one of the model's enums; an unknown value is a conversion error
 /// that names the column instead of a panic.
-fn parse_text<T: std::str::FromStr>(r: &Row<'_>, i: usize) -> rusqlite::Result<T>
+fn parse_text<T: std::str::FromStr>(r: &Row<'_>, column: impl RowIndex + Copy) -> rusqlite::Result<T>
 where
     T::Err: std::error::Error + Send + Sync + 'static,
 {
-    let s: String = r.get(i)?;
-    s.parse()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+    let s: String = r.get(column)?;
+    s.parse().map_err(|e| {
+        let i = column.idx(r.as_ref()).unwrap_or(usize::MAX);
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite::Result<T> {
@@ -622,68 +635,120 @@ fn parse_json<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
 }
 
+// Rows are read by column name, so a query and its mapper cannot drift apart by position.
+// rusqlite's `row.get("name")` searches the statement's columns by name for every value: fine
+// for the one session row a snapshot reads, too slow for a thousand agent rows ten times a
+// second. The other mappers take positions looked up by name once per statement (`columns!`).
+
 pub(crate) fn session_from_row(r: &Row<'_>) -> rusqlite::Result<LauncherSession> {
     Ok(LauncherSession {
-        id: r.get(0)?,
-        pid: r.get(1)?,
-        host: r.get(2)?,
-        version: r.get(3)?,
-        config_path: r.get(4)?,
-        started_ms: r.get(5)?,
-        last_seen_ms: r.get(6)?,
-        stopped_ms: r.get(7)?,
-        exit_reason: r.get(8)?,
-        status: r.get(9)?,
+        id: r.get("id")?,
+        pid: r.get("pid")?,
+        host: r.get("host")?,
+        version: r.get("version")?,
+        config_path: r.get("config_path")?,
+        started_ms: r.get("started_ms")?,
+        last_seen_ms: r.get("last_seen_ms")?,
+        stopped_ms: r.get("stopped_ms")?,
+        exit_reason: r.get("exit_reason")?,
+        status: r.get("status")?,
     })
 }
 
-fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
+fn event_from_row(r: &Row<'_>, c: &EventColumns) -> rusqlite::Result<Event> {
     Ok(Event {
-        id: r.get(0)?,
-        ts_ms: r.get(1)?,
-        agent: r.get(2)?,
-        kind: r.get(3)?,
-        severity: parse_text(r, 4)?,
-        message: r.get(5)?,
+        id: r.get(c.id)?,
+        ts_ms: r.get(c.ts_ms)?,
+        agent: r.get(c.agent)?,
+        kind: r.get(c.kind)?,
+        severity: parse_text(r, c.severity)?,
+        message: r.get(c.message)?,
     })
 }
 
-fn agent_from_row(r: &Row<'_>, lists: &mut HashMap<String, Arc<[String]>>) -> rusqlite::Result<AgentRow> {
+/// Declares the columns a row mapper reads: a struct of their positions in one statement,
+/// each looked up by its name once. A statement that lacks one fails before any row is read,
+/// naming the column.
+macro_rules! columns {
+    ($(#[$m:meta])* $name:ident { $($column:ident),+ $(,)? }) => {
+        $(#[$m])*
+        struct $name { $($column: usize),+ }
+
+        impl $name {
+            fn of(stmt: &Statement<'_>) -> rusqlite::Result<$name> {
+                Ok($name { $($column: stmt.column_index(stringify!($column))?),+ })
+            }
+        }
+    };
+}
+
+columns! {
+    /// The columns of the event queries.
+    EventColumns { id, ts_ms, agent, kind, severity, message }
+}
+
+columns! {
+    /// The columns of the log query.
+    LogColumns { id, agent, stream, ts_ms, line }
+}
+
+columns! {
+    /// The columns of the snapshot's agent query (`agents` joined with `agent_state`).
+    AgentColumns {
+        name, description, kind, command, capabilities, enabled, desired_state,
+        heartbeat_timeout_ms, position, updated_ms,
+        state, health, ready, pid, pgid, pid_start_ticks, started_ms, exited_ms, exit_code,
+        exit_signal, restarts, last_error,
+        last_heartbeat_ms, heartbeats, status_text, task, model, tokens_in, tokens_out, cost,
+        notify_errors,
+    }
+}
+
+fn agent_from_row(
+    r: &Row<'_>,
+    c: &AgentColumns,
+    lists: &mut HashMap<String, Arc<[String]>>,
+) -> rusqlite::Result<AgentRow> {
+    let name: String = r.get(c.name)?;
     Ok(AgentRow {
-        name: r.get(0)?,
-        description: r.get(1)?,
-        kind: r.get(2)?,
-        command: cached_list(r, 3, lists)?,
-        capabilities: cached_list(r, 4, lists)?,
-        enabled: r.get(5)?,
-        desired_state: parse_text(r, 6)?,
-        heartbeat_timeout_ms: r.get(7)?,
-        position: r.get(8)?,
+        description: r.get(c.description)?,
+        kind: r.get(c.kind)?,
+        command: cached_list(r, c.command, lists)?,
+        capabilities: cached_list(r, c.capabilities, lists)?,
+        enabled: r.get(c.enabled)?,
+        desired_state: parse_text(r, c.desired_state)?,
+        heartbeat_timeout_ms: r.get(c.heartbeat_timeout_ms)?,
+        position: r.get(c.position)?,
         status: AgentStatus {
-            agent: r.get(0)?,
-            state: parse_text(r, 9)?,
-            health: parse_text(r, 10)?,
-            ready: r.get(11)?,
-            pid: r.get(12)?,
-            started_ms: r.get(13)?,
-            exited_ms: r.get(14)?,
-            exit_code: r.get(15)?,
-            exit_signal: r.get(16)?,
-            restarts: r.get(17)?,
-            last_heartbeat_ms: r.get(18)?,
-            heartbeats: r.get(19)?,
-            status_text: r.get(20)?,
-            task: r.get(21)?,
-            model: r.get(22)?,
-            tokens_in: r.get(23)?,
-            tokens_out: r.get(24)?,
-            cost: r.get(25)?,
-            last_error: r.get(26)?,
-            notify_errors: r.get(27)?,
-            pgid: r.get(29)?,
-            pid_start_ticks: r.get(30)?,
+            agent: name.clone(),
+            lifecycle: Lifecycle {
+                state: parse_text(r, c.state)?,
+                health: parse_text(r, c.health)?,
+                ready: r.get(c.ready)?,
+                pid: r.get(c.pid)?,
+                pgid: r.get(c.pgid)?,
+                pid_start_ticks: r.get(c.pid_start_ticks)?,
+                started_ms: r.get(c.started_ms)?,
+                exited_ms: r.get(c.exited_ms)?,
+                exit_code: r.get(c.exit_code)?,
+                exit_signal: r.get(c.exit_signal)?,
+                restarts: r.get(c.restarts)?,
+                last_error: r.get(c.last_error)?,
+            },
+            reported: Reported {
+                last_heartbeat_ms: r.get(c.last_heartbeat_ms)?,
+                heartbeats: r.get(c.heartbeats)?,
+                status_text: r.get(c.status_text)?,
+                task: r.get(c.task)?,
+                model: r.get(c.model)?,
+                tokens_in: r.get(c.tokens_in)?,
+                tokens_out: r.get(c.tokens_out)?,
+                cost: r.get(c.cost)?,
+                notify_errors: r.get(c.notify_errors)?,
+            },
         },
-        updated_ms: r.get(28)?,
+        name,
+        updated_ms: r.get(c.updated_ms)?,
         metrics: BTreeMap::new(),
     })
 }

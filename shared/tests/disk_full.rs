@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use agentvisor_shared::model::Severity;
+use agentvisor_shared::model::{EventKind, Severity};
 use agentvisor_shared::{FlushError, NewEvent, NewSession, Sample, Store, WriteOp, WriterConfig};
 use std::path::Path;
 use std::process::Command;
@@ -43,7 +43,7 @@ fn event(i: usize) -> WriteOp {
     WriteOp::Event(NewEvent {
         ts_ms: agentvisor_shared::time::now_ms(),
         agent: None,
-        kind: "test".into(),
+        kind: EventKind::AgentError,
         severity: Severity::Info,
         message: format!("event {i} {}", "x".repeat(200)),
     })
@@ -100,7 +100,7 @@ fn a_full_disk_keeps_critical_writes_and_recovers() {
 
     let c = rusqlite::Connection::open(&db).unwrap();
     let events: i64 =
-        c.query_row("SELECT count(*) FROM events WHERE kind = 'test'", [], |r| r.get(0)).unwrap();
+        c.query_row("SELECT count(*) FROM events WHERE kind = 'agent_error'", [], |r| r.get(0)).unwrap();
     assert_eq!(events, sent_events as i64, "no event was lost");
     let outage: String =
         c.query_row("SELECT message FROM events WHERE kind = 'storage_error'", [], |r| r.get(0)).unwrap();

@@ -4,7 +4,9 @@
 // Helpers may unwrap: a failed set-up step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity};
+use agentvisor_shared::model::{
+    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Reported, Severity,
+};
 use agentvisor_shared::reader::open_read_only;
 use agentvisor_shared::schema::APPLICATION_ID;
 use agentvisor_shared::writer::WriterThread;
@@ -41,7 +43,7 @@ fn event(i: usize) -> WriteOp {
     WriteOp::Event(NewEvent {
         ts_ms: agentvisor_shared::time::now_ms(),
         agent: Some("a".into()),
-        kind: "test".into(),
+        kind: EventKind::AgentError,
         severity: Severity::Info,
         message: format!("event {i}"),
     })
@@ -141,9 +143,12 @@ fn write_sample_db(db: &Path) {
     w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
     w.send(WriteOp::Status(Box::new(AgentStatus {
         agent: "a".into(),
-        state: AgentState::Running,
-        health: Health::Healthy,
-        pid: Some(42),
+        lifecycle: Lifecycle {
+            state: AgentState::Running,
+            health: Health::Healthy,
+            pid: Some(42),
+            ..Lifecycle::default()
+        },
         ..Default::default()
     })))
     .unwrap();
@@ -166,7 +171,7 @@ fn a_reader_cannot_write_and_leaves_the_file_byte_identical() {
         let reader = Reader::open(&db).unwrap();
         let snap = reader.snapshot().unwrap();
         assert_eq!(snap.agents.len(), 1);
-        assert_eq!(snap.agents[0].state, AgentState::Running);
+        assert_eq!(snap.agents[0].lifecycle.state, AgentState::Running);
         assert_eq!(reader.events(&EventFilter::default()).unwrap().len(), 10);
         reader.logs("a", None, 10).unwrap();
         reader.series("a", "cpu_percent", 0, 100).unwrap();
@@ -357,7 +362,7 @@ fn concurrent_writer_and_readers_keep_every_row_and_integrity() {
     let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
     let events: i64 =
-        conn.query_row("SELECT count(*) FROM events WHERE kind = 'test'", [], |r| r.get(0)).unwrap();
+        conn.query_row("SELECT count(*) FROM events WHERE kind = 'agent_error'", [], |r| r.get(0)).unwrap();
     assert_eq!(events, 20_000);
     let samples: i64 =
         conn.query_row("SELECT count(*) FROM metrics WHERE agent = 'a'", [], |r| r.get(0)).unwrap();
@@ -684,7 +689,9 @@ fn sample_rows_wait_for_their_interval_but_newest_values_do_not() {
     w.send(WriteOp::Samples(samples.collect())).unwrap();
     w.send(event(1)).unwrap();
     let count = |sql: &str| -> i64 { open_read_only(&db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap() };
-    wait_for("the batch is committed", || count("SELECT count(*) FROM events WHERE kind = 'test'") > 0);
+    wait_for("the batch is committed", || {
+        count("SELECT count(*) FROM events WHERE kind = 'agent_error'") > 0
+    });
     let c = open_read_only(&db).unwrap();
     let last: f64 = c
         .query_row("SELECT last_value FROM metric_series WHERE scope = 'a' AND metric = 'm'", [], |r| {
@@ -793,14 +800,15 @@ fn recent_values_reach_past_a_lagging_last_ms() {
 fn running(agent: &str, heartbeats: i64) -> WriteOp {
     WriteOp::Status(Box::new(AgentStatus {
         agent: agent.into(),
-        state: AgentState::Running,
-        health: Health::Healthy,
-        ready: true,
-        pid: Some(4242),
-        started_ms: Some(1_000),
-        last_heartbeat_ms: Some(1_000 + heartbeats),
-        heartbeats,
-        ..AgentStatus::default()
+        lifecycle: Lifecycle {
+            state: AgentState::Running,
+            health: Health::Healthy,
+            ready: true,
+            pid: Some(4242),
+            started_ms: Some(1_000),
+            ..Lifecycle::default()
+        },
+        reported: Reported { last_heartbeat_ms: Some(1_000 + heartbeats), heartbeats, ..Reported::default() },
     }))
 }
 
@@ -856,29 +864,34 @@ fn a_heartbeat_only_status_round_trips_every_field() {
     w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
     let first = AgentStatus {
         agent: "a".into(),
-        state: AgentState::Running,
-        health: Health::Healthy,
-        ready: true,
-        pid: Some(4242),
-        pgid: Some(4242),
-        pid_start_ticks: Some(77),
-        started_ms: Some(1_000),
-        restarts: 2,
-        last_error: Some("earlier trouble".into()),
+        lifecycle: Lifecycle {
+            state: AgentState::Running,
+            health: Health::Healthy,
+            ready: true,
+            pid: Some(4242),
+            pgid: Some(4242),
+            pid_start_ticks: Some(77),
+            started_ms: Some(1_000),
+            restarts: 2,
+            last_error: Some("earlier trouble".into()),
+            ..Lifecycle::default()
+        },
         ..AgentStatus::default()
     };
     w.send(WriteOp::Status(Box::new(first.clone()))).unwrap();
     w.flush().unwrap();
     let reported = AgentStatus {
-        last_heartbeat_ms: Some(5_000),
-        heartbeats: 9,
-        status_text: Some("busy".into()),
-        task: Some("task 3".into()),
-        model: Some("model-y".into()),
-        tokens_in: Some(120),
-        tokens_out: Some(30),
-        cost: Some(0.25),
-        notify_errors: 1,
+        reported: Reported {
+            last_heartbeat_ms: Some(5_000),
+            heartbeats: 9,
+            status_text: Some("busy".into()),
+            task: Some("task 3".into()),
+            model: Some("model-y".into()),
+            tokens_in: Some(120),
+            tokens_out: Some(30),
+            cost: Some(0.25),
+            notify_errors: 1,
+        },
         ..first.clone()
     };
     assert!(reported.same_lifecycle(&first), "only reported fields differ");

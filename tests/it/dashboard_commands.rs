@@ -3,7 +3,7 @@
 
 use crate::common::{LIMIT, Running, Sandbox, dashboard_bin, wait_until};
 use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, status};
-use agentvisor_shared::model::{AgentState, Health, Severity};
+use agentvisor_shared::model::{AgentState, EventKind, Health, Severity};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -87,8 +87,8 @@ fn status_exit_codes_and_json_keys() {
 
     // 1: an agent crash-looping (backoff), then fatal.
     let mut looping = status("flaky", AgentState::Backoff, Health::Unknown);
-    looping.restarts = 4;
-    looping.last_error = Some("exit code 1".into());
+    looping.lifecycle.restarts = 4;
+    looping.lifecycle.last_error = Some("exit code 1".into());
     launcher.agent("flaky", 2, looping, None);
     launcher.flush();
     let (code, v) = status_json(&sb, &db);
@@ -161,6 +161,14 @@ fn logs_and_events_print_and_follow() {
     assert!(text.contains("heartbeat_missed") && !text.contains("started worker"), "{text}");
     let out = run(&sb, &["events", "--agent", "worker", "--db", dbs]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("researcher"));
+    let out = run(&sb, &["events", "--kind", "heartbeat_missed", "--db", dbs]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("heartbeat_missed") && !text.contains("started worker"), "{text}");
+    // An unknown kind is a usage error naming the valid ones, not an empty answer.
+    let out = run(&sb, &["events", "--kind", "heartbeat_mised", "--db", dbs]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("heartbeat_missed") && err.contains("crash_loop"), "{err}");
 
     // -f prints what is committed after it started.
     let mut cmd = sb.command(dashboard_bin());
@@ -174,7 +182,7 @@ fn logs_and_events_print_and_follow() {
     let read =
         |label: &str| std::fs::read_to_string(sb.path().join(format!("{label}.stdout"))).unwrap_or_default();
     wait_until(LIMIT, "followed lines", || {
-        launcher.event(Some("worker"), "crashed", Severity::Error, "exited with code 7");
+        launcher.event(Some("worker"), EventKind::Crashed, Severity::Error, "exited with code 7");
         launcher.logs("worker", &["fresh output"]);
         launcher.flush();
         (read("events-f").contains("exited with code 7") && read("logs-f").contains("fresh output"))

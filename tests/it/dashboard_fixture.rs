@@ -3,7 +3,9 @@
 //! (healthy fleets, crash loops, a launcher that stopped or vanished) without waiting for real
 //! agents to get there.
 
-use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity, Stream};
+use agentvisor_shared::model::{
+    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Severity, Stream,
+};
 use agentvisor_shared::writer::WriterThread;
 use agentvisor_shared::{
     NewEvent, NewLogLine, NewSession, Sample, Store, WriteOp, WriterConfig, WriterHandle,
@@ -85,11 +87,11 @@ impl FakeLauncher {
         self.send(WriteOp::Status(Box::new(status)));
     }
 
-    pub fn event(&self, agent: Option<&str>, kind: &str, severity: Severity, message: &str) {
+    pub fn event(&self, agent: Option<&str>, kind: EventKind, severity: Severity, message: &str) {
         self.send(WriteOp::Event(NewEvent {
             ts_ms: now_ms(),
             agent: agent.map(str::to_owned),
-            kind: kind.into(),
+            kind,
             severity,
             message: message.into(),
         }));
@@ -164,12 +166,15 @@ pub fn status(name: &str, state: AgentState, health: Health) -> AgentStatus {
     let running = state.has_process();
     AgentStatus {
         agent: name.into(),
-        state,
-        health,
-        ready: running,
-        pid: running.then_some(999_999),
-        started_ms: Some(now_ms() - 60_000),
-        restarts: 0,
+        lifecycle: Lifecycle {
+            state,
+            health,
+            ready: running,
+            pid: running.then_some(999_999),
+            started_ms: Some(now_ms() - 60_000),
+            restarts: 0,
+            ..Lifecycle::default()
+        },
         ..AgentStatus::default()
     }
 }
@@ -178,20 +183,20 @@ pub fn status(name: &str, state: AgentState, health: Health) -> AgentStatus {
 /// process-only one, with some output and events.
 pub fn healthy_fleet(l: &FakeLauncher) {
     let mut researcher = status("researcher", AgentState::Running, Health::Healthy);
-    researcher.last_heartbeat_ms = Some(now_ms() - 500);
-    researcher.heartbeats = 12;
-    researcher.status_text = Some("idle".into());
-    researcher.model = Some("test-model".into());
-    researcher.tokens_in = Some(1200);
-    researcher.tokens_out = Some(300);
-    researcher.cost = Some(0.25);
+    researcher.reported.last_heartbeat_ms = Some(now_ms() - 500);
+    researcher.reported.heartbeats = 12;
+    researcher.reported.status_text = Some("idle".into());
+    researcher.reported.model = Some("test-model".into());
+    researcher.reported.tokens_in = Some(1200);
+    researcher.reported.tokens_out = Some(300);
+    researcher.reported.cost = Some(0.25);
     l.agent("researcher", 0, researcher, Some(15_000));
     l.agent("worker", 1, status("worker", AgentState::Running, Health::Healthy), None);
     l.sample("researcher", "queue_depth", 3.0);
     l.sample("researcher", "cpu_percent", 2.5);
     l.sample("researcher", "memory_bytes", 41_943_040.0);
     l.logs("worker", &["line one", "line two", "line three"]);
-    l.event(Some("worker"), "started", Severity::Info, "started worker");
-    l.event(Some("researcher"), "heartbeat_missed", Severity::Warning, "no heartbeat for 15s");
+    l.event(Some("worker"), EventKind::Started, Severity::Info, "started worker");
+    l.event(Some("researcher"), EventKind::HeartbeatMissed, Severity::Warning, "no heartbeat for 15s");
     l.flush();
 }

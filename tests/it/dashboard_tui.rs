@@ -163,7 +163,7 @@ fn shows_the_agents_follows_commits_and_quits_cleanly() {
 
     // A commit by the launcher reaches the screen quickly: file event -> data_version -> read.
     let mut s = status("worker", AgentState::Running, Health::Healthy);
-    s.status_text = Some("mark-42".into());
+    s.reported.status_text = Some("mark-42".into());
     launcher.send(WriteOp::Status(Box::new(s)));
     launcher.flush();
     let latency = tui.wait_for("mark-42", LIMIT);

@@ -26,7 +26,7 @@ pub fn run(resolved: &Resolved, args: &EventsArgs) -> u8 {
     };
     let mut filter = EventFilter {
         agent: args.agent.clone(),
-        kind: args.kind.clone(),
+        kind: args.kind,
         min_severity: args.severity,
         after_id: None,
         // At least one is read even for `-n 0`, so following starts after the newest.

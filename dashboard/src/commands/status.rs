@@ -90,7 +90,7 @@ pub fn to_json(s: &Snapshot, resolved: &Resolved, now: i64) -> Value {
 }
 
 fn agent_json(a: &AgentRow, now: i64) -> Value {
-    let running = a.state.has_process();
+    let running = a.lifecycle.state.has_process();
     let custom: Map<String, Value> = a.custom_metrics().map(|(k, v)| (k.to_owned(), json!(v))).collect();
     json!({
         "name": a.name,
@@ -98,30 +98,30 @@ fn agent_json(a: &AgentRow, now: i64) -> Value {
         "enabled": a.enabled,
         "desired_state": a.desired_state,
         "capabilities": a.capabilities,
-        "state": a.state,
-        "health": a.health,
-        "ready": a.ready,
+        "state": a.lifecycle.state,
+        "health": a.lifecycle.health,
+        "ready": a.lifecycle.ready,
         "in_trouble": crate::assess::in_trouble(a),
-        "pid": a.pid,
-        "restarts": a.restarts,
-        "started_at": a.started_ms.map(rfc3339),
-        "uptime_s": a.started_ms.filter(|_| running).map(|t| secs_between(t, now)),
-        "exit_code": a.exit_code,
-        "exit_signal": a.exit_signal,
-        "heartbeats": a.heartbeats,
+        "pid": a.lifecycle.pid,
+        "restarts": a.lifecycle.restarts,
+        "started_at": a.lifecycle.started_ms.map(rfc3339),
+        "uptime_s": a.lifecycle.started_ms.filter(|_| running).map(|t| secs_between(t, now)),
+        "exit_code": a.lifecycle.exit_code,
+        "exit_signal": a.lifecycle.exit_signal,
+        "heartbeats": a.reported.heartbeats,
         "heartbeat_timeout_s": a.heartbeat_timeout_ms.map(|t| t as f64 / 1000.0),
-        "last_heartbeat_age_s": a.last_heartbeat_ms.map(|t| secs_between(t, now)),
+        "last_heartbeat_age_s": a.reported.last_heartbeat_ms.map(|t| secs_between(t, now)),
         "process_only": Heartbeat::of(a, now) == Heartbeat::ProcessOnly,
         "cpu_percent": a.metrics.get(metric::CPU_PERCENT),
         "memory_bytes": a.metrics.get(metric::MEMORY_BYTES).map(|v| *v as u64),
-        "status": a.status_text,
-        "task": a.task,
-        "model": a.model,
-        "tokens_in": a.tokens_in,
-        "tokens_out": a.tokens_out,
-        "cost": a.cost,
-        "last_error": a.last_error,
-        "notify_errors": a.notify_errors,
+        "status": a.reported.status_text,
+        "task": a.reported.task,
+        "model": a.reported.model,
+        "tokens_in": a.reported.tokens_in,
+        "tokens_out": a.reported.tokens_out,
+        "cost": a.reported.cost,
+        "last_error": a.lifecycle.last_error,
+        "notify_errors": a.reported.notify_errors,
         "metrics": custom,
     })
 }
@@ -169,7 +169,7 @@ fn table(s: &Snapshot, now: i64) -> Vec<String> {
     ];
     for a in &s.agents {
         let beat = match Heartbeat::of(a, now) {
-            _ if !a.state.has_process() => "-".to_owned(),
+            _ if !a.lifecycle.state.has_process() => "-".to_owned(),
             Heartbeat::ProcessOnly => "process-only".to_owned(),
             Heartbeat::None => "none yet".to_owned(),
             Heartbeat::Seen { age_ms, .. } => format!("{} ago", format::duration_ms(age_ms)),
@@ -177,17 +177,18 @@ fn table(s: &Snapshot, now: i64) -> Vec<String> {
         let mark = if crate::assess::in_trouble(a) { "!" } else { "" };
         rows.push([
             format!("{mark}{}", a.name),
-            a.state.to_string(),
-            a.health.to_string(),
-            a.pid.map_or("-".into(), |p| p.to_string()),
-            a.started_ms
-                .filter(|_| a.state.has_process())
+            a.lifecycle.state.to_string(),
+            a.lifecycle.health.to_string(),
+            a.lifecycle.pid.map_or("-".into(), |p| p.to_string()),
+            a.lifecycle
+                .started_ms
+                .filter(|_| a.lifecycle.state.has_process())
                 .map_or("-".into(), |t| format::duration_ms(now - t)),
-            a.restarts.to_string(),
+            a.lifecycle.restarts.to_string(),
             beat,
             a.metrics.get(metric::CPU_PERCENT).map_or("-".into(), |v| format!("{v:.1}")),
             a.metrics.get(metric::MEMORY_BYTES).map_or("-".into(), |v| format::bytes(*v)),
-            a.status_text.clone().or_else(|| a.last_error.clone()).unwrap_or_default(),
+            a.reported.status_text.clone().or_else(|| a.lifecycle.last_error.clone()).unwrap_or_default(),
         ]);
     }
     let widths: Vec<usize> =

@@ -257,7 +257,9 @@ fn chart_metrics(recorded: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health};
+    use agentvisor_shared::model::{
+        AgentSpec, AgentState, AgentStatus, DesiredState, Health, Lifecycle, Reported,
+    };
     use agentvisor_shared::paths::PathSource;
     use agentvisor_shared::{Store, WriteOp, WriterConfig};
     use std::path::Path;
@@ -290,10 +292,12 @@ mod tests {
         .unwrap();
         h.send(WriteOp::Status(Box::new(AgentStatus {
             agent: agent.into(),
-            state: AgentState::Running,
-            health: Health::Healthy,
-            status_text: Some(status_text.into()),
-            ..AgentStatus::default()
+            lifecycle: Lifecycle {
+                state: AgentState::Running,
+                health: Health::Healthy,
+                ..Lifecycle::default()
+            },
+            reported: Reported { status_text: Some(status_text.into()), ..Reported::default() },
         })))
         .unwrap();
         h.flush().unwrap();
@@ -313,7 +317,7 @@ mod tests {
     }
 
     fn shows(msg: &DataMsg, agent: &str, text: &str) -> bool {
-        matches!(msg, DataMsg::Loaded(l) if l.snapshot.agents.iter().any(|a| a.name == agent && a.status_text.as_deref() == Some(text)))
+        matches!(msg, DataMsg::Loaded(l) if l.snapshot.agents.iter().any(|a| a.name == agent && a.reported.status_text.as_deref() == Some(text)))
     }
 
     #[test]

@@ -58,18 +58,20 @@ pub fn matches(a: &AgentRow, filter: &str) -> bool {
         let word = word.to_lowercase();
         let has_cap = |w: &str| a.capabilities.iter().any(|c| c.to_lowercase().contains(w));
         match word.split_once(':') {
-            Some(("state", v)) => a.state.as_str().starts_with(v),
-            Some(("health", v)) => a.health.as_str().starts_with(v),
+            Some(("state", v)) => a.lifecycle.state.as_str().starts_with(v),
+            Some(("health", v)) => a.lifecycle.health.as_str().starts_with(v),
             Some(("cap", v)) => has_cap(v),
             _ => {
-                a.name.to_lowercase().contains(&word) || a.state.as_str().starts_with(&word) || has_cap(&word)
+                a.name.to_lowercase().contains(&word)
+                    || a.lifecycle.state.as_str().starts_with(&word)
+                    || has_cap(&word)
             }
         }
     })
 }
 
 fn state_rank(a: &AgentRow) -> u8 {
-    match a.state {
+    match a.lifecycle.state {
         AgentState::Fatal => 0,
         AgentState::Backoff => 1,
         _ if in_trouble(a) => 2,
@@ -100,7 +102,7 @@ fn compare(key: SortKey, a: &AgentRow, b: &AgentRow, now_ms: i64) -> Ordering {
         SortKey::State => state_rank(a).cmp(&state_rank(b)),
         SortKey::Cpu => metric_of(b, metric::CPU_PERCENT).total_cmp(&metric_of(a, metric::CPU_PERCENT)),
         SortKey::Memory => metric_of(b, metric::MEMORY_BYTES).total_cmp(&metric_of(a, metric::MEMORY_BYTES)),
-        SortKey::Restarts => b.restarts.cmp(&a.restarts),
+        SortKey::Restarts => b.lifecycle.restarts.cmp(&a.lifecycle.restarts),
         SortKey::Heartbeat => heartbeat_age(b, now_ms).cmp(&heartbeat_age(a, now_ms)),
     };
     primary.then(by_config)
@@ -142,7 +144,7 @@ mod tests {
         a.position = 0;
         let mut b = agent("beta", AgentState::Fatal, Health::Unknown);
         b.position = 1;
-        b.restarts = 5;
+        b.lifecycle.restarts = 5;
         let mut c = agent("crawler", AgentState::Backoff, Health::Unknown);
         c.position = 2;
         c.metrics.insert(metric::CPU_PERCENT.into(), 50.0);

@@ -2,7 +2,7 @@
 //! word is an agent name) and turned into the reader's exact-match query.
 
 use agentvisor_shared::EventFilter;
-use agentvisor_shared::model::Severity;
+use agentvisor_shared::model::{EventKind, Severity};
 
 /// Events shown on the Events screen at most: a screenful many times over, still one indexed read.
 pub const EVENTS_SHOWN: i64 = 500;
@@ -10,18 +10,18 @@ pub const EVENTS_SHOWN: i64 = 500;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct EventQuery {
     pub agent: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<EventKind>,
     pub min_severity: Option<Severity>,
 }
 
 impl EventQuery {
-    /// Parses filter text; unknown severities are ignored rather than refused, since the text
-    /// is typed live and half-typed words are normal.
+    /// Parses filter text; unknown severities and kinds are ignored rather than refused, since
+    /// the text is typed live and half-typed words are normal. The title shows what applies.
     pub fn parse(text: &str) -> EventQuery {
         let mut q = EventQuery::default();
         for word in text.split_whitespace() {
             match word.split_once(':') {
-                Some(("kind", v)) if !v.is_empty() => q.kind = Some(v.to_owned()),
+                Some(("kind", v)) => q.kind = v.parse().ok().or(q.kind),
                 Some(("sev" | "severity", v)) => q.min_severity = v.parse().ok().or(q.min_severity),
                 Some(("agent", v)) if !v.is_empty() => q.agent = Some(v.to_owned()),
                 Some(_) => {}
@@ -34,7 +34,7 @@ impl EventQuery {
     pub fn to_filter(&self, limit: i64) -> EventFilter {
         EventFilter {
             agent: self.agent.clone(),
-            kind: self.kind.clone(),
+            kind: self.kind,
             min_severity: self.min_severity.unwrap_or(Severity::Info),
             after_id: None,
             limit,
@@ -60,9 +60,9 @@ mod tests {
     fn parses_words() {
         let q = EventQuery::parse("worker kind:crashed sev:error");
         assert_eq!(q.agent.as_deref(), Some("worker"));
-        assert_eq!(q.kind.as_deref(), Some("crashed"));
+        assert_eq!(q.kind, Some(EventKind::Crashed));
         assert_eq!(q.min_severity, Some(Severity::Error));
-        let half = EventQuery::parse("agent:w sev:err kind:");
+        let half = EventQuery::parse("agent:w sev:err kind:crash");
         assert_eq!(half, EventQuery { agent: Some("w".into()), kind: None, min_severity: None });
         let f = EventQuery::default().to_filter(10);
         assert_eq!((f.min_severity, f.limit), (Severity::Info, 10));

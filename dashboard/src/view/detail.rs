@@ -49,7 +49,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     let mut info_lines = info_lines(agent, detail, app.now_ms, theme);
     let width = usize::from(info.width.saturating_sub(10));
     let events = detail.map(|d| d.events.as_slice()).unwrap_or_default();
-    let steps = timeline::steps(events, agent.state, app.now_ms, app.window.span_ms(), width);
+    let ready = timeline::ReadyWhen::of(detail.and_then(|d| d.config.as_ref()));
+    let steps =
+        timeline::steps(events, ready, agent.lifecycle.state, app.now_ms, app.window.span_ms(), width);
     info_lines.push(timeline::line(&steps, theme));
     frame.render_widget(Paragraph::new(info_lines), info);
     match detail {
@@ -65,9 +67,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
 fn title_line(a: &AgentRow, window: Window, theme: Theme) -> Line<'static> {
     let mut spans = vec![
         Span::styled(format!(" {} ", a.name), theme.title()),
-        Span::styled(format!(" {} ", a.state), theme.state(a.state)),
-        Span::styled(format!(" {} ", a.health), theme.health(a.health)),
-        Span::raw(if a.ready { " ready" } else { " not ready" }),
+        Span::styled(format!(" {} ", a.lifecycle.state), theme.state(a.lifecycle.state)),
+        Span::styled(format!(" {} ", a.lifecycle.health), theme.health(a.lifecycle.health)),
+        Span::raw(if a.lifecycle.ready { " ready" } else { " not ready" }),
         Span::raw("  "),
     ];
     for w in Window::ALL {
@@ -87,14 +89,14 @@ fn info_lines(a: &AgentRow, detail: Option<&Detail>, now_ms: i64, theme: Theme) 
     let description =
         if a.description.is_empty() { "(no description)".to_owned() } else { a.description.clone() };
     let caps = if a.capabilities.is_empty() { "none".to_owned() } else { a.capabilities.join(", ") };
-    let uptime = match a.started_ms {
-        Some(t) if a.state.has_process() => format!("up {}", format::duration_ms(now_ms - t)),
+    let uptime = match a.lifecycle.started_ms {
+        Some(t) if a.lifecycle.state.has_process() => format!("up {}", format::duration_ms(now_ms - t)),
         _ => "not running".to_owned(),
     };
     let mut run = format!(
         "pid {} · {uptime} · restarts {}",
-        a.pid.map_or("—".to_owned(), |p| p.to_string()),
-        a.restarts
+        a.lifecycle.pid.map_or("—".to_owned(), |p| p.to_string()),
+        a.lifecycle.restarts
     );
     let exit = exit_text(a);
     if !exit.is_empty() {
@@ -110,26 +112,28 @@ fn info_lines(a: &AgentRow, detail: Option<&Detail>, now_ms: i64, theme: Theme) 
                 "last {} ago (timeout {}) · {} heartbeats",
                 format::duration_ms(age_ms),
                 timeout(a),
-                a.heartbeats
+                a.reported.heartbeats
             )
         }
     };
     let mut work = Vec::new();
-    for (k, v) in [("status", &a.status_text), ("task", &a.task), ("model", &a.model)] {
+    for (k, v) in
+        [("status", &a.reported.status_text), ("task", &a.reported.task), ("model", &a.reported.model)]
+    {
         if let Some(v) = v {
             work.push(format!("{k} {v}"));
         }
     }
-    if a.tokens_in.is_some() || a.tokens_out.is_some() {
+    if a.reported.tokens_in.is_some() || a.reported.tokens_out.is_some() {
         let t = |v: Option<i64>| v.map_or("—".to_owned(), format::count);
-        work.push(format!("tokens {} in / {} out", t(a.tokens_in), t(a.tokens_out)));
+        work.push(format!("tokens {} in / {} out", t(a.reported.tokens_in), t(a.reported.tokens_out)));
     }
-    if let Some(c) = a.cost {
+    if let Some(c) = a.reported.cost {
         work.push(format!("cost {c:.2}"));
     }
     let mut last =
         vec![label("doing"), Span::raw(if work.is_empty() { "—".to_owned() } else { work.join(" · ") })];
-    if let Some(err) = &a.last_error {
+    if let Some(err) = &a.lifecycle.last_error {
         last.push(Span::styled(format!("  last error: {err}"), theme.bad()));
     }
     vec![

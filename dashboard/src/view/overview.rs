@@ -187,22 +187,22 @@ fn spark_title(metric_name: &str) -> &str {
 
 fn agent_cells(a: &AgentRow, now_ms: i64, theme: Theme) -> Vec<Cell<'static>> {
     let trouble = in_trouble(a);
-    let name_style = if trouble { theme.state(a.state).patch(theme.bad()) } else { Style::new() };
+    let name_style = if trouble { theme.state(a.lifecycle.state).patch(theme.bad()) } else { Style::new() };
     let marker = if trouble { "! " } else { "  " };
     let hb = Heartbeat::of(a, now_ms);
     let beat = match hb {
-        _ if !a.state.has_process() => "—".to_owned(),
+        _ if !a.lifecycle.state.has_process() => "—".to_owned(),
         Heartbeat::ProcessOnly => "proc".to_owned(),
         Heartbeat::None => "none".to_owned(),
         Heartbeat::Seen { age_ms, .. } => format::duration_ms(age_ms),
     };
-    let uptime = match a.started_ms {
-        Some(t) if a.state.has_process() => format::duration_ms(now_ms - t),
+    let uptime = match a.lifecycle.started_ms {
+        Some(t) if a.lifecycle.state.has_process() => format::duration_ms(now_ms - t),
         _ => "—".to_owned(),
     };
     let cpu = a.metrics.get(metric::CPU_PERCENT).map_or("—".to_owned(), |v| format!("{v:.1}"));
     let mem = a.metrics.get(metric::MEMORY_BYTES).map_or("—".to_owned(), |v| format::bytes_short(*v));
-    let (status, status_style) = match (&a.status_text, &a.last_error) {
+    let (status, status_style) = match (&a.reported.status_text, &a.lifecycle.last_error) {
         (_, Some(err)) if trouble => (err.clone(), theme.bad()),
         (Some(s), _) => (s.clone(), Style::new()),
         (None, Some(err)) => (err.clone(), theme.dim()),
@@ -210,11 +210,15 @@ fn agent_cells(a: &AgentRow, now_ms: i64, theme: Theme) -> Vec<Cell<'static>> {
     };
     vec![
         Cell::from(format!("{marker}{}", a.name)).style(name_style),
-        Cell::from(a.state.as_str()).style(theme.state(a.state)),
-        Cell::from(a.health.as_str()).style(theme.health(a.health)),
-        Cell::from(a.pid.map_or("—".to_owned(), |p| p.to_string())),
+        Cell::from(a.lifecycle.state.as_str()).style(theme.state(a.lifecycle.state)),
+        Cell::from(a.lifecycle.health.as_str()).style(theme.health(a.lifecycle.health)),
+        Cell::from(a.lifecycle.pid.map_or("—".to_owned(), |p| p.to_string())),
         Cell::from(uptime),
-        Cell::from(a.restarts.to_string()).style(if a.restarts > 0 { theme.warn() } else { Style::new() }),
+        Cell::from(a.lifecycle.restarts.to_string()).style(if a.lifecycle.restarts > 0 {
+            theme.warn()
+        } else {
+            Style::new()
+        }),
         Cell::from(beat).style(theme.heartbeat(hb)),
         Cell::from(cpu),
         Cell::from(mem),
@@ -224,7 +228,7 @@ fn agent_cells(a: &AgentRow, now_ms: i64, theme: Theme) -> Vec<Cell<'static>> {
 
 /// How the agent last ended, when it is not running and says nothing else.
 pub fn exit_text(a: &AgentRow) -> String {
-    match (a.exit_code, a.exit_signal) {
+    match (a.lifecycle.exit_code, a.lifecycle.exit_signal) {
         (_, Some(sig)) => format!("killed by signal {sig}"),
         (Some(code), None) => format!("exit code {code}"),
         (None, None) => String::new(),
@@ -234,13 +238,13 @@ pub fn exit_text(a: &AgentRow) -> String {
 fn llm_cells(a: &AgentRow) -> Vec<Cell<'static>> {
     let opt = |v: Option<i64>| v.map_or("—".to_owned(), format::count);
     vec![
-        Cell::from(a.task.clone().unwrap_or_default()),
-        Cell::from(a.model.clone().unwrap_or_default()),
-        Cell::from(if a.tokens_in.is_some() || a.tokens_out.is_some() {
-            format!("{}/{}", opt(a.tokens_in), opt(a.tokens_out))
+        Cell::from(a.reported.task.clone().unwrap_or_default()),
+        Cell::from(a.reported.model.clone().unwrap_or_default()),
+        Cell::from(if a.reported.tokens_in.is_some() || a.reported.tokens_out.is_some() {
+            format!("{}/{}", opt(a.reported.tokens_in), opt(a.reported.tokens_out))
         } else {
             String::new()
         }),
-        Cell::from(a.cost.map_or(String::new(), |c| format!("{c:.2}"))),
+        Cell::from(a.reported.cost.map_or(String::new(), |c| format!("{c:.2}"))),
     ]
 }

@@ -41,9 +41,9 @@ fn agent(name: &str, position: i64, state: AgentState, health: Health) -> AgentR
     a.description = format!("The {name} agent");
     a.command = vec!["sh".into(), format!("examples/agents/{name}.sh")].into();
     a.position = position;
-    a.ready = running;
-    a.pid = running.then_some(4250 + position);
-    a.started_ms = Some(NOW - 812 * SEC);
+    a.lifecycle.ready = running;
+    a.lifecycle.pid = running.then_some(4250 + position);
+    a.lifecycle.started_ms = Some(NOW - 812 * SEC);
     a.updated_ms = NOW - SEC;
     a.metrics = BTreeMap::from([
         (metric::CPU_PERCENT.into(), 3.1 * (position + 1) as f64),
@@ -56,30 +56,30 @@ fn fleet() -> Vec<AgentRow> {
     let mut researcher = agent("researcher", 0, AgentState::Running, Health::Healthy);
     researcher.capabilities = vec!["research".into(), "summarize".into()].into();
     researcher.heartbeat_timeout_ms = Some(15 * SEC);
-    researcher.last_heartbeat_ms = Some(NOW - 1_200);
-    researcher.heartbeats = 677;
-    researcher.status_text = Some("idle".into());
-    researcher.task = Some("survey of WAL readers".into());
-    researcher.model = Some("gpt-4o-mini".into());
-    researcher.tokens_in = Some(12_345);
-    researcher.tokens_out = Some(2_100);
-    researcher.cost = Some(0.42);
+    researcher.reported.last_heartbeat_ms = Some(NOW - 1_200);
+    researcher.reported.heartbeats = 677;
+    researcher.reported.status_text = Some("idle".into());
+    researcher.reported.task = Some("survey of WAL readers".into());
+    researcher.reported.model = Some("gpt-4o-mini".into());
+    researcher.reported.tokens_in = Some(12_345);
+    researcher.reported.tokens_out = Some(2_100);
+    researcher.reported.cost = Some(0.42);
     researcher.metrics.insert("queue_depth".into(), 3.0);
     let worker = agent("worker", 1, AgentState::Running, Health::Healthy);
     let mut summarizer = agent("summarizer", 2, AgentState::Running, Health::Healthy);
     summarizer.heartbeat_timeout_ms = Some(15 * SEC);
-    summarizer.last_heartbeat_ms = Some(NOW - 12 * SEC);
-    summarizer.status_text = Some("waiting for model".into());
+    summarizer.reported.last_heartbeat_ms = Some(NOW - 12 * SEC);
+    summarizer.reported.status_text = Some("waiting for model".into());
     let mut flaky = agent("flaky", 3, AgentState::Backoff, Health::Unknown);
-    flaky.restarts = 3;
-    flaky.exit_code = Some(1);
-    flaky.last_error = Some("exit code 1: connection refused".into());
+    flaky.lifecycle.restarts = 3;
+    flaky.lifecycle.exit_code = Some(1);
+    flaky.lifecycle.last_error = Some("exit code 1: connection refused".into());
     let mut broken = agent("broken", 4, AgentState::Fatal, Health::Unknown);
-    broken.restarts = 5;
-    broken.exit_code = Some(2);
-    broken.last_error = Some("crash loop: 5 restarts in 60s".into());
+    broken.lifecycle.restarts = 5;
+    broken.lifecycle.exit_code = Some(2);
+    broken.lifecycle.last_error = Some("crash loop: 5 restarts in 60s".into());
     let mut batch = agent("batch", 5, AgentState::Exited, Health::Unknown);
-    batch.exit_code = Some(0);
+    batch.lifecycle.exit_code = Some(0);
     let mut idle = agent("spare", 6, AgentState::Stopped, Health::Unknown);
     idle.enabled = false;
     idle.desired_state = DesiredState::Stopped;
@@ -227,8 +227,8 @@ fn launcher_down() {
 fn crash_looping_agent() {
     let mut agents = vec![agent("worker", 0, AgentState::Running, Health::Healthy)];
     let mut looping = agent("looper", 1, AgentState::Backoff, Health::Unknown);
-    looping.restarts = 17;
-    looping.last_error = Some("exit code 1".into());
+    looping.lifecycle.restarts = 17;
+    looping.lifecycle.last_error = Some("exit code 1".into());
     agents.push(looping);
     let problems: Vec<Event> = (0..6)
         .map(|i| {
@@ -419,7 +419,7 @@ fn every_screen_draws_at_any_size() {
 fn control_characters_from_agents_are_not_drawn() {
     let mut app = detail_app();
     if let Some(d) = app.data.as_mut() {
-        d.snapshot.agents[0].status_text = Some("evil\x1b[2J\x07text".into());
+        d.snapshot.agents[0].reported.status_text = Some("evil\x1b[2J\x07text".into());
         if let Some(detail) = d.detail.as_mut() {
             detail.logs[29].line = "\x1b]0;owned\x07\x1b[31mred".into();
         }

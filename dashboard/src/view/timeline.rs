@@ -3,20 +3,44 @@
 //! transition as an event) and its current state for the time since the newest one.
 
 use super::theme::Theme;
-use agentvisor_shared::model::{AgentState, Event};
+use agentvisor_shared::model::{AgentState, Event, EventKind};
 use ratatui::text::{Line, Span};
 
-/// The state an event kind of the launcher leaves the agent in; `None` for kinds that are not
-/// transitions (heartbeat warnings, agent errors).
-fn state_after(kind: &str) -> Option<AgentState> {
+/// When the agent counts as ready, which decides what `started` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyWhen {
+    /// `ready = "started"` (the default): running as soon as its process is.
+    Started,
+    /// `ready = "notify"`: starting until it sends `READY=1` (the `ready` event).
+    Notify,
+}
+
+impl ReadyWhen {
+    /// From the agent's config as the launcher recorded it; without one, the default. The
+    /// config in force decides for the whole window: a reload that changes `ready` restarts
+    /// the agent, so only runs older than that reload can be drawn by the wrong rule.
+    pub fn of(config: Option<&serde_json::Value>) -> ReadyWhen {
+        match config.and_then(|c| c.get("ready")).and_then(|r| r.as_str()) {
+            Some("notify") => ReadyWhen::Notify,
+            _ => ReadyWhen::Started,
+        }
+    }
+}
+
+/// The state the supervisor is in after recording an event of this kind; `None` for kinds
+/// that are not transitions (heartbeat warnings, agent errors, `ready_timeout`, which the
+/// supervisor follows with `stopping`).
+fn state_after(kind: EventKind, ready: ReadyWhen) -> Option<AgentState> {
+    use EventKind as K;
     Some(match kind {
-        "waiting" => AgentState::Starting,
-        "started" => AgentState::Running,
-        "stopping" => AgentState::Stopping,
-        "stopped" => AgentState::Stopped,
-        "exited" | "crashed" | "spawn_failed" | "ready_timeout" => AgentState::Exited,
-        "backoff" => AgentState::Backoff,
-        "crash_loop" => AgentState::Fatal,
+        // Waiting for dependencies happens before any process: the supervisor is stopped.
+        K::Waiting | K::Stopped => AgentState::Stopped,
+        K::Started if ready == ReadyWhen::Notify => AgentState::Starting,
+        K::Started | K::Ready => AgentState::Running,
+        K::Stopping => AgentState::Stopping,
+        K::Exited | K::Crashed | K::SpawnFailed => AgentState::Exited,
+        K::Backoff => AgentState::Backoff,
+        K::CrashLoop | K::SupervisorLost => AgentState::Fatal,
         _ => return None,
     })
 }
@@ -25,13 +49,14 @@ fn state_after(kind: &str) -> Option<AgentState> {
 /// known (the agent's history is bounded, and the agent may be newer than the window).
 pub fn steps(
     events: &[Event],
+    ready: ReadyWhen,
     current: AgentState,
     now_ms: i64,
     span_ms: i64,
     width: usize,
 ) -> Vec<Option<AgentState>> {
     let mut transitions: Vec<(i64, AgentState)> =
-        events.iter().filter_map(|e| state_after(&e.kind).map(|s| (e.ts_ms, s))).collect();
+        events.iter().filter_map(|e| state_after(e.known_kind()?, ready).map(|s| (e.ts_ms, s))).collect();
     transitions.sort_by_key(|t| t.0);
     // The newest transition is the current state: the state row is the authority on it.
     if let Some(last) = transitions.last_mut() {
@@ -106,7 +131,7 @@ mod tests {
             ev(30, "heartbeat_missed"),
             ev(15, "started"),
         ];
-        let s = steps(&events, AgentState::Fatal, 100, 100, 10);
+        let s = steps(&events, ReadyWhen::Started, AgentState::Fatal, 100, 100, 10);
         use AgentState::*;
         assert_eq!(
             s,
@@ -126,6 +151,47 @@ mod tests {
         let text: String =
             line(&s, Theme { color: false }).spans.iter().map(|s| s.content.to_string()).collect();
         assert_eq!(text, " states    ███▒▒▒XXX");
-        assert_eq!(steps(&[], Running, 100, 100, 3), [None, None, None]);
+        assert_eq!(steps(&[], ReadyWhen::Started, Running, 100, 100, 3), [None, None, None]);
+        // A kind this build does not know is not a transition.
+        let newer = [ev(15, "started"), ev(45, "from_a_newer_launcher")];
+        assert_eq!(steps(&newer, ReadyWhen::Started, Running, 100, 100, 10)[5], Some(Running));
+    }
+
+    #[test]
+    fn waiting_for_dependencies_is_stopped_not_starting() {
+        // Waiting from 15, started at 55 (ready on start).
+        let events = vec![ev(55, "started"), ev(15, "waiting")];
+        let s = steps(&events, ReadyWhen::Started, AgentState::Running, 100, 100, 10);
+        use AgentState::*;
+        assert_eq!(s[1..5], [Some(Stopped); 4]);
+        assert_eq!(s[5..], [Some(Running); 5]);
+    }
+
+    #[test]
+    fn a_notify_agent_is_starting_until_ready() {
+        // Started at 15, READY=1 at 45; a second run started at 75 is not ready yet, and
+        // the current state (the state row) agrees.
+        let events = vec![ev(75, "started"), ev(65, "crashed"), ev(45, "ready"), ev(15, "started")];
+        use AgentState::*;
+        let s = steps(&events, ReadyWhen::Notify, Starting, 100, 100, 10);
+        assert_eq!(s[1..4], [Some(Starting); 3]);
+        assert_eq!(s[4..6], [Some(Running); 2]);
+        assert_eq!(s[6], Some(Exited));
+        assert_eq!(s[7..], [Some(Starting); 3]);
+        // A notify agent that never became ready: starting until stopped for it.
+        let timed_out =
+            vec![ev(15, "started"), ev(45, "ready_timeout"), ev(46, "stopping"), ev(60, "backoff")];
+        let s = steps(&timed_out, ReadyWhen::Notify, Backoff, 100, 100, 10);
+        assert_eq!(s[1..4], [Some(Starting); 3]);
+        assert_eq!(s[4], Some(Stopping));
+        assert_eq!(s[6..], [Some(Backoff); 4]);
+    }
+
+    #[test]
+    fn ready_mode_comes_from_the_recorded_config() {
+        assert_eq!(ReadyWhen::of(Some(&serde_json::json!({"ready": "notify"}))), ReadyWhen::Notify);
+        assert_eq!(ReadyWhen::of(Some(&serde_json::json!({"ready": "started"}))), ReadyWhen::Started);
+        assert_eq!(ReadyWhen::of(Some(&serde_json::json!({}))), ReadyWhen::Started);
+        assert_eq!(ReadyWhen::of(None), ReadyWhen::Started);
     }
 }

@@ -6,7 +6,7 @@
 use super::protocol::{Action, AgentLine, MAX_REQUEST, Request, Response};
 use crate::manager::fleet::Roster;
 use crate::manager::{self, Input, Job, Origin, Peer, Reply};
-use agentvisor_shared::model::Severity;
+use agentvisor_shared::model::{EventKind, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
 use std::io;
@@ -172,7 +172,7 @@ fn refused(peer: &Peer, writer: &WriterHandle, last: &AtomicI64) {
     let e = NewEvent {
         ts_ms: now,
         agent: None,
-        kind: "ctl_refused".into(),
+        kind: EventKind::CtlRefused,
         severity: Severity::Warning,
         message,
     };
@@ -195,13 +195,13 @@ fn status(roster: &Roster, writer: &WriterHandle, names: &[String]) -> Response 
                 let s = rx.borrow();
                 AgentLine {
                     name: name.clone(),
-                    state: s.state.as_str().to_owned(),
-                    health: s.health.as_str().to_owned(),
-                    ready: s.ready,
-                    pid: s.pid,
-                    restarts: s.restarts,
-                    started_ms: s.started_ms,
-                    last_error: s.last_error.clone(),
+                    state: s.lifecycle.state.as_str().to_owned(),
+                    health: s.lifecycle.health.as_str().to_owned(),
+                    ready: s.lifecycle.ready,
+                    pid: s.lifecycle.pid,
+                    restarts: s.lifecycle.restarts,
+                    started_ms: s.lifecycle.started_ms,
+                    last_error: s.lifecycle.last_error.clone(),
                 }
             })
             .collect())

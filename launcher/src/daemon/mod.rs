@@ -12,7 +12,7 @@ mod permissions;
 mod recover;
 mod systemd;
 
-use agentvisor_shared::model::Severity;
+use agentvisor_shared::model::{EventKind, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, NewSession, Store, WriteOp, WriterConfig, WriterHandle};
 use std::path::{Path, PathBuf};
@@ -148,7 +148,7 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     let n = config.plan.len();
     launcher_event(
         &writer,
-        "launcher_started",
+        EventKind::LauncherStarted,
         format!("launcher started with {n} agents from {}", config.path.display()),
     );
     let socket = Control::bind(db, config.launcher.group)?;
@@ -176,7 +176,7 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     }
     control.stop();
     let signame = cause.name();
-    launcher_event(&writer, "launcher_stopping", format!("{signame}: stopping agents"));
+    launcher_event(&writer, EventKind::LauncherStopping, format!("{signame}: stopping agents"));
     let forced = manager.stop_all(&format!("launcher shutdown ({signame})"), &mut input).await;
     drop(feeds);
     sampler.abort();
@@ -184,7 +184,7 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     ready.abort();
     kill_leftovers().await;
     let how = if forced { "killed its agents after a second signal" } else { "stopped" };
-    launcher_event(&writer, "launcher_stopped", format!("launcher {how} ({signame})"));
+    launcher_event(&writer, EventKind::LauncherStopped, format!("launcher {how} ({signame})"));
     let reason = if forced {
         format!("killed agents after a second {signame}")
     } else {
@@ -259,9 +259,9 @@ async fn ready_when_settled(roster: Roster) {
     systemd::ready(&roster.summary());
 }
 
-fn launcher_event(writer: &WriterHandle, kind: &str, message: String) {
+fn launcher_event(writer: &WriterHandle, kind: EventKind, message: String) {
     tracing::info!("{message}");
-    let e = NewEvent { ts_ms: now_ms(), agent: None, kind: kind.into(), severity: Severity::Info, message };
+    let e = NewEvent { ts_ms: now_ms(), agent: None, kind, severity: Severity::Info, message };
     if writer.send(WriteOp::Event(e)).is_err() {
         tracing::error!("the store's writer is gone; event not recorded");
     }

@@ -7,7 +7,9 @@ use crate::capture::output::Limits;
 use crate::config::Config;
 use crate::notify;
 use crate::supervisor::{Command, ProcessState, Setup, Supervisor};
-use agentvisor_shared::model::{AgentSpec, AgentState, AgentStatus, DesiredState, Health, Severity};
+use agentvisor_shared::model::{
+    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Severity,
+};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
 use std::collections::HashMap;
@@ -70,7 +72,7 @@ impl Roster {
         self.with_members(|members| {
             members.iter().all(|(_, rx)| {
                 matches!(
-                    rx.borrow().state,
+                    rx.borrow().lifecycle.state,
                     AgentState::Running | AgentState::Backoff | AgentState::Exited | AgentState::Fatal
                 )
             })
@@ -90,7 +92,7 @@ impl Roster {
     /// "5/6 agents running", plus the number of fatal agents if any.
     pub fn summary(&self) -> String {
         let (all, running, fatal) = self.with_members(|members| {
-            let count = |state| members.iter().filter(|(_, rx)| rx.borrow().state == state).count();
+            let count = |state| members.iter().filter(|(_, rx)| rx.borrow().lifecycle.state == state).count();
             (members.len(), count(AgentState::Running), count(AgentState::Fatal))
         });
         let mut s = format!("{running}/{all} agents running");
@@ -149,10 +151,14 @@ impl Fleet {
         let (socket, listener) = notify::listen_new(&cfg.name, &notify_tx)?;
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let restarts = match self.member(&cfg.name) {
-            Some(m) => m.status.borrow().restarts,
+            Some(m) => m.status.borrow().lifecycle.restarts,
             None => self.restarts.remove(&cfg.name).unwrap_or(0),
         };
-        let initial = AgentStatus { agent: cfg.name.clone(), restarts, ..AgentStatus::default() };
+        let initial = AgentStatus {
+            agent: cfg.name.clone(),
+            lifecycle: Lifecycle { restarts, ..Lifecycle::default() },
+            ..AgentStatus::default()
+        };
         let (published, status_rx) = watch::channel(initial);
         let (lease, leased) = oneshot::channel();
         // Dependencies start first (the plan puts them first), so their members exist.
@@ -194,7 +200,7 @@ impl Fleet {
     /// Lets go of a member (its supervisor ends once it has nothing left to run).
     pub fn remove(&mut self, name: &str) {
         if let Some(m) = self.member(name) {
-            let restarts = m.status.borrow().restarts;
+            let restarts = m.status.borrow().lifecycle.restarts;
             self.restarts.insert(name.to_owned(), restarts);
         }
         self.members.retain(|m| m.name != name);
@@ -307,22 +313,22 @@ async fn watch_supervisor(
          (ctl start or ctl restart)"
     );
     let mut status = published.borrow().clone();
-    let had_process = status.pid.is_some();
-    status.state = AgentState::Fatal;
-    status.health = Health::Unknown;
-    status.ready = false;
-    status.pid = None;
-    status.pgid = None;
-    status.pid_start_ticks = None;
+    let had_process = status.lifecycle.pid.is_some();
+    status.lifecycle.state = AgentState::Fatal;
+    status.lifecycle.health = Health::Unknown;
+    status.lifecycle.ready = false;
+    status.lifecycle.pid = None;
+    status.lifecycle.pgid = None;
+    status.lifecycle.pid_start_ticks = None;
     if had_process {
-        status.exited_ms = Some(now_ms());
+        status.lifecycle.exited_ms = Some(now_ms());
     }
-    status.last_error = Some(message.clone());
+    status.lifecycle.last_error = Some(message.clone());
     tracing::error!(agent = %status.agent, kind = "supervisor_lost", "{message}");
     let event = NewEvent {
         ts_ms: now_ms(),
         agent: Some(status.agent.clone()),
-        kind: "supervisor_lost".into(),
+        kind: EventKind::SupervisorLost,
         severity: Severity::Critical,
         message,
     };

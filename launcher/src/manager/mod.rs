@@ -125,7 +125,7 @@ impl Manager {
         self.fleet.kill_all();
         let deadline = tokio::time::Instant::now() + KILL_WAIT;
         let roster = self.roster();
-        while roster.with_members(|members| members.iter().any(|(_, rx)| rx.borrow().pid.is_some()))
+        while roster.with_members(|members| members.iter().any(|(_, rx)| rx.borrow().lifecycle.pid.is_some()))
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(20)).await;

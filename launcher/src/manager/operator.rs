@@ -4,7 +4,7 @@
 
 use super::fleet;
 use super::{Action, Manager, Origin, Reply};
-use agentvisor_shared::model::{DesiredState, Severity};
+use agentvisor_shared::model::{DesiredState, EventKind, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp};
 
@@ -38,9 +38,14 @@ impl Manager {
         let verb = action.as_str();
         let reason = format!("{verb} requested by {origin}");
         let mut skipped = Vec::new();
-        if matches!(action, Action::Stop | Action::Restart) {
+        let stop_kind = match action {
+            Action::Restart => Some(EventKind::CtlRestart),
+            Action::Stop => Some(EventKind::CtlStop),
+            Action::Start | Action::Reload => None,
+        };
+        if let Some(kind) = stop_kind {
             for name in targets.iter().rev() {
-                self.event(Some(name), &format!("ctl_{verb}"), reason.clone());
+                self.event(Some(name), kind, reason.clone());
                 self.stop(name, &reason).await;
             }
         }
@@ -58,7 +63,7 @@ impl Manager {
                     skipped.push(name.clone());
                     continue;
                 }
-                self.event(Some(name), "ctl_start", reason.clone());
+                self.event(Some(name), EventKind::CtlStart, reason.clone());
                 // A supervisor waiting to restart or for its dependencies lets go at once.
                 self.stop(name, &reason).await;
             }
@@ -82,7 +87,7 @@ impl Manager {
     }
 
     fn has_process(&self, name: &str) -> bool {
-        self.fleet.member(name).is_some_and(|m| m.status.borrow().state.has_process())
+        self.fleet.member(name).is_some_and(|m| m.status.borrow().lifecycle.state.has_process())
     }
 
     /// Stops an agent's process (if any) and waits until it is gone.
@@ -107,23 +112,18 @@ impl Manager {
     }
 
     /// Records an event (never dropped) and logs it.
-    pub(super) fn event(&self, agent: Option<&str>, kind: &str, message: String) {
+    pub(super) fn event(&self, agent: Option<&str>, kind: EventKind, message: String) {
         self.event_at(agent, kind, Severity::Info, message);
     }
 
-    pub(super) fn event_at(&self, agent: Option<&str>, kind: &str, severity: Severity, message: String) {
+    pub(super) fn event_at(&self, agent: Option<&str>, kind: EventKind, severity: Severity, message: String) {
+        let kind_name = kind.as_str();
         match severity {
-            Severity::Info => tracing::info!(agent, kind, "{message}"),
-            Severity::Warning => tracing::warn!(agent, kind, "{message}"),
-            Severity::Error | Severity::Critical => tracing::error!(agent, kind, "{message}"),
+            Severity::Info => tracing::info!(agent, kind = kind_name, "{message}"),
+            Severity::Warning => tracing::warn!(agent, kind = kind_name, "{message}"),
+            Severity::Error | Severity::Critical => tracing::error!(agent, kind = kind_name, "{message}"),
         }
-        let e = NewEvent {
-            ts_ms: now_ms(),
-            agent: agent.map(str::to_owned),
-            kind: kind.into(),
-            severity,
-            message,
-        };
+        let e = NewEvent { ts_ms: now_ms(), agent: agent.map(str::to_owned), kind, severity, message };
         if self.writer.send(WriteOp::Event(e)).is_err() {
             tracing::error!("the store's writer is gone; event not recorded");
         }

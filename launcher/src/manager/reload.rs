@@ -4,7 +4,7 @@
 
 use super::{Manager, Origin, Reply};
 use crate::config::{self, Config};
-use agentvisor_shared::model::{DesiredState, Severity};
+use agentvisor_shared::model::{DesiredState, EventKind, Severity};
 
 /// What differs between the config in force and a new one, by agent name.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -165,11 +165,11 @@ impl Manager {
             message.push_str(&format!("; kept stopped by an operator: {}", held.join(", ")));
         }
         if failed.is_empty() {
-            self.event(None, "config_reloaded", message.clone());
+            self.event(None, EventKind::ConfigReloaded, message.clone());
             Reply::ok(message)
         } else {
             message.push_str(&format!("; could not start {}", failed.join(", ")));
-            self.event_at(None, "config_reloaded", Severity::Error, message.clone());
+            self.event_at(None, EventKind::ConfigReloaded, Severity::Error, message.clone());
             Reply::error(message)
         }
     }
@@ -177,7 +177,7 @@ impl Manager {
     /// An invalid config: logged, recorded and shown in the status line; nothing changes.
     fn refuse(&mut self, origin: &Origin, error: String) -> Reply {
         let message = format!("config not reloaded ({origin}); the running config stays in force: {error}");
-        self.event_at(None, "config_invalid", Severity::Error, message.clone());
+        self.event_at(None, EventKind::ConfigInvalid, Severity::Error, message.clone());
         self.fleet.set_note(Some(format!("config error: {error}")));
         Reply::error(message)
     }

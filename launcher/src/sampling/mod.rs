@@ -153,10 +153,13 @@ impl Sampler {
                 .map(|(name, rx)| {
                     let st = rx.borrow();
                     Member {
-                        pgid: st.pgid.and_then(|p| i32::try_from(p).ok()),
-                        pid: st.pid.and_then(|p| i32::try_from(p).ok()),
-                        start_ticks: st.pid_start_ticks.and_then(|t| u64::try_from(t).ok()),
-                        last_heartbeat_ms: st.last_heartbeat_ms.filter(|_| st.state.has_process()),
+                        pgid: st.lifecycle.pgid.and_then(|p| i32::try_from(p).ok()),
+                        pid: st.lifecycle.pid.and_then(|p| i32::try_from(p).ok()),
+                        start_ticks: st.lifecycle.pid_start_ticks.and_then(|t| u64::try_from(t).ok()),
+                        last_heartbeat_ms: st
+                            .reported
+                            .last_heartbeat_ms
+                            .filter(|_| st.lifecycle.state.has_process()),
                         name: name.clone(),
                     }
                 })

@@ -11,7 +11,7 @@
 use super::policy::{Decision, Tracker};
 use crate::config::{AgentConfig, OnHeartbeatTimeout, Ready, Restart};
 use crate::deadline;
-use agentvisor_shared::model::{AgentState, Severity};
+use agentvisor_shared::model::{AgentState, EventKind, Severity};
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -103,7 +103,7 @@ pub enum Effect {
     MarkUnhealthy,
     /// Record an event.
     Event {
-        kind: &'static str,
+        kind: EventKind,
         severity: Severity,
         message: String,
     },
@@ -265,7 +265,7 @@ impl Machine {
     ) -> State {
         if then_stop {
             out.push(Effect::SetState(AgentState::Stopped));
-            out.push(event("stopped", Severity::Info, "stopped while being restarted".into()));
+            out.push(event(EventKind::Stopped, Severity::Info, "stopped while being restarted".into()));
             out.push(Effect::AnswerStops);
             return State::Stopped;
         }
@@ -285,13 +285,17 @@ impl Machine {
                     "crash loop: {restarts} restarts within {}; giving up (no more restarts in this launcher run)",
                     human(window)
                 );
-                out.push(event("crash_loop", Severity::Critical, msg));
+                out.push(event(EventKind::CrashLoop, Severity::Critical, msg));
                 State::Fatal
             }
             Decision::Restart(delay) => {
                 out.push(Effect::SetState(AgentState::Backoff));
                 let n = self.restarts + 1;
-                out.push(event("backoff", Severity::Info, format!("restart {n} in {}", human(delay))));
+                out.push(event(
+                    EventKind::Backoff,
+                    Severity::Info,
+                    format!("restart {n} in {}", human(delay)),
+                ));
                 let until = after(now, delay);
                 out.push(Effect::Arm(Timer::Backoff, until));
                 State::Backoff { until }
@@ -318,7 +322,7 @@ pub fn human(d: Duration) -> String {
     humantime::format_duration(ms).to_string()
 }
 
-fn event(kind: &'static str, severity: Severity, message: String) -> Effect {
+fn event(kind: EventKind, severity: Severity, message: String) -> Effect {
     Effect::Event { kind, severity, message }
 }
 
@@ -331,7 +335,7 @@ fn waiting(input: Input, now: Instant, out: &mut Vec<Effect>) -> Next {
     match input {
         Input::Start { waiting_for } if !waiting_for.is_empty() => {
             let msg = format!("waiting for {} to be ready", waiting_for.join(", "));
-            out.push(event("waiting", Severity::Info, msg));
+            out.push(event(EventKind::Waiting, Severity::Info, msg));
             out.push(Effect::Arm(Timer::Poll, after(now, DEPENDENCY_POLL)));
             Next::Stay
         }
@@ -378,7 +382,7 @@ fn spawning(
             }
         }
         Input::SpawnFailed { message } => {
-            out.push(event("spawn_failed", Severity::Error, message));
+            out.push(event(EventKind::SpawnFailed, Severity::Error, message));
             Next::Ended { failed: true, ran_for: Duration::ZERO, then_stop: stop.is_some() }
         }
         // The shell answers a spawn before anything else; should a stop come first, it
@@ -415,7 +419,7 @@ fn started(cfg: &AgentConfig, pid: i32, now: Instant, out: &mut Vec<Effect>) -> 
     if let Some(d) = run.hb_deadline {
         out.push(Effect::Arm(Timer::Heartbeat, d));
     }
-    out.push(event("started", Severity::Info, format!("started (pid {pid})")));
+    out.push(event(EventKind::Started, Severity::Info, format!("started (pid {pid})")));
     run
 }
 
@@ -436,7 +440,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 out.push(Effect::Ready);
                 out.push(Effect::SetState(AgentState::Running));
                 let msg = format!("ready after {}", human(now.saturating_duration_since(run.started)));
-                out.push(event("ready", Severity::Info, msg));
+                out.push(event(EventKind::Ready, Severity::Info, msg));
             }
             Next::Stay
         }
@@ -454,7 +458,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 return Next::Stay;
             }
             let msg = format!("not ready within {} (no READY=1)", human(period));
-            out.push(event("ready_timeout", Severity::Error, msg));
+            out.push(event(EventKind::ReadyTimeout, Severity::Error, msg));
             Next::To(begin_stop(cfg, run, Why::Failed("ready timeout"), now, out))
         }
         Input::Timer(Timer::Heartbeat) => {
@@ -486,7 +490,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 OnHeartbeatTimeout::Mark => "marked unhealthy",
             };
             let msg = format!("no heartbeat for {}; {then}", human(period));
-            out.push(event("heartbeat_missed", Severity::Warning, msg));
+            out.push(event(EventKind::HeartbeatMissed, Severity::Warning, msg));
             match cfg.on_heartbeat_timeout {
                 OnHeartbeatTimeout::Restart => {
                     Next::To(begin_stop(cfg, run, Why::Failed("missed heartbeat"), now, out))
@@ -500,8 +504,11 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
             out.push(Effect::RecordExit(exit));
             let ran_for = now.saturating_duration_since(run.started);
             let (failed, how) = describe(exit);
-            let (kind, severity) =
-                if failed { ("crashed", Severity::Error) } else { ("exited", Severity::Info) };
+            let (kind, severity) = if failed {
+                (EventKind::Crashed, Severity::Error)
+            } else {
+                (EventKind::Exited, Severity::Info)
+            };
             out.push(event(kind, severity, format!("{how} after {}", human(ran_for))));
             Next::Ended { failed, ran_for, then_stop: false }
         }
@@ -522,7 +529,7 @@ fn begin_stop(cfg: &AgentConfig, run: &Run, why: Why, now: Instant, out: &mut Ve
     out.push(Effect::Disarm(Timer::Ready));
     out.push(Effect::Disarm(Timer::Heartbeat));
     out.push(Effect::SetState(AgentState::Stopping));
-    out.push(event("stopping", Severity::Info, format!("stopping: {reason}")));
+    out.push(event(EventKind::Stopping, Severity::Info, format!("stopping: {reason}")));
     out.push(Effect::SignalStop);
     out.push(Effect::Arm(Timer::Stop, after(now, cfg.stop_timeout.get())));
     State::Stopping(Stop {
@@ -579,7 +586,7 @@ fn stopping(cfg: &AgentConfig, stop: &mut Stop, input: Input, now: Instant, out:
                     let timeout = human(cfg.stop_timeout.get());
                     let msg =
                         format!("still running {timeout} after the stop signal; killing its process group");
-                    out.push(event("stop_timeout", Severity::Warning, msg));
+                    out.push(event(EventKind::StopTimeout, Severity::Warning, msg));
                 }
                 return kill_rest(stop, now, out);
             }
@@ -616,7 +623,7 @@ fn finish_stop(stop: &mut Stop, now: Instant, out: &mut Vec<Effect>) -> Next {
         Why::Command { reason } => {
             let (_, how) = describe(exit);
             out.push(Effect::SetState(AgentState::Stopped));
-            out.push(event("stopped", Severity::Info, format!("stopped ({how}): {reason}")));
+            out.push(event(EventKind::Stopped, Severity::Info, format!("stopped ({how}): {reason}")));
             out.push(Effect::AnswerStops);
             Next::To(State::Stopped)
         }
@@ -639,7 +646,7 @@ fn backoff(restarts: &mut i64, input: Input, out: &mut Vec<Effect>) -> Next {
         Input::Stop { reason } => {
             out.push(Effect::Disarm(Timer::Backoff));
             let msg = format!("stopped while waiting to restart: {reason}");
-            out.push(event("stopped", Severity::Info, msg));
+            out.push(event(EventKind::Stopped, Severity::Info, msg));
             out.push(Effect::SetState(AgentState::Stopped));
             out.push(Effect::AnswerStops);
             Next::To(State::Stopped)
@@ -748,7 +755,7 @@ mod tests {
         effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Event { kind, message, .. } => Some((*kind, message.as_str())),
+                Effect::Event { kind, message, .. } => Some((kind.as_str(), message.as_str())),
                 _ => None,
             })
             .collect()

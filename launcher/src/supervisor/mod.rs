@@ -43,7 +43,7 @@ use crate::capture::output::Limits;
 use crate::config::AgentConfig;
 use crate::notify::Parsed;
 use crate::process::child::AgentChild;
-use agentvisor_shared::model::{AgentState, AgentStatus, Health, Severity};
+use agentvisor_shared::model::{AgentState, AgentStatus, EventKind, Health, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, Sample, WriteOp, WriterHandle};
 use machine::{Effect, Input, Machine};
@@ -144,7 +144,7 @@ impl Supervisor {
         let status = s.published.borrow().clone();
         Supervisor {
             s,
-            machine: Machine::new(status.restarts),
+            machine: Machine::new(status.lifecycle.restarts),
             status,
             queue: VecDeque::new(),
             effects: Vec::new(),
@@ -166,8 +166,13 @@ impl Supervisor {
 
     pub async fn run(mut self) {
         self.commit();
-        let waiting_for =
-            self.s.dependencies.iter().filter(|(_, rx)| !rx.borrow().ready).map(|(n, _)| n.clone()).collect();
+        let waiting_for = self
+            .s
+            .dependencies
+            .iter()
+            .filter(|(_, rx)| !rx.borrow().lifecycle.ready)
+            .map(|(n, _)| n.clone())
+            .collect();
         self.queue.push_back(Input::Start { waiting_for });
         self.settle(tokio::time::Instant::now()).await;
         self.drive().await;
@@ -187,15 +192,15 @@ impl Supervisor {
     fn shown(&self) -> AgentStatus {
         let mut shown = self.status.clone();
         if let Some(reason) = &self.stopped {
-            shown.health = Health::Unhealthy;
-            shown.last_error = Some(reason.clone());
+            shown.lifecycle.health = Health::Unhealthy;
+            shown.lifecycle.last_error = Some(reason.clone());
         }
         shown
     }
 
     /// Shows what the sampler saw of the agent's process, if it is still this run's process.
     fn observe(&mut self, seen: ProcessState) {
-        if self.status.pid != Some(i64::from(seen.pid)) {
+        if self.status.lifecycle.pid != Some(i64::from(seen.pid)) {
             return;
         }
         match (seen.stopped, self.stopped.is_some()) {
@@ -211,7 +216,7 @@ impl Supervisor {
                 self.stopped = Some(reason.clone());
                 self.commit();
                 self.event(
-                    "process_stopped",
+                    EventKind::ProcessStopped,
                     Severity::Warning,
                     format!("{reason}; it runs no code until it is continued (SIGCONT)"),
                 );
@@ -219,7 +224,11 @@ impl Supervisor {
             (None, true) => {
                 self.stopped = None;
                 self.commit();
-                self.event("process_resumed", Severity::Info, format!("process {} runs again", seen.pid));
+                self.event(
+                    EventKind::ProcessResumed,
+                    Severity::Info,
+                    format!("process {} runs again", seen.pid),
+                );
             }
             _ => {}
         }
@@ -243,20 +252,21 @@ impl Supervisor {
     }
 
     fn set_state(&mut self, state: AgentState) {
-        self.status.state = state;
+        self.status.lifecycle.state = state;
         self.commit();
     }
 
     /// Records an event for this agent and logs it at a matching level.
-    fn event(&self, kind: &str, severity: Severity, message: String) {
+    fn event(&self, kind: EventKind, severity: Severity, message: String) {
         let agent = &self.status.agent;
         match severity {
-            Severity::Info => tracing::info!(agent = %agent, kind, "{message}"),
-            Severity::Warning => tracing::warn!(agent = %agent, kind, "{message}"),
-            Severity::Error | Severity::Critical => tracing::error!(agent = %agent, kind, "{message}"),
+            Severity::Info => tracing::info!(agent = %agent, kind = kind.as_str(), "{message}"),
+            Severity::Warning => tracing::warn!(agent = %agent, kind = kind.as_str(), "{message}"),
+            Severity::Error | Severity::Critical => {
+                tracing::error!(agent = %agent, kind = kind.as_str(), "{message}")
+            }
         }
-        let e =
-            NewEvent { ts_ms: now_ms(), agent: Some(agent.clone()), kind: kind.into(), severity, message };
+        let e = NewEvent { ts_ms: now_ms(), agent: Some(agent.clone()), kind, severity, message };
         if self.s.writer.send(WriteOp::Event(e)).is_err() {
             tracing::error!(agent = %agent, "the store's writer is gone; event not recorded");
         }
@@ -265,10 +275,10 @@ impl Supervisor {
     /// An event caused by the agent's own messages. Events are never dropped by the writer,
     /// so an agent that sends a new `X_ERROR` in a tight loop gets at most one per
     /// [`AGENT_EVENT_EVERY`]; its state row still shows the latest.
-    fn agent_event(&mut self, kind: &str, severity: Severity, message: String) {
+    fn agent_event(&mut self, kind: EventKind, severity: Severity, message: String) {
         let now = std::time::Instant::now();
         if self.last_agent_event.is_some_and(|t| now.duration_since(t) < AGENT_EVENT_EVERY) {
-            tracing::debug!(agent = %self.status.agent, kind, "event suppressed (too frequent): {message}");
+            tracing::debug!(agent = %self.status.agent, kind = kind.as_str(), "event suppressed (too frequent): {message}");
             return;
         }
         self.last_agent_event = Some(now);
@@ -276,8 +286,8 @@ impl Supervisor {
     }
 
     fn reset_health(&mut self) {
-        self.status.health = Health::Unknown;
-        self.status.ready = false;
+        self.status.lifecycle.health = Health::Unknown;
+        self.status.lifecycle.ready = false;
         self.stopped = None;
     }
 }

@@ -4,7 +4,7 @@ use super::Supervisor;
 use super::machine::Input;
 use crate::notify::{Notice, Parsed};
 use agentvisor_shared::Sample;
-use agentvisor_shared::model::{Health, Severity};
+use agentvisor_shared::model::{EventKind, Health, Severity};
 use agentvisor_shared::time::now_ms;
 
 /// Distinct `X_METRIC_*` names an agent may use; more are counted as malformed.
@@ -19,7 +19,7 @@ impl Supervisor {
         let mut ready = false;
         let mut changed = false;
         if parsed.malformed > 0 {
-            self.status.notify_errors += i64::from(parsed.malformed);
+            self.status.reported.notify_errors += i64::from(parsed.malformed);
             tracing::debug!(agent = %self.status.agent, count = parsed.malformed, "malformed notify message");
             self.dirty = true;
         }
@@ -32,52 +32,56 @@ impl Supervisor {
                     alive = true;
                     ready = true;
                     #[cfg(debug_assertions)]
-                    if !st.ready {
+                    if !st.lifecycle.ready {
                         crate::supervisor::fault::panic_on_ready(&st.agent);
                     }
                 }
                 Notice::Watchdog => {
                     alive = true;
-                    st.heartbeats += 1;
-                    st.last_heartbeat_ms = Some(now);
-                    if st.health != Health::Healthy {
-                        let resumed = st.health == Health::Unhealthy;
-                        st.health = Health::Healthy;
+                    st.reported.heartbeats += 1;
+                    st.reported.last_heartbeat_ms = Some(now);
+                    if st.lifecycle.health != Health::Healthy {
+                        let resumed = st.lifecycle.health == Health::Unhealthy;
+                        st.lifecycle.health = Health::Healthy;
                         changed = true;
                         if resumed {
-                            self.event("heartbeat_resumed", Severity::Info, "heartbeats resumed".into());
+                            self.event(
+                                EventKind::HeartbeatResumed,
+                                Severity::Info,
+                                "heartbeats resumed".into(),
+                            );
                         }
                     }
                 }
                 Notice::Stopping => {
                     self.event(
-                        "agent_stopping",
+                        EventKind::AgentStopping,
                         Severity::Info,
                         "the agent says it is stopping (STOPPING=1)".into(),
                     );
                 }
-                Notice::Status(text) => st.status_text = Some(text),
+                Notice::Status(text) => st.reported.status_text = Some(text),
                 Notice::Errno(n) => {
                     let desc =
                         i32::try_from(n).map(|n| nix::errno::Errno::from_raw(n).desc()).unwrap_or("unknown");
-                    st.last_error = Some(format!("errno {n}: {desc}"));
+                    st.lifecycle.last_error = Some(format!("errno {n}: {desc}"));
                 }
-                Notice::Task(t) => st.task = Some(t),
-                Notice::Model(m) => st.model = Some(m),
-                Notice::TokensIn(n) => st.tokens_in = Some(n),
-                Notice::TokensOut(n) => st.tokens_out = Some(n),
-                Notice::Cost(c) => st.cost = Some(c),
+                Notice::Task(t) => st.reported.task = Some(t),
+                Notice::Model(m) => st.reported.model = Some(m),
+                Notice::TokensIn(n) => st.reported.tokens_in = Some(n),
+                Notice::TokensOut(n) => st.reported.tokens_out = Some(n),
+                Notice::Cost(c) => st.reported.cost = Some(c),
                 Notice::Error(e) => {
-                    if st.last_error.as_deref() != Some(e.as_str()) {
-                        st.last_error = Some(e.clone());
-                        self.agent_event("agent_error", Severity::Warning, e);
+                    if st.lifecycle.last_error.as_deref() != Some(e.as_str()) {
+                        st.lifecycle.last_error = Some(e.clone());
+                        self.agent_event(EventKind::AgentError, Severity::Warning, e);
                     }
                 }
                 Notice::Metric(metric, value) => {
                     // Each new name is a new series in the database: a bounded number per agent.
                     if !self.metric_names.contains(&metric) {
                         if self.metric_names.len() >= MAX_CUSTOM_METRICS {
-                            st.notify_errors += 1;
+                            st.reported.notify_errors += 1;
                             tracing::debug!(agent = %st.agent, metric, "too many custom metrics; ignored");
                             continue;
                         }

@@ -169,14 +169,14 @@ impl Supervisor {
     async fn perform(&mut self, effect: Effect) {
         match effect {
             Effect::CheckDependencies => {
-                let ready = self.s.dependencies.iter().all(|(_, rx)| rx.borrow().ready);
+                let ready = self.s.dependencies.iter().all(|(_, rx)| rx.borrow().lifecycle.ready);
                 self.queue.push_back(Input::Dependencies { ready });
             }
             Effect::Spawn => self.spawn(),
-            Effect::Ready => self.status.ready = true,
+            Effect::Ready => self.status.lifecycle.ready = true,
             Effect::SetState(state) => self.set_state(state),
             Effect::MarkUnhealthy => {
-                self.status.health = Health::Unhealthy;
+                self.status.lifecycle.health = Health::Unhealthy;
                 self.commit();
             }
             Effect::Event { kind, severity, message } => self.event(kind, severity, message),
@@ -205,7 +205,7 @@ impl Supervisor {
                 }
             }
             Effect::RecordExit(exit) => self.record_exit(exit),
-            Effect::SetRestarts(n) => self.status.restarts = n,
+            Effect::SetRestarts(n) => self.status.lifecycle.restarts = n,
             Effect::AnswerStops => {
                 for done in self.owed.drain(..) {
                     let _ = done.send(());
@@ -219,20 +219,20 @@ impl Supervisor {
     /// Starts a new run of the process.
     fn spawn(&mut self) {
         self.reset_health();
-        self.status.exit_code = None;
-        self.status.exit_signal = None;
-        self.status.exited_ms = None;
+        self.status.lifecycle.exit_code = None;
+        self.status.lifecycle.exit_signal = None;
+        self.status.lifecycle.exited_ms = None;
         // What the previous process said it was doing is not what the new one does; the last
         // error, model and totals stay as history until the new process reports its own.
-        self.status.status_text = None;
-        self.status.task = None;
+        self.status.reported.status_text = None;
+        self.status.reported.task = None;
         let cfg = &self.s.cfg;
         match process::spawn(cfg, &self.s.working_dir, &self.s.socket) {
             Ok(Spawned { child, pid, start_ticks, stdout, stderr, notify_pipe }) => {
-                self.status.pid = Some(i64::from(pid));
-                self.status.pgid = Some(i64::from(pid));
-                self.status.pid_start_ticks = start_ticks.and_then(|t| i64::try_from(t).ok());
-                self.status.started_ms = Some(now_ms());
+                self.status.lifecycle.pid = Some(i64::from(pid));
+                self.status.lifecycle.pgid = Some(i64::from(pid));
+                self.status.lifecycle.pid_start_ticks = start_ticks.and_then(|t| i64::try_from(t).ok());
+                self.status.lifecycle.started_ms = Some(now_ms());
                 self.child = Some(child);
                 self.pid = pid;
                 self.io = Some((stdout, stderr, notify_pipe));
@@ -241,9 +241,9 @@ impl Supervisor {
                 self.queue.push_back(Input::Spawned { pid });
             }
             Err(e) => {
-                self.status.exited_ms = Some(now_ms());
+                self.status.lifecycle.exited_ms = Some(now_ms());
                 let message = process::start_failure(cfg, &self.s.working_dir, &e);
-                self.status.last_error = Some(message.clone());
+                self.status.lifecycle.last_error = Some(message.clone());
                 self.queue.push_back(Input::SpawnFailed { message });
             }
         }
@@ -338,12 +338,12 @@ impl Supervisor {
         // by the sampler once it finds them (see crate::process::contain).
         self.signal(Signal::SIGKILL);
         self.reset_health();
-        self.status.pid = None;
-        self.status.pgid = None;
-        self.status.pid_start_ticks = None;
-        self.status.exited_ms = Some(now_ms());
-        self.status.exit_code = exit.and_then(|e| e.code()).map(i64::from);
-        self.status.exit_signal = exit.and_then(|e| e.signal()).map(i64::from);
+        self.status.lifecycle.pid = None;
+        self.status.lifecycle.pgid = None;
+        self.status.lifecycle.pid_start_ticks = None;
+        self.status.lifecycle.exited_ms = Some(now_ms());
+        self.status.lifecycle.exit_code = exit.and_then(|e| e.code()).map(i64::from);
+        self.status.lifecycle.exit_signal = exit.and_then(|e| e.signal()).map(i64::from);
         self.flush();
         self.flush_timer.disarm();
     }

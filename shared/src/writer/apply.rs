@@ -4,7 +4,7 @@ use super::WriteOp;
 use super::batch::Queued;
 use super::samples::{MAX_PENDING_ROWS, SampleSink, series_id};
 use super::thread::Writer;
-use crate::model::AgentStatus;
+use crate::model::{AgentStatus, EventKind};
 use crate::schema::{self, sample_block};
 use crate::time::now_ms;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -148,18 +148,18 @@ fn upsert_lifecycle(
     .execute(params![
         s.agent,
         session,
-        s.state.as_str(),
-        s.health.as_str(),
-        s.ready,
-        s.pid,
-        s.pgid,
-        s.pid_start_ticks,
-        s.started_ms,
-        s.exited_ms,
-        s.exit_code,
-        s.exit_signal,
-        s.restarts,
-        s.last_error,
+        s.lifecycle.state.as_str(),
+        s.lifecycle.health.as_str(),
+        s.lifecycle.ready,
+        s.lifecycle.pid,
+        s.lifecycle.pgid,
+        s.lifecycle.pid_start_ticks,
+        s.lifecycle.started_ms,
+        s.lifecycle.exited_ms,
+        s.lifecycle.exit_code,
+        s.lifecycle.exit_signal,
+        s.lifecycle.restarts,
+        s.lifecycle.last_error,
         now
     ])?;
     Ok(())
@@ -176,15 +176,15 @@ fn update_reported(tx: &Connection, s: &AgentStatus, now: i64) -> rusqlite::Resu
     )?
     .execute(params![
         s.agent,
-        s.last_heartbeat_ms,
-        s.heartbeats,
-        s.status_text,
-        s.task,
-        s.model,
-        s.tokens_in,
-        s.tokens_out,
-        s.cost,
-        s.notify_errors,
+        s.reported.last_heartbeat_ms,
+        s.reported.heartbeats,
+        s.reported.status_text,
+        s.reported.task,
+        s.reported.model,
+        s.reported.tokens_in,
+        s.reported.tokens_out,
+        s.reported.cost,
+        s.reported.notify_errors,
         now
     ])
 }
@@ -245,10 +245,11 @@ fn apply_op(
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut event = tx.prepare_cached(
                 "INSERT INTO events (ts_ms, session_id, agent, kind, severity, message)
-                 VALUES (?1, ?2, ?3, 'agent_removed', 'info', ?4)",
+                 VALUES (?1, ?2, ?3, ?4, 'info', ?5)",
             )?;
             for agent in removed {
-                event.execute(params![now, session, agent, format!("removed: {reason}")])?;
+                let kind = EventKind::AgentRemoved.as_str();
+                event.execute(params![now, session, agent, kind, format!("removed: {reason}")])?;
             }
         }
         WriteOp::Status(s) => {
@@ -270,7 +271,7 @@ fn apply_op(
                 e.ts_ms,
                 session,
                 e.agent,
-                e.kind,
+                e.kind.as_str(),
                 e.severity.as_str(),
                 e.message
             ])?;

@@ -191,12 +191,15 @@ impl BulkGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Severity;
+    use crate::model::{EventKind, Severity};
     use crate::writer::{NewEvent, NewLogLine, Sample};
 
     /// `pid` stands for the lifecycle, `heartbeats` for what the agent reports.
     fn agent_status(agent: &str, pid: i64, heartbeats: i64) -> Box<AgentStatus> {
-        Box::new(AgentStatus { agent: agent.into(), pid: Some(pid), heartbeats, ..AgentStatus::default() })
+        let mut status = AgentStatus { agent: agent.into(), ..AgentStatus::default() };
+        status.lifecycle.pid = Some(pid);
+        status.reported.heartbeats = heartbeats;
+        Box::new(status)
     }
 
     fn status(agent: &str, pid: i64, heartbeats: i64) -> WriteOp {
@@ -207,7 +210,7 @@ mod tests {
         WriteOp::Event(NewEvent {
             ts_ms: 1,
             agent: None,
-            kind: "started".into(),
+            kind: EventKind::Started,
             severity: Severity::Info,
             message: String::new(),
         })

@@ -33,7 +33,7 @@ mod wal;
 pub use session::{NewSession, StaleAgent, StaleProcess, StaleSession, Store};
 
 use crate::error::{Result, StoreError};
-use crate::model::{AgentSpec, AgentStatus, DesiredState, Severity, Stream};
+use crate::model::{AgentSpec, AgentStatus, DesiredState, EventKind, Severity, Stream};
 use crate::retention::RetentionConfig;
 use batch::BulkGate;
 use crossbeam_channel::Sender;
@@ -109,7 +109,7 @@ pub struct Sample {
 pub struct NewEvent {
     pub ts_ms: i64,
     pub agent: Option<String>,
-    pub kind: String,
+    pub kind: EventKind,
     pub severity: Severity,
     pub message: String,
 }

@@ -4,7 +4,7 @@
 use super::batch::{Delivery, Queued};
 use super::thread::Writer;
 use super::{FlushError, NewEvent, WriteOp};
-use crate::model::Severity;
+use crate::model::{EventKind, Severity};
 use crate::time::now_ms;
 use std::sync::atomic::Ordering;
 
@@ -61,7 +61,7 @@ impl Writer {
         let event = WriteOp::Event(NewEvent {
             ts_ms: self.failing_since_ms,
             agent: None,
-            kind: "storage_error".into(),
+            kind: EventKind::StorageError,
             severity: Severity::Error,
             message: format!(
                 "{error}; writes failed for {secs:.1} s and resumed; {dropped} samples or log batches were dropped"

@@ -3,7 +3,7 @@
 use super::WriterConfig;
 use crate::db_files::DbFiles;
 use crate::error::{AtPath, Result, StoreError};
-use crate::model::LauncherSession;
+use crate::model::{EventKind, LauncherSession};
 use crate::schema;
 use crate::time::now_ms;
 use rusqlite::{Connection, OpenFlags, params};
@@ -171,8 +171,8 @@ impl Store {
         tx.execute("DELETE FROM agent_escapees WHERE session_id = ?1", [id]).at(&p)?;
         tx.execute(
             "INSERT INTO events (ts_ms, session_id, agent, kind, severity, message)
-             VALUES (?1, ?2, NULL, 'launcher_crashed', 'critical', ?3)",
-            params![now, id, message],
+             VALUES (?1, ?2, NULL, ?3, 'critical', ?4)",
+            params![now, id, EventKind::LauncherCrashed.as_str(), message],
         )
         .at(&p)?;
         tx.commit().at(&p)
