@@ -87,3 +87,35 @@ fn click_target(app: &App, area: Rect, column: u16, row: u16) -> Option<Action> 
     };
     Some(if current == Some(index) { Action::Open } else { Action::Select(index) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::tests::{normal, render};
+
+    /// A click selects the agent row under it (through the same layout the screen is drawn with),
+    /// and a second click opens it.
+    #[test]
+    fn clicks_select_then_open() {
+        use ratatui::crossterm::event::{Event, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+        let mut app = normal();
+        let area = ratatui::layout::Rect::new(0, 0, 80, 24);
+        let text = render(&app, 80, 24).backend().to_string();
+        let row = text.lines().position(|l| l.contains("  worker ")).unwrap() as u16;
+        let click = |row| {
+            AppEvent::Input(Event::Mouse(MouseEvent {
+                kind: MouseEventKind::Down(MouseButton::Left),
+                column: 5,
+                row,
+                modifiers: KeyModifiers::NONE,
+            }))
+        };
+        handle(&mut app, click(row), area);
+        assert_eq!(app.selected.as_deref(), Some("worker"));
+        assert_eq!(app.screen, Screen::Overview);
+        handle(&mut app, click(0), area);
+        assert_eq!(app.selected.as_deref(), Some("worker"), "a click on the header selects nothing");
+        handle(&mut app, click(row), area);
+        assert_eq!((app.screen, app.detail_agent.as_deref()), (Screen::Detail, Some("worker")));
+    }
+}

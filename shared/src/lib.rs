@@ -18,6 +18,7 @@ pub mod paths;
 pub mod reader;
 #[cfg(feature = "writer")]
 pub mod retention;
+mod rows;
 pub mod schema;
 pub mod time;
 #[cfg(feature = "writer")]

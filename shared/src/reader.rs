@@ -8,8 +8,8 @@
 
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{
-    AgentRow, AgentStatus, Event, EventKind, HostStats, LauncherSession, Lifecycle, LogLine, Point, Reported,
-    Severity, Snapshot, metric,
+    AgentRow, AgentStatus, Event, EventKind, HostStats, Lifecycle, LogLine, Point, Reported, Severity,
+    Snapshot, metric,
 };
 use crate::schema::{self, HOUR_MS, MINUTE_MS, SCHEMA_VERSION, sample_block};
 use crate::time::now_ms;
@@ -269,7 +269,7 @@ impl Reader {
                             stopped_ms, exit_reason, status
                      FROM launcher_sessions ORDER BY id DESC LIMIT 1",
                 )?
-                .query_row([], session_from_row)
+                .query_row([], crate::rows::session_from_row)
                 .optional()?;
             let mut lists = self.lists.borrow_mut();
             let mut stmt = c.prepare_cached(
@@ -637,23 +637,9 @@ fn parse_json<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite
 
 // Rows are read by column name, so a query and its mapper cannot drift apart by position.
 // rusqlite's `row.get("name")` searches the statement's columns by name for every value: fine
-// for the one session row a snapshot reads, too slow for a thousand agent rows ten times a
-// second. The other mappers take positions looked up by name once per statement (`columns!`).
-
-pub(crate) fn session_from_row(r: &Row<'_>) -> rusqlite::Result<LauncherSession> {
-    Ok(LauncherSession {
-        id: r.get("id")?,
-        pid: r.get("pid")?,
-        host: r.get("host")?,
-        version: r.get("version")?,
-        config_path: r.get("config_path")?,
-        started_ms: r.get("started_ms")?,
-        last_seen_ms: r.get("last_seen_ms")?,
-        stopped_ms: r.get("stopped_ms")?,
-        exit_reason: r.get("exit_reason")?,
-        status: r.get("status")?,
-    })
-}
+// for the one session row a snapshot reads (`crate::rows`), too slow for a thousand agent rows
+// ten times a second. These mappers take positions looked up by name once per statement
+// (`columns!`).
 
 fn event_from_row(r: &Row<'_>, c: &EventColumns) -> rusqlite::Result<Event> {
     Ok(Event {
@@ -756,7 +742,6 @@ fn agent_from_row(
 #[cfg(test)]
 mod read_only_tests {
     use super::*;
-    use crate::writer::{Store, WriterConfig};
 
     /// The dashboard's promise rests on this: neither the pooled connections nor the
     /// data_version connection can write, even when asked to by mistake.
@@ -764,7 +749,10 @@ mod read_only_tests {
     fn reader_connections_refuse_writes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        drop(Store::open(&path, WriterConfig::default()).unwrap());
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        crate::schema::migrate(&mut conn, &path).unwrap();
+        drop(conn);
         let reader = Reader::open(&path).unwrap();
         let pooled = reader.read(|c| c.execute("CREATE TABLE intruder (x INTEGER)", []));
         assert!(pooled.is_err(), "a pooled reader connection accepted a write");

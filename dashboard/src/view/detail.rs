@@ -4,7 +4,7 @@
 use super::overview::{event_line, exit_text};
 use super::theme::Theme;
 use super::timeline;
-use super::{footer, with_footer};
+use super::widgets::{footer, with_footer};
 use crate::assess::Heartbeat;
 use crate::data::{Chart, Detail, Window};
 use crate::format;

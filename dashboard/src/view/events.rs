@@ -1,7 +1,7 @@
 //! All events, newest first, filtered by agent, kind and minimum severity.
 
 use super::theme::Theme;
-use super::{footer, index_at, scroll_offset, with_footer};
+use super::widgets::{footer, index_at, scroll_offset, with_footer};
 use crate::format;
 use crate::state::App;
 use ratatui::Frame;

@@ -1,7 +1,8 @@
 //! The overview: header, latest problems, and the agent table.
 
+use super::header;
 use super::theme::Theme;
-use super::{footer, header, index_at, scroll_offset, with_footer};
+use super::widgets::{footer, index_at, scroll_offset, with_footer};
 use crate::assess::{Heartbeat, Liveness, in_trouble};
 use crate::format;
 use crate::state::App;

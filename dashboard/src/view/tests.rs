@@ -1,6 +1,7 @@
 //! Snapshot tests of every screen with `TestBackend`. The fixtures use fixed timestamps and
 //! pass a fixed `now` to the renderer, so ages, uptimes and clocks are stable without
 //! redaction; paths are fixed strings.
+//! The UI loop's tests (in `app.rs`) draw the same fixtures through [`normal`] and [`render`].
 
 use super::draw;
 use crate::data::{Chart, DataMsg, Detail, Loaded};
@@ -150,11 +151,11 @@ fn app_with(snapshot: Snapshot) -> App {
     app
 }
 
-fn normal() -> App {
+pub(crate) fn normal() -> App {
     app_with(snapshot(Some(session(NOW - 400, None)), fleet(), problems()))
 }
 
-fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+pub(crate) fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| draw(f, app)).unwrap();
     terminal
@@ -367,33 +368,6 @@ fn colour_and_no_colour() {
         buf.content().iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
         "NO_COLOR still coloured"
     );
-}
-
-/// A click selects the agent row under it (through the same layout the screen is drawn with),
-/// and a second click opens it.
-#[test]
-fn clicks_select_then_open() {
-    use crate::event::AppEvent;
-    use ratatui::crossterm::event::{Event, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-    let mut app = normal();
-    let area = ratatui::layout::Rect::new(0, 0, 80, 24);
-    let text = render(&app, 80, 24).backend().to_string();
-    let row = text.lines().position(|l| l.contains("  worker ")).unwrap() as u16;
-    let click = |row| {
-        AppEvent::Input(Event::Mouse(MouseEvent {
-            kind: MouseEventKind::Down(MouseButton::Left),
-            column: 5,
-            row,
-            modifiers: KeyModifiers::NONE,
-        }))
-    };
-    crate::app::handle(&mut app, click(row), area);
-    assert_eq!(app.selected.as_deref(), Some("worker"));
-    assert_eq!(app.screen, Screen::Overview);
-    crate::app::handle(&mut app, click(0), area);
-    assert_eq!(app.selected.as_deref(), Some("worker"), "a click on the header selects nothing");
-    crate::app::handle(&mut app, click(row), area);
-    assert_eq!((app.screen, app.detail_agent.as_deref()), (Screen::Detail, Some("worker")));
 }
 
 /// No screen panics or misdraws at any size, down to a single cell.

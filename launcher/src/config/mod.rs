@@ -4,6 +4,7 @@
 mod locate;
 mod model;
 mod retention;
+pub mod runnable;
 mod validate;
 mod values;
 
@@ -143,7 +144,7 @@ pub fn parse_runnable(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let config = parse(path, text)?;
     for &i in &config.plan {
         let agent = &config.agents[i];
-        if let Some((field, message)) = crate::process::unrunnable(agent, &config.working_dir(agent)) {
+        if let Some((field, message)) = runnable::unrunnable(agent, &config.working_dir(agent)) {
             let doc = locate::parse(text);
             let locator = Locator::new(text, doc.as_ref());
             let location = locator.agent_field(i, &agent.name, &[field], None);

@@ -1,8 +1,7 @@
 //! `[launcher] retention = { ... }`: how long the database keeps each kind of history. The
 //! defaults are the store's, so there is one place that decides them.
 
-use super::validate::MAX_ROWS;
-use super::values::{Dur, MAX_RETENTION};
+use super::values::{Dur, MAX_RETENTION, MAX_ROWS};
 use agentvisor_shared::RetentionConfig;
 use serde::Deserialize;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 
 use super::locate::{Location, Locator};
 use super::model::{AgentConfig, File};
-use super::values::{MAX_AGENT_DURATION, MAX_SAMPLE_INTERVAL};
+use super::values::{MAX_AGENT_DURATION, MAX_ROWS, MAX_SAMPLE_INTERVAL};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -11,9 +11,6 @@ type Failure = (Location, String);
 /// Longest agent name: names become socket file names, which must stay short.
 const MAX_NAME: usize = 64;
 
-/// Largest `log_lines` and `retention.events_max`: generous, and far inside the i64 the store
-/// counts rows with.
-pub const MAX_ROWS: u64 = 1_000_000_000;
 /// Largest `log_line_bytes`: a line is one SQLite value and one buffer in the launcher.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// Largest `log_rate`, lines per second and stream.

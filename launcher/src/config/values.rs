@@ -44,6 +44,9 @@ pub const MAX_AGENT_DURATION: MaxDur = MaxDur { dur: Duration::from_secs(365 * D
 pub const MAX_SAMPLE_INTERVAL: MaxDur = MaxDur { dur: Duration::from_secs(3_600), text: "1h" };
 /// Retention windows: ten years of history.
 pub const MAX_RETENTION: MaxDur = MaxDur { dur: Duration::from_secs(3_650 * DAY), text: "3650d" };
+/// Largest `log_lines` and `retention.events_max`: generous, and far inside the i64 the store
+/// counts rows with.
+pub const MAX_ROWS: u64 = 1_000_000_000;
 
 impl FromStr for Dur {
     type Err = String;

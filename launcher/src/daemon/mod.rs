@@ -3,11 +3,12 @@
 
 use crate::config::Config;
 use crate::control::Control;
-use crate::manager::fleet::Roster;
 use crate::manager::{Cause, Manager};
 use crate::sampling::Sampler;
 mod feed;
+mod liveness;
 mod lock;
+mod pacing;
 mod permissions;
 mod recover;
 mod systemd;
@@ -18,16 +19,12 @@ use agentvisor_shared::{NewEvent, NewSession, Store, WriteOp, WriterConfig, Writ
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bulk writes (samples, log batches, liveness) queued for the writer at most: a few seconds
 /// of a busy system. Beyond it they are dropped and counted, so a stalled disk cannot make
 /// the launcher's memory grow.
 const BULK_CAPACITY: usize = 20_000;
-
-/// systemd hears READY=1 by then even if some agents are still starting or waiting.
-const READY_WITHIN: Duration = Duration::from_secs(60);
 
 /// Exit code after a second signal cut the graceful stop short.
 const KILLED: u8 = 130;
@@ -42,55 +39,6 @@ pub fn run(config: Config, db: &Path) -> ExitCode {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// How long the launcher's thread pauses, while events stream in, before it waits for more: at
-/// most a hundred wake-ups a second however many agents talk, and at most this much added to
-/// the time it takes to notice anything (an exit, a message, a `ctl` request) while busy.
-const COALESCE: Duration = Duration::from_millis(10);
-
-/// Interrupt moderation for the runtime thread. While its waits for events are short on
-/// average (a moving average over about the last eight: a thousand agents' heartbeats arriving
-/// one by one), it pauses for [`COALESCE`] before each wait, so that what arrives meanwhile is
-/// handled as one batch per wake-up instead of one each. After quiet, long waits it reacts at
-/// once: a lone event (an agent's exit and its restart, a `ctl` request) takes a few short
-/// waits, which do not bring the average down.
-struct Coalescing {
-    started: Instant,
-    /// When the current wait began, in nanoseconds since `started`.
-    wait_began: AtomicU64,
-    /// The moving average of how long waits lasted, in nanoseconds.
-    average_wait: AtomicU64,
-}
-
-impl Default for Coalescing {
-    fn default() -> Self {
-        Coalescing {
-            started: Instant::now(),
-            wait_began: AtomicU64::new(0),
-            // Busy until shown otherwise: starting the agents is the busiest time.
-            average_wait: AtomicU64::new(0),
-        }
-    }
-}
-
-impl Coalescing {
-    fn now(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    fn before_wait(&self) {
-        if u128::from(self.average_wait.load(Ordering::Relaxed)) < COALESCE.as_nanos() {
-            std::thread::sleep(COALESCE);
-        }
-        self.wait_began.store(self.now(), Ordering::Relaxed);
-    }
-
-    fn after_wait(&self) {
-        let waited = self.now().saturating_sub(self.wait_began.load(Ordering::Relaxed));
-        let average = self.average_wait.load(Ordering::Relaxed);
-        self.average_wait.store(average - average / 8 + waited / 8, Ordering::Relaxed);
     }
 }
 
@@ -124,7 +72,7 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     // One thread runs every supervisor: their work is short and driven by pipe and timer
     // wake-ups, and on one thread a wake-up never hands a task to another sleeping worker
     // (a futex and a context switch each, which at 1,000 agents cost more than the work).
-    let pacing = Arc::new(Coalescing::default());
+    let pacing = Arc::new(pacing::Coalescing::default());
     let (park, unpark) = (pacing.clone(), pacing);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -163,8 +111,8 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     let sampler = tokio::spawn(
         Sampler::new(roster.clone(), writer.clone(), db_dir).run(config.launcher.sample_interval.get()),
     );
-    let liveness = tokio::spawn(liveness(roster.clone(), writer.clone()));
-    let ready = tokio::spawn(ready_when_settled(roster.clone()));
+    let liveness = tokio::spawn(liveness::liveness(roster.clone(), writer.clone()));
+    let ready = tokio::spawn(liveness::ready_when_settled(roster.clone()));
 
     let cause = manager.serve(&mut input).await;
     systemd::stopping();
@@ -220,43 +168,6 @@ async fn kill_leftovers() {
     {
         tracing::warn!("killed {n} processes the agents left behind");
     }
-}
-
-/// Every second: the session's liveness row with the status summary (also given to systemd
-/// when it changes), and systemd's watchdog at half its interval.
-async fn liveness(roster: Roster, writer: WriterHandle) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut watchdog = systemd::watchdog_interval().map(tokio::time::interval);
-    let mut last = String::new();
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let status = roster.status_line(&writer);
-                let _ = writer.offer(WriteOp::SessionAlive { ts_ms: now_ms(), status: Some(status.clone()) });
-                if status != last {
-                    systemd::status(&status);
-                    last = status;
-                }
-            }
-            _ = async {
-                match watchdog.as_mut() {
-                    Some(w) => { w.tick().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => systemd::watchdog(),
-        }
-    }
-}
-
-/// Tells systemd the launcher is ready once every agent has been started and is running or
-/// has failed (or after [`READY_WITHIN`] at the latest, when a dependency keeps others
-/// waiting), so that `systemctl start` returns with the agents up.
-async fn ready_when_settled(roster: Roster) {
-    let deadline = tokio::time::Instant::now() + READY_WITHIN;
-    while !roster.settled() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    systemd::ready(&roster.summary());
 }
 
 fn launcher_event(writer: &WriterHandle, kind: EventKind, message: String) {

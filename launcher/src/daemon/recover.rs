@@ -5,7 +5,7 @@
 //! left their agent's process group were recorded by the dead launcher's sampler: those still
 //! running with the recorded start time are killed, with their descendants.
 
-use crate::sampling::procs::{self, ProcInfo};
+use crate::process::inspect::{self, ProcInfo};
 use agentvisor_shared::Store;
 use agentvisor_shared::time::rfc3339;
 use agentvisor_shared::writer::{StaleAgent, StaleProcess};
@@ -21,7 +21,7 @@ pub fn recover(store: &mut Store) -> agentvisor_shared::Result<()> {
         }
         return Ok(());
     }
-    let procs = procs::all();
+    let procs = inspect::all();
     for s in stale {
         let mut killed: std::collections::BTreeMap<&str, usize> = Default::default();
         let in_cgroups = std::mem::take(&mut in_cgroups);
@@ -62,7 +62,7 @@ fn stop_escapee(e: &StaleProcess, procs: &[ProcInfo]) -> usize {
     if !procs.iter().any(|p| p.pid == pid && p.start_ticks == started) {
         return 0;
     }
-    let mut victims = procs::descendants(pid, procs);
+    let mut victims = inspect::descendants(pid, procs);
     victims.push(pid);
     for &v in &victims {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(v), Signal::SIGKILL);

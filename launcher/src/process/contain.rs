@@ -11,7 +11,7 @@
 //!
 //! The launcher makes itself a child subreaper (`PR_SET_CHILD_SUBREAPER`): a process whose
 //! parent exits is reparented to the launcher instead of init, so an agent's descendants stay
-//! in the launcher's process tree. The sampler's [`crate::sampling::procs::ProcTable`] follows that tree
+//! in the launcher's process tree. The sampler's [`crate::sampling::table::ProcTable`] follows that tree
 //! and attributes each process to the agent run it came from; it publishes here, per run, the
 //! processes outside the run's process group ("escapees"), which stopping the agent signals
 //! with its group. It also kills what is left of runs that have ended, and reaps the orphans
@@ -19,7 +19,7 @@
 //! The escapees are recorded in the database too, so that the launcher started after a crash
 //! can stop them ([`crate::daemon::recover`]).
 
-use crate::sampling::procs;
+use super::inspect;
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -67,7 +67,7 @@ pub fn set_escapees(runs: BTreeMap<i32, Vec<(i32, u64)>>) {
 fn signal_escapees(pgid: i32, sig: Signal) {
     let known = escapees().get(&pgid).cloned().unwrap_or_default();
     for (pid, started) in known {
-        if procs::start_ticks(pid) == Some(started) {
+        if inspect::start_ticks(pid) == Some(started) {
             let _ = kill(Pid::from_raw(pid), sig);
         }
     }
@@ -76,13 +76,13 @@ fn signal_escapees(pgid: i32, sig: Signal) {
 /// Whether any process of the run is left: in its group, or a known escapee (zombies do not
 /// count).
 pub fn run_alive(pgid: i32) -> bool {
-    if procs::group_alive(pgid) {
+    if inspect::group_alive(pgid) {
         return true;
     }
     let known = escapees().get(&pgid).cloned().unwrap_or_default();
     known
         .into_iter()
-        .any(|(pid, started)| procs::stat_of(pid).is_some_and(|s| s.starttime == started && s.state != 'Z'))
+        .any(|(pid, started)| inspect::stat_of(pid).is_some_and(|s| s.starttime == started && s.state != 'Z'))
 }
 
 /// Kills every descendant the launcher still has and reaps those that become its children,
@@ -93,18 +93,18 @@ pub fn kill_descendants(limit: Duration) -> usize {
     let deadline = Instant::now() + limit;
     let mut killed = std::collections::BTreeSet::new();
     loop {
-        let stats = procs::all_stats();
+        let stats = inspect::all_stats();
         let mut zombies = false;
         for s in
             stats.iter().filter(|s| s.state == 'Z' && s.ppid == own && !crate::process::child::is_main(s.pid))
         {
             zombies |= !crate::process::child::reap_orphan(s.pid);
         }
-        let live: Vec<procs::ProcInfo> = {
+        let live: Vec<inspect::ProcInfo> = {
             let page = procfs::page_size();
-            stats.iter().filter(|s| s.state != 'Z').map(|s| procs::ProcInfo::new(s, page)).collect()
+            stats.iter().filter(|s| s.state != 'Z').map(|s| inspect::ProcInfo::new(s, page)).collect()
         };
-        let left = procs::descendants(own, &live);
+        let left = inspect::descendants(own, &live);
         if left.is_empty() && !zombies {
             break;
         }
@@ -253,7 +253,7 @@ fn signal_cgroup(dir: &Path, sig: Signal, skip: Option<i32>) -> usize {
         return members.len();
     }
     for &pid in &members {
-        if skip.is_none() || procs::stat_of(pid).is_some_and(|s| Some(s.pgrp) != skip) {
+        if skip.is_none() || inspect::stat_of(pid).is_some_and(|s| Some(s.pgrp) != skip) {
             let _ = kill(Pid::from_raw(pid), sig);
         }
     }

@@ -4,9 +4,12 @@
 
 pub mod child;
 pub mod contain;
+pub mod inspect;
+pub mod stat;
 pub mod vfork;
 
 use crate::config::AgentConfig;
+use crate::config::runnable::{find_in_path, program, search_path, unrunnable};
 use child::AgentChild;
 
 use nix::fcntl::OFlag;
@@ -18,7 +21,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use tokio::net::unix::pipe;
 
@@ -33,12 +36,6 @@ pub struct Spawned {
     pub stderr: pipe::Receiver,
     /// The read end of the agent's notify pipe.
     pub notify_pipe: OwnedFd,
-}
-
-/// Where the agent's program is: a path with a `/` is taken relative to its working
-/// directory (so it does not depend on the launcher's), a bare name is looked up in `PATH`.
-pub fn program(command: &str, working_dir: &Path) -> PathBuf {
-    if command.contains('/') { working_dir.join(command) } else { PathBuf::from(command) }
 }
 
 pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Result<Spawned> {
@@ -84,50 +81,10 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Resul
     Ok(Spawned {
         child,
         pid,
-        start_ticks: crate::sampling::procs::start_ticks(pid),
+        start_ticks: inspect::start_ticks(pid),
         stdout: pipe::Receiver::from_owned_fd(stdout_read)?,
         stderr: pipe::Receiver::from_owned_fd(stderr_read)?,
         notify_pipe: notify_read,
-    })
-}
-
-/// `PATH` when neither the agent nor the launcher has one (what a login shell would use).
-const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-
-/// Where a bare command name is looked up: the agent's `PATH`, else the launcher's (which the
-/// agent inherits), else [`DEFAULT_PATH`].
-fn search_path(agent: &AgentConfig) -> OsString {
-    agent
-        .env
-        .get("PATH")
-        .map(OsString::from)
-        .or_else(|| std::env::var_os("PATH"))
-        .unwrap_or_else(|| DEFAULT_PATH.into())
-}
-
-/// Why the agent cannot start from `working_dir`, with the setting at fault (`working_dir` or
-/// `command`); `None` when both look right. `check`, the start and every reload refuse a config
-/// for it; after a failed start it names the cause.
-pub fn unrunnable(agent: &AgentConfig, working_dir: &Path) -> Option<(&'static str, String)> {
-    let dir = working_dir.display();
-    match std::fs::metadata(working_dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Some(("working_dir", format!("working directory {dir} does not exist")));
-        }
-        Err(e) => return Some(("working_dir", format!("working directory {dir}: {e}"))),
-        Ok(m) if !m.is_dir() => {
-            return Some(("working_dir", format!("working directory {dir} is not a directory")));
-        }
-        Ok(_) => {}
-    }
-    if agent.command.contains('/') {
-        let p = program(&agent.command, working_dir);
-        return not_executable(&p).map(|why| ("command", format!("program {} {why}", p.display())));
-    }
-    let path = search_path(agent);
-    find_in_path(&agent.command, &path).err().map(|_| {
-        let path = path.to_string_lossy();
-        ("command", format!("no executable {:?} in any directory of PATH ({path})", agent.command))
     })
 }
 
@@ -140,20 +97,6 @@ pub fn start_failure(agent: &AgentConfig, working_dir: &Path, e: &io::Error) -> 
             let program = program(&agent.command, working_dir);
             format!("cannot start {} in {}: {e}", program.display(), working_dir.display())
         }
-    }
-}
-
-/// Why `path` cannot be executed, if it cannot.
-fn not_executable(path: &Path) -> Option<String> {
-    match std::fs::metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Some("does not exist".into()),
-        Err(e) => Some(format!("cannot be examined: {e}")),
-        Ok(m) if m.is_dir() => Some("is a directory".into()),
-        Ok(m) if !m.is_file() => Some("is not a regular file".into()),
-        Ok(_) => match nix::unistd::access(path, nix::unistd::AccessFlags::X_OK) {
-            Ok(()) => None,
-            Err(_) => Some("is not executable".into()),
-        },
     }
 }
 
@@ -171,14 +114,6 @@ fn environment(agent: &AgentConfig, socket: &str) -> BTreeMap<OsString, OsString
         env.insert("WATCHDOG_USEC".into(), t.get().as_micros().to_string().into());
     }
     env
-}
-
-/// The first executable file called `name` in the directories of `path`, as `execvp` finds it.
-fn find_in_path(name: &str, path: &OsStr) -> io::Result<PathBuf> {
-    std::env::split_paths(path)
-        .map(|dir| dir.join(name))
-        .find(|p| not_executable(p).is_none())
-        .ok_or_else(|| io::Error::from_raw_os_error(nix::libc::ENOENT))
 }
 
 fn c_string(s: &OsStr) -> io::Result<CString> {

@@ -3,19 +3,18 @@
 //! heartbeat gap of agents that heartbeat, the launcher's own CPU and memory, and
 //! host CPU, memory, load and free disk on the database's volume. Samples are offered to the
 //! writer and dropped (counted) when it is behind. The agents' processes are read through a
-//! [`procs::ProcTable`] kept across samples: one listing of `/proc` plus one read per process
+//! [`table::ProcTable`] kept across samples: one listing of `/proc` plus one read per process
 //! in an agent's process group, and nothing per unrelated process.
 
-pub mod procs;
-pub mod stat;
+pub mod table;
 
 use crate::manager::fleet::Roster;
+use crate::process::inspect::ProcInfo;
 use crate::supervisor::{ProcessState, Stopped};
 use agentvisor_shared::model::metric;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{Sample, WriteOp, WriterHandle};
 use procfs::{Current, CurrentSI};
-use procs::ProcInfo;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -39,7 +38,7 @@ pub struct Sampler {
 }
 
 /// How long a process found outside the agents' process groups may go unread (see
-/// [`procs::ProcTable`]): the bound on noticing that its PID was reused by, or that it moved
+/// [`table::ProcTable`]): the bound on noticing that its PID was reused by, or that it moved
 /// into, an agent's group when `/proc` cannot tell.
 const RECHECK_FOREIGN: Duration = Duration::from_secs(10);
 
@@ -98,7 +97,7 @@ impl Sampler {
         let recheck = (RECHECK_FOREIGN.as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
         // The table of the agents' processes lives across samples; it moves to the blocking
         // thread and back each time (and starts afresh if that thread panicked).
-        let mut table: Option<procs::ProcTable> = None;
+        let mut table: Option<table::ProcTable> = None;
         loop {
             tick.tick().await;
             let members = self.members();
@@ -111,7 +110,7 @@ impl Sampler {
             // Reading /proc is blocking file I/O.
             let read = tokio::task::spawn_blocking(move || {
                 let mut t = t.unwrap_or_else(|| {
-                    let mut t = procs::ProcTable::new(recheck);
+                    let mut t = table::ProcTable::new(recheck);
                     if crate::process::contain::subreaper() {
                         t.adopt_orphans();
                     }
@@ -365,7 +364,7 @@ impl Stops {
 
 /// Kills the processes left by agent runs that have ended (escapees that stopping the run did
 /// not know of yet), and reaps the orphans that have exited.
-fn contain_leftovers(table: &procs::ProcTable, procs: &[ProcInfo], groups: &HashSet<i32>) {
+fn contain_leftovers(table: &table::ProcTable, procs: &[ProcInfo], groups: &HashSet<i32>) {
     for p in procs {
         if let Some(owner) = p.owner
             && !groups.contains(&owner)

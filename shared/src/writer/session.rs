@@ -105,7 +105,7 @@ impl Store {
             )
             .at(p)?;
         let sessions = stmt
-            .query_map([self.session_id], crate::reader::session_from_row)
+            .query_map([self.session_id], crate::rows::session_from_row)
             .at(p)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .at(p)?;
