@@ -114,11 +114,9 @@ fn read_only_flags() -> OpenFlags {
 }
 
 /// The nice value [`lower_thread_priority`] gives a thread, the lowest there is: the scheduler
-/// then favours the launcher (nice 0) about seventy to one when both want the CPU. On two
-/// cores, three readers looping flat out raised the writer's commit p99 by 10-18 % at nice 19
-/// and by 29-50 % at normal priority; three real dashboards refreshing ten times a second, by
-/// 13-28 % with their drawing at normal priority and 2-3 % with all of it at nice 19
-/// (BENCHMARKS.md, section 5). A dashboard on an idle machine runs as fast as ever; on one
+/// then favours the launcher (nice 0) about seventy to one when both want the CPU (what that
+/// buys the writer's commits is measured in BENCHMARKS.md, section 5, and listed in
+/// docs/architecture.md). A dashboard on an idle machine runs as fast as ever; on one
 /// saturated by other work a frame's few milliseconds take a few hundred.
 const READER_NICE: i32 = 19;
 

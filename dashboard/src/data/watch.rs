@@ -2,8 +2,8 @@
 //! database's directory, filtered to the database and its `-wal` (every commit writes the WAL),
 //! wakes the reader at the first commit. While it keeps changing, the watcher is dropped and
 //! `PRAGMA data_version` is checked every [`THROTTLE`] instead: a busy writer makes an event per
-//! WAL write, and receiving them cost a dashboard 5 % of a core beside a writer committing
-//! twenty times a second (BENCHMARKS.md, section 5), against microseconds for ten checks. An
+//! WAL write, and receiving them cost a dashboard more than ten checks a second do
+//! (docs/architecture.md has the figures). An
 //! event is only a hint to check `data_version`; where file events do not arrive (some network
 //! or container file systems) the callers' fallback timer does the same job.
 

@@ -1,6 +1,6 @@
 //! The few fields of a `/proc/PID/stat` line that the launcher uses, parsed without the
 //! procfs crate's parse of all 52 fields: the sampler reads this line for every agent process
-//! every second, and the full parse took 0.67 µs a line against 0.18 µs here.
+//! every second (the figures are in docs/architecture.md).
 
 /// See `proc_pid_stat(5)`; field numbers there are 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

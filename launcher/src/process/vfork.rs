@@ -1,8 +1,8 @@
 //! Starting a program the way `posix_spawn` does: `clone(CLONE_VM | CLONE_VFORK)`, the child
 //! running on a stack of its own inside the launcher's memory until it executes the program.
 //! With `fork`, the kernel copies the launcher's page tables for every agent and the launcher
-//! then takes a copy-on-write fault for every page it touches: two thirds of its time while
-//! starting a thousand agents. `posix_spawn` itself cannot be used: it cannot set the
+//! then takes a copy-on-write fault for every page it touches, which dominated starting many
+//! agents (docs/architecture.md). `posix_spawn` itself cannot be used: it cannot set the
 //! parent-death signal or the descriptor limit an agent starts with.
 //!
 //! The child shares the launcher's memory with threads that keep running (the store's writer,

@@ -34,8 +34,8 @@ pub const FINISHED_RUN: i32 = 0;
 ///   so only the skipped PIDs due to be read again are read. An idle fleet on a quiet machine
 ///   is then sampled without listing `/proc` at all.
 /// - **Quiet** processes are not read in full: a single-threaded kept process whose
-///   `/proc/PID/schedstat` (its run time in nanoseconds, about 2 µs to read against 5-6 µs for
-///   `stat`) has not moved since its last full read has not run since, so its CPU time and
+///   `/proc/PID/schedstat` (its run time in nanoseconds, cheaper to read than `stat`) has not
+///   moved since its last full read has not run since, so its CPU time and
 ///   threads are what that read said, and it is reported from it. Most agents wait on
 ///   something most of the time. Memory is the one figure that can change without the
 ///   process running (the kernel reclaiming its file pages), and its group can be changed by
@@ -364,7 +364,7 @@ impl ProcTable {
         });
 
         // A process the table has not seen got its PID after the last listing, so while the
-        // kernel has handed out no PID since, listing `/proc` (about 1.5 µs a process) finds
+        // kernel has handed out no PID since, listing `/proc` finds
         // nothing new: only the skipped PIDs that may have become ours are read. The PID is
         // read before listing, so a process that starts meanwhile moves it past what is kept.
         let last_pid = self.last_pid();

@@ -15,9 +15,8 @@ impl Writer {
     /// file grows. So a TRUNCATE checkpoint is tried when the file is past its limit, or past
     /// half of it and larger than at the last look (the log is not starting again). Not merely
     /// because it is large: a TRUNCATE holds the write lock while it copies, syncs and
-    /// truncates, 12-50 ms beside a busy writer, which a file being reused does not need (with
-    /// a quarter of the limit as the only test, a writer committing twenty times a second paid
-    /// that every twenty seconds or so). It waits on readers through the busy handler, so it
+    /// truncates, which a file being reused does not need and a busy writer should not wait
+    /// for. It waits on readers through the busy handler, so it
     /// runs with a busy timeout of a few milliseconds: long enough for short read transactions
     /// that started before the backfill to end, never long enough for a reader that holds a
     /// snapshot to stall the writer. When it stays busy it is tried again after
