@@ -1,7 +1,7 @@
 //! Applying operations to SQLite: one transaction per batch.
 
-use super::WriteOp;
 use super::batch::Queued;
+use super::ops::WriteOp;
 use super::samples::{MAX_PENDING_ROWS, SampleSink, series_id};
 use super::thread::Writer;
 use crate::model::{AgentStatus, EventKind};

@@ -9,7 +9,9 @@
 //!   waited a batch window or its oldest routine one the routine interval ([`Pending::due_in`]);
 //! - bulk operations are admitted up to the bulk capacity; the rest are refused ([`BulkGate`]).
 
-use super::{FlushReply, WriteOp, WriterConfig};
+use super::config::WriterConfig;
+use super::flush::FlushReply;
+use super::ops::WriteOp;
 use crate::model::AgentStatus;
 use foldhash::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,10 +21,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Delivery {
     /// Dropped and counted when the queue is full or the storage fails
-    /// ([`WriterHandle::offer`](super::WriterHandle::offer)).
+    /// ([`WriterHandle::offer`](super::handle::WriterHandle::offer)).
     Bulk,
     /// Never dropped: kept and retried while the storage fails
-    /// ([`WriterHandle::send`](super::WriterHandle::send)).
+    /// ([`WriterHandle::send`](super::handle::WriterHandle::send)).
     Critical,
 }
 
@@ -192,7 +194,7 @@ impl BulkGate {
 mod tests {
     use super::*;
     use crate::model::{EventKind, Severity};
-    use crate::writer::{NewEvent, NewLogLine, Sample};
+    use crate::writer::ops::{NewEvent, NewLogLine, Sample};
 
     /// `pid` stands for the lifecycle, `heartbeats` for what the agent reports.
     fn agent_status(agent: &str, pid: i64, heartbeats: i64) -> Box<AgentStatus> {

@@ -1,15 +1,15 @@
 //! Periodic chores: checking the database's files, recording their sizes, retention.
 
 use super::batch::{Delivery, Queued};
+use super::ops::{Sample, WriteOp};
 use super::thread::Writer;
-use super::{Sample, WriteOp};
 use crate::model::metric;
 use crate::time::now_ms;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 impl Writer {
     /// Notices when the database's files are not the ones at their paths any more (see
-    /// [`WriterHandle::database_lost`](super::WriterHandle::database_lost)); says so once, loudly.
+    /// [`WriterHandle::database_lost`](super::handle::WriterHandle::database_lost)); says so once, loudly.
     fn check_files(&mut self) {
         let Ok(mut lost) = self.shared.lost.lock() else { return };
         if lost.is_none()

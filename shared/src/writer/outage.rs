@@ -2,8 +2,9 @@
 //! counted, and recovery leaves an event saying what the outage cost.
 
 use super::batch::{Delivery, Queued};
+use super::flush::FlushError;
+use super::ops::{NewEvent, WriteOp};
 use super::thread::Writer;
-use super::{FlushError, NewEvent, WriteOp};
 use crate::model::{EventKind, Severity};
 use crate::time::now_ms;
 use std::sync::atomic::Ordering;

@@ -1,6 +1,6 @@
 //! Opening the database for writing, and the launcher sessions.
 
-use super::WriterConfig;
+use super::config::WriterConfig;
 use crate::db_files::DbFiles;
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{EventKind, LauncherSession};

@@ -2,9 +2,10 @@
 //! batches.
 
 use super::batch::{Batch, BulkGate, Delivery, Pending, Queued};
+use super::handle::{Msg, Shared, WriterHandle, WriterThread};
+use super::ops::WriteOp;
 use super::samples::SeriesIds;
 use super::session::Store;
-use super::{Msg, Shared, WriteOp, WriterHandle, WriterThread};
 use crate::checkpointer::{Checkpointer, pages_written};
 use crate::error::{AtPath, Result};
 use crate::model::AgentStatus;
@@ -38,7 +39,7 @@ pub(super) struct Writer {
     /// them would be most of the statements an idle fleet costs.
     pub(super) newest_written: HashMap<i64, (i64, f64)>,
     /// Sample rows (series id, time, value) waiting for
-    /// [`sample_flush_interval`](super::WriterConfig::sample_flush_interval).
+    /// [`sample_flush_interval`](super::config::WriterConfig::sample_flush_interval).
     pub(super) pending_rows: Vec<(i64, i64, f64)>,
     pub(super) pending_since: Option<Instant>,
     /// What arrived and waits for the next commit.
