@@ -38,6 +38,7 @@ mod machine;
 mod notices;
 mod policy;
 mod run;
+mod timers;
 
 use crate::capture::output::Limits;
 use crate::config::AgentConfig;
@@ -107,7 +108,7 @@ pub struct Supervisor {
     /// Inputs waiting for the machine, and its effects (buffers kept across steps).
     queue: VecDeque<Input>,
     effects: Vec<Effect>,
-    timers: run::Timers,
+    timers: timers::Timers,
     /// The stops received and not answered yet: answered once no process is left.
     owed: Vec<oneshot::Sender<()>>,
     /// Until the launcher lets go of the agent.
@@ -117,7 +118,7 @@ pub struct Supervisor {
     pid: i32,
     /// The new run's output and notify pipe, read once its start is recorded.
     io: Option<(pipe::Receiver, pipe::Receiver, OwnedFd)>,
-    flush_timer: run::Slot,
+    flush_timer: timers::Slot,
     last_flush: Option<tokio::time::Instant>,
     /// Status changed in ways worth writing but not worth a write of its own (heartbeats,
     /// protocol fields): written by the next flush tick, and dropped under pressure.
@@ -148,13 +149,13 @@ impl Supervisor {
             status,
             queue: VecDeque::new(),
             effects: Vec::new(),
-            timers: run::Timers::default(),
+            timers: timers::Timers::default(),
             owed: Vec::new(),
             commands_open: true,
             child: None,
             pid: 0,
             io: None,
-            flush_timer: run::Slot::default(),
+            flush_timer: timers::Slot::default(),
             last_flush: None,
             dirty: false,
             samples: Vec::new(),

@@ -2,7 +2,7 @@
 //! commands and the timers, turns each into an [`Input`], and performs the [`Effect`]s.
 //! Nothing here decides; new lifecycle rules go into the machine.
 
-use super::machine::{Effect, Input, Timer, human};
+use super::machine::{Effect, Input, human};
 use super::{Command, Supervisor};
 use crate::capture::output;
 use crate::process::child::AgentChild;
@@ -11,73 +11,11 @@ use crate::process::{self, Spawned};
 use agentvisor_shared::model::{Health, Stream};
 use agentvisor_shared::time::now_ms;
 use nix::sys::signal::Signal;
-use std::future::Future;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
-use std::pin::Pin;
 use std::process::ExitStatus;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::time::{Instant, Sleep, sleep_until};
-
-/// A timer that lives across the loop's turns: a select! that made timers anew would put them
-/// into tokio's timer wheel and take them out again for every message.
-#[derive(Default)]
-pub(super) struct Slot {
-    sleep: Option<Pin<Box<Sleep>>>,
-    armed: bool,
-}
-
-impl Slot {
-    fn arm(&mut self, at: Instant) {
-        match &mut self.sleep {
-            Some(sleep) => sleep.as_mut().reset(at),
-            None => self.sleep = Some(Box::pin(sleep_until(at))),
-        }
-        self.armed = true;
-    }
-
-    /// Dropping the timer takes it out of the wheel: a disarmed timer wakes nobody.
-    fn disarm(&mut self) {
-        self.armed = false;
-        self.sleep = None;
-    }
-
-    fn poll_fired(&mut self, cx: &mut Context<'_>) -> bool {
-        let fired = self.armed && self.sleep.as_mut().is_some_and(|s| s.as_mut().poll(cx).is_ready());
-        if fired {
-            self.armed = false;
-        }
-        fired
-    }
-
-    fn fired(&mut self) -> impl Future<Output = ()> + '_ {
-        std::future::poll_fn(|cx| if self.poll_fired(cx) { Poll::Ready(()) } else { Poll::Pending })
-    }
-}
-
-/// The machine's timers, one of each kind.
-#[derive(Default)]
-pub(super) struct Timers {
-    slots: [Slot; Timer::ALL.len()],
-}
-
-impl Timers {
-    fn slot(&mut self, timer: Timer) -> &mut Slot {
-        &mut self.slots[timer as usize]
-    }
-
-    fn fired(&mut self) -> impl Future<Output = Timer> + '_ {
-        std::future::poll_fn(|cx| {
-            for timer in Timer::ALL {
-                if self.slot(timer).poll_fired(cx) {
-                    return Poll::Ready(timer);
-                }
-            }
-            Poll::Pending
-        })
-    }
-}
+use tokio::time::Instant;
 
 /// Waits for the main process, if there is one.
 async fn wait(child: &mut Option<AgentChild>) -> io::Result<ExitStatus> {
