@@ -1,7 +1,7 @@
 //! The single writer: one connection, owned by one thread, fed through one channel.
 //!
 //! Everything that arrives within a short window is written in one transaction, because
-//! batching is what makes SQLite fast (one row per commit: ~40k/s; a thousand: ~400k/s).
+//! batching is what makes SQLite fast (BENCHMARKS.md, ingest).
 //! Operations come in two kinds: *critical* ones (state changes, events, registrations) are
 //! never dropped and are retried while the disk is failing; *bulk* ones (metric samples, log
 //! lines, liveness ticks) are dropped and counted when the queue is full or the disk fails,

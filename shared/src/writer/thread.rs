@@ -11,9 +11,9 @@ use crate::error::{AtPath, Result};
 use crate::model::AgentStatus;
 use crate::retention::Pruner;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
-// The writer looks up every sample's series and every status's agent by name: SipHash was a
-// tenth of its time at a thousand agents. The keys come from the config and from agents
-// bounded to a few dozen metric names each, so a fast seeded hash is enough.
+// The writer looks up every sample's series and every status's agent by name, so hashing is
+// hot (docs/architecture.md). The keys come from the config and from agents bounded to a few
+// dozen metric names each, so a fast seeded hash is enough.
 use foldhash::{HashMap, HashMapExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
