@@ -264,9 +264,9 @@ impl Sampler {
             push(metric::HOST, metric::MEMORY_USED_BYTES, mem.mem_total.saturating_sub(available) as f64);
         }
         if let Ok(load) = procfs::LoadAverage::current() {
-            push(metric::HOST, metric::LOAD1, f64::from(load.one));
-            push(metric::HOST, metric::LOAD5, f64::from(load.five));
-            push(metric::HOST, metric::LOAD15, f64::from(load.fifteen));
+            push(metric::HOST, metric::LOAD1, load_figure(load.one));
+            push(metric::HOST, metric::LOAD5, load_figure(load.five));
+            push(metric::HOST, metric::LOAD15, load_figure(load.fifteen));
         }
         if let Ok(fs) = nix::sys::statvfs::statvfs(&self.db_dir) {
             push(
@@ -379,9 +379,26 @@ fn contain_leftovers(table: &table::ProcTable, procs: &[ProcInfo], groups: &Hash
     }
 }
 
+/// A load average as `/proc/loadavg` prints it, with two decimals. The parser hands it over as
+/// an `f32`, whose widening to `f64` would carry binary noise (2.87 -> 2.869999885559082) into
+/// the database and every reader's output.
+fn load_figure(load: f32) -> f64 {
+    (f64::from(load) * 100.0).round() / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_figures_keep_the_two_decimals_of_proc_loadavg() {
+        assert_eq!(f64::from(2.87f32).to_string(), "2.869999885559082");
+        for (load, printed) in
+            [(2.87f32, "2.87"), (0.0, "0"), (0.1, "0.1"), (12.34, "12.34"), (153.99, "153.99")]
+        {
+            assert_eq!(load_figure(load).to_string(), printed);
+        }
+    }
 
     fn p(pid: i32, pgrp: i32, cpu_ticks: u64, rss_bytes: u64, threads: i64) -> ProcInfo {
         ProcInfo {

@@ -157,9 +157,8 @@ impl Supervisor {
     /// Starts a new run of the process.
     fn spawn(&mut self) {
         self.reset_health();
-        self.status.lifecycle.exit_code = None;
-        self.status.lifecycle.exit_signal = None;
-        self.status.lifecycle.exited_ms = None;
+        // The last exit (code, signal, time) stays until the next one replaces it: a monitoring
+        // check that finds the agent restarted still wants to know how the previous run ended.
         // What the previous process said it was doing is not what the new one does; the last
         // error, model and totals stay as history until the new process reports its own.
         self.status.reported.status_text = None;
@@ -179,7 +178,10 @@ impl Supervisor {
                 self.queue.push_back(Input::Spawned { pid });
             }
             Err(e) => {
+                // This attempt ran nothing, so no exit code or signal belongs to it.
                 self.status.lifecycle.exited_ms = Some(now_ms());
+                self.status.lifecycle.exit_code = None;
+                self.status.lifecycle.exit_signal = None;
                 let message = process::start_failure(cfg, &self.s.working_dir, &e);
                 self.status.lifecycle.last_error = Some(message.clone());
                 self.queue.push_back(Input::SpawnFailed { message });
