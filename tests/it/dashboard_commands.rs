@@ -191,3 +191,108 @@ fn logs_and_events_print_and_follow() {
     assert!(!read("events-f").contains("started worker"), "-f with a severity filter printed an info event");
     assert!(!read("logs-f").contains("line one"), "-n 0 -f printed old lines");
 }
+
+/// The documented shape of `status --json`, read from the tables of docs/status-json.md: for
+/// each object (`""` for the top level, `agents[]` for every agent), its keys and their types.
+fn documented_shape() -> Vec<(String, Vec<(String, String)>)> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/status-json.md")).unwrap();
+    let mut shape: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut in_table = false;
+    for line in doc.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            shape.push((
+                if title == "Top level" { String::new() } else { title.trim_matches('`').to_owned() },
+                vec![],
+            ));
+            in_table = false;
+        } else if line.starts_with("| key | type |") {
+            in_table = true;
+        } else if in_table && line.starts_with("| `") {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let keys = cells[1].split(", ").map(|k| k.trim_matches('`').to_owned());
+            let fields = &mut shape.last_mut().unwrap().1;
+            fields.extend(keys.map(|k| (k, cells[2].to_owned())));
+        }
+    }
+    shape.retain(|(_, fields)| !fields.is_empty());
+    shape
+}
+
+/// Whether `v` is of the documented `ty` ("integer or null", "array of strings", ...).
+fn of_type(v: &Value, ty: &str) -> bool {
+    let (ty, nullable) = match ty.strip_suffix(" or null") {
+        Some(t) => (t, true),
+        None => (ty, false),
+    };
+    match v {
+        Value::Null => nullable,
+        Value::Bool(_) => ty == "bool",
+        // An integer written as `1.0` is a float to every JSON reader that tells them apart.
+        Value::Number(n) => ty == "number" || (ty == "integer" && (n.is_i64() || n.is_u64())),
+        Value::String(_) => ty == "string",
+        Value::Array(items) => {
+            ty == "array" || (ty == "array of strings" && items.iter().all(Value::is_string))
+        }
+        Value::Object(_) => ty == "object",
+    }
+}
+
+/// Every key of every documented table is present with its documented type, and there are no
+/// others, in the output of a real launcher's database: host and process samples taken, and an
+/// agent restarted after a failure.
+#[test]
+fn status_json_has_the_documented_shape() {
+    let sb = Sandbox::new();
+    sb.script("flaky.sh", "if [ -e ran ]; then exec sleep 600; fi\ntouch ran\nexit 3");
+    sb.write_config(
+        r#"
+[launcher]
+sample_interval = "100ms"
+
+[[agent]]
+name = "flaky"
+command = "./flaky.sh"
+restart = "on-failure"
+backoff = { initial = "10ms", max = "20ms" }
+"#,
+    );
+    let _l = sb.launcher();
+    let db = sb.db();
+    let v = wait_until(LIMIT, "samples and a restarted agent", || {
+        let (_, v) = status_json(&sb, &db);
+        let a = &v["agents"][0];
+        let sampled = ["memory_used_bytes", "memory_total_bytes", "load1", "disk_free_bytes"]
+            .iter()
+            .all(|k| !v["host"][k].is_null())
+            && !v["launcher"]["memory_bytes"].is_null()
+            && !a["memory_bytes"].is_null();
+        (sampled && a["state"] == "running" && a["restarts"] == 1).then_some(v)
+    });
+    let shape = documented_shape();
+    let names: Vec<&str> = shape.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["", "database", "launcher", "host", "summary", "agents[]"]);
+    for (object, fields) in &shape {
+        let values: Vec<&Value> = match object.as_str() {
+            "" => vec![&v],
+            "agents[]" => v["agents"].as_array().unwrap().iter().collect(),
+            name => vec![&v[name]],
+        };
+        for value in values {
+            let map = value.as_object().unwrap_or_else(|| panic!("{object} is not an object: {v:#}"));
+            for (key, ty) in fields {
+                let got = map.get(key).unwrap_or_else(|| panic!("{object}.{key} missing: {v:#}"));
+                assert!(of_type(got, ty), "{object}.{key} = {got} is not {ty}");
+            }
+            let extra: Vec<&String> = map.keys().filter(|k| !fields.iter().any(|(f, _)| f == *k)).collect();
+            assert!(extra.is_empty(), "{object} has undocumented keys {extra:?}");
+        }
+    }
+    // Load averages carry the two decimals of /proc/loadavg, not an f32's binary noise.
+    for k in ["load1", "load5", "load15"] {
+        let load = v["host"][k].as_f64().unwrap();
+        assert_eq!(load, (load * 100.0).round() / 100.0, "host.{k} = {load}");
+    }
+    // The documented "last exit code" survives the restart that followed it.
+    assert_eq!(v["agents"][0]["exit_code"], 3, "{v:#}");
+}

@@ -6,7 +6,7 @@ use super::{open, print_lines, read_failed};
 use crate::assess::{Heartbeat, Liveness, Summary, Verdict};
 use crate::cli::StatusArgs;
 use crate::format;
-use agentvisor_shared::model::{AgentRow, Snapshot, metric};
+use agentvisor_shared::model::{AgentRow, HostStats, Snapshot, metric};
 use agentvisor_shared::paths::Resolved;
 use agentvisor_shared::time::{now_ms, rfc3339, secs_between};
 use serde_json::{Map, Value, json};
@@ -76,7 +76,7 @@ pub fn to_json(s: &Snapshot, resolved: &Resolved, now: i64) -> Value {
             "wal_bytes": s.wal_bytes,
         },
         "launcher": launcher,
-        "host": s.host,
+        "host": host_json(&s.host),
         "summary": {
             "agents": summary.agents,
             "enabled": summary.enabled,
@@ -86,6 +86,21 @@ pub fn to_json(s: &Snapshot, resolved: &Resolved, now: i64) -> Value {
             "errors_last_hour": s.errors_last_hour,
         },
         "agents": s.agents.iter().map(|a| agent_json(a, now)).collect::<Vec<_>>(),
+    })
+}
+
+/// The host figures, sizes as whole bytes: the database keeps every sample as a REAL, and the
+/// documented shape promises integers.
+fn host_json(h: &HostStats) -> Value {
+    let bytes = |v: Option<f64>| v.map(|v| v as u64);
+    json!({
+        "cpu_percent": h.cpu_percent,
+        "memory_used_bytes": bytes(h.memory_used_bytes),
+        "memory_total_bytes": bytes(h.memory_total_bytes),
+        "load1": h.load1,
+        "load5": h.load5,
+        "load15": h.load15,
+        "disk_free_bytes": bytes(h.disk_free_bytes),
     })
 }
 
