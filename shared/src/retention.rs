@@ -26,7 +26,7 @@ const _: () = assert!(MINUTE_MS % SAMPLE_BLOCK_MS == 0);
 pub struct RetentionConfig {
     /// Raw samples, at full resolution.
     pub raw: Duration,
-    /// One-minute rollups (min, max, mean, count).
+    /// One-minute rollups (min, max, sum, count).
     pub minute: Duration,
     /// One-hour rollups.
     pub hour: Duration,
