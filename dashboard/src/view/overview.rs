@@ -188,7 +188,9 @@ fn spark_title(metric_name: &str) -> &str {
 
 fn agent_cells(a: &AgentRow, now_ms: i64, theme: Theme) -> Vec<Cell<'static>> {
     let trouble = in_trouble(a);
-    let name_style = if trouble { theme.state(a.lifecycle.state).patch(theme.bad()) } else { Style::new() };
+    // Red on the normal background for every kind of trouble: the STATE cell carries the
+    // state's own colours, and patching those here painted a fatal name red on red.
+    let name_style = if trouble { theme.bad() } else { Style::new() };
     let marker = if trouble { "! " } else { "  " };
     let hb = Heartbeat::of(a, now_ms);
     let beat = match hb {

@@ -370,6 +370,28 @@ fn colour_and_no_colour() {
     );
 }
 
+/// Finds the first cell of `text` on screen.
+fn cell_of(t: &Terminal<TestBackend>, text: &str) -> Option<(u16, u16)> {
+    let buf = t.backend().buffer();
+    let area = buf.area;
+    let n = text.chars().count() as u16;
+    (0..area.height).flat_map(|y| (0..area.width.saturating_sub(n)).map(move |x| (x, y))).find(|&(x, y)| {
+        text.chars().enumerate().all(|(i, c)| buf[(x + i as u16, y)].symbol() == c.to_string())
+    })
+}
+
+/// Every agent in trouble has its name drawn readably: a fatal one was red on red.
+#[test]
+fn trouble_names_are_readable() {
+    let t = render(&normal(), 80, 24);
+    for name in ["broken", "flaky"] {
+        let (x, y) = cell_of(&t, &format!("! {name}")).unwrap();
+        let cell = &t.backend().buffer()[(x + 2, y)];
+        assert_eq!(cell.fg, Color::Red, "{name}");
+        assert_ne!(cell.fg, cell.bg, "{name} drawn in its own background");
+    }
+}
+
 /// No screen panics or misdraws at any size, down to a single cell.
 #[test]
 fn every_screen_draws_at_any_size() {
