@@ -392,6 +392,39 @@ fn trouble_names_are_readable() {
     }
 }
 
+/// Whatever row is selected, its text stays legible: dim text (dark grey) was drawn on the
+/// dark grey selection.
+#[test]
+fn selected_rows_are_legible() {
+    let mut app = normal();
+    let mut events = normal();
+    events.apply(Action::NextScreen);
+    if let Some(d) = events.data.as_mut() {
+        d.events = Some(problems());
+    }
+    let selection = super::theme::Theme { color: true }.selected().bg;
+    for app in [&mut app, &mut events] {
+        for _ in 0..8 {
+            let t = render(app, 100, 30);
+            let buf = t.backend().buffer();
+            let selected: Vec<u16> = (0..buf.area.height)
+                .filter(|&y| (0..buf.area.width).any(|x| Some(buf[(x, y)].bg) == selection))
+                .collect();
+            assert_eq!(selected.len(), 1, "one selected row");
+            for x in 0..buf.area.width {
+                let cell = &buf[(x, selected[0])];
+                if cell.symbol().trim().is_empty() {
+                    continue;
+                }
+                assert_ne!(cell.fg, cell.bg, "{:?} at {x}", cell.symbol());
+                assert_ne!(cell.fg, Color::DarkGray, "{:?} at {x}", cell.symbol());
+                assert!(!cell.modifier.contains(ratatui::style::Modifier::DIM), "{:?} at {x}", cell.symbol());
+            }
+            app.apply(Action::Move(1));
+        }
+    }
+}
+
 /// No screen panics or misdraws at any size, down to a single cell.
 #[test]
 fn every_screen_draws_at_any_size() {

@@ -44,11 +44,17 @@ impl Theme {
         }
     }
 
+    /// Patched over every cell of the selected row, so it sets the foreground too and un-dims:
+    /// a background alone left dim text (dark grey) invisible on a dark grey selection.
     pub fn selected(self) -> Style {
         if self.color {
-            Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD)
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Blue)
+                .add_modifier(Modifier::BOLD)
+                .remove_modifier(Modifier::DIM)
         } else {
-            Style::new().add_modifier(Modifier::REVERSED)
+            Style::new().add_modifier(Modifier::REVERSED).remove_modifier(Modifier::DIM)
         }
     }
 
