@@ -59,6 +59,19 @@ impl Liveness {
     }
 }
 
+/// How the launcher's status line names an invalid config on disk (`5/6 agents running;
+/// config error: agents.toml:9:11: ...`); a storage error may follow it.
+const CONFIG_ERROR: &str = "config error: ";
+const STORAGE_ERROR: &str = "; storage error: ";
+
+/// The launcher's complaint about the config file on disk, while it runs. It refuses an
+/// invalid config and keeps the old one in force, so no agent shows it: only its status line.
+pub fn config_error(liveness: &Liveness) -> Option<&str> {
+    let Liveness::Running { session } = liveness else { return None };
+    let (_, rest) = session.status.as_deref()?.split_once(CONFIG_ERROR)?;
+    Some(rest.split(STORAGE_ERROR).next().unwrap_or(rest))
+}
+
 /// An agent that needs an operator's attention: crash-looping, given up on, failing its
 /// health check, or ended by a failure and left down (`restart = "never"`) although it should
 /// run. A clean exit (code 0) and an operator's stop are not trouble.
@@ -138,33 +151,45 @@ impl Summary {
 /// The exit codes of `status`, fixed for scripts and monitoring checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// The launcher runs and no enabled agent is [`in_trouble`].
-    Ok = 0,
-    AgentTrouble = 1,
+    /// The launcher runs, no enabled agent is [`in_trouble`] and its config is valid.
+    Ok,
+    AgentTrouble,
+    /// The launcher refused the config on disk ([`config_error`]): the next restart of the
+    /// launcher would fail. Agent trouble takes precedence; the exit code is the same.
+    ConfigInvalid,
     /// Takes precedence over agent trouble: with the launcher gone, agent states are stale.
-    LauncherDown = 2,
-    NoDatabase = 3,
+    LauncherDown,
+    NoDatabase,
 }
 
 impl Verdict {
     pub fn of(snapshot: &Snapshot, now_ms: i64) -> Verdict {
-        if !Liveness::of(snapshot.launcher.as_ref(), now_ms).is_running() {
+        let liveness = Liveness::of(snapshot.launcher.as_ref(), now_ms);
+        if !liveness.is_running() {
             Verdict::LauncherDown
         } else if snapshot.agents.iter().any(|a| a.enabled && in_trouble(a)) {
             Verdict::AgentTrouble
+        } else if config_error(&liveness).is_some() {
+            Verdict::ConfigInvalid
         } else {
             Verdict::Ok
         }
     }
 
     pub fn code(self) -> u8 {
-        self as u8
+        match self {
+            Verdict::Ok => 0,
+            Verdict::AgentTrouble | Verdict::ConfigInvalid => 1,
+            Verdict::LauncherDown => 2,
+            Verdict::NoDatabase => 3,
+        }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Ok => "ok",
             Verdict::AgentTrouble => "agent_trouble",
+            Verdict::ConfigInvalid => "config_invalid",
             Verdict::LauncherDown => "launcher_down",
             Verdict::NoDatabase => "no_database",
         }
@@ -273,6 +298,27 @@ pub(crate) mod tests {
         assert_eq!(Verdict::of(&down, 10_000).code(), 2);
         assert_eq!(Verdict::of(&snapshot(None, vec![]), 10_000).code(), 2);
         assert_eq!(Verdict::NoDatabase.code(), 3);
+    }
+
+    #[test]
+    fn an_invalid_config_on_disk_is_a_verdict_of_its_own() {
+        let with_status = |status: &str, last_seen_ms| {
+            let mut s = session(last_seen_ms, None);
+            s.status = Some(status.into());
+            snapshot(Some(s), vec![agent("a", AgentState::Running, Health::Healthy)])
+        };
+        let bad = with_status("1/1 agents running; config error: agents.toml:9:11: bad `restart`", 9_500);
+        assert_eq!(Verdict::of(&bad, 10_000), Verdict::ConfigInvalid);
+        assert_eq!(Verdict::of(&bad, 10_000).code(), 1);
+        let liveness = Liveness::of(bad.launcher.as_ref(), 10_000);
+        assert_eq!(config_error(&liveness), Some("agents.toml:9:11: bad `restart`"));
+        let both =
+            with_status("1/1 agents running; config error: x.toml:1:1: y; storage error: disk full", 9_500);
+        assert_eq!(config_error(&Liveness::of(both.launcher.as_ref(), 10_000)), Some("x.toml:1:1: y"));
+        let fixed = with_status("1/1 agents running", 9_500);
+        assert_eq!(Verdict::of(&fixed, 10_000), Verdict::Ok);
+        let down = with_status("1/1 agents running; config error: x", 1_000);
+        assert_eq!(Verdict::of(&down, 10_000), Verdict::LauncherDown, "a stale status says nothing");
     }
 
     #[test]

@@ -36,8 +36,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the launcher's and every agent's status; the exit code says whether all is well
-    /// (0 all well, 1 an agent is unhealthy, in backoff, fatal or failed and down, 2 launcher
-    /// down or stale, 3 no readable database).
+    /// (0 all well, 1 an agent is unhealthy, in backoff, fatal or failed and down, or the
+    /// config file on disk is invalid, 2 launcher down or stale, 3 no readable database).
     Status(StatusArgs),
     /// Print the captured output of one agent.
     Logs(LogsArgs),

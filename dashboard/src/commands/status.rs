@@ -3,7 +3,7 @@
 //! `docs/status-json.md`; keep the two in step.
 
 use super::{open, print_lines, read_failed};
-use crate::assess::{Heartbeat, Liveness, Summary, Verdict};
+use crate::assess::{Heartbeat, Liveness, Summary, Verdict, config_error};
 use crate::cli::StatusArgs;
 use crate::format;
 use agentvisor_shared::model::{AgentRow, HostStats, Snapshot, metric};
@@ -56,6 +56,7 @@ pub fn to_json(s: &Snapshot, resolved: &Resolved, now: i64) -> Value {
         "down_since": liveness.down_since_ms().map(rfc3339),
         "exit_reason": l.and_then(|l| l.exit_reason.as_ref()),
         "status": l.and_then(|l| l.status.as_ref()),
+        "config_error": config_error(&liveness),
         "config_path": l.and_then(|l| l.config_path.as_ref()),
         "cpu_percent": s.launcher_metrics.get(metric::CPU_PERCENT),
         "memory_bytes": s.launcher_metrics.get(metric::MEMORY_BYTES).map(|v| *v as u64),
@@ -168,16 +169,17 @@ fn table(s: &Snapshot, now: i64) -> Vec<String> {
     };
     let summary = Summary::of(&s.agents);
     let states: Vec<String> = summary.by_state.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    let mut out = vec![
-        format!("launcher: {launcher}"),
-        format!(
-            "agents:   {}/{} healthy · {} · errors last hour: {}",
-            summary.healthy,
-            summary.enabled,
-            if states.is_empty() { "none registered".to_owned() } else { states.join(", ") },
-            s.errors_last_hour
-        ),
-    ];
+    let mut out = vec![format!("launcher: {launcher}")];
+    if let Some(error) = config_error(&liveness) {
+        out.push(format!("config:   INVALID, the running config stays in force: {error}"));
+    }
+    out.push(format!(
+        "agents:   {}/{} healthy · {} · errors last hour: {}",
+        summary.healthy,
+        summary.enabled,
+        if states.is_empty() { "none registered".to_owned() } else { states.join(", ") },
+        s.errors_last_hour
+    ));
     let mut rows = vec![
         ["NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "HEARTBEAT", "CPU%", "MEM", "STATUS"]
             .map(str::to_owned),

@@ -2,15 +2,38 @@
 //! host, the database, and the fleet's counts.
 
 use super::theme::Theme;
-use crate::assess::{Liveness, Summary};
+use crate::assess::{Liveness, Summary, config_error};
 use crate::data::Loaded;
 use crate::format;
 use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
 
 pub const HEIGHT: u16 = 3;
 
 pub fn lines(data: &Loaded, now_ms: i64, theme: Theme) -> Vec<Line<'static>> {
     vec![launcher_line(data, now_ms, theme), host_line(data, theme), fleet_line(data, theme)]
+}
+
+/// The launcher's complaint about the config on disk, wrapped rather than cut: its useful
+/// part (file:line:col and reason) comes last. `None` while the config is valid.
+pub fn config_error_line(data: &Loaded, now_ms: i64, theme: Theme) -> Option<Line<'static>> {
+    let liveness = Liveness::of(data.snapshot.launcher.as_ref(), now_ms);
+    let error = config_error(&liveness)?;
+    Some(Line::from(vec![
+        Span::styled(" CONFIG ERROR ", theme.alarm()),
+        Span::styled(format!(" {error}"), theme.bad()),
+        Span::styled(" (the running config stays in force)", theme.dim()),
+    ]))
+}
+
+/// Rows [`config_error_line`] takes at `width`, wrapped, at most three.
+pub fn config_error_height(line: &Line<'_>, width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    line.width().div_ceil(width).clamp(1, 3) as u16
+}
+
+pub fn config_error_paragraph(line: Line<'static>) -> Paragraph<'static> {
+    Paragraph::new(line).wrap(Wrap { trim: false })
 }
 
 pub fn launcher_line(data: &Loaded, now_ms: i64, theme: Theme) -> Line<'static> {

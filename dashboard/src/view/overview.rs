@@ -17,6 +17,7 @@ const HINTS: &str = "q quit · ? help · ↑↓ select · Enter detail · Tab ev
 
 struct Areas {
     header: Rect,
+    config_error: Rect,
     problems: Rect,
     table: Rect,
     footer: Rect,
@@ -27,13 +28,19 @@ fn layout(app: &App, area: Rect) -> Areas {
     let (body, footer) = with_footer(area);
     let problems = app.data.as_ref().map_or(0, |d| d.snapshot.problems.len()) as u16;
     let wanted = problems.clamp(1, if body.height >= 40 { 8 } else { 3 });
-    let [header, problems, table] = Layout::vertical([
+    let config_error = app
+        .data
+        .as_ref()
+        .and_then(|d| header::config_error_line(d, app.now_ms, Theme { color: app.color }))
+        .map_or(0, |l| header::config_error_height(&l, body.width));
+    let [header, config_error, problems, table] = Layout::vertical([
         Constraint::Length(header::HEIGHT),
+        Constraint::Length(config_error),
         Constraint::Length(wanted + 1),
         Constraint::Fill(1),
     ])
     .areas(body);
-    Areas { header, problems, table, footer }
+    Areas { header, config_error, problems, table, footer }
 }
 
 /// The table's rows without its title line and column headings.
@@ -52,6 +59,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     let Some(data) = &app.data else { return };
     let areas = layout(app, area);
     frame.render_widget(Paragraph::new(header::lines(data, app.now_ms, theme)), areas.header);
+    if let Some(line) = header::config_error_line(data, app.now_ms, theme) {
+        frame.render_widget(header::config_error_paragraph(line), areas.config_error);
+    }
     draw_problems(frame, areas.problems, &data.snapshot.problems, theme);
     draw_table(frame, areas.table, app, theme);
     frame.render_widget(Paragraph::new(footer(app, HINTS, theme)), areas.footer);

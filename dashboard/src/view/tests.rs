@@ -177,6 +177,21 @@ fn wide_terminal() {
     screen!("wide_180x30", normal(), 180, 30);
 }
 
+/// The launcher refused the config on disk: the header says so, with the file, line, column
+/// and reason, until it is fixed.
+#[test]
+fn invalid_config_on_disk() {
+    let mut launcher = session(NOW - 400, None);
+    launcher.status = Some(
+        "5/7 agents running; config error: /srv/agentvisor/agents.toml:9:11: agent \"b\", field `restart`: \
+         unknown variant `sometimes`, expected one of `always`, `on-failure`, `never`"
+            .into(),
+    );
+    let app = app_with(snapshot(Some(launcher), fleet(), problems()));
+    screen!("config_error_80x24", app, 80, 24);
+    screen!("config_error_160x45", app, 160, 45);
+}
+
 #[test]
 fn tiny_terminal() {
     screen!("tiny_50x12", normal(), 50, 12);
