@@ -26,7 +26,7 @@ fn start_launcher(sb: &Sandbox) -> Running {
     Running::spawn(c, sb.path(), "launcher")
 }
 
-fn status(sb: &Sandbox) -> (i32, Value) {
+pub fn status(sb: &Sandbox) -> (i32, Value) {
     let out = sb.command(dashboard_bin()).args(["status", "--json", "--db"]).arg(sb.db()).output().unwrap();
     let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out.status.code().unwrap_or(-1), v)

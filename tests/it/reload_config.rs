@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use crate::ctl_commands::ctl;
+use crate::dashboard_launcher::status as dashboard_status;
 use crate::faults_disk_full::status_containing;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
@@ -129,6 +130,15 @@ fn an_invalid_config_keeps_the_old_one_running_and_says_where() {
     let status = status_containing(&sock, "STATUS=1/1 agents running; config error: ");
     assert!(status.contains("agents.toml:9:11: agent \"b\", field `restart`"), "{status}");
     assert!(sb.stderr_of("launcher").contains("agents.toml:9:11"));
+    // The dashboard's `status` counts it: the next launcher start would fail.
+    wait_until(LIMIT, "the error in the session's status", || {
+        query_opt::<String>(&db, "SELECT status FROM launcher_sessions")
+            .filter(|s| s.contains("config error"))
+    });
+    let (code, v) = dashboard_status(&sb);
+    assert_eq!((code, v["verdict"].as_str()), (1, Some("config_invalid")), "{v}");
+    let error = v["launcher"]["config_error"].as_str().unwrap_or_default();
+    assert!(error.contains("agents.toml:9:11: agent \"b\", field `restart`"), "{v}");
 
     // Fixing the file clears the error and applies it.
     sb.write_config(&agent("a", "2000"));
@@ -139,6 +149,8 @@ fn an_invalid_config_keeps_the_old_one_running_and_says_where() {
     wait_until(LIMIT, "status without the error", || {
         query_opt::<String>(&db, "SELECT status FROM launcher_sessions").filter(|s| s == "1/1 agents running")
     });
+    let (code, v) = dashboard_status(&sb);
+    assert_eq!((code, v["launcher"]["config_error"].clone()), (0, serde_json::Value::Null), "{v}");
 }
 
 #[test]
