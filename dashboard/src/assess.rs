@@ -84,6 +84,63 @@ pub fn in_trouble(a: &AgentRow) -> bool {
         || failed_and_down
 }
 
+/// What the STATUS column says about an agent, shared by the overview and `status`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusText {
+    /// The agent's own `STATUS=` text.
+    Reported(String),
+    /// Its last error, while it is in trouble.
+    Error(String),
+    /// How it ended, when it has no process.
+    Ended(String),
+    Empty,
+}
+
+impl StatusText {
+    /// The agent's own words while it runs; its error only while it is in trouble (an error
+    /// from an earlier run is not news once it runs again); how it ended when it is down, where
+    /// an operator's stop reads as such rather than as the signal that carried it out.
+    pub fn of(a: &AgentRow) -> StatusText {
+        if in_trouble(a)
+            && let Some(err) = &a.lifecycle.last_error
+        {
+            return StatusText::Error(err.clone());
+        }
+        let reported = || a.reported.status_text.clone().map_or(StatusText::Empty, StatusText::Reported);
+        if a.lifecycle.state.has_process() {
+            return reported();
+        }
+        if !a.enabled {
+            return StatusText::Ended("disabled in the config".into());
+        }
+        if a.lifecycle.state == AgentState::Stopped || a.desired_state == DesiredState::Stopped {
+            return StatusText::Ended("stopped on request".into());
+        }
+        match exit_text(a) {
+            e if e.is_empty() => reported(),
+            e => StatusText::Ended(e),
+        }
+    }
+
+    /// The text as shown, errors marked as such.
+    pub fn label(&self) -> String {
+        match self {
+            StatusText::Reported(s) | StatusText::Ended(s) => s.clone(),
+            StatusText::Error(e) => format!("✗ {e}"),
+            StatusText::Empty => String::new(),
+        }
+    }
+}
+
+/// How the agent's last process ended, if it has ended.
+pub fn exit_text(a: &AgentRow) -> String {
+    match (a.lifecycle.exit_code, a.lifecycle.exit_signal) {
+        (_, Some(sig)) => format!("killed by signal {sig}"),
+        (Some(code), None) => format!("exit code {code}"),
+        (None, None) => String::new(),
+    }
+}
+
 /// Whether an agent counts as healthy in "healthy out of enabled": its health check says so,
 /// or it sends no heartbeats (so has no health check) and its process is running.
 pub fn counts_as_healthy(a: &AgentRow) -> bool {
@@ -319,6 +376,26 @@ pub(crate) mod tests {
         assert_eq!(Verdict::of(&fixed, 10_000), Verdict::Ok);
         let down = with_status("1/1 agents running; config error: x", 1_000);
         assert_eq!(Verdict::of(&down, 10_000), Verdict::LauncherDown, "a stale status says nothing");
+    }
+
+    #[test]
+    fn status_text_is_the_agents_own_and_errors_only_while_in_trouble() {
+        let mut a = agent("a", AgentState::Running, Health::Healthy);
+        a.lifecycle.last_error = Some("exit code 1: connection refused".into());
+        assert_eq!(StatusText::of(&a), StatusText::Empty, "an old error is not news while it runs");
+        a.reported.status_text = Some("idle".into());
+        assert_eq!(StatusText::of(&a), StatusText::Reported("idle".into()));
+        a.lifecycle.state = AgentState::Backoff;
+        assert_eq!(StatusText::of(&a).label(), "✗ exit code 1: connection refused");
+        a.lifecycle.state = AgentState::Stopped;
+        a.desired_state = DesiredState::Stopped;
+        a.lifecycle.exit_signal = Some(15);
+        assert_eq!(StatusText::of(&a), StatusText::Ended("stopped on request".into()));
+        a.lifecycle.state = AgentState::Exited;
+        a.desired_state = DesiredState::Running;
+        a.lifecycle.exit_signal = None;
+        a.lifecycle.exit_code = Some(0);
+        assert_eq!(StatusText::of(&a), StatusText::Ended("exit code 0".into()));
     }
 
     #[test]

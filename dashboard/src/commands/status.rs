@@ -3,7 +3,7 @@
 //! `docs/status-json.md`; keep the two in step.
 
 use super::{open, print_lines, read_failed};
-use crate::assess::{Heartbeat, Liveness, Summary, Verdict, config_error};
+use crate::assess::{Heartbeat, Liveness, StatusText, Summary, Verdict, config_error};
 use crate::cli::StatusArgs;
 use crate::format;
 use agentvisor_shared::model::{AgentRow, HostStats, Snapshot, metric};
@@ -205,7 +205,7 @@ fn table(s: &Snapshot, now: i64) -> Vec<String> {
             beat,
             a.metrics.get(metric::CPU_PERCENT).map_or("-".into(), |v| format!("{v:.1}")),
             a.metrics.get(metric::MEMORY_BYTES).map_or("-".into(), |v| format::bytes(*v)),
-            a.reported.status_text.clone().or_else(|| a.lifecycle.last_error.clone()).unwrap_or_default(),
+            StatusText::of(a).label(),
         ]);
     }
     let widths: Vec<usize> =

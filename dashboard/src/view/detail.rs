@@ -1,11 +1,12 @@
 //! One agent: what it is, how it runs, charts over the chosen window, its events and the tail
 //! of its captured output.
 
-use super::overview::{event_line, exit_text};
+use super::overview::event_line;
 use super::theme::Theme;
 use super::timeline;
 use super::widgets::{footer, with_footer};
 use crate::assess::Heartbeat;
+use crate::assess::exit_text;
 use crate::data::{Chart, Detail, Window};
 use crate::format;
 use crate::state::App;

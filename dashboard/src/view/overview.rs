@@ -3,7 +3,7 @@
 use super::header;
 use super::theme::Theme;
 use super::widgets::{footer, index_at, scroll_offset, with_footer};
-use crate::assess::{Heartbeat, Liveness, in_trouble};
+use crate::assess::{Heartbeat, Liveness, StatusText, in_trouble};
 use crate::format;
 use crate::state::App;
 use agentvisor_shared::model::{AgentRow, Event, metric};
@@ -215,12 +215,13 @@ fn agent_cells(a: &AgentRow, now_ms: i64, theme: Theme) -> Vec<Cell<'static>> {
     };
     let cpu = a.metrics.get(metric::CPU_PERCENT).map_or("—".to_owned(), |v| format!("{v:.1}"));
     let mem = a.metrics.get(metric::MEMORY_BYTES).map_or("—".to_owned(), |v| format::bytes_short(*v));
-    let (status, status_style) = match (&a.reported.status_text, &a.lifecycle.last_error) {
-        (_, Some(err)) if trouble => (err.clone(), theme.bad()),
-        (Some(s), _) => (s.clone(), Style::new()),
-        (None, Some(err)) => (err.clone(), theme.dim()),
-        (None, None) => (exit_text(a), theme.dim()),
+    let status = StatusText::of(a);
+    let status_style = match status {
+        StatusText::Error(_) => theme.bad(),
+        StatusText::Ended(_) => theme.dim(),
+        StatusText::Reported(_) | StatusText::Empty => Style::new(),
     };
+    let status = status.label();
     vec![
         Cell::from(format!("{marker}{}", a.name)).style(name_style),
         Cell::from(a.lifecycle.state.as_str()).style(theme.state(a.lifecycle.state)),
@@ -237,15 +238,6 @@ fn agent_cells(a: &AgentRow, now_ms: i64, theme: Theme) -> Vec<Cell<'static>> {
         Cell::from(mem),
         Cell::from(status).style(status_style),
     ]
-}
-
-/// How the agent last ended, when it is not running and says nothing else.
-pub fn exit_text(a: &AgentRow) -> String {
-    match (a.lifecycle.exit_code, a.lifecycle.exit_signal) {
-        (_, Some(sig)) => format!("killed by signal {sig}"),
-        (Some(code), None) => format!("exit code {code}"),
-        (None, None) => String::new(),
-    }
 }
 
 fn llm_cells(a: &AgentRow) -> Vec<Cell<'static>> {

@@ -66,7 +66,9 @@ fn fleet() -> Vec<AgentRow> {
     researcher.reported.tokens_out = Some(2_100);
     researcher.reported.cost = Some(0.42);
     researcher.metrics.insert("queue_depth".into(), 3.0);
-    let worker = agent("worker", 1, AgentState::Running, Health::Healthy);
+    let mut worker = agent("worker", 1, AgentState::Running, Health::Healthy);
+    // An error from an earlier run: not news now that it runs again.
+    worker.lifecycle.last_error = Some("exit code 1: stale".into());
     let mut summarizer = agent("summarizer", 2, AgentState::Running, Health::Healthy);
     summarizer.heartbeat_timeout_ms = Some(15 * SEC);
     summarizer.reported.last_heartbeat_ms = Some(NOW - 12 * SEC);
