@@ -243,7 +243,8 @@ fn agent_cells(a: &AgentRow, now_ms: i64, theme: Theme) -> Vec<Cell<'static>> {
 fn llm_cells(a: &AgentRow) -> Vec<Cell<'static>> {
     let opt = |v: Option<i64>| v.map_or("—".to_owned(), format::count);
     vec![
-        Cell::from(a.reported.task.clone().unwrap_or_default()),
+        // The last job of a process that is gone is not its task any more.
+        Cell::from(a.reported.task.clone().filter(|_| a.lifecycle.state.has_process()).unwrap_or_default()),
         Cell::from(a.reported.model.clone().unwrap_or_default()),
         Cell::from(if a.reported.tokens_in.is_some() || a.reported.tokens_out.is_some() {
             format!("{}/{}", opt(a.reported.tokens_in), opt(a.reported.tokens_out))

@@ -442,6 +442,24 @@ fn selected_rows_are_legible() {
     }
 }
 
+/// After a stop the overview shows neither the signal that carried it out nor the last task.
+#[test]
+fn a_stopped_agent_reads_as_stopped() {
+    let mut app = normal();
+    if let Some(d) = app.data.as_mut() {
+        let r = &mut d.snapshot.agents[0];
+        r.lifecycle.state = AgentState::Stopped;
+        r.desired_state = DesiredState::Stopped;
+        r.lifecycle.pid = None;
+        r.lifecycle.exit_signal = Some(15);
+        r.reported.status_text = None;
+    }
+    let t = render(&app, 180, 30);
+    assert!(cell_of(&t, "stopped on request").is_some());
+    assert!(cell_of(&t, "signal 15").is_none());
+    assert!(cell_of(&t, "survey of WAL").is_none(), "the last task");
+}
+
 /// No screen panics or misdraws at any size, down to a single cell.
 #[test]
 fn every_screen_draws_at_any_size() {
