@@ -2,7 +2,9 @@
 //! heartbeat is, and the verdict `status` turns into its exit code. The screens and the
 //! one-shot commands share these rules so they never disagree.
 
-use agentvisor_shared::model::{AgentRow, AgentState, DesiredState, Health, LauncherSession, Snapshot};
+use agentvisor_shared::model::{
+    AgentRow, AgentState, DesiredState, Health, LauncherSession, Snapshot, status_line,
+};
 use std::collections::BTreeMap;
 
 /// The launcher refreshes its session row every second; three missed refreshes mean it is gone
@@ -59,17 +61,12 @@ impl Liveness {
     }
 }
 
-/// How the launcher's status line names an invalid config on disk (`5/6 agents running;
-/// config error: agents.toml:9:11: ...`); a storage error may follow it.
-const CONFIG_ERROR: &str = "config error: ";
-const STORAGE_ERROR: &str = "; storage error: ";
-
 /// The launcher's complaint about the config file on disk, while it runs. It refuses an
 /// invalid config and keeps the old one in force, so no agent shows it: only its status line.
 pub fn config_error(liveness: &Liveness) -> Option<&str> {
     let Liveness::Running { session } = liveness else { return None };
-    let (_, rest) = session.status.as_deref()?.split_once(CONFIG_ERROR)?;
-    Some(rest.split(STORAGE_ERROR).next().unwrap_or(rest))
+    let (_, rest) = session.status.as_deref()?.split_once(status_line::CONFIG_ERROR)?;
+    Some(rest.split(status_line::STORAGE_ERROR).next().unwrap_or(rest))
 }
 
 /// An agent that needs an operator's attention: crash-looping, given up on, failing its

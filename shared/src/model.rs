@@ -187,6 +187,17 @@ impl AgentState {
 pub const BUILTIN_AGENT_METRICS: &[&str] =
     &[metric::CPU_PERCENT, metric::MEMORY_BYTES, metric::THREADS, metric::HEARTBEAT_GAP_S];
 
+/// The parts of the launcher's status line (`launcher_sessions.status`, systemd's `STATUS=`)
+/// that the dashboard reads back: `5/6 agents running; config error: agents.toml:9:11: ...;
+/// storage error: ...`. The launcher writes them with these markers and the dashboard splits
+/// on them, so both programs share one spelling.
+pub mod status_line {
+    /// Before the error of a config on disk that the launcher refused to load.
+    pub const CONFIG_ERROR: &str = "config error: ";
+    /// Before the store's error while writing fails; always after a config error.
+    pub const STORAGE_ERROR: &str = "; storage error: ";
+}
+
 /// Metric names and the special scopes of series that belong to no agent.
 pub mod metric {
     pub const CPU_PERCENT: &str = "cpu_percent";

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::notify;
 use crate::supervisor::{Command, ProcessState, Setup, Supervisor};
 use agentvisor_shared::model::{
-    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Severity,
+    AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Severity, status_line,
 };
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
@@ -84,7 +84,7 @@ impl Roster {
     pub fn status_line(&self, writer: &WriterHandle) -> String {
         let mut status = self.summary();
         if let Some(e) = writer.storage_error() {
-            status.push_str(&format!("; storage error: {e}"));
+            status.push_str(&format!("{}{e}", status_line::STORAGE_ERROR));
         }
         status
     }

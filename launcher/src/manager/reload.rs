@@ -4,7 +4,7 @@
 
 use super::{Manager, Origin, Reply};
 use crate::config::{self, Config};
-use agentvisor_shared::model::{DesiredState, EventKind, Severity};
+use agentvisor_shared::model::{DesiredState, EventKind, Severity, status_line};
 
 /// What differs between the config in force and a new one, by agent name.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -178,7 +178,7 @@ impl Manager {
     fn refuse(&mut self, origin: &Origin, error: String) -> Reply {
         let message = format!("config not reloaded ({origin}); the running config stays in force: {error}");
         self.event_at(None, EventKind::ConfigInvalid, Severity::Error, message.clone());
-        self.fleet.set_note(Some(format!("config error: {error}")));
+        self.fleet.set_note(Some(format!("{}{error}", status_line::CONFIG_ERROR)));
         Reply::error(message)
     }
 }
