@@ -24,6 +24,7 @@ mod config;
 mod control;
 mod daemon;
 mod deadline;
+mod event;
 mod logging;
 mod manager;
 mod notify;

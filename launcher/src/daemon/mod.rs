@@ -15,7 +15,7 @@ mod systemd;
 
 use agentvisor_shared::model::{EventKind, Severity};
 use agentvisor_shared::time::now_ms;
-use agentvisor_shared::{NewEvent, NewSession, Store, WriteOp, WriterConfig, WriterHandle};
+use agentvisor_shared::{NewSession, Store, WriteOp, WriterConfig, WriterHandle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -171,11 +171,7 @@ async fn kill_leftovers() {
 }
 
 fn launcher_event(writer: &WriterHandle, kind: EventKind, message: String) {
-    tracing::info!("{message}");
-    let e = NewEvent { ts_ms: now_ms(), agent: None, kind, severity: Severity::Info, message };
-    if writer.send(WriteOp::Event(e)).is_err() {
-        tracing::error!("the store's writer is gone; event not recorded");
-    }
+    crate::event::record(writer, None, kind, Severity::Info, message);
 }
 
 fn hostname() -> String {

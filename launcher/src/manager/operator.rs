@@ -4,9 +4,8 @@
 
 use super::fleet;
 use super::{Action, Manager, Origin, Reply};
+use agentvisor_shared::WriteOp;
 use agentvisor_shared::model::{DesiredState, EventKind, Severity};
-use agentvisor_shared::time::now_ms;
-use agentvisor_shared::{NewEvent, WriteOp};
 
 impl Manager {
     /// The named agents (all enabled agents when none is named), in start-plan order.
@@ -117,15 +116,6 @@ impl Manager {
     }
 
     pub(super) fn event_at(&self, agent: Option<&str>, kind: EventKind, severity: Severity, message: String) {
-        let kind_name = kind.as_str();
-        match severity {
-            Severity::Info => tracing::info!(agent, kind = kind_name, "{message}"),
-            Severity::Warning => tracing::warn!(agent, kind = kind_name, "{message}"),
-            Severity::Error | Severity::Critical => tracing::error!(agent, kind = kind_name, "{message}"),
-        }
-        let e = NewEvent { ts_ms: now_ms(), agent: agent.map(str::to_owned), kind, severity, message };
-        if self.writer.send(WriteOp::Event(e)).is_err() {
-            tracing::error!("the store's writer is gone; event not recorded");
-        }
+        crate::event::record(&self.writer, agent, kind, severity, message);
     }
 }

@@ -45,8 +45,7 @@ use crate::config::AgentConfig;
 use crate::notify::Parsed;
 use crate::process::child::AgentChild;
 use agentvisor_shared::model::{AgentState, AgentStatus, EventKind, Health, Severity};
-use agentvisor_shared::time::now_ms;
-use agentvisor_shared::{NewEvent, Sample, WriteOp, WriterHandle};
+use agentvisor_shared::{Sample, WriteOp, WriterHandle};
 use machine::{Effect, Input, Machine};
 use std::collections::{HashSet, VecDeque};
 use std::os::fd::OwnedFd;
@@ -259,18 +258,7 @@ impl Supervisor {
 
     /// Records an event for this agent and logs it at a matching level.
     fn event(&self, kind: EventKind, severity: Severity, message: String) {
-        let agent = &self.status.agent;
-        match severity {
-            Severity::Info => tracing::info!(agent = %agent, kind = kind.as_str(), "{message}"),
-            Severity::Warning => tracing::warn!(agent = %agent, kind = kind.as_str(), "{message}"),
-            Severity::Error | Severity::Critical => {
-                tracing::error!(agent = %agent, kind = kind.as_str(), "{message}")
-            }
-        }
-        let e = NewEvent { ts_ms: now_ms(), agent: Some(agent.clone()), kind, severity, message };
-        if self.s.writer.send(WriteOp::Event(e)).is_err() {
-            tracing::error!(agent = %agent, "the store's writer is gone; event not recorded");
-        }
+        crate::event::record(&self.s.writer, Some(&self.status.agent), kind, severity, message);
     }
 
     /// An event caused by the agent's own messages. Events are never dropped by the writer,
