@@ -64,6 +64,12 @@ pub fn handle(app: &mut App, ev: AppEvent, area: Rect) {
                     Some(a) => a,
                     None => return,
                 },
+                // Every chart is on screen already: `m` would only shuffle them.
+                Action::CycleMetric
+                    if app.screen == Screen::Detail && view::detail::all_charts_fit(app, area) =>
+                {
+                    return;
+                }
                 a => a,
             };
             app.apply(action);
@@ -79,7 +85,7 @@ fn click_target(app: &App, area: Rect, column: u16, row: u16) -> Option<Action> 
     let index = match app.screen {
         Screen::Overview => view::overview::row_at(app, area, column, row)?,
         Screen::Events => view::events::row_at(app, area, column, row)?,
-        Screen::Detail => return None,
+        Screen::Detail | Screen::EventDetail => return None,
     };
     let current = match app.screen {
         Screen::Overview => app.selected_index(),

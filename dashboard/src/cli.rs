@@ -29,6 +29,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub normal_priority: bool,
 
+    /// Show times in UTC; by default the terminal UI shows local time (the zone `TZ` names,
+    /// else the system's), with the zone in its header.
+    #[arg(long, global = true)]
+    pub utc: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -22,6 +22,9 @@ pub enum Action {
     Char(char),
     Backspace,
     CycleSort,
+    ReverseSort,
+    /// Clear the filter line being typed (Ctrl-U, as in a shell).
+    ClearLine,
     ToggleHelp,
     NextWindow,
     PrevWindow,
@@ -49,6 +52,7 @@ fn map_key(key: &KeyEvent, editing: bool) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return match key.code {
             KeyCode::Char('c') => Some(Action::Quit),
+            KeyCode::Char('u') if editing => Some(Action::ClearLine),
             KeyCode::Char('d') => Some(Action::Move(PAGE)),
             KeyCode::Char('u') => Some(Action::Move(-PAGE)),
             _ => None,
@@ -79,6 +83,7 @@ fn map_key(key: &KeyEvent, editing: bool) -> Option<Action> {
         KeyCode::Tab | KeyCode::BackTab => Action::NextScreen,
         KeyCode::Char('/') => Action::StartFilter,
         KeyCode::Char('s') => Action::CycleSort,
+        KeyCode::Char('S') => Action::ReverseSort,
         KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
         KeyCode::Char('w') | KeyCode::Right => Action::NextWindow,
         KeyCode::Char('W') | KeyCode::Left => Action::PrevWindow,
@@ -103,15 +108,16 @@ fn map_mouse(mouse: &MouseEvent) -> Option<Action> {
 
 /// Every key the dashboard knows, for the help overlay (kept beside the map it describes).
 pub const HELP: &[(&str, &str)] = &[
-    ("↑ ↓  j k", "move the selection / scroll"),
-    ("PgUp PgDn  Ctrl-U Ctrl-D", "move ten rows"),
+    ("↑ ↓  j k", "move the selection; scroll the output"),
+    ("PgUp PgDn  ^U ^D", "move ten rows"),
     ("g G  Home End", "first / last row"),
-    ("Enter", "open the agent (detail screen); finish a filter"),
-    ("Esc  Backspace", "back; clear the filter; close help"),
+    ("Enter", "open the agent, or the event; on an event, its agent"),
+    ("Esc  Backspace", "back where you came from; clear the filter"),
     ("Tab", "switch between Overview and Events"),
-    ("/", "filter: words, state:X cap:X health:X (Events: agent: kind: sev:)"),
-    ("s", "sort by config, name, state, cpu, mem, restarts, beat"),
-    ("m", "overview: sparkline metric; detail: more charts"),
+    ("/", "filter: words, state:X cap:X health:X; on Events agent:A kind:K sev:S"),
+    ("  Enter  Esc  ^U", "while typing: done, clear and stop, clear the line"),
+    ("s  S", "sort by config, name, state, cpu, mem, restarts, beat; reverse"),
+    ("m", "overview: sparkline metric; detail: next charts, when not all fit"),
     ("w W  ← →  1-5", "detail chart window: 5m 1h 6h 24h 7d"),
     ("v", "Events: minimum severity"),
     ("mouse", "wheel scrolls, click selects, click again opens"),
@@ -153,6 +159,9 @@ mod tests {
         assert_eq!(map(&key(KeyCode::Backspace), true), Some(Action::Backspace));
         assert_eq!(map(&key(KeyCode::Enter), true), Some(Action::Open));
         assert_eq!(map(&key(KeyCode::Tab), true), None);
+        let ctrl_u = Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        assert_eq!(map(&ctrl_u, true), Some(Action::ClearLine));
+        assert_eq!(map(&ctrl_u, false), Some(Action::Move(-PAGE)));
     }
 
     #[test]

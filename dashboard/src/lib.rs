@@ -43,7 +43,7 @@ pub fn main() -> ExitCode {
         Some(Command::Status(a)) => commands::status::run(&resolved, a),
         Some(Command::Logs(a)) => commands::logs::run(&resolved, a),
         Some(Command::Events(a)) => commands::events::run(&resolved, a),
-        None => match dashboard(resolved) {
+        None => match dashboard(resolved, cli.utc) {
             Ok(()) => 0,
             Err(e) => {
                 tracing::error!(error = %e, "dashboard failed");
@@ -55,7 +55,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn dashboard(resolved: Resolved) -> anyhow::Result<()> {
+fn dashboard(resolved: Resolved, utc: bool) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("stdout is not a terminal; for scripts use `status --json`, `logs` or `events`");
@@ -69,6 +69,7 @@ fn dashboard(resolved: Resolved) -> anyhow::Result<()> {
     let mut guard = terminal::TerminalGuard::enter()?;
     event::spawn_input(tx)?;
     let mut app = state::App::new(color);
+    app.zone = if utc { format::Zone::Utc } else { format::Zone::Local };
     app::run(&mut guard.terminal, &mut app, &rx, &focus_tx, agentvisor_shared::time::now_ms)
 }
 

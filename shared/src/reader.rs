@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Newest error and critical events put in every snapshot.
-const PROBLEMS_IN_SNAPSHOT: i64 = 20;
+/// Newest error and critical events put in every snapshot: enough that the dashboard, which
+/// groups them by agent and kind, still sees other agents' problems behind a crash loop.
+const PROBLEMS_IN_SNAPSHOT: i64 = 200;
 
 /// Which events to read.
 #[derive(Debug, Clone, PartialEq, Eq)]

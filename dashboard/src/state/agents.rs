@@ -109,10 +109,28 @@ fn compare(key: SortKey, a: &AgentRow, b: &AgentRow, now_ms: i64) -> Ordering {
 }
 
 /// The rows the table shows: filtered, then sorted.
-pub fn visible<'a>(agents: &'a [AgentRow], filter: &str, sort: SortKey, now_ms: i64) -> Vec<&'a AgentRow> {
+pub fn visible<'a>(
+    agents: &'a [AgentRow],
+    filter: &str,
+    sort: SortKey,
+    reverse: bool,
+    now_ms: i64,
+) -> Vec<&'a AgentRow> {
     let mut rows: Vec<&AgentRow> = agents.iter().filter(|a| matches(a, filter)).collect();
     rows.sort_by(|a, b| compare(sort, a, b, now_ms));
+    if reverse {
+        rows.reverse();
+    }
     rows
+}
+
+/// The words of an overview filter that name no field it knows (`colour:red`), which the
+/// screen names rather than matching them against the name.
+pub fn unknown_words(filter: &str) -> Vec<&str> {
+    filter
+        .split_whitespace()
+        .filter(|w| w.split_once(':').is_some_and(|(f, _)| !["state", "health", "cap"].contains(&f)))
+        .collect()
 }
 
 /// The index of `selected` among `rows`, or the first row when it is gone or unset.
@@ -159,28 +177,30 @@ mod tests {
     #[test]
     fn filter_by_name_state_and_capability() {
         let f = fleet();
-        assert_eq!(names(&visible(&f, "", SortKey::Config, 0)), ["alpha", "beta", "crawler"]);
-        assert_eq!(names(&visible(&f, "ALP", SortKey::Config, 0)), ["alpha"]);
-        assert_eq!(names(&visible(&f, "fatal", SortKey::Config, 0)), ["beta"]);
-        assert_eq!(names(&visible(&f, "state:back", SortKey::Config, 0)), ["crawler"]);
-        assert_eq!(names(&visible(&f, "cap:research", SortKey::Config, 0)), ["alpha", "crawler"]);
-        assert_eq!(names(&visible(&f, "research a", SortKey::Config, 0)), ["alpha", "crawler"]);
-        assert!(visible(&f, "nobody", SortKey::Config, 0).is_empty());
+        assert_eq!(names(&visible(&f, "", SortKey::Config, false, 0)), ["alpha", "beta", "crawler"]);
+        assert_eq!(names(&visible(&f, "ALP", SortKey::Config, false, 0)), ["alpha"]);
+        assert_eq!(names(&visible(&f, "fatal", SortKey::Config, false, 0)), ["beta"]);
+        assert_eq!(names(&visible(&f, "state:back", SortKey::Config, false, 0)), ["crawler"]);
+        assert_eq!(names(&visible(&f, "cap:research", SortKey::Config, false, 0)), ["alpha", "crawler"]);
+        assert_eq!(names(&visible(&f, "research a", SortKey::Config, false, 0)), ["alpha", "crawler"]);
+        assert!(visible(&f, "nobody", SortKey::Config, false, 0).is_empty());
     }
 
     #[test]
     fn sorts() {
         let f = fleet();
-        assert_eq!(names(&visible(&f, "", SortKey::State, 0)), ["beta", "crawler", "alpha"]);
-        assert_eq!(names(&visible(&f, "", SortKey::Cpu, 0)), ["crawler", "alpha", "beta"]);
-        assert_eq!(names(&visible(&f, "", SortKey::Restarts, 0)), ["beta", "alpha", "crawler"]);
+        assert_eq!(names(&visible(&f, "", SortKey::State, false, 0)), ["beta", "crawler", "alpha"]);
+        assert_eq!(names(&visible(&f, "", SortKey::Cpu, false, 0)), ["crawler", "alpha", "beta"]);
+        assert_eq!(names(&visible(&f, "", SortKey::Restarts, false, 0)), ["beta", "alpha", "crawler"]);
+        assert_eq!(names(&visible(&f, "", SortKey::Cpu, true, 0)), ["beta", "alpha", "crawler"]);
         assert_eq!(SortKey::Heartbeat.next(), SortKey::Config);
+        assert_eq!(unknown_words("a state:x colour:red cap:y"), ["colour:red"]);
     }
 
     #[test]
     fn selection_follows_the_name_and_clamps() {
         let f = fleet();
-        let rows = visible(&f, "", SortKey::Config, 0);
+        let rows = visible(&f, "", SortKey::Config, false, 0);
         assert_eq!(selected_index(&rows, None), Some(0));
         assert_eq!(selected_index(&rows, Some("crawler")), Some(2));
         assert_eq!(selected_index(&rows, Some("gone")), Some(0));

@@ -12,20 +12,33 @@ pub struct EventQuery {
     pub agent: Option<String>,
     pub kind: Option<EventKind>,
     pub min_severity: Option<Severity>,
+    /// Words that name no known kind, severity or field, which the screen names rather than
+    /// silently dropping.
+    pub unknown: Vec<String>,
 }
 
 impl EventQuery {
-    /// Parses filter text; unknown severities and kinds are ignored rather than refused, since
-    /// the text is typed live and half-typed words are normal. The title shows what applies.
+    /// Parses filter text; unknown severities and kinds are not applied but listed in
+    /// [`EventQuery::unknown`] (the text is typed live, so half-typed words are normal and
+    /// refusing them would fight the typist). The title shows what applies.
     pub fn parse(text: &str) -> EventQuery {
         let mut q = EventQuery::default();
         for word in text.split_whitespace() {
-            match word.split_once(':') {
-                Some(("kind", v)) => q.kind = v.parse().ok().or(q.kind),
-                Some(("sev" | "severity", v)) => q.min_severity = v.parse().ok().or(q.min_severity),
-                Some(("agent", v)) if !v.is_empty() => q.agent = Some(v.to_owned()),
-                Some(_) => {}
-                None => q.agent = Some(word.to_owned()),
+            let known = match word.split_once(':') {
+                Some(("kind", v)) => v.parse().ok().map(|k| q.kind = Some(k)).is_some(),
+                Some(("sev" | "severity", v)) => v.parse().ok().map(|s| q.min_severity = Some(s)).is_some(),
+                Some(("agent", v)) if !v.is_empty() => {
+                    q.agent = Some(v.to_owned());
+                    true
+                }
+                Some(_) => false,
+                None => {
+                    q.agent = Some(word.to_owned());
+                    true
+                }
+            };
+            if !known {
+                q.unknown.push(word.to_owned());
             }
         }
         q
@@ -63,7 +76,16 @@ mod tests {
         assert_eq!(q.kind, Some(EventKind::Crashed));
         assert_eq!(q.min_severity, Some(Severity::Error));
         let half = EventQuery::parse("agent:w sev:err kind:crash");
-        assert_eq!(half, EventQuery { agent: Some("w".into()), kind: None, min_severity: None });
+        assert_eq!(
+            half,
+            EventQuery {
+                agent: Some("w".into()),
+                kind: None,
+                min_severity: None,
+                unknown: vec!["sev:err".into(), "kind:crash".into()]
+            }
+        );
+        assert_eq!(EventQuery::parse("colour:red").unknown, ["colour:red"]);
         let f = EventQuery::default().to_filter(10);
         assert_eq!((f.min_severity, f.limit), (Severity::Info, 10));
         assert_eq!(next_severity(Some(Severity::Critical)), Severity::Info);

@@ -9,9 +9,13 @@ pub use events::EventQuery;
 
 use events::EVENTS_SHOWN;
 
+/// Newest events read for the overview's free rows: more than a tall terminal has left.
+const OVERVIEW_EVENTS: i64 = 40;
+
 use crate::data::{DataMsg, Focus, Loaded, Window};
+use crate::format::Zone;
 use crate::input::Action;
-use agentvisor_shared::model::{AgentRow, metric};
+use agentvisor_shared::model::{AgentRow, Event, metric};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Screen {
@@ -19,6 +23,8 @@ pub enum Screen {
     Overview,
     Detail,
     Events,
+    /// One event in full, opened from the Events screen.
+    EventDetail,
 }
 
 /// What the data thread last said about the database.
@@ -42,6 +48,9 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
     pub screen: Screen,
+    /// The screens `Esc` returns to, the most recent last: opening something pushes the
+    /// screen it was opened from.
+    pub history: Vec<Screen>,
     pub help: bool,
     pub source: Source,
     /// The last data read; kept when the database later fails, so the last known state stays
@@ -50,6 +59,8 @@ pub struct App {
     /// The agent under the cursor, by name.
     pub selected: Option<String>,
     pub sort: SortKey,
+    /// The sort order turned round (`S`).
+    pub sort_reverse: bool,
     /// The overview's filter text.
     pub filter: String,
     /// The Events screen's filter text (parsed into an [`EventQuery`]).
@@ -63,11 +74,16 @@ pub struct App {
     pub log_scroll: usize,
     /// The selected row of the Events screen.
     pub event_index: usize,
+    /// The event the event detail screen shows, kept as it was when opened so a refresh that
+    /// moves the list does not change it.
+    pub event_open: Option<Event>,
     /// The first chart shown on the detail screen, when there are more than fit side by side.
     pub chart_offset: usize,
     pub spark_metric: String,
     /// The clock the screens measure ages against, set before each frame (fixed in tests).
     pub now_ms: i64,
+    /// The zone times are shown in.
+    pub zone: Zone,
     pub color: bool,
     pub quit: bool,
 }
@@ -76,11 +92,13 @@ impl App {
     pub fn new(color: bool) -> App {
         App {
             screen: Screen::Overview,
+            history: Vec::new(),
             help: false,
             source: Source::Starting,
             data: None,
             selected: None,
             sort: SortKey::default(),
+            sort_reverse: false,
             filter: String::new(),
             events_filter: String::new(),
             editing: false,
@@ -88,9 +106,11 @@ impl App {
             window: Window::default(),
             log_scroll: 0,
             event_index: 0,
+            event_open: None,
             chart_offset: 0,
             spark_metric: metric::CPU_PERCENT.to_owned(),
             now_ms: 0,
+            zone: Zone::Local,
             color,
             quit: false,
         }
@@ -102,7 +122,7 @@ impl App {
 
     /// The overview's rows: filtered and sorted.
     pub fn visible_agents(&self) -> Vec<&AgentRow> {
-        agents::visible(self.agents(), &self.filter, self.sort, self.now_ms)
+        agents::visible(self.agents(), &self.filter, self.sort, self.sort_reverse, self.now_ms)
     }
 
     pub fn selected_index(&self) -> Option<usize> {
@@ -122,7 +142,14 @@ impl App {
                 Screen::Detail => self.detail_agent.clone().map(|a| (a, self.window)),
                 _ => None,
             },
-            events: (self.screen == Screen::Events).then(|| self.event_query().to_filter(EVENTS_SHOWN)),
+            events: match self.screen {
+                Screen::Events | Screen::EventDetail => Some(self.event_query().to_filter(EVENTS_SHOWN)),
+                // The overview shows the newest events in the rows its table leaves free.
+                Screen::Overview => {
+                    Some(agentvisor_shared::EventFilter { limit: OVERVIEW_EVENTS, ..Default::default() })
+                }
+                Screen::Detail => None,
+            },
         }
     }
 
@@ -150,10 +177,29 @@ impl App {
             }
             DataMsg::Loaded(loaded) => {
                 self.source = Source::Live;
+                self.log_scroll = self.anchored_scroll(loaded.detail.as_ref());
                 self.data = Some(*loaded);
                 let count = self.events_shown();
                 self.event_index = self.event_index.min(count.saturating_sub(1));
             }
+        }
+    }
+
+    /// The output pane's scroll for newly read lines that keeps the same line at its bottom:
+    /// scrolled back, an operator reads lines that must not move while new ones arrive.
+    fn anchored_scroll(&self, new: Option<&crate::data::Detail>) -> usize {
+        let old = self.data.as_ref().and_then(|d| d.detail.as_ref());
+        let (Some(old), Some(new)) = (old, new) else { return self.log_scroll };
+        if self.log_scroll == 0 || old.agent != new.agent {
+            return self.log_scroll;
+        }
+        let Some(bottom) = old.logs.len().checked_sub(self.log_scroll + 1).map(|i| old.logs[i].id) else {
+            return self.log_scroll;
+        };
+        match new.logs.iter().position(|l| l.id == bottom) {
+            Some(i) => new.logs.len() - 1 - i,
+            // The line has aged out of the tail read: stay at the oldest line there is.
+            None => new.logs.len(),
         }
     }
 
@@ -172,14 +218,25 @@ impl App {
             Action::Back if self.help => self.help = false,
             _ if self.help => {}
             Action::Back => self.back(),
+            // Tab goes sideways between the two lists: nothing to go back to.
             Action::NextScreen => {
                 self.screen = match self.screen {
-                    Screen::Overview | Screen::Detail => Screen::Events,
                     Screen::Events => Screen::Overview,
-                }
+                    _ => Screen::Events,
+                };
+                self.history.clear();
             }
-            Action::StartFilter if self.screen != Screen::Detail => self.editing = true,
+            Action::StartFilter if matches!(self.screen, Screen::Overview | Screen::Events) => {
+                // What is typed next is a new word, never glued to the last one (`v` leaves
+                // `sev:warning` there).
+                let text = self.filter_text();
+                if !text.is_empty() && !text.ends_with(' ') {
+                    text.push(' ');
+                }
+                self.editing = true;
+            }
             Action::CycleSort if self.screen == Screen::Overview => self.sort = self.sort.next(),
+            Action::ReverseSort if self.screen == Screen::Overview => self.sort_reverse = !self.sort_reverse,
             Action::Move(delta) => self.move_by(delta),
             Action::Select(i) => self.select(i),
             Action::Open => self.open(),
@@ -200,14 +257,23 @@ impl App {
         }
     }
 
+    fn filter_text(&mut self) -> &mut String {
+        if self.screen == Screen::Events { &mut self.events_filter } else { &mut self.filter }
+    }
+
     fn apply_editing(&mut self, action: Action) {
-        let text = if self.screen == Screen::Events { &mut self.events_filter } else { &mut self.filter };
+        let text = self.filter_text();
         match action {
             Action::Char(c) => text.push(c),
             Action::Backspace => {
                 text.pop();
             }
-            Action::Open => self.editing = false,
+            Action::ClearLine => text.clear(),
+            Action::Open => {
+                let trimmed = text.trim_end().len();
+                text.truncate(trimmed);
+                self.editing = false;
+            }
             Action::Back => {
                 text.clear();
                 self.editing = false;
@@ -218,11 +284,23 @@ impl App {
         self.event_index = 0;
     }
 
+    /// Back where the screen was opened from; on the overview, clears its filter.
     fn back(&mut self) {
+        if let Some(screen) = self.history.pop() {
+            self.screen = screen;
+            return;
+        }
         match self.screen {
             Screen::Overview => self.filter.clear(),
-            Screen::Detail | Screen::Events => self.screen = Screen::Overview,
+            _ => self.screen = Screen::Overview,
         }
+    }
+
+    fn go(&mut self, screen: Screen) {
+        if self.screen != screen {
+            self.history.push(self.screen);
+        }
+        self.screen = screen;
     }
 
     fn move_by(&mut self, delta: isize) {
@@ -241,7 +319,19 @@ impl App {
                 let last = self.events_shown().saturating_sub(1);
                 self.event_index = self.event_index.saturating_add_signed(delta).min(last);
             }
+            // The neighbouring events of the list it was opened from.
+            Screen::EventDetail => {
+                let last = self.events_shown().saturating_sub(1);
+                self.event_index = self.event_index.saturating_add_signed(delta).min(last);
+                if let Some(e) = self.listed_event() {
+                    self.event_open = Some(e.clone());
+                }
+            }
         }
+    }
+
+    fn listed_event(&self) -> Option<&Event> {
+        self.data.as_ref().and_then(|d| d.events.as_ref()).and_then(|e| e.get(self.event_index))
     }
 
     fn select(&mut self, index: usize) {
@@ -252,29 +342,34 @@ impl App {
                 }
             }
             Screen::Events => self.event_index = index.min(self.events_shown().saturating_sub(1)),
-            Screen::Detail => {}
+            Screen::Detail | Screen::EventDetail => {}
         }
     }
 
+    /// Enter: an agent row opens its detail, an event its event detail, and an event's
+    /// detail the event's agent.
     fn open(&mut self) {
         let agent = match self.screen {
             Screen::Overview => {
                 self.selected_index().and_then(|i| self.visible_agents().get(i).map(|a| a.name.clone()))
             }
-            Screen::Events => self
-                .data
-                .as_ref()
-                .and_then(|d| d.events.as_ref())
-                .and_then(|e| e.get(self.event_index))
-                .and_then(|e| e.agent.clone()),
+            Screen::Events => {
+                if let Some(e) = self.listed_event() {
+                    self.event_open = Some(e.clone());
+                    self.go(Screen::EventDetail);
+                }
+                return;
+            }
+            Screen::EventDetail => self.event_open.as_ref().and_then(|e| e.agent.clone()),
             Screen::Detail => None,
         };
-        if let Some(name) = agent {
+        // An event of an agent that is no longer registered has no detail screen to open.
+        if let Some(name) = agent.filter(|n| self.agents().iter().any(|a| a.name == *n)) {
             self.selected = Some(name.clone());
             self.detail_agent = Some(name);
             self.log_scroll = 0;
             self.chart_offset = 0;
-            self.screen = Screen::Detail;
+            self.go(Screen::Detail);
         }
     }
 
@@ -444,10 +539,86 @@ mod tests {
         app.apply(Action::Move(5));
         assert_eq!(app.event_index, 1);
         app.apply(Action::Open);
+        assert_eq!(app.screen, Screen::EventDetail, "Enter on an event opens the event");
+        assert_eq!(app.event_open.as_ref().map(|e| e.id), Some(1));
+        app.apply(Action::Move(-1));
+        assert_eq!(app.event_open.as_ref().map(|e| e.id), Some(2), "↑ shows the newer event");
+        app.apply(Action::Open);
+        assert_eq!(app.screen, Screen::EventDetail, "the launcher's event has no agent to open");
+        app.apply(Action::Move(1));
+        app.apply(Action::Open);
         assert_eq!((app.screen, app.detail_agent.as_deref()), (Screen::Detail, Some("b")));
+        // Esc goes back the way it came: event detail, events, then the overview.
+        app.apply(Action::Back);
+        assert_eq!(app.screen, Screen::EventDetail);
+        app.apply(Action::Back);
+        assert_eq!(app.screen, Screen::Events);
+        app.apply(Action::Back);
+        assert_eq!(app.screen, Screen::Overview);
         app.apply(Action::NextScreen);
         app.apply(Action::NextScreen);
         assert_eq!(app.screen, Screen::Overview);
+    }
+
+    /// `v` then `/` then a name: two words, not `sev:warningflaky`; Ctrl-U clears the line.
+    #[test]
+    fn the_events_filter_keeps_what_is_typed() {
+        let mut app = app();
+        app.apply(Action::NextScreen);
+        app.apply(Action::CycleSeverity);
+        app.apply(Action::StartFilter);
+        for c in "flaky".chars() {
+            app.apply(Action::Char(c));
+        }
+        app.apply(Action::Open);
+        assert_eq!(app.events_filter, "sev:warning flaky");
+        let q = app.event_query();
+        assert_eq!((q.agent.as_deref(), q.min_severity), (Some("flaky"), Some(Severity::Warning)));
+        app.apply(Action::StartFilter);
+        app.apply(Action::ClearLine);
+        for c in "kind:nope".chars() {
+            app.apply(Action::Char(c));
+        }
+        assert_eq!(app.event_query().unknown, ["kind:nope"]);
+        app.apply(Action::Open);
+        assert_eq!(app.events_filter, "kind:nope");
+    }
+
+    /// Scrolled back, the output pane keeps showing the same lines while new ones arrive.
+    #[test]
+    fn scrolled_output_stays_put() {
+        use agentvisor_shared::model::{LogLine, Stream};
+        let mut app = app();
+        app.apply(Action::Open);
+        let with_logs = |app: &App, ids: std::ops::Range<i64>| {
+            let logs = ids
+                .map(|id| LogLine {
+                    id,
+                    agent: "a".into(),
+                    stream: Stream::Stdout,
+                    ts_ms: id,
+                    line: String::new(),
+                })
+                .collect();
+            let mut l = app.data.clone().unwrap();
+            l.detail = Some(crate::data::Detail {
+                agent: "a".into(),
+                window: Window::M5,
+                config: None,
+                charts: vec![],
+                events: vec![],
+                logs,
+            });
+            DataMsg::Loaded(Box::new(l))
+        };
+        app.on_data(with_logs(&app, 0..50));
+        app.apply(Action::Move(-10));
+        assert_eq!(app.log_scroll, 10, "line 39 at the bottom");
+        app.on_data(with_logs(&app, 5..60));
+        assert_eq!(app.log_scroll, 20, "line 39 still at the bottom");
+        app.apply(Action::Move(100));
+        app.on_data(with_logs(&app, 5..70));
+        assert_eq!(app.log_scroll, 0, "at the tail, it follows the tail");
     }
 
     #[test]

@@ -4,14 +4,14 @@
 use super::theme::Theme;
 use crate::assess::{Liveness, Summary, config_error};
 use crate::data::Loaded;
-use crate::format;
+use crate::format::{self, Zone};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 pub const HEIGHT: u16 = 3;
 
-pub fn lines(data: &Loaded, now_ms: i64, theme: Theme) -> Vec<Line<'static>> {
-    vec![launcher_line(data, now_ms, theme), host_line(data, theme), fleet_line(data, theme)]
+pub fn lines(data: &Loaded, now_ms: i64, zone: Zone, theme: Theme) -> Vec<Line<'static>> {
+    vec![launcher_line(data, now_ms, zone, theme), host_line(data, theme), fleet_line(data, theme)]
 }
 
 /// The launcher's complaint about the config on disk, wrapped rather than cut: its useful
@@ -36,7 +36,7 @@ pub fn config_error_paragraph(line: Line<'static>) -> Paragraph<'static> {
     Paragraph::new(line).wrap(Wrap { trim: false })
 }
 
-pub fn launcher_line(data: &Loaded, now_ms: i64, theme: Theme) -> Line<'static> {
+pub fn launcher_line(data: &Loaded, now_ms: i64, zone: Zone, theme: Theme) -> Line<'static> {
     let liveness = Liveness::of(data.snapshot.launcher.as_ref(), now_ms);
     let mut spans = vec![];
     match &liveness {
@@ -46,11 +46,12 @@ pub fn launcher_line(data: &Loaded, now_ms: i64, theme: Theme) -> Line<'static> 
                 theme.good(),
             ));
             spans.push(Span::raw(format!(
-                "pid {} on {} · v{} · since {}",
+                "pid {} on {} · v{} · since {} {}",
                 session.pid,
                 session.host,
                 session.version,
-                format::clock(session.started_ms),
+                zone.time(session.started_ms, now_ms),
+                zone.label(now_ms),
             )));
         }
         Liveness::Never => {
@@ -64,8 +65,9 @@ pub fn launcher_line(data: &Loaded, now_ms: i64, theme: Theme) -> Line<'static> 
             };
             spans.push(Span::styled(
                 format!(
-                    " {what} since {} ({} ago) ",
-                    format::clock(since),
+                    " {what} since {} {} ({} ago) ",
+                    zone.time(since, now_ms),
+                    zone.label(now_ms),
                     format::duration_ms(now_ms - since)
                 ),
                 theme.alarm(),
@@ -133,5 +135,27 @@ fn fleet_line(data: &Loaded, theme: Theme) -> Line<'static> {
         format!("{errors} errors in 1h"),
         if errors > 0 { theme.bad() } else { theme.good() },
     ));
+    if let Some(totals) = llm_totals(&data.snapshot.agents) {
+        spans.push(Span::styled(" │ ", theme.dim()));
+        spans.push(Span::styled(totals, theme.title()));
+    }
     Line::from(spans)
+}
+
+/// Tokens and cost summed over the agents that report them (each agent's running totals
+/// since its process started): what operators of LLM agents watch first.
+fn llm_totals(agents: &[agentvisor_shared::model::AgentRow]) -> Option<String> {
+    let reporting: Vec<_> = agents
+        .iter()
+        .filter(|a| {
+            a.reported.tokens_in.is_some() || a.reported.tokens_out.is_some() || a.reported.cost.is_some()
+        })
+        .collect();
+    if reporting.is_empty() {
+        return None;
+    }
+    let tokens_in: i64 = reporting.iter().filter_map(|a| a.reported.tokens_in).sum();
+    let tokens_out: i64 = reporting.iter().filter_map(|a| a.reported.tokens_out).sum();
+    let cost: f64 = reporting.iter().filter_map(|a| a.reported.cost).sum();
+    Some(format!("tokens {} in/{} out · cost {cost:.2}", format::count(tokens_in), format::count(tokens_out)))
 }

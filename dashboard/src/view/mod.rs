@@ -2,11 +2,13 @@
 //! also needs (which row a click hit) live beside the screens that define the layout.
 
 pub mod detail;
+mod event_detail;
 pub mod events;
 mod header;
 mod help;
 mod notice;
 pub mod overview;
+mod problems;
 pub mod theme;
 mod timeline;
 mod widgets;
@@ -25,6 +27,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
             Screen::Overview => overview::draw(frame, area, app, theme),
             Screen::Detail => detail::draw(frame, area, app, theme),
             Screen::Events => events::draw(frame, area, app, theme),
+            Screen::EventDetail => event_detail::draw(frame, area, app, theme),
         }
     }
     if app.help {

@@ -72,7 +72,8 @@ fn fleet() -> Vec<AgentRow> {
     let mut summarizer = agent("summarizer", 2, AgentState::Running, Health::Healthy);
     summarizer.heartbeat_timeout_ms = Some(15 * SEC);
     summarizer.reported.last_heartbeat_ms = Some(NOW - 12 * SEC);
-    summarizer.reported.status_text = Some("waiting for model".into());
+    summarizer.reported.status_text =
+        Some("waiting for the model server to come back after a restart".into());
     let mut flaky = agent("flaky", 3, AgentState::Backoff, Health::Unknown);
     flaky.lifecycle.restarts = 3;
     flaky.lifecycle.exit_code = Some(1);
@@ -100,18 +101,55 @@ fn event(id: i64, ago_s: i64, agent: Option<&str>, kind: &str, severity: Severit
     }
 }
 
+/// The latest errors: one fatal agent, a crash loop of seven crashes in three minutes, and an
+/// error from yesterday.
 fn problems() -> Vec<Event> {
-    vec![
+    let mut out = vec![event(
+        42,
+        20,
+        Some("broken"),
+        "crash_loop",
+        Severity::Critical,
+        "crash loop: 5 restarts within 1m; giving up (no more restarts in this launcher run)",
+    )];
+    for i in 0..7 {
+        out.push(event(
+            41 - i,
+            35 + 30 * i,
+            Some("flaky"),
+            "crashed",
+            Severity::Error,
+            "exited with code 1 after 20s 85ms",
+        ));
+    }
+    out.push(event(
+        20,
+        86_400 + 3_600,
+        Some("summarizer"),
+        "spawn_failed",
+        Severity::Error,
+        "cannot start: model server at http://127.0.0.1:8080/v1/models answered 503 Service Unavailable",
+    ));
+    out
+}
+
+/// The newest events of every severity, as the overview reads them for its free rows.
+fn newest_events() -> Vec<Event> {
+    let mut out = vec![
+        event(60, 2, Some("researcher"), "heartbeat_resumed", Severity::Info, "heartbeats resumed"),
         event(
-            42,
-            20,
-            Some("broken"),
-            "fatal",
-            Severity::Critical,
-            "crash loop: 5 restarts in 60s, giving up",
+            59,
+            9,
+            Some("summarizer"),
+            "agent_error",
+            Severity::Warning,
+            "rate limited by the model server; retrying in 30 seconds",
         ),
-        event(40, 35, Some("flaky"), "crashed", Severity::Error, "exited with code 1"),
-    ]
+        event(58, 15, Some("flaky"), "started", Severity::Info, "started (pid 4260)"),
+        event(57, 16, Some("flaky"), "backoff", Severity::Info, "restart 3 in 4s"),
+    ];
+    out.extend(problems());
+    out
 }
 
 fn snapshot(launcher: Option<LauncherSession>, agents: Vec<AgentRow>, problems: Vec<Event>) -> Snapshot {
@@ -143,12 +181,20 @@ fn loaded(snapshot: Snapshot) -> Loaded {
         .iter()
         .map(|a| (a.name.clone(), (0..30).map(|i| ((i * (a.position + 3)) % 11) as f64).collect()))
         .collect();
-    Loaded { snapshot, sparklines, detail: None, events: None, read_time: Duration::from_micros(2_100) }
+    Loaded {
+        snapshot,
+        sparklines,
+        detail: None,
+        events: Some(newest_events()),
+        read_time: Duration::from_micros(2_100),
+    }
 }
 
 fn app_with(snapshot: Snapshot) -> App {
     let mut app = App::new(true);
     app.now_ms = NOW;
+    // Not the machine's zone, whatever that is, and not UTC: times are converted.
+    app.zone = crate::format::Zone::Fixed(chrono::FixedOffset::east_opt(3_600).unwrap());
     app.on_data(DataMsg::Loaded(Box::new(loaded(snapshot))));
     app
 }
@@ -238,7 +284,7 @@ fn launcher_down() {
     );
     let stale = app_with(snapshot(Some(session(NOW - 9 * SEC, None)), fleet(), problems()));
     let text = render(&stale, 80, 24).backend().to_string();
-    assert!(text.contains("LAUNCHER STALE: not seen since 11:06:31Z (9.0s ago)"), "{text}");
+    assert!(text.contains("LAUNCHER STALE: not seen since 12:06:31 UTC+01:00 (9.0s ago)"), "{text}");
 }
 
 #[test]

@@ -83,6 +83,22 @@ fn glyph(state: Option<AgentState>) -> char {
     }
 }
 
+/// What the timeline's characters mean, in the timeline's own styles.
+pub fn legend(theme: Theme) -> Line<'static> {
+    let mut spans = vec![Span::styled("          ", theme.dim())];
+    for (states, label) in [
+        (&[AgentState::Running][..], "running"),
+        (&[AgentState::Starting, AgentState::Stopping][..], "starting/stopping"),
+        (&[AgentState::Backoff][..], "backoff"),
+        (&[AgentState::Exited, AgentState::Stopped][..], "exited/stopped"),
+        (&[AgentState::Fatal][..], "fatal"),
+    ] {
+        spans.push(Span::styled(glyph(Some(states[0])).to_string(), theme.state(states[0])));
+        spans.push(Span::styled(format!(" {label}  "), theme.dim()));
+    }
+    Line::from(spans)
+}
+
 /// The timeline as a line: runs of one state share a span, styled by state.
 pub fn line(steps: &[Option<AgentState>], theme: Theme) -> Line<'static> {
     let mut spans = vec![Span::styled(" states   ", theme.dim())];
