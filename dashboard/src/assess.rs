@@ -111,7 +111,10 @@ impl StatusText {
             return StatusText::Ended("disabled in the config".into());
         }
         if a.lifecycle.state == AgentState::Stopped || a.desired_state == DesiredState::Stopped {
-            return StatusText::Ended("stopped on request".into());
+            return StatusText::Ended(match &a.stopped_by {
+                Some(who) if a.desired_state == DesiredState::Stopped => format!("stopped by {who}"),
+                _ => "stopped on request".into(),
+            });
         }
         match exit_text(a) {
             e if e.is_empty() => reported(),
@@ -279,6 +282,7 @@ pub(crate) mod tests {
             capabilities: Vec::new().into(),
             enabled: true,
             desired_state: DesiredState::Running,
+            stopped_by: None,
             heartbeat_timeout_ms: None,
             position: 0,
             status: AgentStatus {
@@ -388,6 +392,8 @@ pub(crate) mod tests {
         a.desired_state = DesiredState::Stopped;
         a.lifecycle.exit_signal = Some(15);
         assert_eq!(StatusText::of(&a), StatusText::Ended("stopped on request".into()));
+        a.stopped_by = Some("alice (ctl)".into());
+        assert_eq!(StatusText::of(&a).label(), "stopped by alice (ctl)");
         a.lifecycle.state = AgentState::Exited;
         a.desired_state = DesiredState::Running;
         a.lifecycle.exit_signal = None;

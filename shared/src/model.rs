@@ -328,6 +328,8 @@ pub struct AgentRow {
     pub capabilities: Arc<[String]>,
     pub enabled: bool,
     pub desired_state: DesiredState,
+    /// Who stopped the agent on request (`alice (ctl)`), while it stays stopped.
+    pub stopped_by: Option<String>,
     pub heartbeat_timeout_ms: Option<i64>,
     pub position: i64,
     #[serde(flatten)]

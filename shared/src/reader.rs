@@ -273,7 +273,7 @@ impl Reader {
             let mut lists = self.lists.borrow_mut();
             let mut stmt = c.prepare_cached(
                 "SELECT a.name, a.description, a.kind, a.command, a.capabilities, a.enabled,
-                            a.desired_state, a.heartbeat_timeout_ms, a.position,
+                            a.desired_state, a.stopped_by, a.heartbeat_timeout_ms, a.position,
                             s.state, s.health, s.ready, s.pid, s.started_ms, s.exited_ms,
                             s.exit_code, s.exit_signal, s.restarts, s.last_heartbeat_ms,
                             s.heartbeats, s.status_text, s.task, s.model, s.tokens_in,
@@ -680,7 +680,7 @@ columns! {
 columns! {
     /// The columns of the snapshot's agent query (`agents` joined with `agent_state`).
     AgentColumns {
-        name, description, kind, command, capabilities, enabled, desired_state,
+        name, description, kind, command, capabilities, enabled, desired_state, stopped_by,
         heartbeat_timeout_ms, position, updated_ms,
         state, health, ready, pid, pgid, pid_start_ticks, started_ms, exited_ms, exit_code,
         exit_signal, restarts, last_error,
@@ -702,6 +702,7 @@ fn agent_from_row(
         capabilities: cached_list(r, c.capabilities, lists)?,
         enabled: r.get(c.enabled)?,
         desired_state: parse_text(r, c.desired_state)?,
+        stopped_by: r.get(c.stopped_by)?,
         heartbeat_timeout_ms: r.get(c.heartbeat_timeout_ms)?,
         position: r.get(c.position)?,
         status: AgentStatus {

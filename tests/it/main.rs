@@ -10,6 +10,7 @@ mod ctl_commands;
 mod dashboard_commands;
 mod dashboard_fixture;
 mod dashboard_launcher;
+mod dashboard_navigation;
 mod dashboard_readonly;
 mod dashboard_tui;
 mod faults_crash_loop;

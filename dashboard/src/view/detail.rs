@@ -6,7 +6,7 @@ use super::theme::Theme;
 use super::timeline;
 use super::widgets::{fit, footer, with_footer};
 use crate::assess::Heartbeat;
-use crate::assess::exit_text;
+use crate::assess::{StatusText, exit_text};
 use crate::data::{Chart, Detail, Window};
 use crate::format;
 use crate::state::App;
@@ -132,6 +132,10 @@ fn info_lines(a: &AgentRow, detail: Option<&Detail>, now_ms: i64, theme: Theme) 
         a.lifecycle.pid.map_or("—".to_owned(), |p| p.to_string()),
         a.lifecycle.restarts
     );
+    // How it ended, in the words of the overview's STATUS ("stopped by alice (ctl)").
+    if let StatusText::Ended(how) = StatusText::of(a) {
+        run.push_str(&format!(" · {how}"));
+    }
     let exit = exit_text(a);
     if !exit.is_empty() {
         run.push_str(&format!(" · last exit: {exit}"));

@@ -91,6 +91,17 @@ pub enum Origin {
     FileChanged,
 }
 
+impl Origin {
+    /// Who, in a few words for a status column: `alice (ctl)`.
+    pub fn who(&self) -> String {
+        match self {
+            Origin::Ctl(p) => format!("{} (ctl)", p.user),
+            Origin::Sighup => "SIGHUP".to_owned(),
+            Origin::FileChanged => "a config change".to_owned(),
+        }
+    }
+}
+
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -52,6 +52,7 @@ impl Manager {
             for name in &targets {
                 self.held.insert(name.clone());
                 self.desired(name, DesiredState::Stopped);
+                self.stopped_by(name, Some(origin.who()));
             }
             return Reply::ok(format!("stopped {}", targets.join(", ")));
         }
@@ -71,6 +72,7 @@ impl Manager {
             }
             self.held.remove(name);
             self.desired(name, DesiredState::Running);
+            self.stopped_by(name, None);
             started.push(name.clone());
         }
         let done = if action == Action::Restart { "restarted" } else { "started" };
@@ -107,6 +109,12 @@ impl Manager {
         let op = WriteOp::SetDesired { agent: agent.to_owned(), desired };
         if self.writer.send(op).is_err() {
             tracing::error!(agent, "the store's writer is gone; desired state not recorded");
+        }
+    }
+
+    fn stopped_by(&self, agent: &str, by: Option<String>) {
+        if self.writer.send(WriteOp::StoppedBy { agent: agent.to_owned(), by }).is_err() {
+            tracing::error!(agent, "the store's writer is gone; who stopped it not recorded");
         }
     }
 

@@ -234,6 +234,10 @@ fn apply_op(
             tx.prepare_cached("UPDATE agents SET desired_state = ?2, updated_ms = ?3 WHERE name = ?1")?
                 .execute(params![agent, desired.as_str(), now])?;
         }
+        WriteOp::StoppedBy { agent, by } => {
+            tx.prepare_cached("UPDATE agents SET stopped_by = ?2 WHERE name = ?1")?
+                .execute(params![agent, by])?;
+        }
         WriteOp::RemoveUnlisted { keep, reason } => {
             let removed = tx
                 .prepare_cached(

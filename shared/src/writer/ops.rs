@@ -39,6 +39,11 @@ pub enum WriteOp {
         agent: String,
         desired: DesiredState,
     },
+    /// Who stopped the agent on request (`alice (ctl)`); `None` once it is started again.
+    StoppedBy {
+        agent: String,
+        by: Option<String>,
+    },
     /// Marks every registered agent not named in `keep` removed (as a reload marks an agent
     /// gone from the config), with an `agent_removed` event for each saying `reason`.
     RemoveUnlisted {
