@@ -380,7 +380,8 @@ fn draw_chart(
     let start = app.now_ms - app.window.span_ms();
     // Below 10 % a process is idle, and a scale of 2 % would draw its blips as peaks.
     let max = if name == metric::CPU_PERCENT { max.max(10.0) } else { max };
-    let top = nice_top(if counter { "" } else { name }, max);
+    // A little headroom, so the newest value is not drawn on the top edge as if clipped.
+    let top = nice_top(if counter { "" } else { name }, max * 1.1);
     let label = |v: f64| if counter { format!("{}/s", format::decimals(v, 2)) } else { chart_value(name, v) };
     let dataset = Dataset::default()
         .marker(Marker::Braille)

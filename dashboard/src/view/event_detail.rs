@@ -1,10 +1,12 @@
 //! One event in full: its whole message wrapped, with its agent (and how that agent is now),
 //! kind, severity and time; `Enter` opens the agent.
 
+use super::overview::{event_line, padded_times};
 use super::theme::Theme;
 use super::widgets::{fit, footer, with_footer};
 use crate::format;
 use crate::state::App;
+use agentvisor_shared::model::Event;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -57,6 +59,25 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     lines.push(Line::from(label("message")));
     let width = usize::from(body.width.saturating_sub(3));
     lines.extend(format::wrap(&e.message, width).into_iter().map(|l| Line::raw(format!("   {l}"))));
+    // The rows left show what else happened to the same agent, around this event.
+    let room = usize::from(body.height.saturating_sub(1)).saturating_sub(lines.len() + 2);
+    let listed = app.data.as_ref().and_then(|d| d.events.as_deref()).unwrap_or_default();
+    let same: Vec<&Event> = listed.iter().filter(|o| o.agent == e.agent).collect();
+    if room > 0 && same.len() > 1 {
+        let at = same.iter().position(|o| o.id == e.id).unwrap_or(0);
+        let first = at.saturating_sub(room / 2).min(same.len().saturating_sub(room));
+        let around = &same[first..same.len().min(first + room)];
+        lines.push(Line::raw(""));
+        lines.push(Line::from(label(&format!(
+            "other events of {} (newest first)",
+            e.agent.as_deref().unwrap_or("the launcher")
+        ))));
+        let times = padded_times(app, around.iter().copied());
+        for (o, t) in around.iter().zip(times) {
+            let line = event_line(o, false, &t, body.width, theme);
+            lines.push(if o.id == e.id { line.style(theme.selected()) } else { line });
+        }
+    }
     let lines: Vec<Line> = lines.into_iter().map(|l| fit(l, body.width)).collect();
     let title = format!(" Event · {} · {} ", e.agent.as_deref().unwrap_or("launcher"), e.kind);
     let block = Block::new().borders(Borders::TOP).title(Span::styled(title, theme.title()));

@@ -44,7 +44,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     let filter = filter.into_iter().flatten().collect::<Vec<_>>().join(" · ");
     title.push(Span::styled(format!("{filter} "), theme.dim()));
     if !query.unknown.is_empty() {
-        title.push(Span::styled(format!(" · not understood: {} ", query.unknown.join(" ")), theme.warn()));
+        title.push(Span::styled(format!("· not understood: {} ", query.unknown.join(" ")), theme.warn()));
     }
     let block = Block::new().borders(Borders::TOP).title(fit(Line::from(title), table_area.width));
     let events = events.unwrap_or_default();

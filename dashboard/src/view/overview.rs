@@ -413,7 +413,7 @@ impl Spark<'_> {
 /// A metric's value with its unit, short.
 fn value(metric_name: &str, v: f64) -> String {
     match metric_name {
-        metric::CPU_PERCENT => format!("{v:.1}%"),
+        metric::CPU_PERCENT => format!("{}%", format::decimals(v, 1)),
         metric::MEMORY_BYTES => format::bytes_short(v),
         _ if v.abs() >= 10_000.0 => format::count(v.round() as i64),
         _ => format::number(v),

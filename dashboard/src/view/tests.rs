@@ -66,6 +66,7 @@ fn fleet() -> Vec<AgentRow> {
     researcher.reported.tokens_out = Some(2_100);
     researcher.reported.cost = Some(0.42);
     researcher.metrics.insert("queue_depth".into(), 3.0);
+    researcher.metrics.insert("tasks_done".into(), 40.0);
     let mut worker = agent("worker", 1, AgentState::Running, Health::Healthy);
     // An error from an earlier run: not news now that it runs again.
     worker.lifecycle.last_error = Some("exit code 1: stale".into());
@@ -342,6 +343,11 @@ fn detail_app() -> App {
             Chart { metric: metric::CPU_PERCENT.into(), points: series(&|i| (i % 10) as f64 * 1.5) },
             Chart { metric: metric::MEMORY_BYTES.into(), points: series(&|i| 40e6 + (i * 1000) as f64) },
             Chart { metric: "queue_depth".into(), points: series(&|i| (i % 4) as f64) },
+            // A counter: one task every 5 s, after a restart from zero at the 20th point.
+            Chart {
+                metric: "tasks_done".into(),
+                points: series(&|i| if i < 20 { 120.0 + i as f64 } else { (i - 20) as f64 }),
+            },
             Chart { metric: "latency_ms".into(), points: vec![] },
         ],
         events: vec![
@@ -504,6 +510,181 @@ fn a_stopped_agent_reads_as_stopped() {
     assert!(cell_of(&t, "stopped on request").is_some());
     assert!(cell_of(&t, "signal 15").is_none());
     assert!(cell_of(&t, "survey of WAL").is_none(), "the last task");
+    if let Some(d) = app.data.as_mut() {
+        d.snapshot.agents[0].stopped_by = Some("alice (ctl)".into());
+    }
+    assert!(cell_of(&render(&app, 180, 30), "stopped by alice (ctl)").is_some());
+}
+
+fn events_app() -> App {
+    let mut app = normal();
+    app.apply(Action::NextScreen);
+    if let Some(d) = app.data.as_mut() {
+        d.events = Some(newest_events());
+    }
+    app
+}
+
+fn event_detail_app() -> App {
+    let mut app = events_app();
+    // The spawn failure of yesterday, with its long message.
+    app.apply(Action::Move(12));
+    app.apply(Action::Open);
+    assert_eq!(app.screen, Screen::EventDetail);
+    app
+}
+
+/// Every screen at the two sizes an operator is most likely to have: 80x24 and 160x45.
+#[test]
+fn every_screen_at_80x24_and_160x45() {
+    let mut help = normal();
+    help.apply(Action::ToggleHelp);
+    let mut filtering = events_app();
+    filtering.apply(Action::CycleSeverity);
+    filtering.apply(Action::StartFilter);
+    for c in "flaky colour:red".chars() {
+        filtering.apply(Action::Char(c));
+    }
+    let screens = [
+        ("overview", normal()),
+        ("detail", detail_app()),
+        ("events", events_app()),
+        ("event_detail", event_detail_app()),
+        ("help", help),
+        ("events_filter", filtering),
+    ];
+    for (name, app) in screens {
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(&app, w, h).backend());
+        }
+    }
+}
+
+/// Long texts are shown whole, or cut at a word boundary with `…`: text cut mid-word read as
+/// if it were whole.
+#[test]
+fn cut_text_ends_with_an_ellipsis_at_a_word_boundary() {
+    let long = [
+        "waiting for the model server to come back after a restart",
+        "cannot start: model server at http://127.0.0.1:8080/v1/models answered 503 Service Unavailable",
+        "crash loop: 5 restarts within 1m; giving up (no more restarts in this launcher run)",
+        "rate limited by the model server; retrying in 30 seconds",
+    ];
+    for app in [normal(), events_app(), event_detail_app()] {
+        for (w, h) in [(80, 24), (160, 45)] {
+            let text = render(&app, w, h).backend().to_string();
+            for whole in long {
+                for row in text.lines() {
+                    let Some(at) = row.find(&whole[..14]) else { continue };
+                    let rest = &row[at..];
+                    let shown = match rest.find('…') {
+                        Some(end) => &rest[..end + '…'.len_utf8()],
+                        None => rest.split("  ").next().unwrap_or(rest).trim_end_matches(['"', ' ']),
+                    };
+                    if let Some(cut) = shown.strip_suffix('…') {
+                        assert!(whole.starts_with(cut), "{w}x{h}: {shown:?} is not a prefix of {whole:?}");
+                        let next = whole[cut.len()..].chars().next();
+                        assert!(
+                            cut.len() < whole.len() / 2
+                                || next.is_none_or(char::is_whitespace)
+                                || cut.ends_with(char::is_whitespace),
+                            "{w}x{h}: {shown:?} cut mid-word"
+                        );
+                    } else {
+                        assert!(whole.starts_with(shown), "{w}x{h}: {shown:?}");
+                        // Whole unless a wrapped line (event detail) goes on on the next row.
+                        assert!(
+                            shown == whole || app.screen == Screen::EventDetail,
+                            "{w}x{h}: {shown:?} cut without …"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The help overlay fits 80x24: every key is there, and no description wraps back to the
+/// box's first column.
+#[test]
+fn help_fits_80x24() {
+    let mut app = normal();
+    app.apply(Action::ToggleHelp);
+    let t = render(&app, 80, 24);
+    let text = t.backend().to_string();
+    for (keys, _) in crate::input::HELP {
+        assert!(text.contains(keys), "{keys} missing:\n{text}");
+    }
+    assert!(text.contains("Read-only"));
+    let buf = t.backend().buffer();
+    let (top, _) = cell_of(&t, "┌").unwrap();
+    let _ = top;
+    for y in 0..24 {
+        if buf[(0, y)].symbol() == "│" {
+            assert_eq!(buf[(1, y)].symbol(), " ", "row {y} starts at the box's edge");
+        }
+    }
+}
+
+/// Charts say what they show: the agent's newest value (not a bucket mean) in the title, a
+/// counter as its rate, a scale with units, and time labels.
+#[test]
+fn charts_have_values_scales_and_times() {
+    let app = detail_app();
+    let text = render(&app, 160, 45).backend().to_string();
+    for want in ["CPU 3.1%", "memory 40.0M", "queue_depth 3", "20%", "50.0M", "12:01:40", "now"] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+    assert!(text.contains("tasks_done 40 · 0.2/s") && text.contains("0.25/s"), "a counter's rate:\n{text}");
+    // Every chart fits at 160 columns: `m` has nothing to page, and the screen does not offer it.
+    let wide = ratatui::layout::Rect::new(0, 0, 160, 45);
+    assert!(crate::view::detail::all_charts_fit(&app, wide) && !text.contains("(m)"), "{text}");
+    let mut paged = app.clone();
+    crate::app::handle(&mut paged, key('m'), wide);
+    assert_eq!(paged.chart_offset, 0);
+    let narrow = ratatui::layout::Rect::new(0, 0, 80, 24);
+    assert!(!crate::view::detail::all_charts_fit(&app, narrow));
+    crate::app::handle(&mut paged, key('m'), narrow);
+    assert_eq!(paged.chart_offset, 1);
+}
+
+fn key(c: char) -> crate::event::AppEvent {
+    use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+    crate::event::AppEvent::Input(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)))
+}
+
+/// A 1 % blip among zeros is a low bar on the CPU sparkline, not a full one.
+#[test]
+fn sparklines_are_not_blown_up_by_blips() {
+    let mut app = normal();
+    if let Some(d) = app.data.as_mut() {
+        for v in d.sparklines.values_mut() {
+            *v = vec![0.0; 30];
+        }
+        d.sparklines.insert("researcher".into(), [vec![0.0; 20], vec![1.0], vec![0.0; 9]].concat());
+    }
+    let t = render(&app, 160, 45);
+    let text = t.backend().to_string();
+    let row = text.lines().find(|l| l.contains("researcher")).unwrap();
+    assert!(!row.contains('█') && row.contains('▂'), "{row}");
+    assert!(text.contains("CPU 0–10%"), "the scale is named:\n{text}");
+}
+
+/// The sorted column is marked, and `S` turns the order round.
+#[test]
+fn sort_indicator_and_reverse() {
+    let mut app = normal();
+    for _ in 0..3 {
+        app.apply(Action::CycleSort);
+    }
+    let text = render(&app, 160, 45).backend().to_string();
+    assert!(text.contains("CPU%▼"), "{text}");
+    let row = |t: &str, name: &str| t.lines().position(|l| l.contains(&format!("  {name} ")));
+    assert!(row(&text, "spare") < row(&text, "researcher"), "highest CPU first");
+    app.apply(Action::ReverseSort);
+    let text = render(&app, 160, 45).backend().to_string();
+    assert!(text.contains("CPU%▲") && text.contains("reversed"), "{text}");
+    assert!(row(&text, "spare") > row(&text, "researcher"), "lowest CPU first");
 }
 
 /// No screen panics or misdraws at any size, down to a single cell.
