@@ -55,6 +55,8 @@ fn overview_detail_events_event_detail_and_back() {
     // `v` then `/` and an agent: both words apply, not `sev:warningcrasher`.
     tui.keys("v/crasher kind:crashed\r");
     tui.wait_for("agent=crasher · kind=crashed · severity≥warning", LIMIT);
+    // The list read for this filter (the one read before it went with the old filter).
+    tui.wait_for("exited with code 3", LIMIT);
 
     tui.keys("\r");
     tui.wait_for("Event · crasher · crashed", LIMIT);

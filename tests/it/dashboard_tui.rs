@@ -251,7 +251,7 @@ fn waits_for_the_database_without_creating_it_then_opens_it() {
     tui.wait_for("researcher", LIMIT);
     // Resizing redraws for the new size.
     resize(&tui, 120, 30);
-    tui.wait_for("CPU (recent)", LIMIT);
+    tui.wait_for("CPU 0–", LIMIT);
     tui.keys("\x03");
     assert!(tui.wait_exit(LIMIT).success());
     assert!(tui.cooked());

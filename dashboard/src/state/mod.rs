@@ -262,6 +262,25 @@ impl App {
     }
 
     fn apply_editing(&mut self, action: Action) {
+        let before = self.event_query().to_filter(EVENTS_SHOWN);
+        self.apply_edit(action);
+        if self.event_query().to_filter(EVENTS_SHOWN) != before {
+            self.events_query_changed();
+        }
+    }
+
+    /// The Events list read for the old query is not the list the new title names: it goes
+    /// until the data thread has read the new one (the screen says "loading" meanwhile; the
+    /// new query is a new focus, which the data thread reads at once).
+    fn events_query_changed(&mut self) {
+        if self.screen == Screen::Events
+            && let Some(d) = self.data.as_mut()
+        {
+            d.events = None;
+        }
+    }
+
+    fn apply_edit(&mut self, action: Action) {
         let text = self.filter_text();
         match action {
             Action::Char(c) => text.push(c),
@@ -392,6 +411,7 @@ impl App {
         words.push(format!("sev:{next}"));
         self.events_filter = words.join(" ");
         self.event_index = 0;
+        self.events_query_changed();
     }
 
     /// Cycles the sparkline between CPU, memory and every custom metric any agent reports.
@@ -582,6 +602,23 @@ mod tests {
         assert_eq!(app.event_query().unknown, ["kind:nope"]);
         app.apply(Action::Open);
         assert_eq!(app.events_filter, "kind:nope");
+    }
+
+    /// A list read for the old filter is not shown under the new one's title.
+    #[test]
+    fn a_new_events_query_drops_the_old_list() {
+        let mut app = app();
+        app.apply(Action::NextScreen);
+        app.on_data(loaded(app.agents().to_vec(), Some(vec![])));
+        app.apply(Action::StartFilter);
+        app.apply(Action::Char(' '));
+        assert!(app.data.as_ref().unwrap().events.is_some(), "the same query: the list stays");
+        app.apply(Action::Char('b'));
+        assert!(app.data.as_ref().unwrap().events.is_none());
+        app.apply(Action::Open);
+        app.on_data(loaded(app.agents().to_vec(), Some(vec![])));
+        app.apply(Action::CycleSeverity);
+        assert!(app.data.as_ref().unwrap().events.is_none());
     }
 
     /// Scrolled back, the output pane keeps showing the same lines while new ones arrive.

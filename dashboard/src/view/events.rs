@@ -58,9 +58,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     let widest = |f: &dyn Fn(&agentvisor_shared::model::Event) -> usize, head: usize, max: usize| {
         on_screen().map(f).max().unwrap_or(0).max(head).min(max)
     };
-    let time_w = times.iter().skip(offset).take(height).map(|t| format::width(t)).max().unwrap_or(4).max(4);
-    let agent_w = widest(&|e| format::width(&agent(e)), 5, 24);
-    let kind_w = widest(&|e| e.kind.len(), 4, 24);
+    let time_w = times.iter().skip(offset).take(height).map(|t| format::width(t)).max().unwrap_or(8).max(8);
+    let agent_w = widest(&|e| format::width(&agent(e)), 8, 24);
+    let kind_w = widest(&|e| e.kind.len(), 8, 24);
     let fixed = time_w + 8 + agent_w + kind_w + 4;
     let message_w = usize::from(table_area.width).saturating_sub(fixed).max(10);
     let rows: Vec<Row> = shown
