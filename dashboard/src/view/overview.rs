@@ -293,13 +293,16 @@ fn widths(cols: &[Col], cells: &[Vec<String>], heads: &[String], width: u16) -> 
     }
     let mut spare = usize::from(width).saturating_sub(total(&shown, &least));
     let mut out: Vec<(usize, usize)> = shown.iter().map(|&i| (i, least(i))).collect();
-    // Column by column, so every text column that wants more gets its share.
+    // Column by column, so every text column that wants more gets its share; STATUS, which
+    // says most about an agent, twice over.
     while spare > 0 {
         let mut gave = false;
         for (i, w) in &mut out {
-            if spare > 0 && *w < wanted[*i] {
-                *w += 1;
-                spare -= 1;
+            let share = if cols[*i] == Col::Status { 2 } else { 1 };
+            let more = share.min(wanted[*i].saturating_sub(*w)).min(spare);
+            if more > 0 {
+                *w += more;
+                spare -= more;
                 gave = true;
             }
         }
