@@ -26,6 +26,22 @@ impl TerminalGuard {
     }
 }
 
+impl TerminalGuard {
+    /// Hands the terminal back in its normal mode, for another full-screen program.
+    pub fn suspend(&mut self) -> std::io::Result<()> {
+        execute!(std::io::stdout(), DisableMouseCapture)?;
+        ratatui::try_restore()
+    }
+
+    /// Takes the terminal again after [`TerminalGuard::suspend`] and redraws from scratch.
+    pub fn resume(&mut self) -> std::io::Result<()> {
+        use ratatui::crossterm::terminal::{EnterAlternateScreen, enable_raw_mode};
+        enable_raw_mode()?;
+        execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+        self.terminal.clear()
+    }
+}
+
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         let _ = execute!(std::io::stdout(), DisableMouseCapture);

@@ -70,6 +70,8 @@ pub struct App {
     pub now_ms: i64,
     pub color: bool,
     pub quit: bool,
+    /// Esc on the overview (with no filter) quits: the fleet view opened this dashboard.
+    pub back_on_esc: bool,
 }
 
 impl App {
@@ -93,6 +95,7 @@ impl App {
             now_ms: 0,
             color,
             quit: false,
+            back_on_esc: false,
         }
     }
 
@@ -220,6 +223,7 @@ impl App {
 
     fn back(&mut self) {
         match self.screen {
+            Screen::Overview if self.back_on_esc && self.filter.is_empty() => self.quit = true,
             Screen::Overview => self.filter.clear(),
             Screen::Detail | Screen::Events => self.screen = Screen::Overview,
         }

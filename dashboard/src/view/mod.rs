@@ -3,6 +3,7 @@
 
 pub mod detail;
 pub mod events;
+pub mod fleet;
 mod header;
 mod help;
 mod notice;
