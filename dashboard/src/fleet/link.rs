@@ -18,6 +18,8 @@ pub const GIVE_UP: Duration = Duration::from_secs(12 * HEARTBEAT.as_secs());
 /// Retry delays: doubling from the first to the last.
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a command whose output ended gets to exit by itself.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// The longest reason shown for a host: a row, not a log.
 const REASON_CHARS: usize = 160;
 
@@ -154,6 +156,12 @@ fn start(host: &Host) -> Result<Started, String> {
 /// Returns its exit code (if it exited rather than died by a signal) and its last stderr lines.
 fn finish(mut child: Child, stderr: std::thread::JoinHandle<Vec<String>>) -> (Option<i32>, Vec<String>) {
     drop(child.stdin.take());
+    // A command whose output ended is usually exiting: its own exit code (ssh passes the far
+    // side's, 127 for a missing program) says more than the signal of a kill.
+    let deadline = Instant::now() + EXIT_GRACE;
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let _ = child.kill();
     let code = child.wait().ok().and_then(|s| s.code());
     (code, stderr.join().unwrap_or_default())
@@ -259,7 +267,8 @@ pub fn classify(stderr: &[String], code: Option<i32>, not_ours: Option<String>) 
         return "the host's agentvisor-dashboard is older than the fleet view (no `stream`): upgrade it"
             .into();
     }
-    if code == Some(127) || (all.contains("agentvisor-dashboard") && all.contains("not found")) {
+    let missing = all.contains("not found") || all.contains("No such file or directory");
+    if code == Some(127) || (all.contains("agentvisor-dashboard") && missing) {
         return "agentvisor-dashboard not found on the host".into();
     }
     if let Some(reason) = not_ours {
