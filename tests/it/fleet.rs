@@ -104,6 +104,12 @@ fn stream_prints_on_change_and_ends_when_stdin_closes() {
     assert_eq!((up["fleet"]["healthy"].as_u64(), up["fleet"]["enabled"].as_u64()), (Some(1), Some(1)));
     assert_eq!(up["fleet"]["fatal"], 0);
     assert!(up["fleet"]["last_change_at"].is_string(), "{up:#}");
+    assert_eq!(keys(&up), documented_keys("| `stream` |"), "the stream line as docs/fleet.md has it");
+    assert_eq!(
+        keys(&up["fleet"]),
+        documented_keys("| `launcher` |"),
+        "the fleet object as docs/fleet.md has it"
+    );
 
     // A killed launcher changes nothing in the file; the stream still says so, then goes quiet
     // and sends heartbeats.
@@ -120,6 +126,26 @@ fn stream_prints_on_change_and_ends_when_stdin_closes() {
     let child = &mut stream.child;
     let status = wait_until(LIMIT, "stream exit after stdin closed", || child.try_wait().ok().flatten());
     assert!(status.success(), "{status:?}");
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+/// The keys of the docs/fleet.md table whose first key row starts with `first_row`.
+fn documented_keys(first_row: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/fleet.md")).unwrap();
+    let lines: Vec<&str> = doc.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with(first_row)).expect("the table in docs/fleet.md");
+    let mut k: Vec<String> = lines[start..]
+        .iter()
+        .take_while(|l| l.starts_with("| `"))
+        .map(|l| l.split('`').nth(1).unwrap().to_owned())
+        .collect();
+    k.sort();
+    k
 }
 
 fn row(tui: &Tui, host: &str) -> Option<String> {
