@@ -11,6 +11,7 @@ mod commands;
 mod data;
 mod event;
 mod fleet;
+mod fleet_app;
 mod format;
 mod input;
 mod logging;
@@ -76,8 +77,8 @@ fn fleet_main(cli: &Cli) -> u8 {
         }
     };
     match &cli.command {
-        Some(Command::Status(a)) => fleet::status(&hosts, a),
-        None => match fleet::view(hosts) {
+        Some(Command::Status(a)) => fleet_app::status(&hosts, a),
+        None => match fleet_app::view(hosts) {
             Ok(()) => 0,
             Err(e) => {
                 tracing::error!(error = %e, "fleet view failed");
