@@ -161,6 +161,11 @@ fn fleet_view_drills_down_and_follows_a_host_going_down_and_up() {
     let (a, _la) = host();
     let (b, lb) = host();
     let fleet = fleet_file(a.path(), &[("alpha", &a.db()), ("beta", &b.db())]);
+    // A host whose transport connects and then says nothing: it must hold up nobody else.
+    let hang = a.script("hang.sh", "exec sleep 1000");
+    let mut text = std::fs::read_to_string(&fleet).unwrap();
+    text.push_str(&format!("\n[[host]]\nname = \"hang\"\ncommand = \"{} {{args}}\"\n", hang.display()));
+    std::fs::write(&fleet, text).unwrap();
     let mut tui = Tui::start_with(&a, &a.db(), 120, 20, &[], &["--fleet", fleet.to_str().unwrap()]);
     for h in ["alpha", "beta"] {
         let r = wait_row(&tui, h, "up with 1/1 healthy", |r| r.contains(" up ") && r.contains(" 1/1 "));
@@ -168,7 +173,8 @@ fn fleet_view_drills_down_and_follows_a_host_going_down_and_up() {
     }
     let ghost = wait_row(&tui, "ghost", "unreachable", |r| r.contains("UNREACHABLE"));
     assert!(ghost.contains("cannot run /nonexistent/agentvisor-dashboard"), "{ghost}");
-    tui.wait_for("3 hosts · 2 up · 1 unreachable", LIMIT);
+    tui.wait_for("4 hosts · 2 up · 1 unreachable · 1 connecting or slow", LIMIT);
+    assert!(row(&tui, "hang").unwrap().contains("connecting"));
 
     // Enter opens alpha's own dashboard on this terminal; Esc brings the fleet back.
     tui.keys("\r");
