@@ -177,8 +177,12 @@ pub fn first_document(host: &Host, limit: Duration) -> Result<Value, String> {
             Ok(line) => match parse(&line) {
                 Ok(Update::Document(d)) => break Some(*d),
                 Ok(_) => {}
-                Err(e) => {
-                    not_ours.get_or_insert(e);
+                Err(LineError { reason, fatal: true }) => {
+                    not_ours = Some(reason);
+                    break None;
+                }
+                Err(LineError { reason, .. }) => {
+                    not_ours.get_or_insert(reason);
                 }
             },
             Err(RecvTimeoutError::Timeout) => {
@@ -212,8 +216,13 @@ fn connect(index: usize, host: &Host, children: &Children, send: &mut impl FnMut
                 last = Instant::now();
                 let update = match parse(&line) {
                     Ok(u) => u,
-                    Err(e) => {
-                        not_ours.get_or_insert(e);
+                    // Waiting longer would not help: say why now, and retry with backoff.
+                    Err(LineError { reason, fatal: true }) => {
+                        not_ours = Some(reason);
+                        break;
+                    }
+                    Err(LineError { reason, .. }) => {
+                        not_ours.get_or_insert(reason);
                         continue;
                     }
                 };
@@ -244,15 +253,27 @@ fn connect(index: usize, host: &Host, children: &Children, send: &mut impl FnMut
     Session::Ended { reason: classify(&stderr, code, not_ours), got_document }
 }
 
-/// Reads a line of the stream: a document, a heartbeat, or an error naming what came instead.
-pub fn parse(line: &str) -> Result<Update, String> {
-    let v: Value =
-        serde_json::from_str(line).map_err(|_| format!("not an agentvisor stream: {}", clip(line.trim())))?;
-    let version = v["stream"].as_u64().ok_or_else(|| format!("not an agentvisor stream: {}", clip(line)))?;
+/// A line that is not a stream line of this version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineError {
+    pub reason: String,
+    /// The whole stream is unreadable (a newer version), not just this line (a login banner).
+    pub fatal: bool,
+}
+
+/// Reads a line of the stream: a document, a heartbeat, or why it is neither.
+pub fn parse(line: &str) -> Result<Update, LineError> {
+    let not_ours =
+        || LineError { reason: format!("not an agentvisor stream: {}", clip(line.trim())), fatal: false };
+    let v: Value = serde_json::from_str(line).map_err(|_| not_ours())?;
+    let version = v["stream"].as_u64().ok_or_else(not_ours)?;
     if version > STREAM_VERSION {
-        return Err(format!(
-            "the host's agentvisor-dashboard speaks stream version {version}, this one {STREAM_VERSION}: upgrade this one"
-        ));
+        return Err(LineError {
+            reason: format!(
+                "the host's agentvisor-dashboard speaks stream version {version}, this one {STREAM_VERSION}: upgrade this one"
+            ),
+            fatal: true,
+        });
     }
     Ok(match v["type"].as_str() {
         Some("status") => Update::Document(Box::new(v)),
@@ -316,9 +337,11 @@ mod tests {
         let doc = r#"{"stream":1,"type":"status","fleet":{},"status":{}}"#;
         assert!(matches!(parse(doc), Ok(Update::Document(_))));
         assert_eq!(parse(r#"{"stream":1,"type":"heartbeat"}"#), Ok(Update::Alive));
-        assert!(parse("Welcome to box1!").unwrap_err().starts_with("not an agentvisor stream: Welcome"));
+        let banner = parse("Welcome to box1!").unwrap_err();
+        assert!(banner.reason.starts_with("not an agentvisor stream: Welcome") && !banner.fatal);
         assert!(parse(r#"{"verdict":"ok"}"#).is_err());
-        assert!(parse(r#"{"stream":7,"type":"status"}"#).unwrap_err().contains("version 7"));
+        let newer = parse(r#"{"stream":7,"type":"status"}"#).unwrap_err();
+        assert!(newer.reason.contains("version 7") && newer.fatal);
     }
 
     #[test]
