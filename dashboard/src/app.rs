@@ -14,7 +14,7 @@ use ratatui::layout::Rect;
 use std::time::Duration;
 
 /// Redraw at least this often so ages and "stale since" stay current while nothing changes.
-const TICK: Duration = Duration::from_secs(1);
+pub(crate) const TICK: Duration = Duration::from_secs(1);
 
 pub fn run<B: Backend>(
     terminal: &mut Terminal<B>,
@@ -57,6 +57,8 @@ where
 pub fn handle(app: &mut App, ev: AppEvent, area: Rect) {
     match ev {
         AppEvent::Data(msg) => app.on_data(msg),
+        // Only the fleet view has host threads.
+        AppEvent::Host(_) => {}
         AppEvent::Input(ev) => {
             let Some(action) = input::map(&ev, app.editing) else { return };
             let action = match action {

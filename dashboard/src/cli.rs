@@ -33,6 +33,23 @@ pub struct Cli {
     /// else the system's), with the zone in its header.
     #[arg(long, global = true)]
     pub utc: bool,
+    /// Open the fleet view over these hosts (repeatable), each reached through the
+    /// transport; with `status --json`, one document per host. docs/fleet.md.
+    #[arg(long = "host", global = true, value_name = "HOST")]
+    pub hosts: Vec<String>,
+
+    /// The fleet's hosts, their databases and transports, from a TOML file (docs/fleet.md).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub fleet: Option<PathBuf>,
+
+    /// The command that reaches a host: {host} is the host, {args} the dashboard's arguments
+    /// (default: `ssh {host} -- agentvisor-dashboard {args}`).
+    #[arg(long, global = true, value_name = "TEMPLATE")]
+    pub transport: Option<String>,
+
+    /// Esc on the overview quits, as when the fleet view opens a host's dashboard.
+    #[arg(long)]
+    pub back_on_esc: bool,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -48,6 +65,16 @@ pub enum Command {
     Logs(LogsArgs),
     /// Print events, oldest of the selection first.
     Events(EventsArgs),
+    /// Print a JSON line per change (and a heartbeat line when nothing changes) until stdin
+    /// closes: what the fleet view reads from each host (docs/fleet.md).
+    Stream(StreamArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// JSON lines, the only format (required, so a later text form stays possible).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,8 @@ mod cli;
 mod commands;
 mod data;
 mod event;
+mod fleet;
+mod fleet_app;
 mod format;
 mod input;
 mod logging;
@@ -38,12 +40,16 @@ pub fn main() -> ExitCode {
     if !cli.normal_priority {
         agentvisor_shared::reader::lower_thread_priority();
     }
+    if !cli.hosts.is_empty() || cli.fleet.is_some() {
+        return ExitCode::from(fleet_main(&cli));
+    }
     let resolved = resolve_db(cli.db.as_deref());
     let code = match &cli.command {
         Some(Command::Status(a)) => commands::status::run(&resolved, a),
         Some(Command::Logs(a)) => commands::logs::run(&resolved, a),
         Some(Command::Events(a)) => commands::events::run(&resolved, a),
-        None => match dashboard(resolved, cli.utc) {
+        Some(Command::Stream(a)) => commands::stream::run(&resolved, a),
+        None => match dashboard(resolved, cli.utc, cli.back_on_esc) {
             Ok(()) => 0,
             Err(e) => {
                 tracing::error!(error = %e, "dashboard failed");
@@ -55,7 +61,42 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn dashboard(resolved: Resolved, utc: bool) -> anyhow::Result<()> {
+/// `--host`/`--fleet`: the fleet view, or `status` of every host; other commands read one
+/// database and are run on the host itself.
+fn fleet_main(cli: &Cli) -> u8 {
+    let hosts = match fleet::config::hosts(
+        &cli.hosts,
+        cli.db.as_deref(),
+        cli.transport.as_deref(),
+        cli.fleet.as_deref(),
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("agentvisor-dashboard: {e}");
+            return 2;
+        }
+    };
+    match &cli.command {
+        Some(Command::Status(a)) => fleet_app::status(&hosts, a),
+        None => match fleet_app::view(hosts) {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!(error = %e, "fleet view failed");
+                eprintln!("agentvisor-dashboard: {e:#}");
+                1
+            }
+        },
+        Some(_) => {
+            eprintln!(
+                "agentvisor-dashboard: --host and --fleet go with the fleet view and `status`; \
+                 run the other commands on the host (ssh HOST agentvisor-dashboard ...)"
+            );
+            2
+        }
+    }
+}
+
+fn dashboard(resolved: Resolved, utc: bool, back_on_esc: bool) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("stdout is not a terminal; for scripts use `status --json`, `logs` or `events`");
@@ -70,6 +111,7 @@ fn dashboard(resolved: Resolved, utc: bool) -> anyhow::Result<()> {
     event::spawn_input(tx)?;
     let mut app = state::App::new(color);
     app.zone = if utc { format::Zone::Utc } else { format::Zone::Local };
+    app.back_on_esc = back_on_esc;
     app::run(&mut guard.terminal, &mut app, &rx, &focus_tx, agentvisor_shared::time::now_ms)
 }
 

@@ -26,6 +26,26 @@ impl TerminalGuard {
     }
 }
 
+impl TerminalGuard {
+    /// Hands the terminal back in its normal mode, for another full-screen program.
+    pub fn suspend(&mut self) -> std::io::Result<()> {
+        execute!(std::io::stdout(), DisableMouseCapture)?;
+        ratatui::try_restore()
+    }
+
+    /// Takes the terminal again after [`TerminalGuard::suspend`] and redraws from scratch.
+    pub fn resume(&mut self) -> std::io::Result<()> {
+        use ratatui::crossterm::terminal::{Clear, ClearType, EnterAlternateScreen, enable_raw_mode};
+        enable_raw_mode()?;
+        execute!(std::io::stdout(), EnterAlternateScreen, Clear(ClearType::All), EnableMouseCapture)?;
+        // A new terminal has no previous frame, so the next draw paints every cell.
+        // (`Terminal::clear` would ask the terminal for the cursor position, which not every
+        // terminal answers.)
+        self.terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
+        Ok(())
+    }
+}
+
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         let _ = execute!(std::io::stdout(), DisableMouseCapture);

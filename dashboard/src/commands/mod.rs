@@ -4,6 +4,7 @@
 pub mod events;
 pub mod logs;
 pub mod status;
+pub mod stream;
 
 use crate::assess::Verdict;
 use crate::data::watch::DbWatch;

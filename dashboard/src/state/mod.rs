@@ -86,6 +86,8 @@ pub struct App {
     pub zone: Zone,
     pub color: bool,
     pub quit: bool,
+    /// Esc on the overview (with no filter) quits: the fleet view opened this dashboard.
+    pub back_on_esc: bool,
 }
 
 impl App {
@@ -113,6 +115,7 @@ impl App {
             zone: Zone::Local,
             color,
             quit: false,
+            back_on_esc: false,
         }
     }
 
@@ -310,6 +313,7 @@ impl App {
             return;
         }
         match self.screen {
+            Screen::Overview if self.back_on_esc && self.filter.is_empty() => self.quit = true,
             Screen::Overview => self.filter.clear(),
             _ => self.screen = Screen::Overview,
         }

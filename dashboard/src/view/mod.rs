@@ -4,6 +4,7 @@
 pub mod detail;
 mod event_detail;
 pub mod events;
+pub mod fleet;
 mod header;
 mod help;
 mod notice;
