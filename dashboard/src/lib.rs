@@ -13,6 +13,7 @@ mod event;
 mod format;
 mod input;
 mod logging;
+mod serve;
 mod state;
 mod terminal;
 mod view;
@@ -43,6 +44,7 @@ pub fn main() -> ExitCode {
         Some(Command::Status(a)) => commands::status::run(&resolved, a),
         Some(Command::Logs(a)) => commands::logs::run(&resolved, a),
         Some(Command::Events(a)) => commands::events::run(&resolved, a),
+        Some(Command::Serve(a)) => serve::run(&resolved, a),
         None => match dashboard(resolved) {
             Ok(()) => 0,
             Err(e) => {

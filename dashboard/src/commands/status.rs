@@ -16,14 +16,7 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> u8 {
         Ok(s) => s,
         Err(code) => {
             if args.json {
-                let v = json!({
-                    "verdict": Verdict::NoDatabase.as_str(),
-                    "exit_code": code,
-                    "database": {"path": resolved.path.display().to_string(), "source": resolved.source.to_string()},
-                    "launcher": null,
-                    "agents": [],
-                });
-                print_lines([v.to_string()]);
+                print_lines([unreadable_json(resolved, code).to_string()]);
             }
             return code;
         }
@@ -34,6 +27,17 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> u8 {
         if args.json { vec![to_json(&snapshot, resolved, now).to_string()] } else { table(&snapshot, now) };
     print_lines(out);
     verdict.code()
+}
+
+/// The `--json` object when the database cannot be read; `code` is the exit code.
+pub fn unreadable_json(resolved: &Resolved, code: u8) -> Value {
+    json!({
+        "verdict": Verdict::NoDatabase.as_str(),
+        "exit_code": code,
+        "database": {"path": resolved.path.display().to_string(), "source": resolved.source.to_string()},
+        "launcher": null,
+        "agents": [],
+    })
 }
 
 /// The `--json` object. Times are RFC 3339 UTC; ages and durations are seconds as floats;
