@@ -460,3 +460,61 @@ impl Exposition {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assess::tests::{agent, session, snapshot};
+    use agentvisor_shared::model::Health;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn exposition(max_custom: usize) -> Exposition {
+        let mut a = agent("a", AgentState::Running, Health::Healthy);
+        for name in ["queue_depth", "jobs_done", metric::CPU_PERCENT] {
+            a.metrics.insert(Arc::from(name), 50.0);
+        }
+        let read = Read {
+            snapshot: snapshot(Some(session(10_000, None)), vec![a]),
+            events: [3, 2, 1, 0],
+            took: Duration::from_millis(2),
+        };
+        Exposition { read: Ok(read), now_ms: 10_000, max_custom }
+    }
+
+    #[test]
+    fn formats_follow_the_accept_header() {
+        let om = exposition(10).encode(Format::OpenMetrics).unwrap();
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        assert!(om.contains("# TYPE agentvisor_agent_restarts counter\n"), "{om}");
+        assert!(om.contains("agentvisor_events_total{severity=\"warning\"} 2.0\n"), "{om}");
+        let text = exposition(10).encode(Format::Prometheus).unwrap();
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(text.contains("# TYPE agentvisor_agent_restarts_total counter\n"), "{text}");
+        assert!(text.contains("agentvisor_agent_cpu_ratio{agent=\"a\"} 0.5\n"), "{text}");
+        assert_eq!(
+            Format::from_accept(Some("application/openmetrics-text;version=1.0.0")),
+            Format::OpenMetrics
+        );
+        assert_eq!(Format::from_accept(Some("*/*")), Format::Prometheus);
+        assert_eq!(Format::from_accept(None), Format::Prometheus);
+    }
+
+    #[test]
+    fn custom_series_are_capped_and_the_rest_counted() {
+        let text = exposition(1).encode(Format::Prometheus).unwrap();
+        let custom = text.lines().filter(|l| l.starts_with("agentvisor_agent_custom_metric{")).count();
+        assert_eq!(custom, 1, "{text}");
+        assert!(text.contains("agentvisor_exporter_custom_series_dropped 1.0\n"), "{text}");
+        // The built-in cpu_percent is exported as CPU, never as a custom metric.
+        assert!(!text.contains("metric=\"cpu_percent\""), "{text}");
+    }
+
+    #[test]
+    fn an_unreadable_database_is_said_in_two_gauges() {
+        let e = Exposition { read: Err("gone".into()), now_ms: 0, max_custom: 10 };
+        let text = e.encode(Format::Prometheus).unwrap();
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(samples, ["agentvisor_database_readable 0.0", "agentvisor_launcher_up 0.0"], "{text}");
+    }
+}

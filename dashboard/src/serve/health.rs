@@ -55,3 +55,46 @@ pub fn readyz(s: &Snapshot, now_ms: i64) -> Probe {
 fn age(now_ms: i64, then_ms: i64) -> String {
     format::duration_ms((now_ms - then_ms).max(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assess::tests::{agent, session, snapshot};
+    use agentvisor_shared::model::{AgentState, Health};
+
+    #[test]
+    fn livez_says_why_the_launcher_is_not_live() {
+        let now = 10_000;
+        assert!(livez(&snapshot(Some(session(now - 500, None)), vec![]), now).is_ok());
+        let stale = livez(&snapshot(Some(session(now - 40_000, None)), vec![]), now).unwrap_err();
+        assert!(stale.contains("stale: last seen 40.0s ago"), "{stale}");
+        let stopped =
+            livez(&snapshot(Some(session(now - 40_000, Some(now - 30_000))), vec![]), now).unwrap_err();
+        assert!(stopped.starts_with("launcher stopped 30.0s ago (signal)"), "{stopped}");
+        assert_eq!(livez(&snapshot(None, vec![]), now).unwrap_err(), "no launcher has run on this database");
+    }
+
+    #[test]
+    fn readyz_names_the_unhealthy_enabled_agents_and_counts_the_rest() {
+        let now = 10_000;
+        let live = || Some(session(now, None));
+        let healthy = agent("a", AgentState::Running, Health::Healthy);
+        let mut disabled = agent("off", AgentState::Stopped, Health::Unknown);
+        disabled.enabled = false;
+        let ok = readyz(&snapshot(live(), vec![healthy.clone(), disabled]), now);
+        assert_eq!(ok.unwrap(), "1/1 enabled agents healthy");
+
+        let mut agents = vec![healthy];
+        agents.extend((0..7).map(|i| agent(&format!("bad{i}"), AgentState::Backoff, Health::Unhealthy)));
+        let reason = readyz(&snapshot(live(), agents.clone()), now).unwrap_err();
+        assert!(
+            reason.starts_with("7 of 8 enabled agents not healthy: bad0 (backoff, unhealthy), "),
+            "{reason}"
+        );
+        assert!(reason.ends_with("bad4 (backoff, unhealthy), and 2 more"), "{reason}");
+
+        // With the launcher gone, the agents' rows are stale: not ready whatever they say.
+        let down = readyz(&snapshot(None, agents), now).unwrap_err();
+        assert_eq!(down, "no launcher has run on this database");
+    }
+}
