@@ -5,6 +5,7 @@
 //! sizes into a file in the temporary directory, which is what the crate's test does.
 
 mod disk;
+mod exporter;
 mod floor;
 mod frame;
 mod ingest;
@@ -60,7 +61,8 @@ struct AllArgs {
     /// the temporary directory with --quick].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer).
+    /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer,
+    /// exporter).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where databases and agents' files go [default: a new temporary directory].
@@ -165,6 +167,33 @@ fn all(a: AllArgs) -> Result<()> {
         };
         let dashboard = workspace_binary("agentvisor-dashboard", a.quick).ok();
         sections.push(step(frame::TITLE, || frame::run(&work, dashboard.as_deref(), &p)));
+    }
+    if wants("exporter") {
+        let p = if a.quick {
+            exporter::Params {
+                agents: 20,
+                scrapes: 5,
+                scrape_gap: Duration::from_millis(100),
+                exporters: 3,
+                phase: Duration::from_millis(1500),
+                reps: 1,
+                period: Duration::from_millis(20),
+            }
+        } else {
+            exporter::Params {
+                agents: 1000,
+                scrapes: 200,
+                scrape_gap: Duration::from_millis(250),
+                exporters: 3,
+                phase: Duration::from_secs(10),
+                reps: 4,
+                period: Duration::from_millis(50),
+            }
+        };
+        sections.push(match workspace_binary("agentvisor-dashboard", a.quick) {
+            Ok(bin) => step(exporter::TITLE, || exporter::run(&work, &bin, &p)),
+            Err(e) => Section::skipped(exporter::TITLE, format!("{e:#}")),
+        });
     }
     let launcher_bin = if wants("scale") || wants("restart") || wants("peer") {
         workspace_binary("agentvisor-launcher", a.quick)
