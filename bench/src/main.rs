@@ -68,6 +68,11 @@ struct AllArgs {
     /// Where databases and agents' files go [default: a new temporary directory].
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Measure the launcher and dashboard binaries found next to this program as they are,
+    /// without building them in release mode first (the report's "Build" line says which
+    /// profile this program was built with; use the same for both).
+    #[arg(long)]
+    no_build: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -126,7 +131,7 @@ fn all(a: AllArgs) -> Result<()> {
                 readers: 3,
             }
         };
-        let dashboard = workspace_binary("agentvisor-dashboard", a.quick).ok();
+        let dashboard = workspace_binary("agentvisor-dashboard", a.quick || a.no_build).ok();
         sections.push(step(interference::TITLE, || interference::run(&work, dashboard.as_deref(), &p)));
     }
     if wants("disk") {
@@ -165,7 +170,7 @@ fn all(a: AllArgs) -> Result<()> {
                 dashboard_watch: Duration::from_secs(5),
             }
         };
-        let dashboard = workspace_binary("agentvisor-dashboard", a.quick).ok();
+        let dashboard = workspace_binary("agentvisor-dashboard", a.quick || a.no_build).ok();
         sections.push(step(frame::TITLE, || frame::run(&work, dashboard.as_deref(), &p)));
     }
     if wants("exporter") {
@@ -190,13 +195,13 @@ fn all(a: AllArgs) -> Result<()> {
                 period: Duration::from_millis(50),
             }
         };
-        sections.push(match workspace_binary("agentvisor-dashboard", a.quick) {
+        sections.push(match workspace_binary("agentvisor-dashboard", a.quick || a.no_build) {
             Ok(bin) => step(exporter::TITLE, || exporter::run(&work, &bin, &p)),
             Err(e) => Section::skipped(exporter::TITLE, format!("{e:#}")),
         });
     }
     let launcher_bin = if wants("scale") || wants("restart") || wants("peer") {
-        workspace_binary("agentvisor-launcher", a.quick)
+        workspace_binary("agentvisor-launcher", a.quick || a.no_build)
     } else {
         Err(anyhow::anyhow!("not wanted"))
     };
