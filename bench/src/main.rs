@@ -334,6 +334,9 @@ fn command_line(a: &AllArgs) -> String {
     if !a.only.is_empty() {
         c.push_str(&format!(" --only {}", a.only.join(",")));
     }
+    if a.no_build {
+        c.push_str(" --no-build");
+    }
     c
 }
 
