@@ -363,7 +363,7 @@ fn summarise(
 }
 
 /// Commit latencies in milliseconds over one phase.
-fn timed_commits(h: &WriterHandle, p: &Params, tick: &mut u64) -> Result<Vec<f64>> {
+pub fn timed_commits(h: &WriterHandle, p: &Params, tick: &mut u64) -> Result<Vec<f64>> {
     let mut out = Vec::new();
     let end = Instant::now() + p.phase;
     let mut next = Instant::now();

@@ -5,6 +5,7 @@
 //! sizes into a file in the temporary directory, which is what the crate's test does.
 
 mod disk;
+mod exporter;
 mod floor;
 mod frame;
 mod ingest;
@@ -60,12 +61,18 @@ struct AllArgs {
     /// the temporary directory with --quick].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer).
+    /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer,
+    /// exporter).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where databases and agents' files go [default: a new temporary directory].
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Measure the launcher and dashboard binaries found next to this program as they are,
+    /// without building them in release mode first (the report's "Build" line says which
+    /// profile this program was built with; use the same for both).
+    #[arg(long)]
+    no_build: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -124,7 +131,7 @@ fn all(a: AllArgs) -> Result<()> {
                 readers: 3,
             }
         };
-        let dashboard = workspace_binary("agentvisor-dashboard", a.quick).ok();
+        let dashboard = workspace_binary("agentvisor-dashboard", a.quick || a.no_build).ok();
         sections.push(step(interference::TITLE, || interference::run(&work, dashboard.as_deref(), &p)));
     }
     if wants("disk") {
@@ -163,11 +170,38 @@ fn all(a: AllArgs) -> Result<()> {
                 dashboard_watch: Duration::from_secs(5),
             }
         };
-        let dashboard = workspace_binary("agentvisor-dashboard", a.quick).ok();
+        let dashboard = workspace_binary("agentvisor-dashboard", a.quick || a.no_build).ok();
         sections.push(step(frame::TITLE, || frame::run(&work, dashboard.as_deref(), &p)));
     }
+    if wants("exporter") {
+        let p = if a.quick {
+            exporter::Params {
+                agents: 20,
+                scrapes: 5,
+                scrape_gap: Duration::from_millis(100),
+                exporters: 3,
+                phase: Duration::from_millis(1500),
+                reps: 1,
+                period: Duration::from_millis(20),
+            }
+        } else {
+            exporter::Params {
+                agents: 1000,
+                scrapes: 200,
+                scrape_gap: Duration::from_millis(250),
+                exporters: 3,
+                phase: Duration::from_secs(10),
+                reps: 4,
+                period: Duration::from_millis(50),
+            }
+        };
+        sections.push(match workspace_binary("agentvisor-dashboard", a.quick || a.no_build) {
+            Ok(bin) => step(exporter::TITLE, || exporter::run(&work, &bin, &p)),
+            Err(e) => Section::skipped(exporter::TITLE, format!("{e:#}")),
+        });
+    }
     let launcher_bin = if wants("scale") || wants("restart") || wants("peer") {
-        workspace_binary("agentvisor-launcher", a.quick)
+        workspace_binary("agentvisor-launcher", a.quick || a.no_build)
     } else {
         Err(anyhow::anyhow!("not wanted"))
     };
@@ -299,6 +333,9 @@ fn command_line(a: &AllArgs) -> String {
     }
     if !a.only.is_empty() {
         c.push_str(&format!(" --only {}", a.only.join(",")));
+    }
+    if a.no_build {
+        c.push_str(" --no-build");
     }
     c
 }

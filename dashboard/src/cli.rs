@@ -68,6 +68,9 @@ pub enum Command {
     /// Print a JSON line per change (and a heartbeat line when nothing changes) until stdin
     /// closes: what the fleet view reads from each host (docs/fleet.md).
     Stream(StreamArgs),
+    /// Serve /metrics (OpenMetrics for Prometheus), /livez, /readyz and /status.json over
+    /// HTTP, read-only like every other view (docs/exporter.md).
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +116,28 @@ pub struct EventsArgs {
     /// Keep printing new events as the launcher records them.
     #[arg(short, long)]
     pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on, IP:PORT. Only a loopback address unless --allow-remote.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9464", value_parser = parse_listen)]
+    pub listen: std::net::SocketAddr,
+    /// Allow --listen on an address other than loopback (the endpoints have no TLS and no
+    /// authentication of their own: put a reverse proxy in front, see docs/exporter.md).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Database readers kept open, so that this many requests are served at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub readers: u32,
+    /// The most custom (X_METRIC_*) series one scrape exposes, over all agents; past it the
+    /// rest are left out and counted in agentvisor_exporter_custom_series_dropped.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_custom_series: usize,
+}
+
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse().map_err(|_| "expected IP:PORT, such as 127.0.0.1:9464 or [::1]:9464".to_owned())
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {

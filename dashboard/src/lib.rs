@@ -15,6 +15,7 @@ mod fleet_app;
 mod format;
 mod input;
 mod logging;
+mod serve;
 mod state;
 mod terminal;
 mod view;
@@ -49,6 +50,7 @@ pub fn main() -> ExitCode {
         Some(Command::Logs(a)) => commands::logs::run(&resolved, a),
         Some(Command::Events(a)) => commands::events::run(&resolved, a),
         Some(Command::Stream(a)) => commands::stream::run(&resolved, a),
+        Some(Command::Serve(a)) => serve::run(&resolved, a),
         None => match dashboard(resolved, cli.utc, cli.back_on_esc) {
             Ok(()) => 0,
             Err(e) => {

@@ -415,6 +415,23 @@ impl Reader {
         })
     }
 
+    /// How many events of each severity have an id above `after_id`, and the highest id in the
+    /// table (0 when empty), read together: the exporter's event counters, kept up to date by
+    /// counting only new rows (a range of the primary key) at each scrape.
+    pub fn event_counts_after(&self, after_id: i64) -> Result<(Vec<(Severity, i64)>, i64)> {
+        self.read(|c| {
+            let max: i64 =
+                c.prepare_cached("SELECT coalesce(max(id), 0) FROM events")?.query_row([], |r| r.get(0))?;
+            let counts = c
+                .prepare_cached(
+                    "SELECT severity, count(*) FROM events WHERE id > ?1 AND id <= ?2 GROUP BY severity",
+                )?
+                .query_map(params![after_id, max], |r| Ok((parse_text(r, 0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((counts, max))
+        })
+    }
+
     /// The newest `limit` captured lines of `agent` (after `after_id` if given), oldest first.
     pub fn logs(&self, agent: &str, after_id: Option<i64>, limit: i64) -> Result<Vec<LogLine>> {
         let mut lines = self.read(|c| {

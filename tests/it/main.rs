@@ -13,6 +13,7 @@ mod dashboard_launcher;
 mod dashboard_navigation;
 mod dashboard_readonly;
 mod dashboard_tui;
+mod exporter;
 mod faults_crash_loop;
 mod faults_disk_full;
 mod faults_notify_garbage;

@@ -16,7 +16,7 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> u8 {
         Ok(s) => s,
         Err(code) => {
             if args.json {
-                print_lines([no_database_json(resolved, code).to_string()]);
+                print_lines([unreadable_json(resolved, code).to_string()]);
             }
             return code;
         }
@@ -29,8 +29,8 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> u8 {
     verdict.code()
 }
 
-/// The `--json` object when no database can be read: the same keys a script looks at first.
-pub fn no_database_json(resolved: &Resolved, code: u8) -> Value {
+/// The `--json` object when the database cannot be read; `code` is the exit code.
+pub fn unreadable_json(resolved: &Resolved, code: u8) -> Value {
     json!({
         "verdict": Verdict::NoDatabase.as_str(),
         "exit_code": code,

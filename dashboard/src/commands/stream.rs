@@ -5,7 +5,7 @@
 //! database over the network. The line format is documented in docs/fleet.md.
 
 use super::print_lines;
-use super::status::{no_database_json, to_json};
+use super::status::{unreadable_json, to_json};
 use crate::assess::{Liveness, Summary, Verdict};
 use crate::cli::StreamArgs;
 use crate::data::watch::DbWatch;
@@ -124,7 +124,7 @@ impl Stream<'_> {
 
     fn document_without_database(&mut self, error: String) -> (Value, bool) {
         let code = Verdict::NoDatabase.code();
-        let status = no_database_json(self.resolved, code);
+        let status = unreadable_json(self.resolved, code);
         let fleet = json!({
             "launcher": null, "agents": 0, "enabled": 0, "healthy": 0, "fatal": 0, "in_trouble": 0,
             "alerts_firing": null, "cost": null, "last_change_at": null, "last_change": null,
