@@ -288,6 +288,7 @@ pub(crate) mod tests {
             },
             updated_ms: 0,
             metrics: Default::default(),
+            probes: Vec::new(),
         }
     }
 

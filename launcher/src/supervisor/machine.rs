@@ -8,11 +8,15 @@
 //! lifecycle decision and is applied outside (`notices.rs`); only its signs of life and
 //! `READY=1` are inputs here.
 
+mod probes;
+
 use super::policy::{Decision, Tracker};
-use crate::config::{AgentConfig, OnHeartbeatTimeout, Ready, Restart};
+use crate::config::{AgentConfig, OnHeartbeatTimeout, Restart};
 use crate::deadline;
+use crate::probe::Role;
 use agentvisor_shared::model::{AgentState, EventKind, Severity};
 use nix::sys::signal::Signal;
+pub use probes::Tally;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -85,6 +89,14 @@ pub enum Input {
     Kill,
     /// The launcher let go of the agent (its command channel closed).
     LetGo,
+    /// A check of the agent's `role` probe ended; `detail` says what it saw.
+    Probe {
+        role: Role,
+        ok: bool,
+        detail: String,
+    },
+    /// A line of the agent's output matched `ready_log_line`.
+    ReadyLine,
 }
 
 /// What the shell does.
@@ -130,6 +142,17 @@ pub enum Effect {
     AnswerStops,
     Arm(Timer, Instant),
     Disarm(Timer),
+    /// Start (`on`) or stop the agent's `role` probe for this run.
+    Probe {
+        role: Role,
+        on: bool,
+    },
+    /// Stop every probe of the run.
+    StopProbes,
+    /// A probe's consecutive results and state, to be shown.
+    ProbeTally(Role, Tally),
+    /// The status says healthy (a liveness probe passes), written and published at once.
+    MarkHealthy,
 }
 
 /// Where the supervisor is.
@@ -167,6 +190,8 @@ pub struct Run {
     /// The deadlines last moved by a stall (see [`stall_grace`]), so they move once only.
     pub ready_extended: Option<Instant>,
     pub hb_extended: Option<Instant>,
+    /// The readiness and liveness probes' tallies, by [`Role`].
+    pub probes: [Tally; 2],
 }
 
 /// A stop of the process.
@@ -397,7 +422,7 @@ fn spawning(
 
 /// The process `pid` was started at `now`.
 fn started(cfg: &AgentConfig, pid: i32, now: Instant, out: &mut Vec<Effect>) -> Run {
-    let ready = cfg.ready == Ready::Started;
+    let ready = cfg.ready_at_start();
     let hb_timeout = cfg.heartbeat_timeout.map(|t| t.get());
     let run = Run {
         pid,
@@ -408,7 +433,9 @@ fn started(cfg: &AgentConfig, pid: i32, now: Instant, out: &mut Vec<Effect>) -> 
         hb_due: None,
         ready_extended: None,
         hb_extended: None,
+        probes: Default::default(),
     };
+    probes::on_start(cfg, ready, out);
     if ready {
         out.push(Effect::Ready);
         out.push(Effect::SetState(AgentState::Running));
@@ -441,6 +468,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 out.push(Effect::SetState(AgentState::Running));
                 let msg = format!("ready after {}", human(now.saturating_duration_since(run.started)));
                 out.push(event(EventKind::Ready, Severity::Info, msg));
+                probes::on_ready(cfg, out);
             }
             Next::Stay
         }
@@ -457,7 +485,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 out.push(Effect::Arm(Timer::Ready, later));
                 return Next::Stay;
             }
-            let msg = format!("not ready within {} (no READY=1)", human(period));
+            let msg = format!("not ready within {} ({})", human(period), probes::awaited(cfg));
             out.push(event(EventKind::ReadyTimeout, Severity::Error, msg));
             Next::To(begin_stop(cfg, run, Why::Failed("ready timeout"), now, out))
         }
@@ -498,9 +526,11 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 OnHeartbeatTimeout::Mark => Next::Stay,
             }
         }
+        input @ (Input::Probe { .. } | Input::ReadyLine) => probes::running(cfg, run, input, now, out),
         Input::Exited(exit) => {
             out.push(Effect::Disarm(Timer::Ready));
             out.push(Effect::Disarm(Timer::Heartbeat));
+            out.push(Effect::StopProbes);
             out.push(Effect::RecordExit(exit));
             let ran_for = now.saturating_duration_since(run.started);
             let (failed, how) = describe(exit);
@@ -528,6 +558,7 @@ fn begin_stop(cfg: &AgentConfig, run: &Run, why: Why, now: Instant, out: &mut Ve
     };
     out.push(Effect::Disarm(Timer::Ready));
     out.push(Effect::Disarm(Timer::Heartbeat));
+    out.push(Effect::StopProbes);
     out.push(Effect::SetState(AgentState::Stopping));
     out.push(event(EventKind::Stopping, Severity::Info, format!("stopping: {reason}")));
     out.push(Effect::SignalStop);
@@ -546,6 +577,7 @@ fn begin_stop(cfg: &AgentConfig, run: &Run, why: Why, now: Instant, out: &mut Ve
 fn kill_now(run: &Run, reason: &str, out: &mut Vec<Effect>) -> State {
     out.push(Effect::Disarm(Timer::Ready));
     out.push(Effect::Disarm(Timer::Heartbeat));
+    out.push(Effect::StopProbes);
     out.push(Effect::KillGroup);
     let why = Why::Command { reason: reason.to_owned() };
     State::Stopping(Stop {
@@ -697,6 +729,8 @@ pub fn stall_grace(
 mod tests {
     use super::*;
     use std::path::Path;
+
+    mod probes;
 
     const PID: i32 = 42;
 

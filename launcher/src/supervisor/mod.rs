@@ -37,6 +37,7 @@ pub mod fault;
 mod machine;
 mod notices;
 mod policy;
+mod probing;
 mod run;
 mod timers;
 
@@ -130,6 +131,7 @@ pub struct Supervisor {
     /// While the agent's process is stopped: why it is shown unhealthy. `status` keeps what
     /// heartbeats say, shown again once the process runs.
     stopped: Option<String>,
+    probes: probing::Probes,
 }
 
 /// How often coalesced status changes and custom metrics are handed to the writer.
@@ -142,7 +144,9 @@ impl Supervisor {
         // What the fleet published for a new member: a fresh status carrying the agent's
         // restart count so far.
         let status = s.published.borrow().clone();
+        let probes = probing::Probes::new(&s);
         Supervisor {
+            probes,
             s,
             machine: Machine::new(status.lifecycle.restarts),
             status,
@@ -166,6 +170,9 @@ impl Supervisor {
 
     pub async fn run(mut self) {
         self.commit();
+        // Rows of probes no longer configured go; the configured ones show "unknown".
+        let op = self.probes.write_op(&self.status.agent);
+        let _ = self.s.writer.send(op);
         let waiting_for = self
             .s
             .dependencies
@@ -236,7 +243,7 @@ impl Supervisor {
 
     /// Whether coalesced changes wait for [`Supervisor::flush`].
     fn has_pending(&self) -> bool {
-        self.dirty || !self.samples.is_empty()
+        self.dirty || !self.samples.is_empty() || self.probes.dirty
     }
 
     /// Hands coalesced status changes and custom metrics to the writer, if it has room.
@@ -248,6 +255,10 @@ impl Supervisor {
         }
         if !self.samples.is_empty() {
             let _ = self.s.writer.offer(WriteOp::Samples(std::mem::take(&mut self.samples)));
+        }
+        if self.probes.dirty {
+            let op = self.probes.write_op(&self.status.agent);
+            self.probes.dirty = !self.s.writer.offer(op);
         }
     }
 
