@@ -11,6 +11,7 @@ mod ingest;
 mod interference;
 mod launcher;
 mod peer;
+mod probes;
 mod procstat;
 mod pty_dashboard;
 mod reader_loop;
@@ -60,7 +61,7 @@ struct AllArgs {
     /// the temporary directory with --quick].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer).
+    /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer, probes).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where databases and agents' files go [default: a new temporary directory].
@@ -166,7 +167,7 @@ fn all(a: AllArgs) -> Result<()> {
         let dashboard = workspace_binary("agentvisor-dashboard", a.quick).ok();
         sections.push(step(frame::TITLE, || frame::run(&work, dashboard.as_deref(), &p)));
     }
-    let launcher_bin = if wants("scale") || wants("restart") || wants("peer") {
+    let launcher_bin = if wants("scale") || wants("restart") || wants("peer") || wants("probes") {
         workspace_binary("agentvisor-launcher", a.quick)
     } else {
         Err(anyhow::anyhow!("not wanted"))
@@ -190,6 +191,27 @@ fn all(a: AllArgs) -> Result<()> {
         sections.push(match &launcher_bin {
             Ok(bin) => step(scale::TITLE, || scale::run(&work, bin, &p)),
             Err(e) => Section::skipped(scale::TITLE, format!("{e:#}")),
+        });
+    }
+    if wants("probes") {
+        let p = if a.quick {
+            probes::Params {
+                agents: 5,
+                reps: 1,
+                settle: Duration::from_millis(200),
+                window: Duration::from_secs(2),
+            }
+        } else {
+            probes::Params {
+                agents: 1000,
+                reps: 3,
+                settle: Duration::from_secs(5),
+                window: Duration::from_secs(30),
+            }
+        };
+        sections.push(match &launcher_bin {
+            Ok(bin) => step(probes::TITLE, || probes::run(&work, bin, &p)),
+            Err(e) => Section::skipped(probes::TITLE, format!("{e:#}")),
         });
     }
     if wants("peer") || wants("restart") {

@@ -35,9 +35,10 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     };
     let detail = app.data.as_ref().and_then(|d| d.detail.as_ref()).filter(|d| d.agent == name);
     let charts_height = if body.height >= 30 { 10 } else { 7 };
+    let probe_lines = super::probes::lines(agent, app.now_ms, theme);
     let [title, info, charts, bottom] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(7),
+        Constraint::Length(7 + probe_lines.len() as u16),
         Constraint::Length(charts_height),
         Constraint::Fill(1),
     ])
@@ -48,6 +49,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     }
     frame.render_widget(Paragraph::new(title_spans), title);
     let mut info_lines = info_lines(agent, detail, app.now_ms, theme);
+    info_lines.extend(probe_lines);
     let width = usize::from(info.width.saturating_sub(10));
     let events = detail.map(|d| d.events.as_slice()).unwrap_or_default();
     let ready = timeline::ReadyWhen::of(detail.and_then(|d| d.config.as_ref()));

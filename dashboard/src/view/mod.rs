@@ -7,6 +7,7 @@ mod header;
 mod help;
 mod notice;
 pub mod overview;
+mod probes;
 pub mod theme;
 mod timeline;
 mod widgets;

@@ -145,6 +145,14 @@ pub struct AgentConfig {
     pub ready_log_line: Option<String>,
 }
 
+impl AgentConfig {
+    /// Ready as soon as its process runs: nothing else (READY=1, a readiness probe, a log
+    /// line) is waited for.
+    pub fn ready_at_start(&self) -> bool {
+        self.ready == Ready::Started && self.readiness.is_none() && self.ready_log_line.is_none()
+    }
+}
+
 fn env_names<S: Serializer>(env: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(env.keys())
 }

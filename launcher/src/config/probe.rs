@@ -2,7 +2,6 @@
 //! `ready_log_line`: how the launcher checks an agent that cannot speak the protocol. The
 //! options and their defaults are Kubernetes'.
 
-use super::model::{AgentConfig, Ready};
 use super::values::{Dur, MAX_AGENT_DURATION};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -162,44 +161,11 @@ pub fn ready_line_regex(pattern: &str) -> Result<regex::Regex, String> {
     })
 }
 
-impl AgentConfig {
-    /// Ready as soon as its process runs: nothing else (READY=1, a readiness probe, a log
-    /// line) is waited for.
-    pub fn ready_at_start(&self) -> bool {
-        self.ready == Ready::Started && self.readiness.is_none() && self.ready_log_line.is_none()
-    }
-}
-
 /// A failure: the key path under the agent and the message.
 pub type Problem = (Vec<&'static str>, String);
 
-/// Checks an agent's probes and `ready_log_line`.
-pub fn check(a: &AgentConfig) -> Result<(), Problem> {
-    for (role, probe) in [("readiness", &a.readiness), ("liveness", &a.liveness)] {
-        if let Some(p) = probe {
-            check_probe(role, p)?;
-        }
-    }
-    if let Some(pattern) = &a.ready_log_line {
-        ready_line_regex(pattern).map_err(|m| (vec!["ready_log_line"], m))?;
-    }
-    let gates = [
-        (a.ready == Ready::Notify, "ready = \"notify\""),
-        (a.readiness.is_some(), "readiness"),
-        (a.ready_log_line.is_some(), "ready_log_line"),
-    ];
-    let chosen: Vec<&str> = gates.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect();
-    if chosen.len() > 1 {
-        let key = if a.readiness.is_some() { "readiness" } else { "ready_log_line" };
-        return Err((
-            vec![key],
-            format!("{} are alternative ways to tell readiness: choose one", chosen.join(" and ")),
-        ));
-    }
-    Ok(())
-}
-
-fn check_probe(role: &'static str, p: &ProbeConfig) -> Result<(), Problem> {
+/// Checks one probe, `role` naming it in the key path.
+pub fn check_probe(role: &'static str, p: &ProbeConfig) -> Result<(), Problem> {
     let target = p.target().map_err(|(key, m)| (path(role, key), m))?;
     if p.expect.is_some() && !matches!(target, Target::Http { .. }) {
         return Err((path(role, "expect"), "applies to http probes only".into()));
@@ -273,44 +239,6 @@ mod tests {
         assert_eq!(
             (p.initial_delay, p.period, p.timeout, p.success_threshold, p.failure_threshold),
             (Dur(Duration::ZERO), Dur::secs(10), Dur::secs(1), 1, 3)
-        );
-    }
-}
-
-#[cfg(test)]
-mod located {
-    fn error(agent: &str) -> String {
-        let text = format!("[[agent]]\nname = \"a\"\ncommand = \"true\"\n{agent}\n");
-        crate::config::parse(std::path::Path::new("agents.toml"), &text).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn probe_errors_name_the_line_and_key() {
-        assert_eq!(
-            error("liveness = { http = \"https://127.0.0.1/\" }"),
-            "agents.toml:4:21: agent \"a\", field `liveness.http`: \"https://127.0.0.1/\": https is not supported, probes speak plain HTTP; probe the local http port, or use an exec probe such as exec = [\"curl\", \"-fsS\", \"https://127.0.0.1/\"]"
-        );
-        assert!(error("readiness = { tcp = \"h:1\", period = \"soon\" }").starts_with("agents.toml:4:37:"));
-        assert!(
-            error("readiness = { tcp = \"h:1\", period = \"10ms\" }")
-                .ends_with("`readiness.period`: must be at least 100ms")
-        );
-        assert!(error("liveness = { tcp = \"h:1\", failure_threshold = 0 }").contains("must be 1 to 1000"));
-        assert!(
-            error("liveness = { tcp = \"h:1\", success_threshold = 2 }")
-                .contains("must be 1 for a liveness probe")
-        );
-        assert!(
-            error("liveness = { tcp = \"h:1\", expect = \"ok\" }")
-                .contains("`liveness.expect`: applies to http probes only")
-        );
-        assert!(error("liveness = { tcp = \"h:1\", retries = 3 }").contains("unknown field `retries`"));
-        assert!(error("ready_log_line = \"listening (on\"").starts_with(
-            "agents.toml:4:18: agent \"a\", field `ready_log_line`: invalid regular expression"
-        ));
-        assert!(
-            error("ready = \"notify\"\nreadiness = { tcp = \"h:1\" }")
-                .contains("ready = \"notify\" and readiness are alternative ways")
         );
     }
 }

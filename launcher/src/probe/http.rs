@@ -30,8 +30,8 @@ pub async fn check(url: &str, expect: Option<&str>) -> Result<String, String> {
     let request = hyper::Request::get(uri)
         .header(hyper::header::USER_AGENT, concat!("agentvisor-probe/", env!("CARGO_PKG_VERSION")))
         .body(Empty::new())
-        .map_err(|e| super::chain(&e))?;
-    let response = client().request(request).await.map_err(|e| super::chain(&e))?;
+        .map_err(|e| super::chain::chain(&e))?;
+    let response = client().request(request).await.map_err(|e| super::chain::chain(&e))?;
     let status = response.status();
     let mut body = response.into_body();
     // Reading the (short) body lets the connection be used again; a long one is left unread
@@ -51,7 +51,11 @@ pub async fn check(url: &str, expect: Option<&str>) -> Result<String, String> {
                 }
             }
             Some(Err(e)) => {
-                return Err(format!("HTTP {}: reading the body: {}", status.as_u16(), super::chain(&e)));
+                return Err(format!(
+                    "HTTP {}: reading the body: {}",
+                    status.as_u16(),
+                    super::chain::chain(&e)
+                ));
             }
         }
     }

@@ -4,6 +4,7 @@
 //! applies the thresholds. A probe never blocks its supervisor or another agent: a supervisor
 //! that is busy only makes its probe's next check wait.
 
+mod chain;
 mod exec;
 mod http;
 mod tcp;
@@ -126,22 +127,6 @@ pub async fn check(spec: &Spec) -> Outcome {
             message: format!("no answer within {}", humantime::format_duration(spec.timeout)),
         },
     }
-}
-
-/// An error with its causes, as one line: "client error (Connect): tcp connect error:
-/// Connection refused (os error 111)".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

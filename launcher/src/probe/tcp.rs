@@ -3,6 +3,6 @@
 pub async fn check(host: &str, port: u16) -> Result<String, String> {
     match tokio::net::TcpStream::connect((host, port)).await {
         Ok(_) => Ok("connected".into()),
-        Err(e) => Err(super::chain(&e)),
+        Err(e) => Err(super::chain::chain(&e)),
     }
 }

@@ -8,15 +8,13 @@
 //! lifecycle decision and is applied outside (`notices.rs`); only its signs of life and
 //! `READY=1` are inputs here.
 
-mod probes;
-
 use super::policy::{Decision, Tracker};
+use super::tally::{self, Tally};
 use crate::config::{AgentConfig, OnHeartbeatTimeout, Restart};
 use crate::deadline;
-use crate::probe::Role;
+use crate::probe::{ProbeState, Role};
 use agentvisor_shared::model::{AgentState, EventKind, Severity};
 use nix::sys::signal::Signal;
-pub use probes::Tally;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -435,7 +433,7 @@ fn started(cfg: &AgentConfig, pid: i32, now: Instant, out: &mut Vec<Effect>) -> 
         hb_extended: None,
         probes: Default::default(),
     };
-    probes::on_start(cfg, ready, out);
+    start_probes(cfg, ready, out);
     if ready {
         out.push(Effect::Ready);
         out.push(Effect::SetState(AgentState::Running));
@@ -468,7 +466,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 out.push(Effect::SetState(AgentState::Running));
                 let msg = format!("ready after {}", human(now.saturating_duration_since(run.started)));
                 out.push(event(EventKind::Ready, Severity::Info, msg));
-                probes::on_ready(cfg, out);
+                on_ready(cfg, out);
             }
             Next::Stay
         }
@@ -485,7 +483,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 out.push(Effect::Arm(Timer::Ready, later));
                 return Next::Stay;
             }
-            let msg = format!("not ready within {} ({})", human(period), probes::awaited(cfg));
+            let msg = format!("not ready within {} ({})", human(period), tally::awaited(cfg));
             out.push(event(EventKind::ReadyTimeout, Severity::Error, msg));
             Next::To(begin_stop(cfg, run, Why::Failed("ready timeout"), now, out))
         }
@@ -526,7 +524,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 OnHeartbeatTimeout::Mark => Next::Stay,
             }
         }
-        input @ (Input::Probe { .. } | Input::ReadyLine) => probes::running(cfg, run, input, now, out),
+        input @ (Input::Probe { .. } | Input::ReadyLine) => probe_input(cfg, run, input, now, out),
         Input::Exited(exit) => {
             out.push(Effect::Disarm(Timer::Ready));
             out.push(Effect::Disarm(Timer::Heartbeat));
@@ -547,6 +545,101 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
         Input::LetGo => Next::To(kill_now(run, "the launcher let go of it", out)),
         _ => Next::Stay,
     }
+}
+
+/// At the spawn: the readiness probe while not ready, else the liveness probe.
+fn start_probes(cfg: &AgentConfig, ready: bool, out: &mut Vec<Effect>) {
+    if ready {
+        on_ready(cfg, out);
+    } else if cfg.readiness.is_some() {
+        out.push(Effect::Probe { role: Role::Readiness, on: true });
+    }
+}
+
+/// Once ready (however): the readiness probe has done its work, the liveness probe begins.
+fn on_ready(cfg: &AgentConfig, out: &mut Vec<Effect>) {
+    if cfg.readiness.is_some() {
+        out.push(Effect::Probe { role: Role::Readiness, on: false });
+    }
+    if cfg.liveness.is_some() {
+        out.push(Effect::Probe { role: Role::Liveness, on: true });
+    }
+}
+
+/// A probe's result or a `ready_log_line` match while running. A readiness probe runs from the
+/// spawn until the agent is ready; a liveness probe from ready until the run ends (like the
+/// heartbeat deadline, it does not judge a start).
+fn probe_input(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &mut Vec<Effect>) -> Next {
+    match input {
+        Input::ReadyLine if !run.ready && cfg.ready_log_line.is_some() => {
+            become_ready(cfg, run, now, "an output line matched ready_log_line", out);
+            Next::Stay
+        }
+        // A readiness result that was on its way when the agent became ready changes nothing.
+        Input::Probe { role, ok, detail } if !(role == Role::Readiness && run.ready) => {
+            let Some(p) = tally::probe_of(cfg, role) else { return Next::Stay };
+            let t = &mut run.probes[role as usize];
+            let changed = t.record(ok, p);
+            let t = *t;
+            out.push(Effect::ProbeTally(role, t));
+            match (role, t.state, changed) {
+                (_, _, None) => Next::Stay,
+                (Role::Readiness, ProbeState::Passing, _) => {
+                    become_ready(cfg, run, now, &format!("readiness probe passed: {detail}"), out);
+                    Next::Stay
+                }
+                (Role::Readiness, _, _) => {
+                    let msg =
+                        format!("readiness probe failing ({} in a row): {detail}; not ready yet", t.failures);
+                    out.push(event(EventKind::ProbeFailed, Severity::Warning, msg));
+                    Next::Stay
+                }
+                (Role::Liveness, ProbeState::Passing, Some(before)) => {
+                    out.push(Effect::MarkHealthy);
+                    let again = if before == ProbeState::Failing { " again" } else { "" };
+                    let msg = format!("liveness probe passes{again}: {detail}");
+                    out.push(event(EventKind::ProbePassed, Severity::Info, msg));
+                    Next::Stay
+                }
+                // Failing counts as a missed heartbeat.
+                (Role::Liveness, _, _) => {
+                    out.push(Effect::MarkUnhealthy);
+                    let then = match cfg.on_heartbeat_timeout {
+                        OnHeartbeatTimeout::Restart => "restarting it",
+                        OnHeartbeatTimeout::Mark => "marked unhealthy",
+                    };
+                    let msg =
+                        format!("liveness probe failed {} times in a row: {detail}; {then}", t.failures);
+                    out.push(event(EventKind::ProbeFailed, Severity::Warning, msg));
+                    match cfg.on_heartbeat_timeout {
+                        OnHeartbeatTimeout::Restart => {
+                            Next::To(begin_stop(cfg, run, Why::Failed("liveness probe failed"), now, out))
+                        }
+                        OnHeartbeatTimeout::Mark => Next::Stay,
+                    }
+                }
+            }
+        }
+        _ => Next::Stay,
+    }
+}
+
+/// Ready by a probe or an output line, as by `READY=1`.
+fn become_ready(cfg: &AgentConfig, run: &mut Run, now: Instant, how: &str, out: &mut Vec<Effect>) {
+    run.ready = true;
+    out.push(Effect::Disarm(Timer::Ready));
+    out.push(Effect::Ready);
+    out.push(Effect::SetState(AgentState::Running));
+    let msg = format!("ready after {} ({how})", human(now.saturating_duration_since(run.started)));
+    out.push(event(EventKind::Ready, Severity::Info, msg));
+    if let Some(t) = cfg.heartbeat_timeout
+        && run.hb_deadline.is_none()
+    {
+        let due = after(now, t.get());
+        run.hb_deadline = Some(due);
+        out.push(Effect::Arm(Timer::Heartbeat, due));
+    }
+    on_ready(cfg, out);
 }
 
 /// The stop signal to the group, and `stop_timeout` for the whole group to end: a shell

@@ -37,8 +37,10 @@ pub mod fault;
 mod machine;
 mod notices;
 mod policy;
+mod probe_set;
 mod probing;
 mod run;
+mod tally;
 mod timers;
 
 use crate::capture::output::Limits;
@@ -131,7 +133,7 @@ pub struct Supervisor {
     /// While the agent's process is stopped: why it is shown unhealthy. `status` keeps what
     /// heartbeats say, shown again once the process runs.
     stopped: Option<String>,
-    probes: probing::Probes,
+    probes: probe_set::Probes,
 }
 
 /// How often coalesced status changes and custom metrics are handed to the writer.
@@ -144,7 +146,7 @@ impl Supervisor {
         // What the fleet published for a new member: a fresh status carrying the agent's
         // restart count so far.
         let status = s.published.borrow().clone();
-        let probes = probing::Probes::new(&s);
+        let probes = probe_set::Probes::new(&s.cfg, &s.working_dir);
         Supervisor {
             probes,
             s,

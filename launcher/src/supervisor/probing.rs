@@ -3,63 +3,13 @@
 //! are written to the `probes` table and shown by the dashboard.
 
 use super::Supervisor;
-use super::machine::{Input, Tally};
+use super::machine::Input;
+use super::tally::Tally;
 use crate::capture::ready_line::ReadyLine;
-use crate::config::probe::ready_line_regex;
-use crate::probe::{self, Report, Role, Spec};
-use agentvisor_shared::WriteOp;
+use crate::probe::{self, ProbeState, Report, Role};
 use agentvisor_shared::model::{EventKind, Severity};
-use agentvisor_shared::probes::{ProbeState, ProbeStatus};
 use agentvisor_shared::time::now_ms;
-use regex::Regex;
 use std::sync::Arc;
-use tokio::sync::mpsc;
-
-/// Reports waiting for the supervisor, per agent: a probe waits while they are not taken.
-const REPORTS: usize = 8;
-
-/// An agent's probes as its supervisor holds them.
-pub(super) struct Probes {
-    specs: [Option<Arc<Spec>>; 2],
-    running: [Option<probe::Running>; 2],
-    pub(super) tx: mpsc::Sender<Report>,
-    pub(super) rx: mpsc::Receiver<Report>,
-    ready_line: Option<Arc<Regex>>,
-    /// The rows of the configured probes, by role.
-    rows: [Option<ProbeStatus>; 2],
-    /// Rows changed since they were last handed to the writer.
-    pub(super) dirty: bool,
-}
-
-impl Probes {
-    pub(super) fn new(s: &super::Setup) -> Probes {
-        let (tx, rx) = mpsc::channel(REPORTS);
-        let specs = Role::ALL.map(|role| Spec::of(&s.cfg, role, s.working_dir.clone()).map(Arc::new));
-        let rows = specs.each_ref().map(|spec| {
-            spec.as_ref().map(|spec| ProbeStatus {
-                agent: s.cfg.name.clone(),
-                probe: spec.role,
-                kind: spec.target.kind().to_owned(),
-                target: spec.target.describe(),
-                state: ProbeState::Unknown,
-                last_ok: None,
-                last_ms: None,
-                latency_ms: None,
-                consecutive_successes: 0,
-                consecutive_failures: 0,
-                message: None,
-            })
-        });
-        let ready_line = s.cfg.ready_log_line.as_deref().and_then(|p| ready_line_regex(p).ok()).map(Arc::new);
-        Probes { specs, running: [None, None], tx, rx, ready_line, rows, dirty: false }
-    }
-
-    /// The write that replaces the agent's rows with these (none: no probe is configured).
-    pub(super) fn write_op(&mut self, agent: &str) -> WriteOp {
-        self.dirty = false;
-        WriteOp::Probes { agent: agent.to_owned(), rows: self.rows.iter().flatten().cloned().collect() }
-    }
-}
 
 impl Supervisor {
     /// Starts (`on`) or stops the run's `role` probe.

@@ -1,8 +1,8 @@
-//! The machine's probe inputs (`machine/probes.rs`), with the machine's test helpers.
+//! The machine's probe inputs, with the machine's test helpers.
 
 use super::*;
 use crate::probe::{ProbeState, Role};
-use crate::supervisor::machine::probes::Tally;
+use crate::supervisor::tally::Tally;
 
 fn probe(t: &mut T, role: Role, ok: bool) -> Vec<Effect> {
     t.step(Input::Probe { role, ok, detail: if ok { "HTTP 200".into() } else { "HTTP 503".into() } })
