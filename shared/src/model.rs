@@ -114,7 +114,8 @@ text_enum! {
         Waiting => "waiting",
         /// Its process was spawned: running for `ready = "started"`, starting for `"notify"`.
         Started => "started",
-        /// It sent `READY=1` (only for `ready = "notify"`): now running.
+        /// It sent `READY=1` (`ready = "notify"`), its readiness probe passed or an output line
+        /// matched `ready_log_line`: now running.
         Ready => "ready",
         /// The stop signal was sent to its process group.
         Stopping => "stopping",

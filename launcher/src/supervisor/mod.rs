@@ -13,6 +13,11 @@
 //! |                        | stop / let go (kill: ignored)   | Stopped; answer stops                          |
 //! | Spawning               | spawned / spawn failed          | Running [starting or running] / as on exit     |
 //! | Running [starting]     | READY=1                         | Running [running]                              |
+//! |                        | readiness probe passes, or an   | Running [running]; the readiness probe stops,  |
+//! |                        | output line matches             | the liveness probe starts                      |
+//! |                        | `ready_log_line`                |                                                |
+//! | Running [running]      | liveness probe passes           | healthy                                        |
+//! |                        | liveness probe fails            | as a missed heartbeat (below)                  |
 //! |                        | sign of life                    | heartbeat deadline moves (no timer re-armed)   |
 //! |                        | ready / heartbeat deadline      | catch up, stall grace, then: Stopping (failed) |
 //! |                        |                                 | or, heartbeat with `mark`, unhealthy           |
@@ -30,7 +35,9 @@
 //! | Stopped, Exited, Fatal | stop                            | answered at once                               |
 //!
 //! What the agent reports (status text, task, tokens, metrics) is applied outside the machine
-//! (`notices.rs`): it decides nothing.
+//! (`notices.rs`): it decides nothing. Probes run as tasks of their own (`crate::probe`); their
+//! results are inputs, counted against the thresholds by `tally.rs` (`probing.rs` is the
+//! shell's part).
 
 #[cfg(debug_assertions)]
 pub mod fault;
