@@ -286,7 +286,9 @@ fn all(a: AllArgs) -> Result<()> {
 /// same target directory as this program); in quick mode whatever build sits next to this
 /// program.
 fn workspace_binary(name: &str, quick: bool) -> Result<PathBuf> {
-    if !quick {
+    // AGENTVISOR_BENCH_NO_BUILD: measure the binaries beside this program as they are (when a
+    // release build cannot be had in time on a loaded machine; the header says the profile).
+    if !quick && std::env::var_os("AGENTVISOR_BENCH_NO_BUILD").is_none() {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         eprintln!("agentvisor-bench: building {name} in release mode ...");
         let status = std::process::Command::new(cargo)
