@@ -176,7 +176,13 @@ pub fn machine() -> Vec<String> {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     vec![
         format!("Machine: {cores} cores ({model}), {mem_gib:.0} GiB memory, Linux {}", kernel.trim()),
-        format!("Build: release profile, {} {}", std::env::consts::OS, std::env::consts::ARCH),
+        // The measured binaries sit beside the harness, built with its profile.
+        format!(
+            "Build: {} profile, {} {}",
+            if cfg!(debug_assertions) { "debug" } else { "release" },
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        ),
     ]
 }
 
