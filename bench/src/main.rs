@@ -12,6 +12,7 @@ mod ingest;
 mod interference;
 mod launcher;
 mod peer;
+mod probes;
 mod procstat;
 mod pty_dashboard;
 mod reader_loop;
@@ -62,7 +63,7 @@ struct AllArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer,
-    /// exporter).
+    /// exporter, probes).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where databases and agents' files go [default: a new temporary directory].
@@ -200,7 +201,7 @@ fn all(a: AllArgs) -> Result<()> {
             Err(e) => Section::skipped(exporter::TITLE, format!("{e:#}")),
         });
     }
-    let launcher_bin = if wants("scale") || wants("restart") || wants("peer") {
+    let launcher_bin = if wants("scale") || wants("restart") || wants("peer") || wants("probes") {
         workspace_binary("agentvisor-launcher", a.quick || a.no_build)
     } else {
         Err(anyhow::anyhow!("not wanted"))
@@ -224,6 +225,27 @@ fn all(a: AllArgs) -> Result<()> {
         sections.push(match &launcher_bin {
             Ok(bin) => step(scale::TITLE, || scale::run(&work, bin, &p)),
             Err(e) => Section::skipped(scale::TITLE, format!("{e:#}")),
+        });
+    }
+    if wants("probes") {
+        let p = if a.quick {
+            probes::Params {
+                agents: 5,
+                reps: 1,
+                settle: Duration::from_millis(200),
+                window: Duration::from_secs(2),
+            }
+        } else {
+            probes::Params {
+                agents: 1000,
+                reps: 3,
+                settle: Duration::from_secs(5),
+                window: Duration::from_secs(30),
+            }
+        };
+        sections.push(match &launcher_bin {
+            Ok(bin) => step(probes::TITLE, || probes::run(&work, bin, &p)),
+            Err(e) => Section::skipped(probes::TITLE, format!("{e:#}")),
         });
     }
     if wants("peer") || wants("restart") {

@@ -292,6 +292,7 @@ pub(crate) mod tests {
             },
             updated_ms: 0,
             metrics: Default::default(),
+            probes: Vec::new(),
         }
     }
 

@@ -28,6 +28,7 @@ mod event;
 mod logging;
 mod manager;
 mod notify;
+mod probe;
 mod process;
 mod sampling;
 mod supervisor;

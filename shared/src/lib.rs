@@ -15,6 +15,7 @@ pub mod error;
 pub mod filesystem;
 pub mod model;
 pub mod paths;
+pub mod probes;
 pub mod reader;
 #[cfg(feature = "writer")]
 pub mod retention;

@@ -114,7 +114,8 @@ text_enum! {
         Waiting => "waiting",
         /// Its process was spawned: running for `ready = "started"`, starting for `"notify"`.
         Started => "started",
-        /// It sent `READY=1` (only for `ready = "notify"`): now running.
+        /// It sent `READY=1` (`ready = "notify"`), its readiness probe passed or an output line
+        /// matched `ready_log_line`: now running.
         Ready => "ready",
         /// The stop signal was sent to its process group.
         Stopping => "stopping",
@@ -172,6 +173,12 @@ text_enum! {
         LauncherCrashed => "launcher_crashed",
         /// Writes to the database failed for a while; dated when the outage began.
         StorageError => "storage_error",
+        /// A probe passes (`success_threshold` successes in a row); a liveness probe makes the
+        /// agent healthy.
+        ProbePassed => "probe_passed",
+        /// A probe fails (`failure_threshold` failures in a row); a liveness probe's failure
+        /// counts as a missed heartbeat.
+        ProbeFailed => "probe_failed",
     }
 }
 
@@ -340,6 +347,8 @@ pub struct AgentRow {
     /// names are shared: a thousand agents' snapshot holds each name once, not ten thousand
     /// copies made anew for every frame.
     pub metrics: BTreeMap<Arc<str>, f64>,
+    /// The agent's readiness and liveness probes' last results (readiness first).
+    pub probes: Vec<crate::probes::ProbeStatus>,
 }
 
 impl std::ops::Deref for AgentRow {
@@ -451,7 +460,7 @@ mod tests {
     fn an_unknown_kind_is_refused_with_the_valid_ones() {
         let err = "crash".parse::<EventKind>().unwrap_err().to_string();
         assert!(err.starts_with("unknown EventKind \"crash\"; valid: waiting, started, ready,"), "{err}");
-        assert!(err.ends_with("launcher_crashed, storage_error"), "{err}");
+        assert!(err.ends_with("storage_error, probe_passed, probe_failed"), "{err}");
     }
 
     #[test]

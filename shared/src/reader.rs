@@ -352,6 +352,10 @@ impl Reader {
             for (i, name, value) in values {
                 agents[i].metrics.insert(name, value);
             }
+            let mut probes = crate::probes::load(c)?;
+            for a in &mut agents {
+                a.probes = probes.remove(&a.name).unwrap_or_default();
+            }
             // A stopped agent's last CPU and memory samples describe a process that is gone.
             for a in agents.iter_mut().filter(|a| !a.lifecycle.state.has_process()) {
                 for name in [metric::CPU_PERCENT, metric::MEMORY_BYTES, metric::THREADS] {
@@ -753,6 +757,7 @@ fn agent_from_row(
         name,
         updated_ms: r.get(c.updated_ms)?,
         metrics: BTreeMap::new(),
+        probes: Vec::new(),
     })
 }
 

@@ -255,6 +255,7 @@ name = "flaky"
 command = "./flaky.sh"
 restart = "on-failure"
 backoff = { initial = "10ms", max = "20ms" }
+liveness = { exec = ["true"], period = "100ms" }
 "#,
     );
     let _l = sb.launcher();
@@ -267,15 +268,19 @@ backoff = { initial = "10ms", max = "20ms" }
             .all(|k| !v["host"][k].is_null())
             && !v["launcher"]["memory_bytes"].is_null()
             && !a["memory_bytes"].is_null();
-        (sampled && a["state"] == "running" && a["restarts"] == 1).then_some(v)
+        let probed = a["probes"][0]["last_ok"] == true;
+        (sampled && probed && a["state"] == "running" && a["restarts"] == 1).then_some(v)
     });
     let shape = documented_shape();
     let names: Vec<&str> = shape.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["", "database", "launcher", "host", "summary", "agents[]"]);
+    assert_eq!(names, ["", "database", "launcher", "host", "summary", "agents[]", "agents[].probes[]"]);
     for (object, fields) in &shape {
         let values: Vec<&Value> = match object.as_str() {
             "" => vec![&v],
             "agents[]" => v["agents"].as_array().unwrap().iter().collect(),
+            "agents[].probes[]" => {
+                v["agents"].as_array().unwrap().iter().flat_map(|a| a["probes"].as_array().unwrap()).collect()
+            }
             name => vec![&v[name]],
         };
         for value in values {

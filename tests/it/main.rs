@@ -25,6 +25,7 @@ mod launcher_output;
 mod launcher_protocol;
 mod launcher_restart;
 mod launcher_systemd;
+mod probes;
 mod reload_config;
 mod trust_config;
 mod trust_containment;

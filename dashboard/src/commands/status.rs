@@ -143,6 +143,23 @@ fn agent_json(a: &AgentRow, now: i64) -> Value {
         "last_error": a.lifecycle.last_error,
         "notify_errors": a.reported.notify_errors,
         "metrics": custom,
+        "probes": a.probes.iter().map(|p| probe_json(p, now)).collect::<Vec<_>>(),
+    })
+}
+
+fn probe_json(p: &agentvisor_shared::probes::ProbeStatus, now: i64) -> Value {
+    json!({
+        "probe": p.probe,
+        "kind": p.kind,
+        "target": p.target,
+        "state": p.state,
+        "last_ok": p.last_ok,
+        "last_checked_at": p.last_ms.map(rfc3339),
+        "last_age_s": p.last_ms.map(|t| secs_between(t, now)),
+        "latency_ms": p.latency_ms,
+        "consecutive_successes": p.consecutive_successes,
+        "consecutive_failures": p.consecutive_failures,
+        "message": p.message,
     })
 }
 

@@ -59,6 +59,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
         frame.render_widget(Paragraph::new(Line::styled(text, theme.warn())), body);
         return;
     };
+    let probe_lines = super::probes::lines(agent, app.now_ms, theme);
     let charts_height = if body.height >= 40 {
         12
     } else if body.height >= 30 {
@@ -68,7 +69,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     };
     let [title, info, charts, bottom] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(8),
+        Constraint::Length(8 + probe_lines.len() as u16),
         Constraint::Length(charts_height),
         Constraint::Fill(1),
     ])
@@ -79,6 +80,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     }
     frame.render_widget(Paragraph::new(fit(title_spans, title.width)), title);
     let mut info_lines = info_lines(agent, detail, app.now_ms, theme);
+    info_lines.extend(probe_lines);
     let width = usize::from(info.width.saturating_sub(10));
     let events = detail.map(|d| d.events.as_slice()).unwrap_or_default();
     let ready = timeline::ReadyWhen::of(detail.and_then(|d| d.config.as_ref()));

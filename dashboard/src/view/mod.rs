@@ -10,6 +10,7 @@ mod help;
 mod notice;
 pub mod overview;
 mod problems;
+mod probes;
 pub mod theme;
 mod timeline;
 mod widgets;

@@ -376,6 +376,48 @@ fn detail_screen() {
 }
 
 #[test]
+fn detail_screen_with_probes() {
+    use agentvisor_shared::probes::{ProbeRole, ProbeState, ProbeStatus};
+    let mut app = detail_app();
+    let probe = |probe, kind: &str, target: &str, state, ok, failures, message: &str| ProbeStatus {
+        agent: "researcher".into(),
+        probe,
+        kind: kind.into(),
+        target: target.into(),
+        state,
+        last_ok: Some(ok),
+        last_ms: Some(NOW - 400),
+        latency_ms: Some(if ok { 1.25 } else { 1000.0 }),
+        consecutive_successes: i64::from(ok),
+        consecutive_failures: failures,
+        message: Some(message.into()),
+    };
+    if let Some(d) = app.data.as_mut() {
+        d.snapshot.agents[0].probes = vec![
+            probe(
+                ProbeRole::Readiness,
+                "http",
+                "http://127.0.0.1:8080/healthz",
+                ProbeState::Passing,
+                true,
+                0,
+                "HTTP 200",
+            ),
+            probe(
+                ProbeRole::Liveness,
+                "exec",
+                "test -f /run/ok",
+                ProbeState::Failing,
+                false,
+                3,
+                "no answer within 1s",
+            ),
+        ];
+    }
+    screen!("detail_probes_100x30", app, 100, 30);
+}
+
+#[test]
 fn events_screen() {
     let mut app = normal();
     app.apply(Action::NextScreen);

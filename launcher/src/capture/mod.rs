@@ -3,3 +3,4 @@
 
 pub mod lines;
 pub mod output;
+pub mod ready_line;

@@ -5,6 +5,7 @@
 //! behind, and a flooding agent is read more slowly, so it is slowed instead of the launcher.
 
 use crate::capture::lines::BoundedLines;
+use crate::capture::ready_line::ReadyLine;
 use agentvisor_shared::model::Stream;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewLogLine, WriteOp, WriterHandle};
@@ -33,6 +34,7 @@ pub fn capture<R>(
     reader: R,
     writer: WriterHandle,
     limits: Limits,
+    mut ready_line: Option<ReadyLine>,
 ) -> JoinHandle<()>
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -49,6 +51,9 @@ where
             tokio::select! {
                 line = lines.next_line() => {
                     let Some(line) = line else { break };
+                    if ready_line.as_ref().is_some_and(|w| w.seen(line.bytes)) {
+                        ready_line = None;
+                    }
                     if bucket.take() {
                         let mut text = String::from_utf8_lossy(line.bytes).into_owned();
                         if line.cut {

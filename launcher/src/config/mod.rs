@@ -3,6 +3,7 @@
 
 mod locate;
 mod model;
+pub mod probe;
 mod retention;
 pub mod runnable;
 mod validate;

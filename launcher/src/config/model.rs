@@ -134,6 +134,23 @@ pub struct AgentConfig {
     pub depends_on: Vec<String>,
     #[serde(default = "defaults::enabled")]
     pub enabled: bool,
+    /// Ready once this probe passes (instead of `ready = "notify"`); see `probe.rs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<super::probe::ProbeConfig>,
+    /// Failing, it counts as a missed heartbeat and follows `on_heartbeat_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<super::probe::ProbeConfig>,
+    /// Ready once a line of the agent's output matches this regular expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_log_line: Option<String>,
+}
+
+impl AgentConfig {
+    /// Ready as soon as its process runs: nothing else (READY=1, a readiness probe, a log
+    /// line) is waited for.
+    pub fn ready_at_start(&self) -> bool {
+        self.ready == Ready::Started && self.readiness.is_none() && self.ready_log_line.is_none()
+    }
 }
 
 fn env_names<S: Serializer>(env: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {

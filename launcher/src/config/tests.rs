@@ -278,3 +278,39 @@ fn enabled_agents_must_be_runnable() {
     // A disabled agent is checked when it is enabled, not before.
     check("command = \"no-such-program-here\"\nenabled = false").unwrap();
 }
+
+fn probe_error(agent: &str) -> String {
+    let text = format!("[[agent]]\nname = \"a\"\ncommand = \"true\"\n{agent}\n");
+    crate::config::parse(std::path::Path::new("agents.toml"), &text).unwrap_err().to_string()
+}
+
+#[test]
+fn probe_errors_name_the_line_and_key() {
+    assert_eq!(
+        probe_error("liveness = { http = \"https://127.0.0.1/\" }"),
+        "agents.toml:4:21: agent \"a\", field `liveness.http`: \"https://127.0.0.1/\": https is not supported, probes speak plain HTTP; probe the local http port, or use an exec probe such as exec = [\"curl\", \"-fsS\", \"https://127.0.0.1/\"]"
+    );
+    assert!(probe_error("readiness = { tcp = \"h:1\", period = \"soon\" }").starts_with("agents.toml:4:37:"));
+    assert!(
+        probe_error("readiness = { tcp = \"h:1\", period = \"10ms\" }")
+            .ends_with("`readiness.period`: must be at least 100ms")
+    );
+    assert!(probe_error("liveness = { tcp = \"h:1\", failure_threshold = 0 }").contains("must be 1 to 1000"));
+    assert!(
+        probe_error("liveness = { tcp = \"h:1\", success_threshold = 2 }")
+            .contains("must be 1 for a liveness probe")
+    );
+    assert!(
+        probe_error("liveness = { tcp = \"h:1\", expect = \"ok\" }")
+            .contains("`liveness.expect`: applies to http probes only")
+    );
+    assert!(probe_error("liveness = { tcp = \"h:1\", retries = 3 }").contains("unknown field `retries`"));
+    assert!(
+        probe_error("ready_log_line = \"listening (on\"")
+            .starts_with("agents.toml:4:18: agent \"a\", field `ready_log_line`: invalid regular expression")
+    );
+    assert!(
+        probe_error("ready = \"notify\"\nreadiness = { tcp = \"h:1\" }")
+            .contains("ready = \"notify\" and readiness are alternative ways")
+    );
+}

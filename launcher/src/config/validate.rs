@@ -1,7 +1,8 @@
 //! Checks a parsed config beyond what its types say, and orders the agents into a start plan.
 
 use super::locate::{Location, Locator};
-use super::model::{AgentConfig, File};
+use super::model::{AgentConfig, File, Ready};
+use super::probe::{Problem, check_probe, ready_line_regex};
 use super::values::{MAX_AGENT_DURATION, MAX_ROWS, MAX_SAMPLE_INTERVAL};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -149,6 +150,35 @@ fn agent(i: usize, a: &AgentConfig, loc: &Locator<'_>) -> Result<(), Failure> {
     }
     if let Some(j) = a.depends_on.iter().position(|d| *d == a.name) {
         return fail(&["depends_on"], Some(j), "an agent cannot depend on itself".into());
+    }
+    if let Err((path, msg)) = probes(a) {
+        return fail(&path, None, msg);
+    }
+    Ok(())
+}
+
+/// Checks an agent's probes and `ready_log_line`.
+fn probes(a: &AgentConfig) -> Result<(), Problem> {
+    for (role, probe) in [("readiness", &a.readiness), ("liveness", &a.liveness)] {
+        if let Some(p) = probe {
+            check_probe(role, p)?;
+        }
+    }
+    if let Some(pattern) = &a.ready_log_line {
+        ready_line_regex(pattern).map_err(|m| (vec!["ready_log_line"], m))?;
+    }
+    let gates = [
+        (a.ready == Ready::Notify, "ready = \"notify\""),
+        (a.readiness.is_some(), "readiness"),
+        (a.ready_log_line.is_some(), "ready_log_line"),
+    ];
+    let chosen: Vec<&str> = gates.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect();
+    if chosen.len() > 1 {
+        let key = if a.readiness.is_some() { "readiness" } else { "ready_log_line" };
+        return Err((
+            vec![key],
+            format!("{} are alternative ways to tell readiness: choose one", chosen.join(" and ")),
+        ));
     }
     Ok(())
 }

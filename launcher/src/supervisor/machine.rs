@@ -9,8 +9,10 @@
 //! `READY=1` are inputs here.
 
 use super::policy::{Decision, Tracker};
-use crate::config::{AgentConfig, OnHeartbeatTimeout, Ready, Restart};
+use super::tally::{self, Tally};
+use crate::config::{AgentConfig, OnHeartbeatTimeout, Restart};
 use crate::deadline;
+use crate::probe::{ProbeState, Role};
 use agentvisor_shared::model::{AgentState, EventKind, Severity};
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
@@ -85,6 +87,14 @@ pub enum Input {
     Kill,
     /// The launcher let go of the agent (its command channel closed).
     LetGo,
+    /// A check of the agent's `role` probe ended; `detail` says what it saw.
+    Probe {
+        role: Role,
+        ok: bool,
+        detail: String,
+    },
+    /// A line of the agent's output matched `ready_log_line`.
+    ReadyLine,
 }
 
 /// What the shell does.
@@ -130,6 +140,17 @@ pub enum Effect {
     AnswerStops,
     Arm(Timer, Instant),
     Disarm(Timer),
+    /// Start (`on`) or stop the agent's `role` probe for this run.
+    Probe {
+        role: Role,
+        on: bool,
+    },
+    /// Stop every probe of the run.
+    StopProbes,
+    /// A probe's consecutive results and state, to be shown.
+    ProbeTally(Role, Tally),
+    /// The status says healthy (a liveness probe passes), written and published at once.
+    MarkHealthy,
 }
 
 /// Where the supervisor is.
@@ -167,6 +188,8 @@ pub struct Run {
     /// The deadlines last moved by a stall (see [`stall_grace`]), so they move once only.
     pub ready_extended: Option<Instant>,
     pub hb_extended: Option<Instant>,
+    /// The readiness and liveness probes' tallies, by [`Role`].
+    pub probes: [Tally; 2],
 }
 
 /// A stop of the process.
@@ -397,7 +420,7 @@ fn spawning(
 
 /// The process `pid` was started at `now`.
 fn started(cfg: &AgentConfig, pid: i32, now: Instant, out: &mut Vec<Effect>) -> Run {
-    let ready = cfg.ready == Ready::Started;
+    let ready = cfg.ready_at_start();
     let hb_timeout = cfg.heartbeat_timeout.map(|t| t.get());
     let run = Run {
         pid,
@@ -408,7 +431,9 @@ fn started(cfg: &AgentConfig, pid: i32, now: Instant, out: &mut Vec<Effect>) -> 
         hb_due: None,
         ready_extended: None,
         hb_extended: None,
+        probes: Default::default(),
     };
+    start_probes(cfg, ready, out);
     if ready {
         out.push(Effect::Ready);
         out.push(Effect::SetState(AgentState::Running));
@@ -441,6 +466,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 out.push(Effect::SetState(AgentState::Running));
                 let msg = format!("ready after {}", human(now.saturating_duration_since(run.started)));
                 out.push(event(EventKind::Ready, Severity::Info, msg));
+                on_ready(cfg, out);
             }
             Next::Stay
         }
@@ -457,7 +483,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 out.push(Effect::Arm(Timer::Ready, later));
                 return Next::Stay;
             }
-            let msg = format!("not ready within {} (no READY=1)", human(period));
+            let msg = format!("not ready within {} ({})", human(period), tally::awaited(cfg));
             out.push(event(EventKind::ReadyTimeout, Severity::Error, msg));
             Next::To(begin_stop(cfg, run, Why::Failed("ready timeout"), now, out))
         }
@@ -498,9 +524,11 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 OnHeartbeatTimeout::Mark => Next::Stay,
             }
         }
+        input @ (Input::Probe { .. } | Input::ReadyLine) => probe_input(cfg, run, input, now, out),
         Input::Exited(exit) => {
             out.push(Effect::Disarm(Timer::Ready));
             out.push(Effect::Disarm(Timer::Heartbeat));
+            out.push(Effect::StopProbes);
             out.push(Effect::RecordExit(exit));
             let ran_for = now.saturating_duration_since(run.started);
             let (failed, how) = describe(exit);
@@ -519,6 +547,101 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
     }
 }
 
+/// At the spawn: the readiness probe while not ready, else the liveness probe.
+fn start_probes(cfg: &AgentConfig, ready: bool, out: &mut Vec<Effect>) {
+    if ready {
+        on_ready(cfg, out);
+    } else if cfg.readiness.is_some() {
+        out.push(Effect::Probe { role: Role::Readiness, on: true });
+    }
+}
+
+/// Once ready (however): the readiness probe has done its work, the liveness probe begins.
+fn on_ready(cfg: &AgentConfig, out: &mut Vec<Effect>) {
+    if cfg.readiness.is_some() {
+        out.push(Effect::Probe { role: Role::Readiness, on: false });
+    }
+    if cfg.liveness.is_some() {
+        out.push(Effect::Probe { role: Role::Liveness, on: true });
+    }
+}
+
+/// A probe's result or a `ready_log_line` match while running. A readiness probe runs from the
+/// spawn until the agent is ready; a liveness probe from ready until the run ends (like the
+/// heartbeat deadline, it does not judge a start).
+fn probe_input(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &mut Vec<Effect>) -> Next {
+    match input {
+        Input::ReadyLine if !run.ready && cfg.ready_log_line.is_some() => {
+            become_ready(cfg, run, now, "an output line matched ready_log_line", out);
+            Next::Stay
+        }
+        // A readiness result that was on its way when the agent became ready changes nothing.
+        Input::Probe { role, ok, detail } if !(role == Role::Readiness && run.ready) => {
+            let Some(p) = tally::probe_of(cfg, role) else { return Next::Stay };
+            let t = &mut run.probes[role as usize];
+            let changed = t.record(ok, p);
+            let t = *t;
+            out.push(Effect::ProbeTally(role, t));
+            match (role, t.state, changed) {
+                (_, _, None) => Next::Stay,
+                (Role::Readiness, ProbeState::Passing, _) => {
+                    become_ready(cfg, run, now, &format!("readiness probe passed: {detail}"), out);
+                    Next::Stay
+                }
+                (Role::Readiness, _, _) => {
+                    let msg =
+                        format!("readiness probe failing ({} in a row): {detail}; not ready yet", t.failures);
+                    out.push(event(EventKind::ProbeFailed, Severity::Warning, msg));
+                    Next::Stay
+                }
+                (Role::Liveness, ProbeState::Passing, Some(before)) => {
+                    out.push(Effect::MarkHealthy);
+                    let again = if before == ProbeState::Failing { " again" } else { "" };
+                    let msg = format!("liveness probe passes{again}: {detail}");
+                    out.push(event(EventKind::ProbePassed, Severity::Info, msg));
+                    Next::Stay
+                }
+                // Failing counts as a missed heartbeat.
+                (Role::Liveness, _, _) => {
+                    out.push(Effect::MarkUnhealthy);
+                    let then = match cfg.on_heartbeat_timeout {
+                        OnHeartbeatTimeout::Restart => "restarting it",
+                        OnHeartbeatTimeout::Mark => "marked unhealthy",
+                    };
+                    let msg =
+                        format!("liveness probe failed {} times in a row: {detail}; {then}", t.failures);
+                    out.push(event(EventKind::ProbeFailed, Severity::Warning, msg));
+                    match cfg.on_heartbeat_timeout {
+                        OnHeartbeatTimeout::Restart => {
+                            Next::To(begin_stop(cfg, run, Why::Failed("liveness probe failed"), now, out))
+                        }
+                        OnHeartbeatTimeout::Mark => Next::Stay,
+                    }
+                }
+            }
+        }
+        _ => Next::Stay,
+    }
+}
+
+/// Ready by a probe or an output line, as by `READY=1`.
+fn become_ready(cfg: &AgentConfig, run: &mut Run, now: Instant, how: &str, out: &mut Vec<Effect>) {
+    run.ready = true;
+    out.push(Effect::Disarm(Timer::Ready));
+    out.push(Effect::Ready);
+    out.push(Effect::SetState(AgentState::Running));
+    let msg = format!("ready after {} ({how})", human(now.saturating_duration_since(run.started)));
+    out.push(event(EventKind::Ready, Severity::Info, msg));
+    if let Some(t) = cfg.heartbeat_timeout
+        && run.hb_deadline.is_none()
+    {
+        let due = after(now, t.get());
+        run.hb_deadline = Some(due);
+        out.push(Effect::Arm(Timer::Heartbeat, due));
+    }
+    on_ready(cfg, out);
+}
+
 /// The stop signal to the group, and `stop_timeout` for the whole group to end: a shell
 /// wrapper dies at once on SIGTERM while the program it started may still be saving its work.
 fn begin_stop(cfg: &AgentConfig, run: &Run, why: Why, now: Instant, out: &mut Vec<Effect>) -> State {
@@ -528,6 +651,7 @@ fn begin_stop(cfg: &AgentConfig, run: &Run, why: Why, now: Instant, out: &mut Ve
     };
     out.push(Effect::Disarm(Timer::Ready));
     out.push(Effect::Disarm(Timer::Heartbeat));
+    out.push(Effect::StopProbes);
     out.push(Effect::SetState(AgentState::Stopping));
     out.push(event(EventKind::Stopping, Severity::Info, format!("stopping: {reason}")));
     out.push(Effect::SignalStop);
@@ -546,6 +670,7 @@ fn begin_stop(cfg: &AgentConfig, run: &Run, why: Why, now: Instant, out: &mut Ve
 fn kill_now(run: &Run, reason: &str, out: &mut Vec<Effect>) -> State {
     out.push(Effect::Disarm(Timer::Ready));
     out.push(Effect::Disarm(Timer::Heartbeat));
+    out.push(Effect::StopProbes);
     out.push(Effect::KillGroup);
     let why = Why::Command { reason: reason.to_owned() };
     State::Stopping(Stop {
@@ -697,6 +822,8 @@ pub fn stall_grace(
 mod tests {
     use super::*;
     use std::path::Path;
+
+    mod probes;
 
     const PID: i32 = 42;
 

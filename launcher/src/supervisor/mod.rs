@@ -13,6 +13,11 @@
 //! |                        | stop / let go (kill: ignored)   | Stopped; answer stops                          |
 //! | Spawning               | spawned / spawn failed          | Running [starting or running] / as on exit     |
 //! | Running [starting]     | READY=1                         | Running [running]                              |
+//! |                        | readiness probe passes, or an   | Running [running]; the readiness probe stops,  |
+//! |                        | output line matches             | the liveness probe starts                      |
+//! |                        | `ready_log_line`                |                                                |
+//! | Running [running]      | liveness probe passes           | healthy                                        |
+//! |                        | liveness probe fails            | as a missed heartbeat (below)                  |
 //! |                        | sign of life                    | heartbeat deadline moves (no timer re-armed)   |
 //! |                        | ready / heartbeat deadline      | catch up, stall grace, then: Stopping (failed) |
 //! |                        |                                 | or, heartbeat with `mark`, unhealthy           |
@@ -30,14 +35,19 @@
 //! | Stopped, Exited, Fatal | stop                            | answered at once                               |
 //!
 //! What the agent reports (status text, task, tokens, metrics) is applied outside the machine
-//! (`notices.rs`): it decides nothing.
+//! (`notices.rs`): it decides nothing. Probes run as tasks of their own (`crate::probe`); their
+//! results are inputs, counted against the thresholds by `tally.rs` (`probing.rs` is the
+//! shell's part).
 
 #[cfg(debug_assertions)]
 pub mod fault;
 mod machine;
 mod notices;
 mod policy;
+mod probe_set;
+mod probing;
 mod run;
+mod tally;
 mod timers;
 
 use crate::capture::output::Limits;
@@ -130,6 +140,7 @@ pub struct Supervisor {
     /// While the agent's process is stopped: why it is shown unhealthy. `status` keeps what
     /// heartbeats say, shown again once the process runs.
     stopped: Option<String>,
+    probes: probe_set::Probes,
 }
 
 /// How often coalesced status changes and custom metrics are handed to the writer.
@@ -142,7 +153,9 @@ impl Supervisor {
         // What the fleet published for a new member: a fresh status carrying the agent's
         // restart count so far.
         let status = s.published.borrow().clone();
+        let probes = probe_set::Probes::new(&s.cfg, &s.working_dir);
         Supervisor {
+            probes,
             s,
             machine: Machine::new(status.lifecycle.restarts),
             status,
@@ -166,6 +179,9 @@ impl Supervisor {
 
     pub async fn run(mut self) {
         self.commit();
+        // Rows of probes no longer configured go; the configured ones show "unknown".
+        let op = self.probes.write_op(&self.status.agent);
+        let _ = self.s.writer.send(op);
         let waiting_for = self
             .s
             .dependencies
@@ -236,7 +252,7 @@ impl Supervisor {
 
     /// Whether coalesced changes wait for [`Supervisor::flush`].
     fn has_pending(&self) -> bool {
-        self.dirty || !self.samples.is_empty()
+        self.dirty || !self.samples.is_empty() || self.probes.dirty
     }
 
     /// Hands coalesced status changes and custom metrics to the writer, if it has room.
@@ -248,6 +264,10 @@ impl Supervisor {
         }
         if !self.samples.is_empty() {
             let _ = self.s.writer.offer(WriteOp::Samples(std::mem::take(&mut self.samples)));
+        }
+        if self.probes.dirty {
+            let op = self.probes.write_op(&self.status.agent);
+            self.probes.dirty = !self.s.writer.offer(op);
         }
     }
 

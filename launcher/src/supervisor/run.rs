@@ -62,6 +62,14 @@ impl Supervisor {
                     self.last_flush = Some(now);
                     now
                 }
+                Some(report) = self.probes.rx.recv(), if running => {
+                    let now = Instant::now();
+                    if let Some(input) = self.reported(report) {
+                        self.queue.push_back(input);
+                    }
+                    self.flush_soon(now);
+                    now
+                }
                 cmd = self.s.commands.recv(), if self.commands_open => {
                     match cmd {
                         Some(Command::Process(seen)) if running => self.observe(seen),
@@ -110,7 +118,10 @@ impl Supervisor {
                 let ready = self.s.dependencies.iter().all(|(_, rx)| rx.borrow().lifecycle.ready);
                 self.queue.push_back(Input::Dependencies { ready });
             }
-            Effect::Spawn => self.spawn(),
+            Effect::Spawn => {
+                self.reset_probes();
+                self.spawn();
+            }
             Effect::Ready => self.status.lifecycle.ready = true,
             Effect::SetState(state) => self.set_state(state),
             Effect::MarkUnhealthy => {
@@ -151,6 +162,13 @@ impl Supervisor {
             }
             Effect::Arm(timer, at) => self.timers.slot(timer).arm(Instant::from_std(at)),
             Effect::Disarm(timer) => self.timers.slot(timer).disarm(),
+            Effect::Probe { role, on } => self.probe(role, on),
+            Effect::StopProbes => self.stop_probes(),
+            Effect::ProbeTally(role, tally) => self.tally(role, tally),
+            Effect::MarkHealthy => {
+                self.status.lifecycle.health = Health::Healthy;
+                self.commit();
+            }
         }
     }
 
@@ -194,8 +212,9 @@ impl Supervisor {
         let Some((stdout, stderr, notify_pipe)) = self.io.take() else { return };
         let name = &self.s.cfg.name;
         let limits = self.s.limits;
-        output::capture(name.clone(), Stream::Stdout, stdout, self.s.writer.clone(), limits);
-        output::capture(name.clone(), Stream::Stderr, stderr, self.s.writer.clone(), limits);
+        let (out_line, err_line) = self.ready_lines();
+        output::capture(name.clone(), Stream::Stdout, stdout, self.s.writer.clone(), limits, out_line);
+        output::capture(name.clone(), Stream::Stderr, stderr, self.s.writer.clone(), limits, err_line);
         if let Err(e) = crate::notify::read_pipe(notify_pipe, self.s.notify_tx.clone()) {
             tracing::warn!(agent = %name, error = %e, "cannot read the notify pipe");
         }

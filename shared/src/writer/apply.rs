@@ -329,6 +329,7 @@ fn apply_op(
                 insert.execute(params![session, agent, pid, start_ticks])?;
             }
         }
+        WriteOp::Probes { agent, rows } => crate::probes::replace(tx, agent, rows)?,
     }
     Ok(())
 }

@@ -58,7 +58,7 @@ impl Queued {
 /// judge it alive by) is urgent.
 pub(super) fn urgency(op: &WriteOp, known: Option<&AgentStatus>) -> Urgency {
     match op {
-        WriteOp::Samples(_) => Urgency::Routine,
+        WriteOp::Samples(_) | WriteOp::Probes { .. } => Urgency::Routine,
         WriteOp::Status(s) if known.is_some_and(|k| k.same_lifecycle(s)) => Urgency::Routine,
         _ => Urgency::Urgent,
     }

@@ -69,4 +69,9 @@ pub enum WriteOp {
         agent: String,
         processes: Vec<(i64, i64)>,
     },
+    /// The agent's probe results now (replacing what was written before; empty: no probes).
+    Probes {
+        agent: String,
+        rows: Vec<crate::probes::ProbeStatus>,
+    },
 }
