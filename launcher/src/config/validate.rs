@@ -101,6 +101,9 @@ fn agent(i: usize, a: &AgentConfig, loc: &Locator<'_>) -> Result<(), Failure> {
             format!("invalid agent name {:?}: use 1 to {MAX_NAME} letters, digits, '-' or '_'", a.name),
         );
     }
+    if a.name == crate::control::client::ALL {
+        return fail(&["name"], None, "\"all\" is reserved: `ctl stop all` means every agent".into());
+    }
     if a.command.trim().is_empty() || a.command.contains('\0') {
         return fail(&["command"], None, "must name a program".into());
     }
