@@ -169,14 +169,13 @@ fn newest_matching(
             break;
         }
     }
-    // `-n 0 -f` follows from the newest line without printing it.
+    // Nothing read (`-n 0`, or nothing since `--since`): following starts after the newest.
     let newest = match newest {
         Some(n) => n,
-        None if filter.since_ms.is_some() => reader
+        None => reader
             .log_page(&LogFilter { agent: filter.agent.clone(), limit: 1, ..LogFilter::default() })?
             .first()
             .map_or(0, |l| l.id),
-        None => 0,
     };
     Ok((pages.into_iter().rev().flatten().collect(), newest))
 }
