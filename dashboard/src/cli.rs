@@ -86,8 +86,8 @@ pub struct LogsArgs {
     pub follow: bool,
     /// Only lines since a time ago (`10m`, `1h30m`, `2d`) or since a time: RFC 3339
     /// (`2026-12-07T09:00:00Z`), or local `2026-12-07 09:00`, or local today `09:00`.
-    #[arg(long, value_name = "DURATION|TIME", value_parser = crate::commands::logs::parse_since)]
-    pub since: Option<crate::commands::logs::Since>,
+    #[arg(long, value_name = "DURATION|TIME", value_parser = crate::since::parse_since)]
+    pub since: Option<crate::since::Since>,
     /// Only lines matching this regular expression (Rust regex syntax; `(?i)` ignores case).
     #[arg(long, value_name = "PATTERN", value_parser = parse_regex)]
     pub grep: Option<regex::Regex>,

@@ -13,6 +13,7 @@ mod event;
 mod format;
 mod input;
 mod logging;
+mod since;
 mod state;
 mod terminal;
 mod view;
@@ -39,7 +40,13 @@ pub fn main() -> ExitCode {
     match &cli.command {
         Some(Command::Completions { shell }) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut cmd, "agentvisor-dashboard", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "agentvisor-dashboard", &mut script);
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if *shell == clap_complete::Shell::Bash {
+                script = agentvisor_shared::completion::fix_bash(&script, "agentvisor-dashboard");
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes());
             return ExitCode::SUCCESS;
         }
         Some(Command::Man { dir }) => return man(dir.as_deref()),

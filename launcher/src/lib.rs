@@ -55,7 +55,13 @@ pub fn main() -> ExitCode {
     match &cli.command {
         Some(cli::Command::Completions { shell }) => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut cmd, "agentvisor-launcher", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "agentvisor-launcher", &mut script);
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if *shell == clap_complete::Shell::Bash {
+                script = agentvisor_shared::completion::fix_bash(&script, "agentvisor-launcher");
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes());
             return ExitCode::SUCCESS;
         }
         Some(cli::Command::Man { dir }) => return man(dir.as_deref()),

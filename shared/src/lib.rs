@@ -9,6 +9,7 @@
 
 #[cfg(feature = "writer")]
 mod checkpointer;
+pub mod completion;
 #[cfg(feature = "writer")]
 mod db_files;
 pub mod error;

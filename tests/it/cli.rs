@@ -254,6 +254,17 @@ fn completions_and_man_pages_are_generated_for_each_shell() {
         assert!(pages.contains(&format!("{name}.1")) && pages.iter().any(|p| p == sub), "{pages:?}");
         assert!(pages.iter().all(|p| std::fs::metadata(dir.join(p)).unwrap().len() > 0));
     }
+    // The bash script completes below a subcommand, although the binaries' names have hyphens.
+    let script = sb.path().join("launcher.bash");
+    let out = sb.command(launcher_bin()).args(["completions", "bash"]).output().unwrap();
+    std::fs::write(&script, &out.stdout).unwrap();
+    let probe = format!(
+        "source {}; COMP_WORDS=(agentvisor-launcher ctl s); COMP_CWORD=2; \
+         _agentvisor__launcher agentvisor-launcher s ctl; echo \"${{COMPREPLY[*]}}\"",
+        script.display()
+    );
+    let out = std::process::Command::new("bash").args(["-c", &probe]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "start stop status", "{}", text(&out));
     let ctl_pages = std::fs::read_dir(sb.path().join("man-agentvisor-launcher")).unwrap().count();
     assert!(ctl_pages >= 8, "launcher, run, check, ctl and its five actions: {ctl_pages}");
 }

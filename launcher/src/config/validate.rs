@@ -89,6 +89,9 @@ fn launcher(file: &File, loc: &Locator<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The word `ctl` takes for every agent, so no agent may be named so.
+pub const ALL_AGENTS: &str = "all";
+
 fn agent(i: usize, a: &AgentConfig, loc: &Locator<'_>) -> Result<(), Failure> {
     let fail = |path: &[&str], element: Option<usize>, msg: String| {
         Err((loc.agent_field(i, &a.name, path, element), msg))
@@ -101,7 +104,7 @@ fn agent(i: usize, a: &AgentConfig, loc: &Locator<'_>) -> Result<(), Failure> {
             format!("invalid agent name {:?}: use 1 to {MAX_NAME} letters, digits, '-' or '_'", a.name),
         );
     }
-    if a.name == crate::control::client::ALL {
+    if a.name == ALL_AGENTS {
         return fail(&["name"], None, "\"all\" is reserved: `ctl stop all` means every agent".into());
     }
     if a.command.trim().is_empty() || a.command.contains('\0') {

@@ -3,6 +3,8 @@
 //! usage error (no or unknown agent names).
 
 use super::protocol::{Action, AgentLine, Request, Response};
+use crate::config::ALL_AGENTS as ALL;
+use agentvisor_shared::exit_code::EXIT_USAGE;
 use agentvisor_shared::paths;
 use agentvisor_shared::time::now_ms;
 use clap::ValueEnum;
@@ -25,9 +27,6 @@ const MAX_ACTION_WAIT: Duration = Duration::from_secs(15 * 60);
 
 /// How often a waiting client looks at the launcher's process.
 const TICK: Duration = Duration::from_millis(250);
-
-/// The word that stands for every agent of the running config.
-pub const ALL: &str = "all";
 
 pub fn run(db: &Path, action: Action, names: Vec<String>, json: bool, timeout: Duration) -> ExitCode {
     let verb = action.to_possible_value().map_or_else(String::new, |v| v.get_name().to_owned());
@@ -85,7 +84,7 @@ pub fn run(db: &Path, action: Action, names: Vec<String>, json: bool, timeout: D
 /// A usage error: the command line asked for something that cannot be done as asked.
 fn usage(why: &str) -> ExitCode {
     complain!("error: {why}");
-    ExitCode::from(crate::EXIT_USAGE)
+    ExitCode::from(EXIT_USAGE)
 }
 
 fn failed(why: &str, code: u8) -> ExitCode {
