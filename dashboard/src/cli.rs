@@ -38,6 +38,12 @@ pub enum Command {
     /// Print the launcher's and every agent's status; the exit code says whether all is well
     /// (0 all well, 1 an agent is unhealthy, in backoff, fatal or failed and down, or the
     /// config file on disk is invalid, 2 launcher down or stale, 3 no readable database).
+    #[command(
+        after_help = "The table has the columns of `agentvisor-launcher ctl status`; usage errors exit 64.\n\n\
+        Examples:\n  agentvisor-dashboard status\n  \
+        agentvisor-dashboard status --json | jq '.agents[] | select(.in_trouble) | .name'\n  \
+        ssh host agentvisor-dashboard status || echo 'needs a look'"
+    )]
     Status(StatusArgs),
     /// Print captured output: of one agent, or of every agent interleaved with a name column.
     #[command(after_help = "Examples:\n  \
@@ -47,6 +53,9 @@ pub enum Command {
         agentvisor-dashboard logs --since 2026-12-07T09:00:00Z -n 1000")]
     Logs(LogsArgs),
     /// Print events, oldest of the selection first.
+    #[command(after_help = "Examples:\n  agentvisor-dashboard events -n 20\n  \
+        agentvisor-dashboard events --agent flaky --severity error -f\n  \
+        agentvisor-dashboard events --kind crash_loop")]
     Events(EventsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     #[command(after_help = "Examples:\n  \
