@@ -68,8 +68,12 @@ impl Row {
                 Some(t) => duration_ms(now_ms - t),
             },
             if self.trouble { "yes" } else { "no" }.to_owned(),
-            // Agents choose this text: keep control characters off the operator's terminal.
-            self.status.chars().map(|c| if c.is_control() { ' ' } else { c }).collect(),
+            // Agents choose this text: control characters are shown escaped (`\u{1b}`), never
+            // sent to the operator's terminal, and a tab cannot break the columns.
+            self.status
+                .chars()
+                .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
+                .collect(),
         ]
     }
 }
@@ -209,7 +213,7 @@ mod tests {
         let words: Vec<Vec<&str>> = lines.iter().map(|l| l.split_whitespace().collect()).collect();
         assert_eq!(words[1][..8], ["flaky", "backoff", "unknown", "-", "-", "7", "-", "yes"]);
         assert_eq!(words[2][..9], ["worker", "running", "unknown", "42", "1m04s", "0", "1.5s", "no", "idle"]);
-        assert!(!lines[1].contains('\x1b') && lines[1].ends_with("broken [2J"), "{}", lines[1]);
+        assert!(lines[1].ends_with(r"exit code 1:\u{9}broken\u{1b}[2J"), "{}", lines[1]);
         // Columns line up: every STATUS starts where the header's does.
         let at = lines[0].find("STATUS").unwrap();
         assert_eq!(lines[2].find("idle"), Some(at));
