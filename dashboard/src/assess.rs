@@ -2,9 +2,7 @@
 //! heartbeat is, and the verdict `status` turns into its exit code. The screens and the
 //! one-shot commands share these rules so they never disagree.
 
-use agentvisor_shared::model::{
-    AgentRow, AgentState, DesiredState, Health, LauncherSession, Snapshot, status_line,
-};
+use agentvisor_shared::model::{AgentRow, AgentState, Health, LauncherSession, Snapshot, status_line};
 use std::collections::BTreeMap;
 
 /// The launcher refreshes its session row every second; three missed refreshes mean it is gone
@@ -69,76 +67,16 @@ pub fn config_error(liveness: &Liveness) -> Option<&str> {
     Some(rest.split(status_line::STORAGE_ERROR).next().unwrap_or(rest))
 }
 
-/// An agent that needs an operator's attention: crash-looping, given up on, failing its
-/// health check, or ended by a failure and left down (`restart = "never"`) although it should
-/// run. A clean exit (code 0) and an operator's stop are not trouble.
+pub use agentvisor_shared::status_table::StatusText;
+
+/// An agent that needs an operator's attention (see [`agentvisor_shared::status_table::in_trouble`]).
 pub fn in_trouble(a: &AgentRow) -> bool {
-    let failed_and_down = a.lifecycle.state == AgentState::Exited
-        && a.desired_state == DesiredState::Running
-        && (a.lifecycle.exit_signal.is_some() || a.lifecycle.exit_code.is_some_and(|c| c != 0));
-    matches!(a.lifecycle.state, AgentState::Backoff | AgentState::Fatal)
-        || a.lifecycle.health == Health::Unhealthy
-        || failed_and_down
-}
-
-/// What the STATUS column says about an agent, shared by the overview and `status`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StatusText {
-    /// The agent's own `STATUS=` text.
-    Reported(String),
-    /// Its last error, while it is in trouble.
-    Error(String),
-    /// How it ended, when it has no process.
-    Ended(String),
-    Empty,
-}
-
-impl StatusText {
-    /// The agent's own words while it runs; its error only while it is in trouble (an error
-    /// from an earlier run is not news once it runs again); how it ended when it is down, where
-    /// an operator's stop reads as such rather than as the signal that carried it out.
-    pub fn of(a: &AgentRow) -> StatusText {
-        if in_trouble(a)
-            && let Some(err) = &a.lifecycle.last_error
-        {
-            return StatusText::Error(err.clone());
-        }
-        let reported = || a.reported.status_text.clone().map_or(StatusText::Empty, StatusText::Reported);
-        if a.lifecycle.state.has_process() {
-            return reported();
-        }
-        if !a.enabled {
-            return StatusText::Ended("disabled in the config".into());
-        }
-        if a.lifecycle.state == AgentState::Stopped || a.desired_state == DesiredState::Stopped {
-            return StatusText::Ended(match &a.stopped_by {
-                Some(who) if a.desired_state == DesiredState::Stopped => format!("stopped by {who}"),
-                _ => "stopped on request".into(),
-            });
-        }
-        match exit_text(a) {
-            e if e.is_empty() => reported(),
-            e => StatusText::Ended(e),
-        }
-    }
-
-    /// The text as shown, errors marked as such.
-    pub fn label(&self) -> String {
-        match self {
-            StatusText::Reported(s) | StatusText::Ended(s) => s.clone(),
-            StatusText::Error(e) => format!("✗ {e}"),
-            StatusText::Empty => String::new(),
-        }
-    }
+    agentvisor_shared::status_table::in_trouble(&a.lifecycle, a.desired_state)
 }
 
 /// How the agent's last process ended, if it has ended.
 pub fn exit_text(a: &AgentRow) -> String {
-    match (a.lifecycle.exit_code, a.lifecycle.exit_signal) {
-        (_, Some(sig)) => format!("killed by signal {sig}"),
-        (Some(code), None) => format!("exit code {code}"),
-        (None, None) => String::new(),
-    }
+    agentvisor_shared::status_table::exit_text(&a.lifecycle)
 }
 
 /// Whether an agent counts as healthy in "healthy out of enabled": its health check says so,
@@ -256,7 +194,7 @@ impl Verdict {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use agentvisor_shared::model::{AgentStatus, HostStats, Lifecycle};
+    use agentvisor_shared::model::{AgentStatus, DesiredState, HostStats, Lifecycle};
 
     pub fn session(last_seen_ms: i64, stopped_ms: Option<i64>) -> LauncherSession {
         LauncherSession {

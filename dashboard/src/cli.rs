@@ -60,10 +60,24 @@ pub enum Command {
     /// Print the launcher's and every agent's status; the exit code says whether all is well
     /// (0 all well, 1 an agent is unhealthy, in backoff, fatal or failed and down, or the
     /// config file on disk is invalid, 2 launcher down or stale, 3 no readable database).
+    #[command(
+        after_help = "The table has the columns of `agentvisor-launcher ctl status`; usage errors exit 64.\n\n\
+        Examples:\n  agentvisor-dashboard status\n  \
+        agentvisor-dashboard status --json | jq '.agents[] | select(.in_trouble) | .name'\n  \
+        ssh host agentvisor-dashboard status || echo 'needs a look'"
+    )]
     Status(StatusArgs),
-    /// Print the captured output of one agent.
+    /// Print captured output: of one agent, or of every agent interleaved with a name column.
+    #[command(after_help = "Examples:\n  \
+        agentvisor-dashboard logs                          # every agent, newest 50 lines, oldest first\n  \
+        agentvisor-dashboard logs -f                       # and keep printing, as `docker compose logs -f`\n  \
+        agentvisor-dashboard logs worker --since 10m --grep 'timeout|refused'\n  \
+        agentvisor-dashboard logs --since 2026-12-07T09:00:00Z -n 1000")]
     Logs(LogsArgs),
     /// Print events, oldest of the selection first.
+    #[command(after_help = "Examples:\n  agentvisor-dashboard events -n 20\n  \
+        agentvisor-dashboard events --agent flaky --severity error -f\n  \
+        agentvisor-dashboard events --kind crash_loop")]
     Events(EventsArgs),
     /// Print a JSON line per change (and a heartbeat line when nothing changes) until stdin
     /// closes: what the fleet view reads from each host (docs/fleet.md).
@@ -71,6 +85,23 @@ pub enum Command {
     /// Serve /metrics (OpenMetrics for Prometheus), /livez, /readyz and /status.json over
     /// HTTP, read-only like every other view (docs/exporter.md).
     Serve(ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(after_help = "Examples:\n  \
+        agentvisor-dashboard completions bash > /usr/share/bash-completion/completions/agentvisor-dashboard\n  \
+        agentvisor-dashboard completions zsh > /usr/share/zsh/vendor-completions/_agentvisor-dashboard\n  \
+        agentvisor-dashboard completions fish > /usr/share/fish/vendor_completions.d/agentvisor-dashboard.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page on stdout, or write one page per command into a directory.
+    #[command(after_help = "Examples:\n  agentvisor-dashboard man | man -l -\n  \
+        agentvisor-dashboard man --dir /usr/local/share/man/man1")]
+    Man {
+        /// Write agentvisor-dashboard.1 and a page per subcommand here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -89,14 +120,25 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The agent's name.
-    pub agent: String,
-    /// How many of the newest lines to print.
-    #[arg(short = 'n', long, default_value_t = 50)]
-    pub lines: i64,
+    /// The agent's name [default: every agent, each line after its agent's name].
+    pub agent: Option<String>,
+    /// How many of the newest (matching) lines to print [default: 50, or all with --since].
+    #[arg(short = 'n', long)]
+    pub lines: Option<i64>,
     /// Keep printing new lines as the launcher records them.
     #[arg(short, long)]
     pub follow: bool,
+    /// Only lines since a time ago (`10m`, `1h30m`, `2d`) or since a time: RFC 3339
+    /// (`2026-12-07T09:00:00Z`), or local `2026-12-07 09:00`, or local today `09:00`.
+    #[arg(long, value_name = "DURATION|TIME", value_parser = crate::since::parse_since)]
+    pub since: Option<crate::since::Since>,
+    /// Only lines matching this regular expression (Rust regex syntax; `(?i)` ignores case).
+    #[arg(long, value_name = "PATTERN", value_parser = parse_regex)]
+    pub grep: Option<regex::Regex>,
+}
+
+fn parse_regex(s: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]

@@ -1,18 +1,7 @@
 //! Short human forms of durations, sizes and numbers, shared by the screens and the one-shot
 //! commands so a figure reads the same everywhere.
 
-/// A compact age or duration: `850ms`, `4.2s`, `3m12s`, `5h03m`, `2d04h`.
-pub fn duration_ms(ms: i64) -> String {
-    let ms = ms.max(0);
-    let s = ms / 1000;
-    match ms {
-        _ if ms < 1_000 => format!("{ms}ms"),
-        _ if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        _ if s < 3_600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ if s < 86_400 => format!("{}h{:02}m", s / 3_600, (s % 3_600) / 60),
-        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3_600),
-    }
-}
+pub use agentvisor_shared::status_table::duration_ms;
 
 /// Bytes in binary units with one decimal: `512 B`, `40.0 MiB`.
 pub fn bytes(n: f64) -> String {

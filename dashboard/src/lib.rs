@@ -16,13 +16,13 @@ mod format;
 mod input;
 mod logging;
 mod serve;
+mod since;
 mod state;
 mod terminal;
 mod view;
 
 use agentvisor_shared::model::Snapshot;
 use agentvisor_shared::paths::{Resolved, resolve_db};
-use clap::Parser;
 use cli::{Cli, Command};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
@@ -31,7 +31,30 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match <Cli as clap::Parser>::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; a usage error to stderr with a code clear
+            // of `status`'s monitoring codes (clap's own 2 means "launcher down" there).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { agentvisor_shared::exit_code::EXIT_USAGE } else { 0 });
+        }
+    };
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "agentvisor-dashboard", &mut script);
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if *shell == clap_complete::Shell::Bash {
+                script = agentvisor_shared::completion::fix_bash(&script, "agentvisor-dashboard");
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man { dir }) => return man(dir.as_deref()),
+        _ => {}
+    }
     logging::init(match (&cli.command, &cli.log_file) {
         (None, path) => logging::Sink::File(path.as_deref()),
         (Some(_), Some(path)) => logging::Sink::File(Some(path)),
@@ -51,6 +74,7 @@ pub fn main() -> ExitCode {
         Some(Command::Events(a)) => commands::events::run(&resolved, a),
         Some(Command::Stream(a)) => commands::stream::run(&resolved, a),
         Some(Command::Serve(a)) => serve::run(&resolved, a),
+        Some(Command::Completions { .. } | Command::Man { .. }) => 0,
         None => match dashboard(resolved, cli.utc, cli.back_on_esc) {
             Ok(()) => 0,
             Err(e) => {
@@ -93,7 +117,23 @@ fn fleet_main(cli: &Cli) -> u8 {
                 "agentvisor-dashboard: --host and --fleet go with the fleet view and `status`; \
                  run the other commands on the host (ssh HOST agentvisor-dashboard ...)"
             );
-            2
+            agentvisor_shared::exit_code::EXIT_USAGE
+        }
+    }
+}
+
+/// `man`: the page on stdout, or every command's page into `dir`.
+fn man(dir: Option<&std::path::Path>) -> ExitCode {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let done = match dir {
+        Some(d) => clap_mangen::generate_to(cmd, d).map_err(|e| format!("{}: {e}", d.display())),
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(|e| e.to_string()),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agentvisor-dashboard: cannot write the man pages: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -25,6 +25,7 @@ mod control;
 mod daemon;
 mod deadline;
 mod event;
+mod log_format;
 mod logging;
 mod manager;
 mod notify;
@@ -39,16 +40,43 @@ use std::process::ExitCode;
 
 /// Exit code for an invalid config (nothing was started).
 pub const EXIT_CONFIG: u8 = 2;
+/// Exit code for a command line that cannot be carried out as written.
+pub const EXIT_USAGE: u8 = agentvisor_shared::exit_code::EXIT_USAGE;
 
 pub fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; a usage error to stderr with a code of its
+            // own (clap's 2 would read as "bad config").
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    match &cli.command {
+        Some(cli::Command::Completions { shell }) => {
+            let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "agentvisor-launcher", &mut script);
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if *shell == clap_complete::Shell::Bash {
+                script = agentvisor_shared::completion::fix_bash(&script, "agentvisor-launcher");
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Some(cli::Command::Man { dir }) => return man(dir.as_deref()),
+        _ => {}
+    }
     // Kept to the end of main: dropping it writes out the log lines still queued.
-    let _log = logging::init(cli.log_level.as_deref());
+    let follow_output = matches!(&cli.command, Some(cli::Command::Run(r)) if r.follow_output);
+    let _log = logging::init(cli.log_level.as_deref(), follow_output);
     let config_path = paths::resolve(cli.config.as_deref(), "AGENTVISOR_CONFIG", "agents.toml");
     let db = paths::resolve_db(cli.db.as_deref());
     // Control needs no config: it talks to the launcher that already runs one.
-    if let Some(cli::Command::Ctl { action, agents, json, timeout }) = &cli.command {
-        return control::client::run(&db.path, *action, agents.clone(), *json, *timeout);
+    if let Some(cli::Command::Ctl(ctl)) = &cli.command {
+        let (action, agents) = ctl.command.split();
+        return control::client::run(&db.path, action, agents, ctl.json, ctl.timeout);
     }
     let config = match config::load(&config_path.path) {
         Ok(c) => c,
@@ -57,12 +85,31 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    match cli.command.unwrap_or(cli::Command::Run) {
+    match cli.command.unwrap_or(cli::Command::Run(cli::RunArgs::default())) {
         cli::Command::Check => {
             say!("{}", plan(&config, &config_path, &db).trim_end());
             ExitCode::SUCCESS
         }
-        cli::Command::Run | cli::Command::Ctl { .. } => daemon::run(config, &db.path),
+        _ => {
+            log_format::set_name_width(config.agents.iter().map(|a| a.name.len()).max().unwrap_or(0));
+            daemon::run(config, &db.path)
+        }
+    }
+}
+
+/// `man`: the page on stdout, or every command's page into `dir`.
+fn man(dir: Option<&std::path::Path>) -> ExitCode {
+    let cmd = <cli::Cli as clap::CommandFactory>::command();
+    let done = match dir {
+        Some(d) => clap_mangen::generate_to(cmd, d).map_err(|e| format!("{}: {e}", d.display())),
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(|e| e.to_string()),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            complain!("error: cannot write the man pages: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! The launcher's own log: tracing to stderr, filtered by `--log-level` or `RUST_LOG`, with
-//! colours only when stderr is a terminal (journald and files get plain text).
+//! The launcher's own log: tracing to stderr, filtered by `--log-level` or `RUST_LOG`, short
+//! coloured lines on a terminal and logfmt elsewhere (see [`crate::log_format`]).
 //!
 //! The task that logs never writes to stderr itself: every supervisor runs on one thread, so a
 //! stderr that blocks (a pipe nobody reads, a stalled journald) would stop them all, and one
@@ -8,6 +8,7 @@
 //! their own. When the queue is full they are dropped and counted, and the count is written
 //! once stderr takes lines again; after a broken pipe nothing more is written at all.
 
+use crate::log_format;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
@@ -80,6 +81,11 @@ impl<'a> MakeWriter<'a> for Queue {
     }
 }
 
+/// https://no-color.org: any non-empty value turns colour off.
+fn no_color_unset() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Keeps the log's thread; dropping it (at the end of `main`) waits a bounded time for the
 /// queued lines to be written.
 pub struct Guard {
@@ -100,15 +106,22 @@ impl Drop for Guard {
     }
 }
 
-pub fn init(level: Option<&str>) -> Guard {
+/// `follow_output`: the agents' output lines are logged too (see [`crate::log_format`]).
+pub fn init(level: Option<&str>, follow_output: bool) -> Guard {
     let filter = match level {
         Some(l) => EnvFilter::try_new(l),
         None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("info")),
     };
-    let (filter, bad) = match filter {
+    let (mut filter, bad) = match filter {
         Ok(f) => (f, None),
         Err(e) => (EnvFilter::new("info"), Some(e)),
     };
+    if follow_output && let Ok(d) = format!("{}=info", log_format::OUTPUT_TARGET).parse() {
+        // Asked for on the command line: whatever level the launcher's own lines are at.
+        filter = filter.add_directive(d);
+    }
+    log_format::set_follow_output(follow_output);
+    let terminal = io::stderr().is_terminal();
     let (tx, rx) = crossbeam_channel::bounded(QUEUE);
     let queue = Queue { tx, counters: Arc::default() };
     let counters = queue.counters.clone();
@@ -117,8 +130,8 @@ pub fn init(level: Option<&str>) -> Guard {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(queue.clone())
-        .with_ansi(io::stderr().is_terminal())
         .log_internal_errors(false)
+        .event_format(log_format::Format { terminal, ansi: terminal && no_color_unset() })
         .init();
     if let Some(e) = bad {
         tracing::warn!("ignoring the log filter: {e}");

@@ -9,9 +9,11 @@
 
 #[cfg(feature = "writer")]
 mod checkpointer;
+pub mod completion;
 #[cfg(feature = "writer")]
 mod db_files;
 pub mod error;
+pub mod exit_code;
 pub mod filesystem;
 pub mod model;
 pub mod paths;
@@ -21,12 +23,13 @@ pub mod reader;
 pub mod retention;
 mod rows;
 pub mod schema;
+pub mod status_table;
 pub mod time;
 #[cfg(feature = "writer")]
 pub mod writer;
 
 pub use error::{Result, StoreError};
-pub use reader::{EventFilter, Reader};
+pub use reader::{EventFilter, LogFilter, Reader};
 #[cfg(feature = "writer")]
 pub use retention::RetentionConfig;
 pub use schema::SCHEMA_VERSION;

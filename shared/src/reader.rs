@@ -25,6 +25,16 @@ use std::time::{Duration, Instant};
 /// groups them by agent and kind, still sees other agents' problems behind a crash loop.
 const PROBLEMS_IN_SNAPSHOT: i64 = 200;
 
+/// Which captured lines [`Reader::log_page`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub agent: Option<String>,
+    pub since_ms: Option<i64>,
+    pub after_id: Option<i64>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
 /// Which events to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFilter {
@@ -457,6 +467,32 @@ impl Reader {
         })?;
         lines.reverse();
         Ok(lines)
+    }
+
+    /// Captured lines of every agent, or of `filter.agent`, newest first: the newest
+    /// `filter.limit` of those after `after_id`, before `before_id` and at or after
+    /// `since_ms`. Pages backwards with `before_id`; follows with `after_id`.
+    pub fn log_page(&self, filter: &LogFilter) -> Result<Vec<LogLine>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, agent, stream, ts_ms, line FROM log_lines
+                 WHERE (?1 IS NULL OR agent = ?1) AND (?2 IS NULL OR ts_ms >= ?2)
+                   AND id > coalesce(?3, 0) AND (?4 IS NULL OR id < ?4)
+                 ORDER BY id DESC LIMIT ?5",
+            )?;
+            let c = LogColumns::of(&stmt)?;
+            let f = filter;
+            stmt.query_map(params![f.agent, f.since_ms, f.after_id, f.before_id, f.limit], |r| {
+                Ok(LogLine {
+                    id: r.get(c.id)?,
+                    agent: r.get(c.agent)?,
+                    stream: parse_text(r, c.stream)?,
+                    ts_ms: r.get(c.ts_ms)?,
+                    line: r.get(c.line)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
     }
 
     /// The agent's config as the launcher recorded it (environment values already replaced by

@@ -117,10 +117,10 @@ max_restarts = 1
     let stopped = rows(&db, "SELECT message FROM events WHERE agent = 'a' AND kind = 'stopped'");
     assert!(stopped[0][0].contains(&who), "{stopped:?}");
 
-    // Unknown and disabled names are errors, and nothing happens.
+    // Unknown and disabled names are usage errors listing the agents, and nothing happens.
     let out = ctl(&sb, &["stop", "nope"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("\"nope\" is not a configured agent"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out).contains("no agent \"nope\"") && text(&out).contains("a, b, flaky"), "{}", text(&out));
 }
 
 #[test]

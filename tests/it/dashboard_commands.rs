@@ -147,8 +147,9 @@ fn logs_and_events_print_and_follow() {
     assert!(lines[0].ends_with("stdout line two") && lines[1].ends_with("stdout line three"), "{text}");
 
     let out = run(&sb, &["logs", "nobody", "--db", dbs]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no agent named"));
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no agent named \"nobody\"") && err.contains("worker"), "{err}");
 
     let out = run(&sb, &["events", "--db", dbs]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -166,7 +167,7 @@ fn logs_and_events_print_and_follow() {
     assert!(text.contains("heartbeat_missed") && !text.contains("started worker"), "{text}");
     // An unknown kind is a usage error naming the valid ones, not an empty answer.
     let out = run(&sb, &["events", "--kind", "heartbeat_mised", "--db", dbs]);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("heartbeat_missed") && err.contains("crash_loop"), "{err}");
 

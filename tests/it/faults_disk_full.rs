@@ -61,8 +61,7 @@ pub fn status_containing(sock: &UnixDatagram, needle: &str) -> String {
 fn restarts_by_ctl(sb: &Sandbox, db: &Path, agent: &str) -> i64 {
     let out = sb.command(launcher_bin()).arg("--db").arg(db).args(["ctl", "status", agent]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let line = text.lines().find(|l| l.starts_with(agent)).unwrap_or_else(|| panic!("{text}"));
-    line.split_whitespace().nth(4).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    status_cell(&text, agent, "RESTARTS").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{text}"))
 }
 
 #[test]

@@ -5,6 +5,7 @@
 // Helpers may unwrap: a failed set-up step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli;
 mod common;
 mod ctl_commands;
 mod dashboard_commands;

@@ -79,7 +79,7 @@ restart = \"never\"
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("1/1 healthy"), "{text}");
-    assert!(!text.lines().any(|l| l.starts_with("b ") || l.starts_with("!b ")), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("b ")), "{text}");
 
     // The screen agrees.
     let tui = Tui::start(&sb, &db, 100, 30);

@@ -223,6 +223,5 @@ restart_window = "10m"
     wait_state(&db, "flaky", "running");
     assert_eq!(restarts(&db, "flaky"), 10);
     let s = text(&ctl(&sb, &["status", "flaky"]));
-    let row = s.lines().find(|l| l.starts_with("flaky")).unwrap_or_default().to_owned();
-    assert_eq!(row.split_whitespace().nth(4), Some("10"), "{s}");
+    assert_eq!(status_cell(&s, "flaky", "RESTARTS").as_deref(), Some("10"), "{s}");
 }

@@ -49,6 +49,6 @@ pub fn run(resolved: &Resolved, args: &EventsArgs) -> u8 {
         if let Some(e) = new.last() {
             filter.after_id = Some(e.id);
         }
-        Ok(print_lines(follow_step(new.iter().map(render).collect())))
+        Ok(print_lines(follow_step(new.len(), new.iter().map(render).collect())))
     })
 }

@@ -59,10 +59,10 @@ fn escape_controls(s: &str) -> String {
 /// Rows read per wake-up while following, so a flood is printed in bounded steps.
 pub const FOLLOW_BATCH: i64 = 1_000;
 
-/// Rendered rows of one follow step; a full batch means more rows arrived than one step
-/// reads (only the newest are read), which is said rather than hidden.
-pub fn follow_step(rows: Vec<String>) -> Vec<String> {
-    if rows.len() as i64 >= FOLLOW_BATCH {
+/// Rendered rows of one follow step, of `read` rows read; a full batch means more rows arrived
+/// than one step reads (only the newest are read), which is said rather than hidden.
+pub fn follow_step(read: usize, rows: Vec<String>) -> Vec<String> {
+    if read as i64 >= FOLLOW_BATCH {
         let mut out =
             vec![format!("… {FOLLOW_BATCH} or more new rows since the last read: only the newest are shown")];
         out.extend(rows);
@@ -103,8 +103,8 @@ mod tests {
     #[test]
     fn a_full_follow_batch_is_marked() {
         let rows = |n: usize| vec![String::from("x"); n];
-        assert_eq!(super::follow_step(rows(999)).len(), 999);
-        let full = super::follow_step(rows(1_000));
+        assert_eq!(super::follow_step(999, rows(999)).len(), 999);
+        let full = super::follow_step(1_000, rows(1_000));
         assert_eq!(full.len(), 1_001);
         assert!(full[0].starts_with("… 1000 or more"));
     }

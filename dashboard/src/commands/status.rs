@@ -3,11 +3,12 @@
 //! `docs/status-json.md`; keep the two in step.
 
 use super::{open, print_lines, read_failed};
-use crate::assess::{Heartbeat, Liveness, StatusText, Summary, Verdict, config_error};
+use crate::assess::{Heartbeat, Liveness, Summary, Verdict, config_error};
 use crate::cli::StatusArgs;
 use crate::format;
 use agentvisor_shared::model::{AgentRow, HostStats, Snapshot, metric};
 use agentvisor_shared::paths::Resolved;
+use agentvisor_shared::status_table;
 use agentvisor_shared::time::{now_ms, rfc3339, secs_between};
 use serde_json::{Map, Value, json};
 
@@ -201,39 +202,7 @@ fn table(s: &Snapshot, now: i64) -> Vec<String> {
         if states.is_empty() { "none registered".to_owned() } else { states.join(", ") },
         s.errors_last_hour
     ));
-    let mut rows = vec![
-        ["NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "HEARTBEAT", "CPU%", "MEM", "STATUS"]
-            .map(str::to_owned),
-    ];
-    for a in &s.agents {
-        let beat = match Heartbeat::of(a, now) {
-            _ if !a.lifecycle.state.has_process() => "-".to_owned(),
-            Heartbeat::ProcessOnly => "process-only".to_owned(),
-            Heartbeat::None => "none yet".to_owned(),
-            Heartbeat::Seen { age_ms, .. } => format!("{} ago", format::duration_ms(age_ms)),
-        };
-        let mark = if crate::assess::in_trouble(a) { "!" } else { "" };
-        rows.push([
-            format!("{mark}{}", a.name),
-            a.lifecycle.state.to_string(),
-            a.lifecycle.health.to_string(),
-            a.lifecycle.pid.map_or("-".into(), |p| p.to_string()),
-            a.lifecycle
-                .started_ms
-                .filter(|_| a.lifecycle.state.has_process())
-                .map_or("-".into(), |t| format::duration_ms(now - t)),
-            a.lifecycle.restarts.to_string(),
-            beat,
-            a.metrics.get(metric::CPU_PERCENT).map_or("-".into(), |v| format!("{v:.1}")),
-            a.metrics.get(metric::MEMORY_BYTES).map_or("-".into(), |v| format::bytes(*v)),
-            StatusText::of(a).label(),
-        ]);
-    }
-    let widths: Vec<usize> =
-        (0..10).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    for r in &rows {
-        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push(cells.join("  ").trim_end().to_owned());
-    }
+    let rows: Vec<status_table::Row> = s.agents.iter().map(status_table::Row::of_agent).collect();
+    out.extend(status_table::render(&rows, now));
     out
 }

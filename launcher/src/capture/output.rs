@@ -90,6 +90,7 @@ struct Sink {
 
 impl Sink {
     fn push(&mut self, line: String) {
+        crate::log_format::agent_output(&self.agent, self.stream, &line);
         self.batch.push(NewLogLine { agent: self.agent.clone(), stream: self.stream, ts_ms: now_ms(), line });
         if self.batch.len() >= BATCH {
             self.flush();

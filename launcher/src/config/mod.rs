@@ -10,6 +10,7 @@ mod validate;
 mod values;
 
 pub use model::{AgentConfig, LauncherConfig, OnHeartbeatTimeout, Ready, Restart};
+pub use validate::ALL_AGENTS;
 
 use locate::{Location, Locator};
 use std::fmt;

@@ -90,6 +90,9 @@ fn launcher(file: &File, loc: &Locator<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The word `ctl` takes for every agent, so no agent may be named so.
+pub const ALL_AGENTS: &str = "all";
+
 fn agent(i: usize, a: &AgentConfig, loc: &Locator<'_>) -> Result<(), Failure> {
     let fail = |path: &[&str], element: Option<usize>, msg: String| {
         Err((loc.agent_field(i, &a.name, path, element), msg))
@@ -101,6 +104,9 @@ fn agent(i: usize, a: &AgentConfig, loc: &Locator<'_>) -> Result<(), Failure> {
             None,
             format!("invalid agent name {:?}: use 1 to {MAX_NAME} letters, digits, '-' or '_'", a.name),
         );
+    }
+    if a.name == ALL_AGENTS {
+        return fail(&["name"], None, "\"all\" is reserved: `ctl stop all` means every agent".into());
     }
     if a.command.trim().is_empty() || a.command.contains('\0') {
         return fail(&["command"], None, "must name a program".into());

@@ -1,9 +1,13 @@
-//! `agentvisor-launcher ctl ACTION [AGENT...]`: sends one request to the running launcher and
-//! prints its answer. Exit codes: 0 done, 1 refused or failed, 3 no launcher is running.
+//! `agentvisor-launcher ctl ACTION [AGENT...|all]`: sends one request to the running launcher and
+//! prints its answer. Exit codes: 0 done, 1 refused or failed, 3 no launcher is running, 64 a
+//! usage error (no or unknown agent names).
 
 use super::protocol::{Action, AgentLine, Request, Response};
+use crate::config::ALL_AGENTS as ALL;
+use agentvisor_shared::exit_code::EXIT_USAGE;
 use agentvisor_shared::paths;
 use agentvisor_shared::time::now_ms;
+use clap::ValueEnum;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, getsockopt, setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 use std::io::{self, Read, Write};
@@ -24,12 +28,86 @@ const MAX_ACTION_WAIT: Duration = Duration::from_secs(15 * 60);
 /// How often a waiting client looks at the launcher's process.
 const TICK: Duration = Duration::from_millis(250);
 
-pub fn run(db: &Path, action: Action, agents: Vec<String>, json: bool, timeout: Duration) -> ExitCode {
+pub fn run(db: &Path, action: Action, names: Vec<String>, json: bool, timeout: Duration) -> ExitCode {
+    let verb = action.to_possible_value().map_or_else(String::new, |v| v.get_name().to_owned());
+    let all = names.iter().any(|n| n == ALL);
+    if all && names.len() > 1 {
+        return usage(&format!("`{ALL}` already means every agent: give `{ALL}` or names, not both"));
+    }
+    if action == Action::Reload && !names.is_empty() {
+        return usage("reload takes no agent names: it applies the whole config file");
+    }
+    let acts = matches!(action, Action::Start | Action::Stop | Action::Restart);
+    // Names are checked against the running launcher's own list before anything is done, so a
+    // typo changes nothing and the answer says which names there are.
+    if (acts && !all) || (action == Action::Status && !names.is_empty()) {
+        let roster = match ask(db, &Request { action: Action::Status, agents: Vec::new() }, timeout) {
+            Ok(r) if r.ok => r,
+            Ok(r) => return failed(&r.message, 1),
+            Err((_, why)) if names.is_empty() => {
+                return usage(&format!(
+                    "`ctl {verb}` needs the agents' names, or `{ALL}` for every agent (cannot list them: {why})"
+                ));
+            }
+            Err((code, why)) => return failed(&why, code),
+        };
+        let valid: Vec<&str> = roster.agents.iter().map(|a| a.name.as_str()).collect();
+        let listed = if valid.is_empty() { "none".to_owned() } else { valid.join(", ") };
+        if names.is_empty() {
+            let example = valid.first().copied().unwrap_or("worker");
+            return usage(&format!(
+                "`ctl {verb}` needs the agents' names, or `{ALL}` for every agent; the agents: {listed}\n\
+                 e.g. agentvisor-launcher ctl {verb} {example}"
+            ));
+        }
+        let unknown: Vec<&str> = names.iter().map(String::as_str).filter(|n| !valid.contains(n)).collect();
+        if !unknown.is_empty() {
+            let quoted: Vec<String> = unknown.iter().map(|n| format!("{n:?}")).collect();
+            return usage(&format!(
+                "no agent {} in the running launcher (disabled agents have none); the agents: {listed}",
+                quoted.join(", ")
+            ));
+        }
+        if action == Action::Status {
+            let mut r = roster;
+            r.agents.retain(|a| names.contains(&a.name));
+            return answer(action, &r, json);
+        }
+    }
+    let agents = if all { Vec::new() } else { names };
+    match ask(db, &Request { action, agents }, timeout) {
+        Ok(r) => answer(action, &r, json),
+        Err((code, why)) => failed(&why, code),
+    }
+}
+
+/// A usage error: the command line asked for something that cannot be done as asked.
+fn usage(why: &str) -> ExitCode {
+    complain!("error: {why}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn failed(why: &str, code: u8) -> ExitCode {
+    complain!("error: {why}");
+    ExitCode::from(code)
+}
+
+fn answer(action: Action, response: &Response, json: bool) -> ExitCode {
+    if json {
+        say!("{}", serde_json::to_string(response).unwrap_or_default());
+    } else {
+        print(action, response);
+    }
+    if response.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// One request and its answer; `Err` has the exit code and the reason.
+fn ask(db: &Path, request: &Request, timeout: Duration) -> Result<Response, (u8, String)> {
     let socket = paths::socket_path(db);
     let mut stream = match connect(&socket, timeout) {
         Ok(s) => s,
         Err(e) => {
-            let (code, why) = match e.kind() {
+            return Err(match e.kind() {
                 io::ErrorKind::NotFound => (
                     EXIT_NOT_RUNNING,
                     format!(
@@ -62,33 +140,13 @@ pub fn run(db: &Path, action: Action, agents: Vec<String>, json: bool, timeout: 
                     ),
                 ),
                 _ => (1, format!("cannot connect to {}: {e}", socket.display())),
-            };
-            complain!("error: {why}");
-            return ExitCode::from(code);
+            });
         }
     };
-    let server = match trusted_server(&stream, db) {
-        Ok(pid) => pid,
-        Err(why) => {
-            complain!("error: {why}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let wait = Wait { action, timeout, server };
-    match exchange(&mut stream, &Request { action, agents }, &wait) {
-        Ok(response) => {
-            if json {
-                say!("{}", serde_json::to_string(&response).unwrap_or_default());
-            } else {
-                print(action, &response);
-            }
-            if response.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-        }
-        Err(e) => {
-            complain!("error: talking to the launcher at {}: {e}", socket.display());
-            ExitCode::FAILURE
-        }
-    }
+    let server = trusted_server(&stream, db).map_err(|why| (1, why))?;
+    let wait = Wait { action: request.action, timeout, server };
+    exchange(&mut stream, request, &wait)
+        .map_err(|e| (1, format!("talking to the launcher at {}: {e}", socket.display())))
 }
 
 /// Connects within `timeout`: a launcher that is stopped still has its socket, and once the
@@ -229,34 +287,8 @@ fn print(action: Action, r: &Response) {
         return;
     }
     say!("{}", r.message);
-    say!(
-        "{:<24} {:<9} {:<10} {:>8} {:>8} {:>10}  LAST ERROR",
-        "AGENT",
-        "STATE",
-        "HEALTH",
-        "PID",
-        "RESTARTS",
-        "UPTIME"
-    );
-    for a in &r.agents {
-        say!("{}", row(a, now_ms()));
+    let rows: Vec<_> = r.agents.iter().map(AgentLine::row).collect();
+    for line in agentvisor_shared::status_table::render(&rows, now_ms()) {
+        say!("{line}");
     }
-}
-
-fn row(a: &AgentLine, now: i64) -> String {
-    let pid = a.pid.map_or_else(|| "-".to_owned(), |p| p.to_string());
-    let uptime = match (a.pid, a.started_ms) {
-        (Some(_), Some(t)) => {
-            let secs = u64::try_from((now - t).max(0) / 1000).unwrap_or(0);
-            humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
-        }
-        _ => "-".to_owned(),
-    };
-    // Agents choose their error text: keep control characters off the operator's terminal.
-    let error: String =
-        a.last_error.as_deref().unwrap_or("").chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    format!(
-        "{:<24} {:<9} {:<10} {:>8} {:>8} {:>10}  {error}",
-        a.name, a.state, a.health, pid, a.restarts, uptime
-    )
 }

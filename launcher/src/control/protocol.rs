@@ -2,6 +2,8 @@
 //! line from the launcher, then the connection closes. JSON keeps it scriptable
 //! (`echo '{"action":"status"}' | socat - UNIX:state.db.sock`) and easy to extend.
 
+use agentvisor_shared::model::{AgentState, AgentStatus, DesiredState, Health};
+use agentvisor_shared::status_table;
 use serde::{Deserialize, Serialize};
 
 /// Longest request line the launcher reads; anything longer is refused.
@@ -49,15 +51,60 @@ impl Response {
     }
 }
 
-/// One agent as `ctl status` shows it.
+/// One agent as `ctl status` shows it: the cells of the status table both binaries print
+/// ([`agentvisor_shared::status_table`]), plus what scripts want besides.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentLine {
     pub name: String,
-    pub state: String,
-    pub health: String,
+    pub state: AgentState,
+    pub health: Health,
     pub ready: bool,
     pub pid: Option<i64>,
     pub restarts: i64,
     pub started_ms: Option<i64>,
     pub last_error: Option<String>,
+    #[serde(default)]
+    pub last_heartbeat_ms: Option<i64>,
+    /// Whether the agent needs an operator's attention (the table's TROUBLE column).
+    #[serde(default)]
+    pub trouble: bool,
+    /// The table's STATUS column: the agent's own text, its error while in trouble, or how it
+    /// ended.
+    #[serde(default)]
+    pub status: String,
+}
+
+impl AgentLine {
+    /// The line of an enabled agent of the running config, from its supervisor's status.
+    pub fn of(s: &AgentStatus) -> AgentLine {
+        // Only enabled agents have supervisors, and one an operator stopped is `stopped`.
+        let row = status_table::Row::of(s, true, DesiredState::Running, None);
+        AgentLine {
+            name: row.name,
+            state: row.state,
+            health: row.health,
+            ready: s.lifecycle.ready,
+            pid: row.pid,
+            restarts: row.restarts,
+            started_ms: row.started_ms,
+            last_error: s.lifecycle.last_error.clone(),
+            last_heartbeat_ms: row.last_heartbeat_ms,
+            trouble: row.trouble,
+            status: row.status,
+        }
+    }
+
+    pub fn row(&self) -> status_table::Row {
+        status_table::Row {
+            name: self.name.clone(),
+            state: self.state,
+            health: self.health,
+            pid: self.pid,
+            started_ms: self.started_ms,
+            restarts: self.restarts,
+            last_heartbeat_ms: self.last_heartbeat_ms,
+            trouble: self.trouble,
+            status: self.status.clone(),
+        }
+    }
 }

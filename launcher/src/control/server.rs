@@ -192,17 +192,9 @@ fn status(roster: &Roster, writer: &WriterHandle, names: &[String]) -> Response 
             .iter()
             .filter(|(n, _)| names.is_empty() || names.contains(n))
             .map(|(name, rx)| {
-                let s = rx.borrow();
-                AgentLine {
-                    name: name.clone(),
-                    state: s.lifecycle.state.as_str().to_owned(),
-                    health: s.lifecycle.health.as_str().to_owned(),
-                    ready: s.lifecycle.ready,
-                    pid: s.lifecycle.pid,
-                    restarts: s.lifecycle.restarts,
-                    started_ms: s.lifecycle.started_ms,
-                    last_error: s.lifecycle.last_error.clone(),
-                }
+                let mut line = AgentLine::of(&rx.borrow());
+                line.name.clone_from(name);
+                line
             })
             .collect())
     });

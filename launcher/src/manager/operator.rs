@@ -22,7 +22,7 @@ impl Manager {
                 } else {
                     "is not a configured agent"
                 };
-                return Err(format!("{n:?} {why}"));
+                return Err(format!("{n:?} {why}; the agents: {}", planned.join(", ")));
             }
         }
         Ok(planned.into_iter().filter(|p| names.iter().any(|n| n == p)).map(str::to_owned).collect())

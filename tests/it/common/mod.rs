@@ -302,3 +302,12 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
     }
     out
 }
+
+/// A cell of the status table that `ctl status` and `dashboard status` print: `agent`'s value
+/// in the column headed `column`.
+pub fn status_cell(table: &str, agent: &str, column: &str) -> Option<String> {
+    let index =
+        table.lines().find(|l| l.starts_with("NAME "))?.split_whitespace().position(|c| c == column)?;
+    let row = table.lines().find(|l| l.split_whitespace().next() == Some(agent))?;
+    row.split_whitespace().nth(index).map(str::to_owned)
+}

@@ -1,0 +1,22 @@
+//! Shell completion scripts as both binaries print them (`completions SHELL`).
+
+/// Repairs a bash script from clap_complete 4.6 for a binary whose name has a hyphen: its loop
+/// spells the state of `agentvisor-launcher ctl` `agentvisor__launcher__subcmd__ctl`, its case
+/// arms `agentvisor__subcmd__launcher__subcmd__ctl`, so nothing after the first subcommand ever
+/// completes (clap-rs/clap#6421). The arms are respelled the loop's way.
+pub fn fix_bash(script: &str, bin_name: &str) -> String {
+    let Some((head, tail)) = bin_name.split_once('-') else { return script.to_owned() };
+    let wrong = format!("{head}__subcmd__{}", tail.replace('-', "__subcmd__"));
+    script.replace(&wrong, &bin_name.replace('-', "__"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arms_are_spelled_as_the_loop_spells_them() {
+        let script = "cmd=\"agentvisor__launcher__subcmd__ctl\"\n agentvisor__subcmd__launcher__subcmd__ctl)";
+        let fixed = super::fix_bash(script, "agentvisor-launcher");
+        assert_eq!(fixed, "cmd=\"agentvisor__launcher__subcmd__ctl\"\n agentvisor__launcher__subcmd__ctl)");
+        assert_eq!(super::fix_bash("x", "plain"), "x");
+    }
+}
