@@ -99,7 +99,7 @@ fn fleet_main(cli: &Cli) -> u8 {
         Ok(h) => h,
         Err(e) => {
             eprintln!("agentvisor-dashboard: {e}");
-            return 2;
+            return agentvisor_shared::exit_code::EXIT_USAGE;
         }
     };
     match &cli.command {

@@ -307,12 +307,12 @@ fn bad_or_remote_listen_addresses_are_refused() {
     let sb = Sandbox::new();
     let serve = |args: &[&str]| sb.command(dashboard_bin()).arg("serve").args(args).output().unwrap();
     let out = serve(&["--listen", "localhost-ish"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("localhost-ish") && err.contains("expected IP:PORT"), "{err}");
 
     let out = serve(&["--listen", "0.0.0.0:0"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a loopback address") && err.contains("--allow-remote"), "{err}");
 

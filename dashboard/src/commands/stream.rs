@@ -32,7 +32,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 pub fn run(resolved: &Resolved, args: &StreamArgs) -> u8 {
     if !args.json {
         eprintln!("agentvisor-dashboard: stream prints JSON lines only; pass --json");
-        return 2;
+        return agentvisor_shared::exit_code::EXIT_USAGE;
     }
     let closed = stdin_closed();
     let mut stream = Stream { resolved, reader: None, watch: None, version: None, last_key: None, seq: 0 };

@@ -23,8 +23,8 @@ use exposition::{Exposition, Format};
 use read::{Read, Source};
 use std::sync::Arc;
 
-/// Usage errors (a bad or non-loopback `--listen`) exit with 2, as clap's own do.
-const USAGE: u8 = 2;
+/// Usage errors (a bad or non-loopback `--listen`) exit as clap's own do.
+const USAGE: u8 = agentvisor_shared::exit_code::EXIT_USAGE;
 
 struct App {
     resolved: Resolved,
