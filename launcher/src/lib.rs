@@ -18,6 +18,7 @@ macro_rules! complain {
     }};
 }
 
+mod alerts;
 mod capture;
 mod cli;
 mod config;

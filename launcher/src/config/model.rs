@@ -14,6 +14,8 @@ pub struct File {
     pub launcher: LauncherConfig,
     #[serde(default)]
     pub agent: Vec<AgentConfig>,
+    #[serde(default)]
+    pub alert: Vec<super::alert::AlertRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -134,6 +136,26 @@ pub struct AgentConfig {
     pub depends_on: Vec<String>,
     #[serde(default = "defaults::enabled")]
     pub enabled: bool,
+    /// Resource limits on the agent's whole process tree (see `super::limits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory: Option<super::limits::Bytes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cpu: Option<super::limits::Percent>,
+    #[serde(default = "defaults::limit_for")]
+    pub limit_for: Dur,
+    #[serde(default)]
+    pub on_limit: super::limits::OnLimit,
+}
+
+impl AgentConfig {
+    pub fn limits(&self) -> super::limits::ResourceLimits {
+        super::limits::ResourceLimits {
+            max_memory: self.max_memory,
+            max_cpu: self.max_cpu,
+            limit_for: self.limit_for,
+            on_limit: self.on_limit,
+        }
+    }
 }
 
 fn env_names<S: Serializer>(env: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
@@ -168,5 +190,8 @@ mod defaults {
     }
     pub fn enabled() -> bool {
         true
+    }
+    pub fn limit_for() -> Dur {
+        Dur::secs(0)
     }
 }

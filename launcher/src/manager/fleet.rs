@@ -5,6 +5,7 @@
 
 use crate::capture::output::Limits;
 use crate::config::Config;
+use crate::config::alert::AlertRule;
 use crate::notify;
 use crate::supervisor::{Command, ProcessState, Setup, Supervisor};
 use agentvisor_shared::model::{
@@ -13,6 +14,7 @@ use agentvisor_shared::model::{
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -22,6 +24,8 @@ pub struct Member {
     pub depends_on: Vec<String>,
     pub commands: mpsc::Sender<Command>,
     pub status: watch::Receiver<AgentStatus>,
+    /// It has `max_memory` or `max_cpu`: the sampler hands its supervisor every reading.
+    limited: bool,
     /// The task reading the agent's notify socket; it holds the socket, so it ends with the
     /// member (a replacement binds the path anew).
     listener: JoinHandle<()>,
@@ -43,6 +47,10 @@ struct View {
     members: Vec<(String, watch::Receiver<AgentStatus>)>,
     commands: HashMap<String, mpsc::Sender<Command>>,
     note: Option<String>,
+    /// The members with resource limits.
+    limited: Vec<String>,
+    /// The `[[alert]]` rules in force.
+    alerts: Arc<[AlertRule]>,
 }
 
 /// The agents' names and status channels, for tasks that only read (sampler, liveness,
@@ -64,6 +72,22 @@ impl Roster {
     pub fn tell(&self, name: &str, process: ProcessState) -> bool {
         let view = self.0.borrow();
         view.commands.get(name).is_some_and(|c| c.try_send(Command::Process(process)).is_ok())
+    }
+
+    /// Hands each agent with resource limits its reading (`reading` gives it by name), without
+    /// waiting: a full command queue skips one reading.
+    pub fn tell_usage(&self, reading: impl Fn(&str) -> Option<Command>) {
+        let view = self.0.borrow();
+        for name in &view.limited {
+            if let (Some(cmd), Some(c)) = (reading(name), view.commands.get(name)) {
+                let _ = c.try_send(cmd);
+            }
+        }
+    }
+
+    /// The `[[alert]]` rules in force.
+    pub fn alerts(&self) -> Arc<[AlertRule]> {
+        self.0.borrow().alerts.clone()
     }
 
     /// Whether every agent has been started and is running, or has failed (waiting to restart,
@@ -134,6 +158,7 @@ impl Fleet {
             tracing::error!("the store's writer is gone; agents gone from the config not marked removed");
         }
         let (view, _) = watch::channel(View::default());
+        view.send_modify(|v| v.alerts = config.alerts.clone().into());
         let mut fleet = Fleet { members: Vec::new(), view, writer: writer.clone(), restarts: HashMap::new() };
         for &i in &config.plan {
             fleet.spawn(config, i)?;
@@ -172,6 +197,7 @@ impl Fleet {
             depends_on: cfg.depends_on.clone(),
             commands: cmd_tx,
             status: status_rx,
+            limited: cfg.limits().any(),
             listener,
             _lease: lease,
         };
@@ -217,6 +243,11 @@ impl Fleet {
         self.publish();
     }
 
+    /// Puts these `[[alert]]` rules in force.
+    pub fn set_alerts(&self, rules: &[AlertRule]) {
+        self.view.send_modify(|v| v.alerts = rules.to_vec().into());
+    }
+
     /// Sets the note shown after the summary in the status line, or clears it.
     pub fn set_note(&self, note: Option<String>) {
         self.view.send_modify(|v| v.note = note);
@@ -225,9 +256,11 @@ impl Fleet {
     fn publish(&self) {
         let members = self.members.iter().map(|m| (m.name.clone(), m.status.clone())).collect();
         let commands = self.members.iter().map(|m| (m.name.clone(), m.commands.clone())).collect();
+        let limited = self.members.iter().filter(|m| m.limited).map(|m| m.name.clone()).collect();
         self.view.send_modify(|v| {
             v.members = members;
             v.commands = commands;
+            v.limited = limited;
         });
     }
 

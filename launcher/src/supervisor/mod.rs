@@ -13,6 +13,8 @@
 //! |                        | stop / let go (kill: ignored)   | Stopped; answer stops                          |
 //! | Spawning               | spawned / spawn failed          | Running [starting or running] / as on exit     |
 //! | Running [starting]     | READY=1                         | Running [running]                              |
+//! |                        | usage over a limit `limit_for`  | `on_limit`: Stopping (failed), Stopping (as a  |
+//! |                        |                                 | stop command) or unhealthy                     |
 //! |                        | sign of life                    | heartbeat deadline moves (no timer re-armed)   |
 //! |                        | ready / heartbeat deadline      | catch up, stall grace, then: Stopping (failed) |
 //! |                        |                                 | or, heartbeat with `mark`, unhealthy           |
@@ -64,6 +66,9 @@ pub enum Command {
     Kill,
     /// What the sampler saw of the agent's main process, when that changes.
     Process(ProcessState),
+    /// The sampler's reading of the run's whole process tree (run `pid`), for the resource
+    /// limits; sent each sample only to agents that have limits.
+    Usage { pid: i32, cpu_percent: Option<f64>, memory_bytes: u64 },
 }
 
 /// Whether an agent's main process is stopped: it exists but runs no code until it gets
