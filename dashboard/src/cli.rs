@@ -36,13 +36,23 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the launcher's and every agent's status; the exit code says whether all is well
-    /// (0 all well, 1 an agent is unhealthy, in backoff, fatal or failed and down, or the
-    /// config file on disk is invalid, 2 launcher down or stale, 3 no readable database).
+    /// (0 all well, 1 an agent is unhealthy, in backoff, fatal or failed and down, an alert of
+    /// severity error or higher fires, or the config file on disk is invalid, 2 launcher down or stale, 3 no readable database).
     Status(StatusArgs),
     /// Print the captured output of one agent.
     Logs(LogsArgs),
     /// Print events, oldest of the selection first.
     Events(EventsArgs),
+    /// Print the alerts firing now (`[[alert]]` rules in agents.toml); exit code 1 while one
+    /// of severity error or critical fires, 0 otherwise, 3 with no readable database.
+    Alerts(AlertsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// One JSON object (documented in docs/status-json.md, `alerts[]`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,7 @@ pub fn main() -> ExitCode {
         Some(Command::Status(a)) => commands::status::run(&resolved, a),
         Some(Command::Logs(a)) => commands::logs::run(&resolved, a),
         Some(Command::Events(a)) => commands::events::run(&resolved, a),
+        Some(Command::Alerts(a)) => commands::alerts::run(&resolved, a),
         None => match dashboard(resolved) {
             Ok(()) => 0,
             Err(e) => {

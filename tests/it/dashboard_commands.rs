@@ -271,11 +271,12 @@ backoff = { initial = "10ms", max = "20ms" }
     });
     let shape = documented_shape();
     let names: Vec<&str> = shape.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["", "database", "launcher", "host", "summary", "agents[]"]);
+    assert_eq!(names, ["", "database", "launcher", "host", "summary", "agents[]", "alerts[]"]);
     for (object, fields) in &shape {
         let values: Vec<&Value> = match object.as_str() {
             "" => vec![&v],
             "agents[]" => v["agents"].as_array().unwrap().iter().collect(),
+            "alerts[]" => v["alerts"].as_array().unwrap().iter().collect(),
             name => vec![&v[name]],
         };
         for value in values {

@@ -19,6 +19,8 @@ pub enum Screen {
     Overview,
     Detail,
     Events,
+    /// The alerts firing now (`a`).
+    Alerts,
 }
 
 /// What the data thread last said about the database.
@@ -63,6 +65,8 @@ pub struct App {
     pub log_scroll: usize,
     /// The selected row of the Events screen.
     pub event_index: usize,
+    /// The selected row of the Alerts screen.
+    pub alert_index: usize,
     /// The first chart shown on the detail screen, when there are more than fit side by side.
     pub chart_offset: usize,
     pub spark_metric: String,
@@ -88,6 +92,7 @@ impl App {
             window: Window::default(),
             log_scroll: 0,
             event_index: 0,
+            alert_index: 0,
             chart_offset: 0,
             spark_metric: metric::CPU_PERCENT.to_owned(),
             now_ms: 0,
@@ -153,8 +158,13 @@ impl App {
                 self.data = Some(*loaded);
                 let count = self.events_shown();
                 self.event_index = self.event_index.min(count.saturating_sub(1));
+                self.alert_index = self.alert_index.min(self.alerts_shown().saturating_sub(1));
             }
         }
+    }
+
+    fn alerts_shown(&self) -> usize {
+        self.data.as_ref().map_or(0, |d| d.snapshot.alerts.len())
     }
 
     fn events_shown(&self) -> usize {
@@ -175,10 +185,15 @@ impl App {
             Action::NextScreen => {
                 self.screen = match self.screen {
                     Screen::Overview | Screen::Detail => Screen::Events,
-                    Screen::Events => Screen::Overview,
+                    Screen::Events | Screen::Alerts => Screen::Overview,
                 }
             }
-            Action::StartFilter if self.screen != Screen::Detail => self.editing = true,
+            Action::Alerts => {
+                self.screen = if self.screen == Screen::Alerts { Screen::Overview } else { Screen::Alerts };
+            }
+            Action::StartFilter if !matches!(self.screen, Screen::Detail | Screen::Alerts) => {
+                self.editing = true
+            }
             Action::CycleSort if self.screen == Screen::Overview => self.sort = self.sort.next(),
             Action::Move(delta) => self.move_by(delta),
             Action::Select(i) => self.select(i),
@@ -221,7 +236,7 @@ impl App {
     fn back(&mut self) {
         match self.screen {
             Screen::Overview => self.filter.clear(),
-            Screen::Detail | Screen::Events => self.screen = Screen::Overview,
+            Screen::Detail | Screen::Events | Screen::Alerts => self.screen = Screen::Overview,
         }
     }
 
@@ -241,6 +256,10 @@ impl App {
                 let last = self.events_shown().saturating_sub(1);
                 self.event_index = self.event_index.saturating_add_signed(delta).min(last);
             }
+            Screen::Alerts => {
+                let last = self.alerts_shown().saturating_sub(1);
+                self.alert_index = self.alert_index.saturating_add_signed(delta).min(last);
+            }
         }
     }
 
@@ -252,6 +271,7 @@ impl App {
                 }
             }
             Screen::Events => self.event_index = index.min(self.events_shown().saturating_sub(1)),
+            Screen::Alerts => self.alert_index = index.min(self.alerts_shown().saturating_sub(1)),
             Screen::Detail => {}
         }
     }
@@ -267,6 +287,11 @@ impl App {
                 .and_then(|d| d.events.as_ref())
                 .and_then(|e| e.get(self.event_index))
                 .and_then(|e| e.agent.clone()),
+            Screen::Alerts => self
+                .data
+                .as_ref()
+                .and_then(|d| d.snapshot.alerts.get(self.alert_index))
+                .map(|a| a.agent.clone()),
             Screen::Detail => None,
         };
         if let Some(name) = agent {

@@ -1,6 +1,7 @@
 //! Render functions: they only draw what the state holds. Layout helpers that input handling
 //! also needs (which row a click hit) live beside the screens that define the layout.
 
+pub mod alerts;
 pub mod detail;
 pub mod events;
 mod header;
@@ -25,6 +26,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
             Screen::Overview => overview::draw(frame, area, app, theme),
             Screen::Detail => detail::draw(frame, area, app, theme),
             Screen::Events => events::draw(frame, area, app, theme),
+            Screen::Alerts => alerts::draw(frame, area, app, theme),
         }
     }
     if app.help {

@@ -147,11 +147,17 @@ fn draw_table(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
         .take(height)
         .map(|a| {
             let values = data.sparklines.get(&a.name).map(Vec::as_slice).unwrap_or_default();
-            let mut cells: Vec<Cell> = agent_cells(a, app.now_ms, theme)
-                .into_iter()
-                .zip(&keep)
-                .filter_map(|(c, k)| k.then_some(c))
-                .collect();
+            let mut cells: Vec<Cell> = agent_cells(a, app.now_ms, theme);
+            // A firing alert marks the name and takes the STATUS cell.
+            if let Some(alert) = data.snapshot.alerts.iter().find(|f| f.agent == a.name) {
+                let style = theme.severity(alert.severity);
+                cells[0] = Cell::from(format!("⚑ {}", a.name)).style(style);
+                if let Some(status) = cells.last_mut() {
+                    *status = Cell::from(format!("alert {}", alert.message)).style(style);
+                }
+            }
+            let mut cells: Vec<Cell> =
+                cells.into_iter().zip(&keep).filter_map(|(c, k)| k.then_some(c)).collect();
             if llm {
                 cells.extend(llm_cells(a));
             }
