@@ -5,6 +5,7 @@
 // Helpers may unwrap: a failed set-up step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod common;
 mod ctl_commands;
 mod dashboard_commands;
@@ -22,6 +23,7 @@ mod launcher_output;
 mod launcher_protocol;
 mod launcher_restart;
 mod launcher_systemd;
+mod limits;
 mod reload_config;
 mod trust_config;
 mod trust_containment;
