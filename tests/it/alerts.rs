@@ -120,3 +120,40 @@ args = ["1000"]
     let _second = sb.launcher_as("second");
     wait_until(LIMIT, "the stale row cleared", || rows(&db, "SELECT 1 FROM alerts").is_empty().then_some(()));
 }
+
+/// Custom metrics reach the rules: a value over the threshold fires, and a metric reported
+/// once and then never again fires `absent`.
+#[test]
+fn rules_on_a_custom_metric() {
+    let sb = Sandbox::new();
+    sb.script("reporter.sh", "echo X_METRIC_QUEUE_DEPTH=50 >&3\nexec sleep 1000");
+    sb.write_config(
+        r#"
+[launcher]
+sample_interval = "200ms"
+
+[[agent]]
+name = "reporter"
+command = "./reporter.sh"
+
+[[alert]]
+name = "deep"
+value = "queue_depth"
+above = 10
+
+[[alert]]
+name = "quiet"
+value = "queue_depth"
+absent = "1s"
+"#,
+    );
+    let _l = sb.launcher();
+    let db = sb.db();
+    let firing = wait_until(LIMIT, "both rules firing", || {
+        let r = rows(&db, "SELECT rule, value FROM alerts WHERE agent = 'reporter' ORDER BY rule");
+        (r.len() == 2).then_some(r)
+    });
+    assert_eq!(firing[0], ["deep", "50"]);
+    assert_eq!(firing[1][0], "quiet");
+    assert!(firing[1][1].parse::<f64>().unwrap() >= 1.0, "{firing:?}");
+}

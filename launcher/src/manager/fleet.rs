@@ -12,7 +12,7 @@ use agentvisor_shared::model::{
     AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Severity, status_line,
 };
 use agentvisor_shared::time::now_ms;
-use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
+use agentvisor_shared::{NewEvent, Sample, WriteOp, WriterHandle};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -135,6 +135,10 @@ pub struct Fleet {
     members: Vec<Member>,
     view: watch::Sender<View>,
     writer: WriterHandle,
+    /// Custom metrics from every supervisor, for the alert rules; the receiver until the
+    /// sampler takes it.
+    metrics_tap: mpsc::Sender<Vec<Sample>>,
+    metrics: Option<mpsc::Receiver<Vec<Sample>>>,
     /// Restart counts of agents no longer members (removed or disabled by a reload), for when
     /// they come back: the count is the agent's since the launcher started.
     restarts: HashMap<String, i64>,
@@ -143,6 +147,9 @@ pub struct Fleet {
 /// Notify messages waiting for a supervisor, per agent; a sender blocks beyond this.
 const NOTIFY_QUEUE: usize = 256;
 const COMMAND_QUEUE: usize = 16;
+/// Batches of custom metrics waiting for the sampler (drained every sample); a supervisor's
+/// copy is dropped beyond this, never waited for.
+const METRICS_QUEUE: usize = 8_192;
 
 impl Fleet {
     /// Registers every configured agent and starts a supervisor for each enabled one.
@@ -159,7 +166,15 @@ impl Fleet {
         }
         let (view, _) = watch::channel(View::default());
         view.send_modify(|v| v.alerts = config.alerts.clone().into());
-        let mut fleet = Fleet { members: Vec::new(), view, writer: writer.clone(), restarts: HashMap::new() };
+        let (metrics_tap, metrics) = mpsc::channel(METRICS_QUEUE);
+        let mut fleet = Fleet {
+            members: Vec::new(),
+            view,
+            writer: writer.clone(),
+            metrics_tap,
+            metrics: Some(metrics),
+            restarts: HashMap::new(),
+        };
         for &i in &config.plan {
             fleet.spawn(config, i)?;
         }
@@ -216,6 +231,7 @@ impl Fleet {
             notify_rx,
             dependencies,
             published: published.clone(),
+            metrics_tap: self.metrics_tap.clone(),
         };
         let task = tokio::spawn(Supervisor::new(setup).run());
         tokio::spawn(watch_supervisor(task, leased, published, self.writer.clone()));
@@ -262,6 +278,11 @@ impl Fleet {
             v.commands = commands;
             v.limited = limited;
         });
+    }
+
+    /// The custom metrics every supervisor reports, once (for the sampler's alert rules).
+    pub fn take_metrics(&mut self) -> Option<mpsc::Receiver<Vec<Sample>>> {
+        self.metrics.take()
     }
 
     pub fn roster(&self) -> Roster {

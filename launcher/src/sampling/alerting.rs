@@ -8,8 +8,9 @@ use crate::alerts::{AgentValues, Change, Engine};
 use crate::manager::fleet::Roster;
 use crate::supervisor::Command;
 use agentvisor_shared::model::{EventKind, FiringAlert, Severity};
-use agentvisor_shared::{WriteOp, WriterHandle};
+use agentvisor_shared::{Sample, WriteOp, WriterHandle};
 use std::collections::HashMap;
+use tokio::sync::mpsc;
 
 /// How often the values of firing alerts are rewritten while the set stays the same.
 pub const REWRITE_EVERY: i64 = 5_000;
@@ -32,6 +33,9 @@ pub struct Alerting {
     changes: Vec<Change>,
     /// What was last written, and when.
     written: Option<(Vec<FiringAlert>, i64)>,
+    /// The supervisors' custom metrics as they flush them, and the newest of each per agent.
+    pub metrics: Option<mpsc::Receiver<Vec<Sample>>>,
+    custom: HashMap<String, HashMap<String, (i64, f64)>>,
 }
 
 impl Alerting {
@@ -51,6 +55,7 @@ impl Alerting {
             })
         });
         self.engine.set_rules(roster.alerts(), now_ms, &mut self.changes);
+        self.take_metrics();
         if !self.engine.is_empty() {
             self.gather(roster, readings, now_ms);
             let agents = self.values.iter().map(|(n, v)| (n.as_str(), v));
@@ -80,10 +85,32 @@ impl Alerting {
         }
     }
 
+    /// Keeps the newest value of each custom metric (drained even without rules, so the
+    /// queue never fills).
+    fn take_metrics(&mut self) {
+        let Some(rx) = &mut self.metrics else { return };
+        while let Ok(batch) = rx.try_recv() {
+            for s in batch {
+                let newest =
+                    self.custom.entry(s.scope).or_default().entry(s.metric).or_insert((s.ts_ms, s.value));
+                if s.ts_ms >= newest.0 {
+                    *newest = (s.ts_ms, s.value);
+                }
+            }
+        }
+    }
+
     /// Each agent's values now: the readings, and what its status says.
     fn gather(&mut self, roster: &Roster, readings: &HashMap<String, Reading>, now_ms: i64) {
         let values = &mut self.values;
+        let custom = &mut self.custom;
         roster.with_members(|members| {
+            // Agents removed since: only looked for once more agents report than exist.
+            if custom.len() > members.len() {
+                let names: std::collections::HashSet<&str> =
+                    members.iter().map(|(n, _)| n.as_str()).collect();
+                custom.retain(|agent, _| names.contains(agent.as_str()));
+            }
             values.truncate(members.len());
             for (i, (name, rx)) in members.iter().enumerate() {
                 if values.get(i).is_none_or(|(n, _)| n != name) {
@@ -101,6 +128,10 @@ impl Alerting {
                 v.tokens_in = st.reported.tokens_in.map(|n| n as f64);
                 v.tokens_out = st.reported.tokens_out.map(|n| n as f64);
                 v.restarts = st.lifecycle.restarts as f64;
+                match custom.get(name) {
+                    Some(c) => v.custom.clone_from(c),
+                    None => v.custom.clear(),
+                }
                 v.heartbeat_age_s = st
                     .reported
                     .last_heartbeat_ms

@@ -97,6 +97,12 @@ impl Sampler {
         }
     }
 
+    /// The supervisors' custom metrics, for the alert rules.
+    pub fn with_metrics(mut self, metrics: Option<tokio::sync::mpsc::Receiver<Vec<Sample>>>) -> Sampler {
+        self.alerting.metrics = metrics;
+        self
+    }
+
     pub async fn run(mut self, interval: Duration) {
         let mut tick = tokio::time::interval(crate::deadline::period(interval));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -103,6 +103,8 @@ pub struct Setup {
     /// Status of each agent this one depends on.
     pub dependencies: Vec<(String, watch::Receiver<AgentStatus>)>,
     pub published: watch::Sender<AgentStatus>,
+    /// A copy of each batch of custom metrics, for the alert rules (dropped when full).
+    pub metrics_tap: mpsc::Sender<Vec<Sample>>,
 }
 
 pub struct Supervisor {
@@ -252,6 +254,7 @@ impl Supervisor {
             self.s.published.send_replace(shown);
         }
         if !self.samples.is_empty() {
+            let _ = self.s.metrics_tap.try_send(self.samples.clone());
             let _ = self.s.writer.offer(WriteOp::Samples(std::mem::take(&mut self.samples)));
         }
     }
