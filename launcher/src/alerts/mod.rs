@@ -329,5 +329,6 @@ fn figure(x: f64) -> String {
     if s == "-0" { "0".to_owned() } else { s.to_owned() }
 }
 
+pub mod bench;
 #[cfg(test)]
 mod tests;
