@@ -157,3 +157,32 @@ absent = "1s"
     assert_eq!(firing[1][0], "quiet");
     assert!(firing[1][1].parse::<f64>().unwrap() >= 1.0, "{firing:?}");
 }
+
+/// A reload with a broken rule changes nothing (the old rule keeps firing); a valid reload
+/// without the rule resolves its alert.
+#[test]
+fn a_reload_with_a_bad_rule_keeps_the_old_rules() {
+    let sb = Sandbox::new();
+    let agent = "[launcher]\nsample_interval = \"200ms\"\n\n[[agent]]\nname = \"fat\"\ncommand = \"sleep\"\nargs = [\"1000\"]\n";
+    sb.write_config(&format!(
+        "{agent}\n[[alert]]\nname = \"mem\"\nvalue = \"memory_bytes\"\nabove = \"1B\"\n"
+    ));
+    let _l = sb.launcher();
+    let db = sb.db();
+    wait_until(LIMIT, "the alert firing", || rows(&db, "SELECT 1 FROM alerts").first().cloned());
+    sb.write_config(&format!(
+        "{agent}\n[[alert]]\nname = \"mem\"\nvalue = \"memory_bytes\"\nanomaly = 3.0\n"
+    ));
+    let refused = wait_until(LIMIT, "the reload refused", || {
+        rows(&db, "SELECT message FROM events WHERE kind = 'config_invalid'").into_iter().next()
+    });
+    assert!(refused[0].contains("field `alert[0].anomaly`: needs a window"), "{refused:?}");
+    assert!(rows(&db, "SELECT 1 FROM events WHERE kind = 'alert_resolved'").is_empty());
+    assert_eq!(rows(&db, "SELECT rule FROM alerts"), [["mem"]]);
+    sb.write_config(agent);
+    let resolved = wait_until(LIMIT, "the alert resolved by the reload", || {
+        rows(&db, "SELECT message FROM events WHERE kind = 'alert_resolved'").into_iter().next()
+    });
+    assert_eq!(resolved[0], "mem: the rule was changed or removed by a reload");
+    wait_until(LIMIT, "no alert row", || rows(&db, "SELECT 1 FROM alerts").is_empty().then_some(()));
+}
