@@ -74,6 +74,8 @@ struct Track {
     new_at: Option<i64>,
     holding_since: Option<i64>,
     firing: Option<FiringAlert>,
+    /// The evaluation that last looked at it: one that did not, found its agent gone.
+    pass: u64,
 }
 
 /// What changed at an evaluation.
@@ -88,6 +90,8 @@ pub enum Change {
 pub struct Engine {
     source: Option<Arc<[AlertRule]>>,
     rules: Vec<Rule>,
+    /// Evaluations so far.
+    pass: u64,
 }
 
 impl Engine {
@@ -132,7 +136,10 @@ impl Engine {
         agents: impl Iterator<Item = (&'a str, &'a AgentValues)> + Clone,
         out: &mut Vec<Change>,
     ) {
+        self.pass += 1;
+        let pass = self.pass;
         for rule in &mut self.rules {
+            let mut touched = 0;
             for (name, values) in agents.clone() {
                 if !rule.def.agents.is_empty() && !rule.def.agents.iter().any(|a| a == name) {
                     continue;
@@ -141,12 +148,13 @@ impl Engine {
                     Some(t) => t,
                     None => rule.tracks.entry(name.to_owned()).or_default(),
                 };
+                track.pass = pass;
+                touched += 1;
                 step(&rule.def, &rule.watched, rule.condition, name, track, values, now_ms, out);
             }
-            if rule.tracks.len() > agents.clone().count() {
-                let present: std::collections::HashSet<&str> = agents.clone().map(|(n, _)| n).collect();
-                rule.tracks.retain(|name, track| {
-                    let keep = present.contains(name.as_str());
+            if rule.tracks.len() > touched {
+                rule.tracks.retain(|_, track| {
+                    let keep = track.pass == pass;
                     if !keep && let Some(mut a) = track.firing.take() {
                         a.message = format!("{}: the agent is gone", a.rule);
                         out.push(Change::Resolved(a));

@@ -130,8 +130,11 @@ fn agents_filter_removal_and_reload() {
     e.evaluate(0, [("b", &b)].into_iter(), &mut out);
     assert!(matches!(&out[..], [Change::Fired(a)] if a.agent == "b"));
     out.clear();
-    e.evaluate(1_000, std::iter::empty(), &mut out);
+    // "b" is gone while other agents remain.
+    let a = cost(0.0);
+    e.evaluate(1_000, [("a", &a)].into_iter(), &mut out);
     assert!(matches!(&out[..], [Change::Resolved(a)] if a.message == "spend: the agent is gone"));
+    assert!(e.firing().is_empty());
     out.clear();
     e.evaluate(2_000, [("b", &b)].into_iter(), &mut out);
     assert_eq!(out.len(), 1);
