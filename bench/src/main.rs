@@ -4,6 +4,7 @@
 //! 2-core machine) and rewrites BENCHMARKS.md at the repository root; `all --quick` runs tiny
 //! sizes into a file in the temporary directory, which is what the crate's test does.
 
+mod alerts;
 mod disk;
 mod exporter;
 mod floor;
@@ -63,7 +64,7 @@ struct AllArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer,
-    /// exporter, probes).
+    /// exporter, probes, alerts).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where databases and agents' files go [default: a new temporary directory].
@@ -291,6 +292,14 @@ fn all(a: AllArgs) -> Result<()> {
                 sections.push(Section::skipped(peer::TITLE, format!("{e:#}")));
             }
         }
+    }
+    if wants("alerts") {
+        let p = if a.quick {
+            alerts::Params { agents: 50, passes: 20 }
+        } else {
+            alerts::Params { agents: 1000, passes: 300 }
+        };
+        sections.push(step(alerts::TITLE, || alerts::run(&p)));
     }
     // Run in the order that needs the least first; reported in the numbering.
     sections.sort_by(|x, y| x.title.cmp(&y.title));

@@ -87,7 +87,7 @@ fn click_target(app: &App, area: Rect, column: u16, row: u16) -> Option<Action> 
     let index = match app.screen {
         Screen::Overview => view::overview::row_at(app, area, column, row)?,
         Screen::Events => view::events::row_at(app, area, column, row)?,
-        Screen::Detail | Screen::EventDetail => return None,
+        Screen::Detail | Screen::EventDetail | Screen::Alerts => return None,
     };
     let current = match app.screen {
         Screen::Overview => app.selected_index(),

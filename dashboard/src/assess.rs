@@ -2,7 +2,9 @@
 //! heartbeat is, and the verdict `status` turns into its exit code. The screens and the
 //! one-shot commands share these rules so they never disagree.
 
-use agentvisor_shared::model::{AgentRow, AgentState, Health, LauncherSession, Snapshot, status_line};
+use agentvisor_shared::model::{
+    AgentRow, AgentState, Health, LauncherSession, Severity, Snapshot, status_line,
+};
 use std::collections::BTreeMap;
 
 /// The launcher refreshes its session row every second; three missed refreshes mean it is gone
@@ -149,6 +151,9 @@ pub enum Verdict {
     /// The launcher runs, no enabled agent is [`in_trouble`] and its config is valid.
     Ok,
     AgentTrouble,
+    /// An `[[alert]]` rule of severity `error` or `critical` fires. Agent trouble takes
+    /// precedence; the exit code is the same.
+    AlertFiring,
     /// The launcher refused the config on disk ([`config_error`]): the next restart of the
     /// launcher would fail. Agent trouble takes precedence; the exit code is the same.
     ConfigInvalid,
@@ -164,6 +169,8 @@ impl Verdict {
             Verdict::LauncherDown
         } else if snapshot.agents.iter().any(|a| a.enabled && in_trouble(a)) {
             Verdict::AgentTrouble
+        } else if snapshot.alerts.iter().any(|a| a.severity >= Severity::Error) {
+            Verdict::AlertFiring
         } else if config_error(&liveness).is_some() {
             Verdict::ConfigInvalid
         } else {
@@ -174,7 +181,7 @@ impl Verdict {
     pub fn code(self) -> u8 {
         match self {
             Verdict::Ok => 0,
-            Verdict::AgentTrouble | Verdict::ConfigInvalid => 1,
+            Verdict::AgentTrouble | Verdict::AlertFiring | Verdict::ConfigInvalid => 1,
             Verdict::LauncherDown => 2,
             Verdict::NoDatabase => 3,
         }
@@ -184,6 +191,7 @@ impl Verdict {
         match self {
             Verdict::Ok => "ok",
             Verdict::AgentTrouble => "agent_trouble",
+            Verdict::AlertFiring => "alert_firing",
             Verdict::ConfigInvalid => "config_invalid",
             Verdict::LauncherDown => "launcher_down",
             Verdict::NoDatabase => "no_database",
@@ -194,7 +202,7 @@ impl Verdict {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use agentvisor_shared::model::{AgentStatus, DesiredState, HostStats, Lifecycle};
+    use agentvisor_shared::model::{AgentStatus, DesiredState, FiringAlert, HostStats, Lifecycle};
 
     pub fn session(last_seen_ms: i64, stopped_ms: Option<i64>) -> LauncherSession {
         LauncherSession {
@@ -246,6 +254,7 @@ pub(crate) mod tests {
             errors_last_hour: 0,
             db_bytes: 0,
             wal_bytes: 0,
+            alerts: Vec::new(),
         }
     }
 
@@ -295,6 +304,26 @@ pub(crate) mod tests {
         assert_eq!(Verdict::of(&down, 10_000).code(), 2);
         assert_eq!(Verdict::of(&snapshot(None, vec![]), 10_000).code(), 2);
         assert_eq!(Verdict::NoDatabase.code(), 3);
+    }
+
+    #[test]
+    fn an_alert_of_severity_error_or_higher_is_a_verdict_of_its_own() {
+        let alert = |severity| FiringAlert {
+            rule: "spend".into(),
+            agent: "a".into(),
+            severity,
+            since_ms: 9_000,
+            value: Some(3.0),
+            message: "spend: cost per_hour 3 > 2".into(),
+        };
+        let mut s =
+            snapshot(Some(session(9_500, None)), vec![agent("a", AgentState::Running, Health::Healthy)]);
+        s.alerts = vec![alert(Severity::Warning)];
+        assert_eq!(Verdict::of(&s, 10_000), Verdict::Ok, "a warning is no verdict");
+        s.alerts.push(alert(Severity::Error));
+        assert_eq!((Verdict::of(&s, 10_000).as_str(), Verdict::of(&s, 10_000).code()), ("alert_firing", 1));
+        s.agents[0].lifecycle.health = Health::Unhealthy;
+        assert_eq!(Verdict::of(&s, 10_000), Verdict::AgentTrouble, "agent trouble first");
     }
 
     #[test]

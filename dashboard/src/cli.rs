@@ -58,8 +58,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the launcher's and every agent's status; the exit code says whether all is well
-    /// (0 all well, 1 an agent is unhealthy, in backoff, fatal or failed and down, or the
-    /// config file on disk is invalid, 2 launcher down or stale, 3 no readable database).
+    /// (0 all well, 1 an agent is unhealthy, in backoff, fatal or failed and down, an alert of
+    /// severity error or higher fires, or the config file on disk is invalid, 2 launcher down or stale, 3 no readable database).
     #[command(
         after_help = "The table has the columns of `agentvisor-launcher ctl status`; usage errors exit 64.\n\n\
         Examples:\n  agentvisor-dashboard status\n  \
@@ -102,11 +102,21 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Print the alerts firing now (`[[alert]]` rules in agents.toml); exit code 1 while one
+    /// of severity error or critical fires, 0 otherwise, 3 with no readable database.
+    Alerts(AlertsArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct StreamArgs {
     /// JSON lines, the only format (required, so a later text form stays possible).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// One JSON object (documented in docs/status-json.md, `alerts[]`) instead of a table.
     #[arg(long)]
     pub json: bool,
 }

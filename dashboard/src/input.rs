@@ -31,6 +31,8 @@ pub enum Action {
     Window(usize),
     CycleSeverity,
     CycleMetric,
+    /// Open the Alerts screen (or leave it).
+    Alerts,
     /// A left click at this screen position; the loop maps it to a row with the layout.
     Click {
         column: u16,
@@ -90,6 +92,7 @@ fn map_key(key: &KeyEvent, editing: bool) -> Option<Action> {
         KeyCode::Char(c @ '1'..='5') => Action::Window(c as usize - '1' as usize),
         KeyCode::Char('v') => Action::CycleSeverity,
         KeyCode::Char('m') => Action::CycleMetric,
+        KeyCode::Char('a') => Action::Alerts,
         KeyCode::Backspace => Action::Back,
         _ => return None,
     })
@@ -120,6 +123,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("m", "overview: sparkline metric; detail: next charts, when not all fit"),
     ("w W  ← →  1-5", "detail chart window: 5m 1h 6h 24h 7d"),
     ("v", "Events: minimum severity"),
+    ("a", "Alerts: the alert rules firing now (again: back)"),
     ("mouse", "wheel scrolls, click selects, click again opens"),
     ("?  F1", "this help"),
     ("q  Ctrl-C", "quit"),

@@ -74,6 +74,7 @@ pub fn main() -> ExitCode {
         Some(Command::Events(a)) => commands::events::run(&resolved, a),
         Some(Command::Stream(a)) => commands::stream::run(&resolved, a),
         Some(Command::Serve(a)) => serve::run(&resolved, a),
+        Some(Command::Alerts(a)) => commands::alerts::run(&resolved, a),
         Some(Command::Completions { .. } | Command::Man { .. }) => 0,
         None => match dashboard(resolved, cli.utc, cli.back_on_esc) {
             Ok(()) => 0,

@@ -18,6 +18,7 @@ macro_rules! complain {
     }};
 }
 
+mod alerts;
 mod capture;
 mod cli;
 mod config;
@@ -35,6 +36,13 @@ mod sampling;
 mod supervisor;
 
 use agentvisor_shared::paths;
+
+/// For the benchmark harness only: the time of each of `passes` evaluation passes of five
+/// alert rules over `agents` agents (see `alerts/bench.rs`).
+#[doc(hidden)]
+pub fn bench_alert_passes(agents: usize, passes: usize) -> Result<Vec<std::time::Duration>, String> {
+    alerts::bench::passes(agents, passes)
+}
 use clap::Parser;
 use std::process::ExitCode;
 

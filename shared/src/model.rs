@@ -179,6 +179,12 @@ text_enum! {
         /// A probe fails (`failure_threshold` failures in a row); a liveness probe's failure
         /// counts as a missed heartbeat.
         ProbeFailed => "probe_failed",
+        /// Its process tree went over `max_memory` or `max_cpu` for `limit_for`.
+        LimitExceeded => "limit_exceeded",
+        /// An `[[alert]]` rule's condition held for its `for`: the alert fires.
+        AlertFiring => "alert_firing",
+        /// A firing alert's condition no longer holds.
+        AlertResolved => "alert_resolved",
     }
 }
 
@@ -437,6 +443,23 @@ pub struct Snapshot {
     pub errors_last_hour: i64,
     pub db_bytes: u64,
     pub wal_bytes: u64,
+    /// The alerts firing now, by rule then agent.
+    pub alerts: Vec<FiringAlert>,
+}
+
+/// An `[[alert]]` rule firing for one agent, as the launcher last wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiringAlert {
+    pub rule: String,
+    pub agent: String,
+    pub severity: Severity,
+    /// When it began to fire.
+    pub since_ms: i64,
+    /// What the rule compared (after `rate`), or for `absent` the seconds since the last new
+    /// value; `None` when there was nothing to compare.
+    pub value: Option<f64>,
+    /// The condition in words: "cost per_hour 4.1 > 2".
+    pub message: String,
 }
 
 #[cfg(test)]
@@ -460,7 +483,12 @@ mod tests {
     fn an_unknown_kind_is_refused_with_the_valid_ones() {
         let err = "crash".parse::<EventKind>().unwrap_err().to_string();
         assert!(err.starts_with("unknown EventKind \"crash\"; valid: waiting, started, ready,"), "{err}");
-        assert!(err.ends_with("storage_error, probe_passed, probe_failed"), "{err}");
+        assert!(
+            err.ends_with(
+                "storage_error, probe_passed, probe_failed, limit_exceeded, alert_firing, alert_resolved"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

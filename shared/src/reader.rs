@@ -8,8 +8,8 @@
 
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{
-    AgentRow, AgentStatus, Event, EventKind, HostStats, Lifecycle, LogLine, Point, Reported, Severity,
-    Snapshot, metric,
+    AgentRow, AgentStatus, Event, EventKind, FiringAlert, HostStats, Lifecycle, LogLine, Point, Reported,
+    Severity, Snapshot, metric,
 };
 use crate::schema::{self, HOUR_MS, MINUTE_MS, SCHEMA_VERSION, sample_block};
 use crate::time::now_ms;
@@ -386,6 +386,7 @@ impl Reader {
                      WHERE ts_ms >= ?1 AND severity IN ('error', 'critical')",
                 )?
                 .query_row([now - 3_600_000], |r| r.get(0))?;
+            let alerts = firing_alerts(c)?;
             Ok(Snapshot {
                 taken_ms: now,
                 schema_version: SCHEMA_VERSION,
@@ -397,8 +398,14 @@ impl Reader {
                 errors_last_hour,
                 db_bytes,
                 wal_bytes,
+                alerts,
             })
         })
+    }
+
+    /// The alerts firing now, by rule then agent.
+    pub fn alerts(&self) -> Result<Vec<FiringAlert>> {
+        self.read(firing_alerts)
     }
 
     /// Events matching `filter`, newest first.
@@ -696,6 +703,24 @@ fn parse_json<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite
 // for the one session row a snapshot reads (`crate::rows`), too slow for a thousand agent rows
 // ten times a second. These mappers take positions looked up by name once per statement
 // (`columns!`).
+
+/// The `alerts` table (a few rows: read by column name).
+fn firing_alerts(c: &Connection) -> rusqlite::Result<Vec<FiringAlert>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT rule, agent, severity, since_ms, value, message FROM alerts ORDER BY rule, agent",
+    )?;
+    stmt.query_map([], |r| {
+        Ok(FiringAlert {
+            rule: r.get("rule")?,
+            agent: r.get("agent")?,
+            severity: parse_text(r, "severity")?,
+            since_ms: r.get("since_ms")?,
+            value: r.get("value")?,
+            message: r.get("message")?,
+        })
+    })?
+    .collect()
+}
 
 fn event_from_row(r: &Row<'_>, c: &EventColumns) -> rusqlite::Result<Event> {
     Ok(Event {

@@ -274,7 +274,10 @@ liveness = { exec = ["true"], period = "100ms" }
     });
     let shape = documented_shape();
     let names: Vec<&str> = shape.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["", "database", "launcher", "host", "summary", "agents[]", "agents[].probes[]"]);
+    assert_eq!(
+        names,
+        ["", "database", "launcher", "host", "summary", "agents[]", "agents[].probes[]", "alerts[]"]
+    );
     for (object, fields) in &shape {
         let values: Vec<&Value> = match object.as_str() {
             "" => vec![&v],
@@ -282,6 +285,7 @@ liveness = { exec = ["true"], period = "100ms" }
             "agents[].probes[]" => {
                 v["agents"].as_array().unwrap().iter().flat_map(|a| a["probes"].as_array().unwrap()).collect()
             }
+            "alerts[]" => v["alerts"].as_array().unwrap().iter().collect(),
             name => vec![&v[name]],
         };
         for value in values {

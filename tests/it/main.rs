@@ -5,6 +5,7 @@
 // Helpers may unwrap: a failed set-up step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod cli;
 mod common;
 mod ctl_commands;
@@ -26,6 +27,7 @@ mod launcher_output;
 mod launcher_protocol;
 mod launcher_restart;
 mod launcher_systemd;
+mod limits;
 mod probes;
 mod reload_config;
 mod trust_config;

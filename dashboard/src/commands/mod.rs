@@ -1,6 +1,7 @@
 //! One-shot commands for scripts and SSH: they use the same reader and snapshot types as the
 //! screens, print to stdout, and say what went wrong on stderr with a fixed exit code.
 
+pub mod alerts;
 pub mod events;
 pub mod logs;
 pub mod status;

@@ -6,7 +6,7 @@ use super::{open, print_lines, read_failed};
 use crate::assess::{Heartbeat, Liveness, Summary, Verdict, config_error};
 use crate::cli::StatusArgs;
 use crate::format;
-use agentvisor_shared::model::{AgentRow, HostStats, Snapshot, metric};
+use agentvisor_shared::model::{AgentRow, FiringAlert, HostStats, Snapshot, metric};
 use agentvisor_shared::paths::Resolved;
 use agentvisor_shared::status_table;
 use agentvisor_shared::time::{now_ms, rfc3339, secs_between};
@@ -91,7 +91,8 @@ pub fn to_json(s: &Snapshot, resolved: &Resolved, now: i64) -> Value {
             "by_state": by_state,
             "errors_last_hour": s.errors_last_hour,
         },
-        "agents": s.agents.iter().map(|a| agent_json(a, now)).collect::<Vec<_>>(),
+        "agents": s.agents.iter().map(|a| agent_json(a, &s.alerts, now)).collect::<Vec<_>>(),
+        "alerts": s.alerts.iter().map(|a| super::alerts::alert_json(a, now)).collect::<Vec<_>>(),
     })
 }
 
@@ -110,7 +111,7 @@ fn host_json(h: &HostStats) -> Value {
     })
 }
 
-fn agent_json(a: &AgentRow, now: i64) -> Value {
+fn agent_json(a: &AgentRow, alerts: &[FiringAlert], now: i64) -> Value {
     let running = a.lifecycle.state.has_process();
     let custom: Map<String, Value> = a.custom_metrics().map(|(k, v)| (k.to_owned(), json!(v))).collect();
     json!({
@@ -145,6 +146,7 @@ fn agent_json(a: &AgentRow, now: i64) -> Value {
         "notify_errors": a.reported.notify_errors,
         "metrics": custom,
         "probes": a.probes.iter().map(|p| probe_json(p, now)).collect::<Vec<_>>(),
+        "alerts": alerts.iter().filter(|f| f.agent == a.name).map(|f| &f.rule).collect::<Vec<_>>(),
     })
 }
 
@@ -202,6 +204,11 @@ fn table(s: &Snapshot, now: i64) -> Vec<String> {
         if states.is_empty() { "none registered".to_owned() } else { states.join(", ") },
         s.errors_last_hour
     ));
+    if !s.alerts.is_empty() {
+        let firing: Vec<String> =
+            s.alerts.iter().map(|a| format!("{} on {} ({})", a.rule, a.agent, a.severity)).collect();
+        out.push(format!("alerts:   {} firing: {}", s.alerts.len(), firing.join(", ")));
+    }
     let rows: Vec<status_table::Row> = s.agents.iter().map(status_table::Row::of_agent).collect();
     out.extend(status_table::render(&rows, now));
     out

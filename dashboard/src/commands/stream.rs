@@ -5,7 +5,7 @@
 //! database over the network. The line format is documented in docs/fleet.md.
 
 use super::print_lines;
-use super::status::{unreadable_json, to_json};
+use super::status::{to_json, unreadable_json};
 use crate::assess::{Liveness, Summary, Verdict};
 use crate::cli::StreamArgs;
 use crate::data::watch::DbWatch;

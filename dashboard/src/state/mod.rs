@@ -25,6 +25,8 @@ pub enum Screen {
     Events,
     /// One event in full, opened from the Events screen.
     EventDetail,
+    /// The alerts firing now (`a`).
+    Alerts,
 }
 
 /// What the data thread last said about the database.
@@ -77,6 +79,8 @@ pub struct App {
     /// The event the event detail screen shows, kept as it was when opened so a refresh that
     /// moves the list does not change it.
     pub event_open: Option<Event>,
+    /// The selected row of the Alerts screen.
+    pub alert_index: usize,
     /// The first chart shown on the detail screen, when there are more than fit side by side.
     pub chart_offset: usize,
     pub spark_metric: String,
@@ -109,6 +113,7 @@ impl App {
             log_scroll: 0,
             event_index: 0,
             event_open: None,
+            alert_index: 0,
             chart_offset: 0,
             spark_metric: metric::CPU_PERCENT.to_owned(),
             now_ms: 0,
@@ -151,7 +156,7 @@ impl App {
                 Screen::Overview => {
                     Some(agentvisor_shared::EventFilter { limit: OVERVIEW_EVENTS, ..Default::default() })
                 }
-                Screen::Detail => None,
+                Screen::Detail | Screen::Alerts => None,
             },
         }
     }
@@ -184,6 +189,7 @@ impl App {
                 self.data = Some(*loaded);
                 let count = self.events_shown();
                 self.event_index = self.event_index.min(count.saturating_sub(1));
+                self.alert_index = self.alert_index.min(self.alerts_shown().saturating_sub(1));
             }
         }
     }
@@ -204,6 +210,10 @@ impl App {
             // The line has aged out of the tail read: stay at the oldest line there is.
             None => new.logs.len(),
         }
+    }
+
+    fn alerts_shown(&self) -> usize {
+        self.data.as_ref().map_or(0, |d| d.snapshot.alerts.len())
     }
 
     fn events_shown(&self) -> usize {
@@ -228,6 +238,13 @@ impl App {
                     _ => Screen::Events,
                 };
                 self.history.clear();
+            }
+            Action::Alerts => {
+                if self.screen == Screen::Alerts {
+                    self.back();
+                } else {
+                    self.go(Screen::Alerts);
+                }
             }
             Action::StartFilter if matches!(self.screen, Screen::Overview | Screen::Events) => {
                 // What is typed next is a new word, never glued to the last one (`v` leaves
@@ -350,6 +367,10 @@ impl App {
                     self.event_open = Some(e.clone());
                 }
             }
+            Screen::Alerts => {
+                let last = self.alerts_shown().saturating_sub(1);
+                self.alert_index = self.alert_index.saturating_add_signed(delta).min(last);
+            }
         }
     }
 
@@ -365,6 +386,7 @@ impl App {
                 }
             }
             Screen::Events => self.event_index = index.min(self.events_shown().saturating_sub(1)),
+            Screen::Alerts => self.alert_index = index.min(self.alerts_shown().saturating_sub(1)),
             Screen::Detail | Screen::EventDetail => {}
         }
     }
@@ -384,6 +406,11 @@ impl App {
                 return;
             }
             Screen::EventDetail => self.event_open.as_ref().and_then(|e| e.agent.clone()),
+            Screen::Alerts => self
+                .data
+                .as_ref()
+                .and_then(|d| d.snapshot.alerts.get(self.alert_index))
+                .map(|a| a.agent.clone()),
             Screen::Detail => None,
         };
         // An event of an agent that is no longer registered has no detail screen to open.

@@ -5,6 +5,7 @@ use super::theme::Theme;
 use crate::assess::{Liveness, Summary, config_error};
 use crate::data::Loaded;
 use crate::format::{self, Zone};
+use agentvisor_shared::model::Severity;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
@@ -138,6 +139,12 @@ fn fleet_line(data: &Loaded, theme: Theme) -> Line<'static> {
     if let Some(totals) = llm_totals(&data.snapshot.agents) {
         spans.push(Span::styled(" │ ", theme.dim()));
         spans.push(Span::styled(totals, theme.title()));
+    }
+    let alerts = &data.snapshot.alerts;
+    if !alerts.is_empty() {
+        let worst = alerts.iter().map(|a| a.severity).max().unwrap_or(Severity::Warning);
+        spans.push(Span::styled(" │ ", theme.dim()));
+        spans.push(Span::styled(format!("{} alerts firing (a)", alerts.len()), theme.severity(worst)));
     }
     Line::from(spans)
 }

@@ -1,6 +1,7 @@
 //! Render functions: they only draw what the state holds. Layout helpers that input handling
 //! also needs (which row a click hit) live beside the screens that define the layout.
 
+pub mod alerts;
 pub mod detail;
 mod event_detail;
 pub mod events;
@@ -9,8 +10,8 @@ mod header;
 mod help;
 mod notice;
 pub mod overview;
-mod problems;
 mod probes;
+mod problems;
 pub mod theme;
 mod timeline;
 mod widgets;
@@ -30,6 +31,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
             Screen::Detail => detail::draw(frame, area, app, theme),
             Screen::Events => events::draw(frame, area, app, theme),
             Screen::EventDetail => event_detail::draw(frame, area, app, theme),
+            Screen::Alerts => alerts::draw(frame, area, app, theme),
         }
     }
     if app.help {

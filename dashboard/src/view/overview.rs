@@ -436,6 +436,8 @@ fn agent_cells(
     // state's own colours, and patching those here painted a fatal name red on red.
     let name_style = if trouble { theme.bad() } else { plain };
     let marker = if trouble { "! " } else { "  " };
+    // A firing alert marks the name and takes the STATUS cell.
+    let alert = data.snapshot.alerts.iter().find(|f| f.agent == a.name);
     let running = a.lifecycle.state.has_process();
     let hb = Heartbeat::of(a, now_ms);
     let beat = match hb {
@@ -473,7 +475,10 @@ fn agent_cells(
     COLUMNS
         .iter()
         .map(|c| match c {
-            Col::Name => (format!("{marker}{}", a.name), name_style),
+            Col::Name => match alert {
+                Some(f) => (format!("⚑ {}", a.name), theme.severity(f.severity)),
+                None => (format!("{marker}{}", a.name), name_style),
+            },
             Col::State => (a.lifecycle.state.as_str().to_owned(), theme.state(a.lifecycle.state)),
             Col::Health => (a.lifecycle.health.as_str().to_owned(), theme.health(a.lifecycle.health)),
             Col::Pid => (a.lifecycle.pid.map_or("—".to_owned(), |p| p.to_string()), plain),
@@ -486,7 +491,10 @@ fn agent_cells(
             Col::Beat => (beat.clone(), theme.heartbeat(hb)),
             Col::Cpu => (cpu.clone(), plain),
             Col::Mem => (mem.clone(), plain),
-            Col::Status => (status.label(), status_style),
+            Col::Status => match alert {
+                Some(f) => (format!("alert {}", f.message), theme.severity(f.severity)),
+                None => (status.label(), status_style),
+            },
             // The last job of a process that is gone is not its task any more.
             Col::Task => (a.reported.task.clone().filter(|_| running).unwrap_or_default(), plain),
             Col::Model => (a.reported.model.clone().unwrap_or_default(), plain),

@@ -173,6 +173,7 @@ fn snapshot(launcher: Option<LauncherSession>, agents: Vec<AgentRow>, problems: 
         problems,
         db_bytes: 1_258_291,
         wal_bytes: 3_145_728,
+        alerts: Vec::new(),
     }
 }
 
@@ -762,4 +763,39 @@ fn control_characters_from_agents_are_not_drawn() {
         let t = render(&app, 120, 30);
         assert!(t.backend().buffer().content().iter().all(|c| !c.symbol().contains(char::is_control)));
     }
+}
+
+/// Two rules firing: the header counts them, the agents' rows are marked, and the Alerts
+/// screen (`a`) lists them with rule, agent, severity, since and value.
+#[test]
+fn alerts_firing() {
+    use agentvisor_shared::model::FiringAlert;
+    let mut s = snapshot(Some(session(NOW - 400, None)), fleet(), problems());
+    let agent = s.agents[1].name.clone();
+    s.alerts = vec![
+        FiringAlert {
+            rule: "fat".into(),
+            agent: s.agents[0].name.clone(),
+            severity: Severity::Error,
+            since_ms: NOW - 125 * SEC,
+            value: Some(612.0 * 1_048_576.0),
+            message: "fat: memory_bytes 612MiB > 500MiB".into(),
+        },
+        FiringAlert {
+            rule: "spend".into(),
+            agent,
+            severity: Severity::Warning,
+            since_ms: NOW - 40 * SEC,
+            value: Some(4.125),
+            message: "spend: cost per_hour 4.125 > 2".into(),
+        },
+    ];
+    let mut app = app_with(s);
+    screen!("alerts_overview_120x24", app, 120, 24);
+    app.apply(Action::Alerts);
+    assert_eq!(app.screen, Screen::Alerts);
+    app.apply(Action::Move(1));
+    screen!("alerts_screen_120x24", app, 120, 24);
+    app.apply(Action::Open);
+    assert_eq!(app.screen, Screen::Detail, "Enter opens the alert's agent");
 }

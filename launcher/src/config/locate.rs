@@ -19,6 +19,7 @@ pub struct Locator<'a> {
     text: &'a str,
     agents: Vec<&'a DeTable<'a>>,
     launcher: Option<&'a DeTable<'a>>,
+    alerts: Vec<&'a DeTable<'a>>,
 }
 
 /// The span-preserving parse; kept apart from [`Locator`] so the locator can borrow it.
@@ -31,21 +32,26 @@ impl<'a> Locator<'a> {
         let top = |key: &str| {
             doc.and_then(|d| d.get_ref().iter().find(|(k, _)| k.get_ref().as_ref() == key)).map(|(_, v)| v)
         };
-        let mut agents = Vec::new();
-        if let Some(v) = top("agent")
-            && let DeValue::Array(items) = v.get_ref()
-        {
-            for item in items.iter() {
-                if let DeValue::Table(t) = item.get_ref() {
-                    agents.push(t);
+        let tables = |key: &str| {
+            let mut out = Vec::new();
+            if let Some(v) = top(key)
+                && let DeValue::Array(items) = v.get_ref()
+            {
+                for item in items.iter() {
+                    if let DeValue::Table(t) = item.get_ref() {
+                        out.push(t);
+                    }
                 }
             }
-        }
+            out
+        };
+        let agents = tables("agent");
+        let alerts = tables("alert");
         let launcher = top("launcher").and_then(|v| match v.get_ref() {
             DeValue::Table(t) => Some(t),
             _ => None,
         });
-        Locator { text, agents, launcher }
+        Locator { text, agents, launcher, alerts }
     }
 
     /// The location of byte `offset`, with the agent and field that contain it.
@@ -105,6 +111,22 @@ impl<'a> Locator<'a> {
         let span = self.field(agent, path, element).or_else(|| self.field(agent, &["name"], None));
         let (line, column) = span.map(|s| line_col(self.text, s.start)).unwrap_or((0, 0));
         Location { line, column, agent: Some(name.to_owned()), field: Some(path.join(".")) }
+    }
+}
+
+impl Locator<'_> {
+    /// The location of a key of the `i`th `[[alert]]` table, falling back to its `name`.
+    pub fn alert_field(&self, i: usize, key: &str, element: Option<usize>) -> Location {
+        let find = |key: &str| {
+            let (_, v) = self.alerts.get(i)?.iter().find(|(k, _)| k.get_ref().as_ref() == key)?;
+            match (element, v.get_ref()) {
+                (Some(j), DeValue::Array(items)) => items.get(j).map(|e| e.span()),
+                _ => Some(v.span()),
+            }
+        };
+        let span = find(key).or_else(|| find("name"));
+        let (line, column) = span.map(|s| line_col(self.text, s.start)).unwrap_or((0, 0));
+        Location { line, column, agent: None, field: Some(format!("alert[{i}].{key}")) }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The launcher's configuration: `agents.toml`, parsed, validated and ordered into a start
 //! plan. Every error names the file, line and column, and the agent and field when known.
 
+pub mod alert;
+pub mod limits;
 mod locate;
 mod model;
 pub mod probe;
@@ -34,6 +36,8 @@ pub struct Config {
     pub plan: Vec<usize>,
     /// The text it was parsed from, so that a file event that changed nothing is no reload.
     pub text: String,
+    /// The `[[alert]]` rules, in file order.
+    pub alerts: Vec<alert::AlertRule>,
 }
 
 impl Config {
@@ -176,6 +180,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         agents: file.agent,
         plan,
         text: text.to_owned(),
+        alerts: file.alert,
     })
 }
 

@@ -14,6 +14,8 @@ pub struct File {
     pub launcher: LauncherConfig,
     #[serde(default)]
     pub agent: Vec<AgentConfig>,
+    #[serde(default)]
+    pub alert: Vec<super::alert::AlertRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -143,6 +145,15 @@ pub struct AgentConfig {
     /// Ready once a line of the agent's output matches this regular expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_log_line: Option<String>,
+    /// Resource limits on the agent's whole process tree (see `super::limits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory: Option<super::limits::Bytes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cpu: Option<super::limits::Percent>,
+    #[serde(default = "defaults::limit_for")]
+    pub limit_for: Dur,
+    #[serde(default)]
+    pub on_limit: super::limits::OnLimit,
 }
 
 impl AgentConfig {
@@ -150,6 +161,15 @@ impl AgentConfig {
     /// line) is waited for.
     pub fn ready_at_start(&self) -> bool {
         self.ready == Ready::Started && self.readiness.is_none() && self.ready_log_line.is_none()
+    }
+
+    pub fn limits(&self) -> super::limits::ResourceLimits {
+        super::limits::ResourceLimits {
+            max_memory: self.max_memory,
+            max_cpu: self.max_cpu,
+            limit_for: self.limit_for,
+            on_limit: self.on_limit,
+        }
     }
 }
 
@@ -185,5 +205,8 @@ mod defaults {
     }
     pub fn enabled() -> bool {
         true
+    }
+    pub fn limit_for() -> Dur {
+        Dur::secs(0)
     }
 }

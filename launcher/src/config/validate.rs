@@ -47,6 +47,7 @@ pub fn validate(file: &File, loc: &Locator<'_>) -> Result<Vec<usize>, Failure> {
             }
         }
     }
+    alerts(file, &first_seen, loc)?;
     let order = order(&file.agent, &first_seen, loc)?;
     Ok(order.into_iter().filter(|&i| file.agent[i].enabled).collect())
 }
@@ -128,6 +129,7 @@ fn agent(i: usize, a: &AgentConfig, loc: &Locator<'_>) -> Result<(), Failure> {
         (&["ready_timeout"], Some(a.ready_timeout)),
         (&["stop_timeout"], Some(a.stop_timeout)),
         (&["heartbeat_timeout"], a.heartbeat_timeout),
+        (&["limit_for"], Some(a.limit_for)),
     ];
     for (path, value) in durations {
         if let Some(Err(msg)) = value.map(|d| d.at_most(MAX_AGENT_DURATION)) {
@@ -185,6 +187,39 @@ fn probes(a: &AgentConfig) -> Result<(), Problem> {
             vec![key],
             format!("{} are alternative ways to tell readiness: choose one", chosen.join(" and ")),
         ));
+    }
+    Ok(())
+}
+
+/// The `[[alert]]` rules: a name each, unique; agents that exist; a known value and one
+/// condition with thresholds in its unit (see [`super::alert::AlertRule::condition`]).
+fn alerts(file: &File, agents: &HashMap<&str, usize>, loc: &Locator<'_>) -> Result<(), Failure> {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in file.alert.iter().enumerate() {
+        let fail =
+            |key: &str, element: Option<usize>, msg: String| Err((loc.alert_field(i, key, element), msg));
+        if r.name.trim().is_empty() || r.name.len() > MAX_NAME * 2 {
+            return fail("name", None, format!("an alert needs a name of 1 to {} characters", MAX_NAME * 2));
+        }
+        if let Some(first) = names.insert(&r.name, i) {
+            let line = loc.alert_field(first, "name", None).line;
+            return fail(
+                "name",
+                None,
+                format!("duplicate alert name {:?}; it is first defined on line {line}", r.name),
+            );
+        }
+        if let Some(j) = r.agents.iter().position(|a| !agents.contains_key(a.as_str())) {
+            return fail("agents", Some(j), format!("{:?} is not a configured agent", r.agents[j]));
+        }
+        if let Err((key, msg)) = r.condition() {
+            return fail(key, None, msg);
+        }
+        for (key, d) in [("for", Some(r.hold)), ("window", r.window), ("absent", r.absent)] {
+            if let Some(Err(msg)) = d.map(|d| d.at_most(MAX_AGENT_DURATION)) {
+                return fail(key, None, msg);
+            }
+        }
     }
     Ok(())
 }

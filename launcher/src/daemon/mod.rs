@@ -109,7 +109,9 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     let db_dir =
         db.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_owned);
     let sampler = tokio::spawn(
-        Sampler::new(roster.clone(), writer.clone(), db_dir).run(config.launcher.sample_interval.get()),
+        Sampler::new(roster.clone(), writer.clone(), db_dir)
+            .with_metrics(manager.take_metrics())
+            .run(config.launcher.sample_interval.get()),
     );
     let liveness = tokio::spawn(liveness::liveness(roster.clone(), writer.clone()));
     let ready = tokio::spawn(liveness::ready_when_settled(roster.clone()));

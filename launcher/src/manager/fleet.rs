@@ -5,14 +5,16 @@
 
 use crate::capture::output::Limits;
 use crate::config::Config;
+use crate::config::alert::AlertRule;
 use crate::notify;
 use crate::supervisor::{Command, ProcessState, Setup, Supervisor};
 use agentvisor_shared::model::{
     AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Severity, status_line,
 };
 use agentvisor_shared::time::now_ms;
-use agentvisor_shared::{NewEvent, WriteOp, WriterHandle};
+use agentvisor_shared::{NewEvent, Sample, WriteOp, WriterHandle};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -22,6 +24,8 @@ pub struct Member {
     pub depends_on: Vec<String>,
     pub commands: mpsc::Sender<Command>,
     pub status: watch::Receiver<AgentStatus>,
+    /// It has `max_memory` or `max_cpu`: the sampler hands its supervisor every reading.
+    limited: bool,
     /// The task reading the agent's notify socket; it holds the socket, so it ends with the
     /// member (a replacement binds the path anew).
     listener: JoinHandle<()>,
@@ -43,6 +47,10 @@ struct View {
     members: Vec<(String, watch::Receiver<AgentStatus>)>,
     commands: HashMap<String, mpsc::Sender<Command>>,
     note: Option<String>,
+    /// The members with resource limits.
+    limited: Vec<String>,
+    /// The `[[alert]]` rules in force.
+    alerts: Arc<[AlertRule]>,
 }
 
 /// The agents' names and status channels, for tasks that only read (sampler, liveness,
@@ -64,6 +72,22 @@ impl Roster {
     pub fn tell(&self, name: &str, process: ProcessState) -> bool {
         let view = self.0.borrow();
         view.commands.get(name).is_some_and(|c| c.try_send(Command::Process(process)).is_ok())
+    }
+
+    /// Hands each agent with resource limits its reading (`reading` gives it by name), without
+    /// waiting: a full command queue skips one reading.
+    pub fn tell_usage(&self, reading: impl Fn(&str) -> Option<Command>) {
+        let view = self.0.borrow();
+        for name in &view.limited {
+            if let (Some(cmd), Some(c)) = (reading(name), view.commands.get(name)) {
+                let _ = c.try_send(cmd);
+            }
+        }
+    }
+
+    /// The `[[alert]]` rules in force.
+    pub fn alerts(&self) -> Arc<[AlertRule]> {
+        self.0.borrow().alerts.clone()
     }
 
     /// Whether every agent has been started and is running, or has failed (waiting to restart,
@@ -111,6 +135,10 @@ pub struct Fleet {
     members: Vec<Member>,
     view: watch::Sender<View>,
     writer: WriterHandle,
+    /// Custom metrics from every supervisor, for the alert rules; the receiver until the
+    /// sampler takes it.
+    metrics_tap: mpsc::Sender<Vec<Sample>>,
+    metrics: Option<mpsc::Receiver<Vec<Sample>>>,
     /// Restart counts of agents no longer members (removed or disabled by a reload), for when
     /// they come back: the count is the agent's since the launcher started.
     restarts: HashMap<String, i64>,
@@ -119,6 +147,9 @@ pub struct Fleet {
 /// Notify messages waiting for a supervisor, per agent; a sender blocks beyond this.
 const NOTIFY_QUEUE: usize = 256;
 const COMMAND_QUEUE: usize = 16;
+/// Batches of custom metrics waiting for the sampler (drained every sample); a supervisor's
+/// copy is dropped beyond this, never waited for.
+const METRICS_QUEUE: usize = 8_192;
 
 impl Fleet {
     /// Registers every configured agent and starts a supervisor for each enabled one.
@@ -134,7 +165,16 @@ impl Fleet {
             tracing::error!("the store's writer is gone; agents gone from the config not marked removed");
         }
         let (view, _) = watch::channel(View::default());
-        let mut fleet = Fleet { members: Vec::new(), view, writer: writer.clone(), restarts: HashMap::new() };
+        view.send_modify(|v| v.alerts = config.alerts.clone().into());
+        let (metrics_tap, metrics) = mpsc::channel(METRICS_QUEUE);
+        let mut fleet = Fleet {
+            members: Vec::new(),
+            view,
+            writer: writer.clone(),
+            metrics_tap,
+            metrics: Some(metrics),
+            restarts: HashMap::new(),
+        };
         for &i in &config.plan {
             fleet.spawn(config, i)?;
         }
@@ -172,6 +212,7 @@ impl Fleet {
             depends_on: cfg.depends_on.clone(),
             commands: cmd_tx,
             status: status_rx,
+            limited: cfg.limits().any(),
             listener,
             _lease: lease,
         };
@@ -190,6 +231,7 @@ impl Fleet {
             notify_rx,
             dependencies,
             published: published.clone(),
+            metrics_tap: self.metrics_tap.clone(),
         };
         let task = tokio::spawn(Supervisor::new(setup).run());
         tokio::spawn(watch_supervisor(task, leased, published, self.writer.clone()));
@@ -217,6 +259,11 @@ impl Fleet {
         self.publish();
     }
 
+    /// Puts these `[[alert]]` rules in force.
+    pub fn set_alerts(&self, rules: &[AlertRule]) {
+        self.view.send_modify(|v| v.alerts = rules.to_vec().into());
+    }
+
     /// Sets the note shown after the summary in the status line, or clears it.
     pub fn set_note(&self, note: Option<String>) {
         self.view.send_modify(|v| v.note = note);
@@ -225,10 +272,17 @@ impl Fleet {
     fn publish(&self) {
         let members = self.members.iter().map(|m| (m.name.clone(), m.status.clone())).collect();
         let commands = self.members.iter().map(|m| (m.name.clone(), m.commands.clone())).collect();
+        let limited = self.members.iter().filter(|m| m.limited).map(|m| m.name.clone()).collect();
         self.view.send_modify(|v| {
             v.members = members;
             v.commands = commands;
+            v.limited = limited;
         });
+    }
+
+    /// The custom metrics every supervisor reports, once (for the sampler's alert rules).
+    pub fn take_metrics(&mut self) -> Option<mpsc::Receiver<Vec<Sample>>> {
+        self.metrics.take()
     }
 
     pub fn roster(&self) -> Roster {

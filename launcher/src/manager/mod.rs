@@ -49,6 +49,11 @@ impl Manager {
         self.fleet.roster()
     }
 
+    /// The custom metrics the supervisors report, for the sampler's alert rules (once).
+    pub fn take_metrics(&mut self) -> Option<tokio::sync::mpsc::Receiver<Vec<agentvisor_shared::Sample>>> {
+        self.fleet.take_metrics()
+    }
+
     /// Carries out jobs until a signal or the loss of the database says to stop, and returns
     /// that. The inbox is read while a job runs, so a job waiting out an agent's long
     /// `stop_timeout` does not make the launcher deaf to SIGTERM: the job is abandoned there

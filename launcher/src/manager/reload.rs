@@ -148,6 +148,7 @@ impl Manager {
             self.fleet.remove(name);
         }
         self.fleet.reorder(&planned(&self.config));
+        self.fleet.set_alerts(&self.config.alerts);
         self.fleet.set_note(None);
         for name in &d.removed {
             self.held.remove(name);

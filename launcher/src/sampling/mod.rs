@@ -6,6 +6,7 @@
 //! [`table::ProcTable`] kept across samples: one listing of `/proc` plus one read per process
 //! in an agent's process group, and nothing per unrelated process.
 
+mod alerting;
 pub mod table;
 
 use crate::manager::fleet::Roster;
@@ -35,6 +36,9 @@ pub struct Sampler {
     last_at: Instant,
     /// Per agent: the escapees last published (see [`crate::process::contain`]).
     escapees: HashMap<String, Vec<(i64, i64)>>,
+    /// Per agent with a process: the last sample's reading of its process tree.
+    readings: HashMap<String, alerting::Reading>,
+    alerting: alerting::Alerting,
 }
 
 /// How long a process found outside the agents' process groups may go unread (see
@@ -88,7 +92,15 @@ impl Sampler {
             last_own_cpu: None,
             last_at: Instant::now(),
             escapees: HashMap::new(),
+            readings: HashMap::new(),
+            alerting: alerting::Alerting::default(),
         }
+    }
+
+    /// The supervisors' custom metrics, for the alert rules.
+    pub fn with_metrics(mut self, metrics: Option<tokio::sync::mpsc::Receiver<Vec<Sample>>>) -> Sampler {
+        self.alerting.metrics = metrics;
+        self
     }
 
     pub async fn run(mut self, interval: Duration) {
@@ -128,6 +140,7 @@ impl Sampler {
             let _ = self.writer.offer(WriteOp::Samples(samples));
             self.stops.update(&members, &procs, now_ms());
             self.tell_stops();
+            self.alerting.after_sample(&self.roster, &self.readings, &self.writer, now_ms());
         }
     }
 
@@ -212,6 +225,7 @@ impl Sampler {
         let cpu_percent = |ticks: u64, last: u64| (ticks.saturating_sub(last) as f64 / tps) / elapsed * 100.0;
 
         let totals = group_totals(procs);
+        self.readings.clear();
         for m in members {
             if let Some(last) = m.last_heartbeat_ms {
                 push(&m.name, metric::HEARTBEAT_GAP_S, (now - last) as f64 / 1000.0);
@@ -221,13 +235,18 @@ impl Sampler {
                 continue;
             };
             let t = totals.get(&pgid).copied().unwrap_or_default();
+            let mut reading =
+                alerting::Reading { pgid, cpu_percent: None, memory_bytes: t.rss_bytes, threads: t.threads };
             // CPU needs two readings of the same process group.
             if let Some((last_pgid, last_ticks)) =
                 self.last_agent_cpu.insert(m.name.clone(), (pgid, t.cpu_ticks))
                 && last_pgid == pgid
             {
-                push(&m.name, metric::CPU_PERCENT, cpu_percent(t.cpu_ticks, last_ticks));
+                let cpu = cpu_percent(t.cpu_ticks, last_ticks);
+                reading.cpu_percent = Some(cpu);
+                push(&m.name, metric::CPU_PERCENT, cpu);
             }
+            self.readings.insert(m.name.clone(), reading);
             push(&m.name, metric::MEMORY_BYTES, t.rss_bytes as f64);
             push(&m.name, metric::THREADS, t.threads as f64);
         }

@@ -10,6 +10,7 @@
 
 use super::policy::{Decision, Tracker};
 use super::tally::{self, Tally};
+use crate::config::limits::OnLimit;
 use crate::config::{AgentConfig, OnHeartbeatTimeout, Restart};
 use crate::deadline;
 use crate::probe::{ProbeState, Role};
@@ -95,6 +96,12 @@ pub enum Input {
     },
     /// A line of the agent's output matched `ready_log_line`.
     ReadyLine,
+    /// The sampler's reading of the run's whole process tree (sent only for agents with
+    /// `max_memory` or `max_cpu`); `cpu_percent` is `None` until two readings exist.
+    Usage {
+        cpu_percent: Option<f64>,
+        memory_bytes: u64,
+    },
 }
 
 /// What the shell does.
@@ -190,6 +197,10 @@ pub struct Run {
     pub hb_extended: Option<Instant>,
     /// The readiness and liveness probes' tallies, by [`Role`].
     pub probes: [Tally; 2],
+    /// Since when the readings have been over a resource limit, without a break.
+    pub over_limit_since: Option<Instant>,
+    /// `on_limit = "mark"` acted on the current excess: no new event until it ends.
+    pub limit_marked: bool,
 }
 
 /// A stop of the process.
@@ -432,6 +443,8 @@ fn started(cfg: &AgentConfig, pid: i32, now: Instant, out: &mut Vec<Effect>) -> 
         ready_extended: None,
         hb_extended: None,
         probes: Default::default(),
+        over_limit_since: None,
+        limit_marked: false,
     };
     start_probes(cfg, ready, out);
     if ready {
@@ -540,6 +553,9 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
             out.push(event(kind, severity, format!("{how} after {}", human(ran_for))));
             Next::Ended { failed, ran_for, then_stop: false }
         }
+        Input::Usage { cpu_percent, memory_bytes } => {
+            over_limit(cfg, run, cpu_percent, memory_bytes, now, out)
+        }
         Input::Stop { reason } => Next::To(begin_stop(cfg, run, Why::Command { reason }, now, out)),
         Input::Kill => Next::To(kill_now(run, "killed at once", out)),
         Input::LetGo => Next::To(kill_now(run, "the launcher let go of it", out)),
@@ -640,6 +656,48 @@ fn become_ready(cfg: &AgentConfig, run: &mut Run, now: Instant, how: &str, out: 
         out.push(Effect::Arm(Timer::Heartbeat, due));
     }
     on_ready(cfg, out);
+}
+
+/// A reading of the run's process tree against `max_memory` and `max_cpu`: over a limit for
+/// `limit_for` without a break (0: the first reading over it), it acts as `on_limit` says.
+fn over_limit(
+    cfg: &AgentConfig,
+    run: &mut Run,
+    cpu_percent: Option<f64>,
+    memory_bytes: u64,
+    now: Instant,
+    out: &mut Vec<Effect>,
+) -> Next {
+    let limits = cfg.limits();
+    let Some(reading) = limits.exceeded(cpu_percent, memory_bytes) else {
+        run.over_limit_since = None;
+        run.limit_marked = false;
+        return Next::Stay;
+    };
+    let since = *run.over_limit_since.get_or_insert(now);
+    let held = now.saturating_duration_since(since);
+    if run.limit_marked || held < limits.limit_for.get() {
+        return Next::Stay;
+    }
+    let then = match limits.on_limit {
+        OnLimit::Restart => "restarting it",
+        OnLimit::Stop => "stopping it",
+        OnLimit::Mark => "marked unhealthy",
+    };
+    let over_for = if held.is_zero() { String::new() } else { format!(" for {}", human(held)) };
+    out.push(event(EventKind::LimitExceeded, Severity::Warning, format!("{reading}{over_for}; {then}")));
+    match limits.on_limit {
+        OnLimit::Restart => Next::To(begin_stop(cfg, run, Why::Failed("over a resource limit"), now, out)),
+        OnLimit::Stop => {
+            let reason = format!("over a resource limit ({reading})");
+            Next::To(begin_stop(cfg, run, Why::Command { reason }, now, out))
+        }
+        OnLimit::Mark => {
+            run.limit_marked = true;
+            out.push(Effect::MarkUnhealthy);
+            Next::Stay
+        }
+    }
 }
 
 /// The stop signal to the group, and `stop_timeout` for the whole group to end: a shell
@@ -1403,5 +1461,67 @@ mod tests {
                 assert!(t.m.is_final());
             }
         }
+    }
+
+    fn usage(memory_mib: u64, cpu: Option<f64>) -> Input {
+        Input::Usage { cpu_percent: cpu, memory_bytes: memory_mib << 20 }
+    }
+
+    #[test]
+    fn over_max_memory_restarts_at_the_first_reading_by_default() {
+        let mut t = T::spawned("max_memory = \"100MiB\"");
+        assert!(t.step(usage(99, Some(500.0))).is_empty(), "under the limit; no max_cpu");
+        let out = t.later(1_000).step(usage(150, None));
+        assert_eq!(kinds(&out), ["limit_exceeded", "stopping"]);
+        assert_eq!(events(&out)[0].1, "memory 150MiB over max_memory 100MiB; restarting it");
+        assert!(out.contains(&Effect::SignalStop));
+        t.step(Input::Exited(killed_by(Signal::SIGTERM)));
+        let out = t.step(Input::Group { alive: false });
+        assert_eq!(states(&out), [AgentState::Backoff], "a failed run: the restart policy restarts it");
+    }
+
+    #[test]
+    fn a_limit_must_hold_for_limit_for_without_a_break() {
+        let mut t = T::spawned("max_cpu = \"150%\"\nlimit_for = \"3s\"");
+        assert!(t.step(usage(1, Some(200.0))).is_empty());
+        assert!(t.later(2_000).step(usage(1, Some(300.0))).is_empty());
+        // A reading under the limit starts the count again.
+        assert!(t.later(1_000).step(usage(1, Some(100.0))).is_empty());
+        assert!(t.later(1_000).step(usage(1, Some(200.0))).is_empty());
+        assert!(t.later(2_000).step(usage(1, Some(200.0))).is_empty());
+        let out = t.later(1_000).step(usage(1, Some(200.0)));
+        assert_eq!(events(&out)[0], ("limit_exceeded", "CPU 200% over max_cpu 150% for 3s; restarting it"));
+        assert!(t.is_stopping());
+    }
+
+    #[test]
+    fn on_limit_stop_keeps_it_stopped() {
+        let mut t = T::spawned("max_memory = \"1MiB\"\non_limit = \"stop\"\nrestart = \"always\"");
+        let out = t.step(usage(2, None));
+        assert_eq!(events(&out)[1].1, "stopping: over a resource limit (memory 2MiB over max_memory 1MiB)");
+        t.step(Input::Exited(exit_code(0)));
+        let out = t.step(Input::Group { alive: false });
+        assert_eq!(states(&out), [AgentState::Stopped]);
+    }
+
+    #[test]
+    fn on_limit_mark_marks_once_per_excess() {
+        let mut t = T::spawned("max_memory = \"1MiB\"\non_limit = \"mark\"");
+        let out = t.step(usage(2, None));
+        assert_eq!(kinds(&out), ["limit_exceeded"]);
+        assert!(out.contains(&Effect::MarkUnhealthy));
+        assert!(t.later(1_000).step(usage(3, None)).is_empty(), "the same excess");
+        assert!(t.later(1_000).step(usage(0, None)).is_empty());
+        assert_eq!(kinds(&t.later(1_000).step(usage(2, None))), ["limit_exceeded"], "a new excess");
+        assert!(t.m.is_running());
+    }
+
+    #[test]
+    fn usage_outside_a_run_is_ignored() {
+        let mut t = T::new("max_memory = \"1MiB\"");
+        assert!(t.step(usage(2, None)).is_empty());
+        let mut t = T::spawned("max_memory = \"1MiB\"");
+        t.stop("operator");
+        assert!(t.step(usage(2, None)).is_empty());
     }
 }

@@ -18,6 +18,8 @@
 //! |                        | `ready_log_line`                |                                                |
 //! | Running [running]      | liveness probe passes           | healthy                                        |
 //! |                        | liveness probe fails            | as a missed heartbeat (below)                  |
+//! |                        | usage over a limit `limit_for`  | `on_limit`: Stopping (failed), Stopping (as a  |
+//! |                        |                                 | stop command) or unhealthy                     |
 //! |                        | sign of life                    | heartbeat deadline moves (no timer re-armed)   |
 //! |                        | ready / heartbeat deadline      | catch up, stall grace, then: Stopping (failed) |
 //! |                        |                                 | or, heartbeat with `mark`, unhealthy           |
@@ -74,6 +76,9 @@ pub enum Command {
     Kill,
     /// What the sampler saw of the agent's main process, when that changes.
     Process(ProcessState),
+    /// The sampler's reading of the run's whole process tree (run `pid`), for the resource
+    /// limits; sent each sample only to agents that have limits.
+    Usage { pid: i32, cpu_percent: Option<f64>, memory_bytes: u64 },
 }
 
 /// Whether an agent's main process is stopped: it exists but runs no code until it gets
@@ -108,6 +113,8 @@ pub struct Setup {
     /// Status of each agent this one depends on.
     pub dependencies: Vec<(String, watch::Receiver<AgentStatus>)>,
     pub published: watch::Sender<AgentStatus>,
+    /// A copy of each batch of custom metrics, for the alert rules (dropped when full).
+    pub metrics_tap: mpsc::Sender<Vec<Sample>>,
 }
 
 pub struct Supervisor {
@@ -263,6 +270,7 @@ impl Supervisor {
             self.s.published.send_replace(shown);
         }
         if !self.samples.is_empty() {
+            let _ = self.s.metrics_tap.try_send(self.samples.clone());
             let _ = self.s.writer.offer(WriteOp::Samples(std::mem::take(&mut self.samples)));
         }
         if self.probes.dirty {

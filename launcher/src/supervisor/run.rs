@@ -74,6 +74,11 @@ impl Supervisor {
                     match cmd {
                         Some(Command::Process(seen)) if running => self.observe(seen),
                         Some(Command::Process(_)) => {}
+                        Some(Command::Usage { pid, cpu_percent, memory_bytes }) => {
+                            if running && pid == self.pid {
+                                self.queue.push_back(Input::Usage { cpu_percent, memory_bytes });
+                            }
+                        }
                         Some(Command::Stop { reason, done }) => {
                             self.owed.push(done);
                             self.queue.push_back(Input::Stop { reason });

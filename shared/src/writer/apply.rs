@@ -317,6 +317,8 @@ fn apply_op(
             )?
             .execute(params![session, ts_ms, reason])?;
             tx.prepare_cached("DELETE FROM agent_escapees WHERE session_id = ?1")?.execute([session])?;
+            // Nothing evaluates the rules once the launcher is gone.
+            tx.prepare_cached("DELETE FROM alerts")?.execute([])?;
         }
         WriteOp::Escapees { agent, processes } => {
             tx.prepare_cached("DELETE FROM agent_escapees WHERE session_id = ?1 AND agent = ?2")?
@@ -330,6 +332,26 @@ fn apply_op(
             }
         }
         WriteOp::Probes { agent, rows } => crate::probes::replace(tx, agent, rows)?,
+        WriteOp::Alerts(alerts) => {
+            tx.prepare_cached("DELETE FROM alerts")?.execute([])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO alerts (rule, agent, severity, since_ms, value, message, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let now = now_ms();
+            for a in alerts {
+                let value = a.value.filter(|v| v.is_finite());
+                insert.execute(params![
+                    a.rule,
+                    a.agent,
+                    a.severity.as_str(),
+                    a.since_ms,
+                    value,
+                    a.message,
+                    now
+                ])?;
+            }
+        }
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! What the writer can be asked to write: [`WriteOp`] and the rows it carries.
 
-use crate::model::{AgentSpec, AgentStatus, DesiredState, EventKind, Severity, Stream};
+use crate::model::{AgentSpec, AgentStatus, DesiredState, EventKind, FiringAlert, Severity, Stream};
 
 /// One sample of one series. `scope` is an agent name,
 /// [`metric::HOST`](crate::model::metric::HOST) or
@@ -74,4 +74,6 @@ pub enum WriteOp {
         agent: String,
         rows: Vec<crate::probes::ProbeStatus>,
     },
+    /// The alerts firing now, replacing every row written before.
+    Alerts(Vec<FiringAlert>),
 }
