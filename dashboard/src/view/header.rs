@@ -136,15 +136,16 @@ fn fleet_line(data: &Loaded, theme: Theme) -> Line<'static> {
         format!("{errors} errors in 1h"),
         if errors > 0 { theme.bad() } else { theme.good() },
     ));
-    if let Some(totals) = llm_totals(&data.snapshot.agents) {
-        spans.push(Span::styled(" │ ", theme.dim()));
-        spans.push(Span::styled(totals, theme.title()));
-    }
+    // Alerts before the totals: a narrow terminal cuts the end of the line.
     let alerts = &data.snapshot.alerts;
     if !alerts.is_empty() {
         let worst = alerts.iter().map(|a| a.severity).max().unwrap_or(Severity::Warning);
         spans.push(Span::styled(" │ ", theme.dim()));
         spans.push(Span::styled(format!("{} alerts firing (a)", alerts.len()), theme.severity(worst)));
+    }
+    if let Some(totals) = llm_totals(&data.snapshot.agents) {
+        spans.push(Span::styled(" │ ", theme.dim()));
+        spans.push(Span::styled(totals, theme.title()));
     }
     Line::from(spans)
 }

@@ -10,7 +10,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-const NOTE: &str = "Read-only: act on agents with agentvisor-launcher ctl start|stop|restart AGENT";
+const NOTE: &str = "Read-only: act with agentvisor-launcher ctl start|stop|restart AGENT";
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, theme: Theme) {
     let width = area.width.min(100);
