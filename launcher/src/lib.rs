@@ -30,6 +30,7 @@ mod manager;
 mod notify;
 mod process;
 mod sampling;
+mod schedule;
 mod supervisor;
 
 use agentvisor_shared::paths;

@@ -63,6 +63,9 @@ text_enum! {
         Exited => "exited",
         Backoff => "backoff",
         Fatal => "fatal",
+        /// A scheduled agent between runs (or waiting for its next one): no process, healthy
+        /// when its last run succeeded.
+        Scheduled => "scheduled",
     }
 }
 

@@ -34,3 +34,14 @@ CREATE INDEX runs_open ON runs (id) WHERE outcome IS NULL;
 -- When a scheduled agent's next run is due; NULL for an agent without a schedule or with its
 -- schedule paused.
 ALTER TABLE agent_state ADD COLUMN next_run_ms INTEGER;
+
+-- A scheduled agent between runs is in a state of its own, 'scheduled'. SQLite cannot alter a
+-- CHECK constraint; a change that only admits more values leaves every stored row valid, so the
+-- table's definition is edited in place, as SQLite documents for such changes ("Making Other
+-- Kinds Of Table Schema Changes"), rather than copied to a new table. It comes after the ALTER
+-- above, which works from the stored text's old length; RESET reloads the schema at once.
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+   SET sql = replace(sql, '''backoff'', ''fatal'')', '''backoff'', ''fatal'', ''scheduled'')')
+ WHERE type = 'table' AND name = 'agent_state';
+PRAGMA writable_schema = RESET;
