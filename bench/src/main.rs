@@ -18,6 +18,7 @@ mod receive_floor;
 mod report;
 mod restart;
 mod scale;
+mod schedule;
 mod stats;
 mod workload;
 
@@ -60,7 +61,8 @@ struct AllArgs {
     /// the temporary directory with --quick].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer).
+    /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer,
+    /// schedule).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where databases and agents' files go [default: a new temporary directory].
@@ -166,7 +168,7 @@ fn all(a: AllArgs) -> Result<()> {
         let dashboard = workspace_binary("agentvisor-dashboard", a.quick).ok();
         sections.push(step(frame::TITLE, || frame::run(&work, dashboard.as_deref(), &p)));
     }
-    let launcher_bin = if wants("scale") || wants("restart") || wants("peer") {
+    let launcher_bin = if wants("scale") || wants("restart") || wants("peer") || wants("schedule") {
         workspace_binary("agentvisor-launcher", a.quick)
     } else {
         Err(anyhow::anyhow!("not wanted"))
@@ -190,6 +192,27 @@ fn all(a: AllArgs) -> Result<()> {
         sections.push(match &launcher_bin {
             Ok(bin) => step(scale::TITLE, || scale::run(&work, bin, &p)),
             Err(e) => Section::skipped(scale::TITLE, format!("{e:#}")),
+        });
+    }
+    if wants("schedule") {
+        let p = if a.quick {
+            schedule::Params {
+                runs: 10,
+                idle_agents: 5,
+                settle: Duration::from_millis(200),
+                window: Duration::from_secs(1),
+            }
+        } else {
+            schedule::Params {
+                runs: 200,
+                idle_agents: 100,
+                settle: Duration::from_secs(5),
+                window: Duration::from_secs(60),
+            }
+        };
+        sections.push(match &launcher_bin {
+            Ok(bin) => step(schedule::TITLE, || schedule::run(&work, bin, &p)),
+            Err(e) => Section::skipped(schedule::TITLE, format!("{e:#}")),
         });
     }
     if wants("peer") || wants("restart") {

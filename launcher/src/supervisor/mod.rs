@@ -29,6 +29,28 @@
 //! |                        | stop / let go (kill: ignored)   | Stopped [stopped]; answer stops                |
 //! | Stopped, Exited, Fatal | stop                            | answered at once                               |
 //!
+//! A scheduled agent (`schedule = { ... }`) is not kept alive: each run is one spawn, and the
+//! shell's schedule timer (`runs.rs`) turns due times into [`Input::RunDue`]:
+//!
+//! | state                  | input                           | next, effects                                  |
+//! |------------------------|---------------------------------|------------------------------------------------|
+//! | Waiting [stopped]      | dependencies ready              | Scheduled [scheduled]; schedule timer on       |
+//! |                        | run due                         | it waits (one at most) for the above           |
+//! | Scheduled [scheduled]  | run due                         | Spawning; a new run (attempts start over)      |
+//! |                        | stop / let go                   | Stopped [stopped]; schedule paused             |
+//! | Running, Spawning,     | run due, `overlap = "skip"`     | the new run recorded as skipped                |
+//! | Stopping, Backoff      | run due, `"queue"`              | it waits (one at most; more are skipped)       |
+//! |                        | run due, `"replace"`            | Stopping (replaced, outcome stopped), then it  |
+//! | Running                | `timeout`                       | Stopping (timed out: a failure)                |
+//! | (a run ended)          | restart policy                  | Backoff (the same run's next attempt), else:   |
+//! |                        |                                 | the waiting run / Scheduled / Stopped (paused) |
+//! | Stopped (paused)       | run due, manual                 | Spawning; back to Stopped after the run        |
+//! |                        | run due, scheduled              | recorded as skipped                            |
+//!
+//! Every run, of any agent, ends with its outcome ([`Effect::EndRun`]) and is recorded in
+//! `runs`; a stop on command pauses a schedule (`paused` in the machine) until a new
+//! supervisor (`ctl start`, a reload) begins.
+//!
 //! What the agent reports (status text, task, tokens, metrics) is applied outside the machine
 //! (`notices.rs`): it decides nothing.
 
