@@ -78,10 +78,10 @@ fn lateness(work: &Path, bin: &Path, runs: usize) -> Result<Vec<f64>> {
                AND outcome IS NOT NULL AND outcome != 'skipped' ORDER BY id LIMIT ?1";
     let found = loop {
         std::thread::sleep(Duration::from_millis(200));
-        if let Ok(found) = read(&db, sql, runs) {
-            if found.len() >= runs {
-                break found;
-            }
+        if let Ok(found) = read(&db, sql, runs)
+            && found.len() >= runs
+        {
+            break found;
         }
         anyhow::ensure!(Instant::now() < deadline, "{runs} runs did not happen in time");
     };

@@ -45,7 +45,7 @@ fn scheduled_runs_come_on_time_and_every_start_is_a_run() {
 [[agent]]
 name = "tick"
 command = "sh"
-args = ["-c", "echo tick $$"]
+args = ["-c", "echo tick $$; printf 'X_TOKENS_IN=7\\nX_COST=0.5\\n' >&\"$AGENTVISOR_NOTIFY_FD\"; sleep 0.2"]
 schedule = { every = "1s" }
 
 [[agent]]
@@ -78,6 +78,10 @@ args = ["1000"]
     let ids: std::collections::HashSet<&str> = output.iter().map(|r| r[0].as_str()).collect();
     assert!(ids.len() >= 3 && output.len() == ids.len(), "one line per run: {output:?}");
     assert!(output.iter().all(|r| r[1].starts_with("tick ")), "{output:?}");
+    // What it reported during each run is the run's.
+    let reported =
+        rows(&db, "SELECT tokens_in, cost FROM runs WHERE agent = 'tick' AND outcome = 'succeeded'");
+    assert!(reported.len() >= 3 && reported.iter().all(|r| r[0] == "7" && r[1] == "0.5"), "{reported:?}");
     // A daemon's life is a run too, open while it runs and stopped with the launcher.
     let daemon = wait_runs(&db, "daemon", 1, "started", |r| r[0] == "start");
     assert_eq!((daemon[0][1].as_str(), daemon[0][5].as_str()), ("", "0"), "{daemon:?}");

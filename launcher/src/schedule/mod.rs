@@ -22,7 +22,7 @@ pub struct Plan {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Cron { cron: croner::Cron, zone: Option<chrono_tz::Tz> },
+    Cron { cron: Box<croner::Cron>, zone: Option<chrono_tz::Tz> },
     Every { step_ms: i64, anchor_ms: i64 },
 }
 
@@ -34,7 +34,7 @@ impl Plan {
     /// The plan of `s`; an `every` schedule counts its steps from `anchor_ms`.
     pub fn new(s: &Schedule, anchor_ms: i64) -> Plan {
         let kind = match (&s.cron, s.every) {
-            (Some(c), _) => Kind::Cron { cron: c.cron.clone(), zone: s.timezone.map(|z| z.0) },
+            (Some(c), _) => Kind::Cron { cron: Box::new(c.cron.clone()), zone: s.timezone.map(|z| z.0) },
             // Validation guarantees one of the two, and a non-zero step.
             (None, every) => Kind::Every { step_ms: every.map_or(1, |d| ms(d.get()).max(1)), anchor_ms },
         };
