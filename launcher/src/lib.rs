@@ -81,6 +81,9 @@ fn plan(config: &config::Config, config_path: &paths::Resolved, db: &paths::Reso
         if !a.depends_on.is_empty() {
             let _ = write!(s, "  (after {})", a.depends_on.join(", "));
         }
+        if let Some(sched) = &a.schedule {
+            let _ = write!(s, "  (scheduled: {sched})");
+        }
         let _ = writeln!(s);
     }
     let disabled: Vec<&str> = config.agents.iter().filter(|a| !a.enabled).map(|a| a.name.as_str()).collect();

@@ -35,6 +35,23 @@ pub struct Schedule {
     pub jitter: Option<Dur>,
 }
 
+impl fmt::Display for Schedule {
+    /// As `check` prints it: `cron "0 3 * * *" in Europe/Berlin` or `every 30s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.cron, self.every) {
+            (Some(c), _) => {
+                write!(f, "cron {:?}", c.text)?;
+                if let Some(z) = self.timezone {
+                    write!(f, " in {}", z.0.name())?;
+                }
+                Ok(())
+            }
+            (None, Some(every)) => write!(f, "every {every}"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 /// What happens when a run comes due while the previous one still runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -152,4 +169,32 @@ pub fn check(a: &AgentConfig) -> Result<(), (Vec<&'static str>, String)> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn schedule(text: &str) -> super::Schedule {
+        let text = format!("[[agent]]\nname = \"a\"\ncommand = \"true\"\nschedule = {{ {text} }}\n");
+        crate::config::parse(Path::new("t.toml"), &text).unwrap().agents.remove(0).schedule.unwrap()
+    }
+
+    #[test]
+    fn schedules_print_as_written() {
+        assert_eq!(schedule("every = \"30s\"").to_string(), "every 30s");
+        assert_eq!(
+            schedule("cron = \"0 3 * * *\", timezone = \"Europe/Berlin\"").to_string(),
+            "cron \"0 3 * * *\" in Europe/Berlin"
+        );
+        assert_eq!(schedule("cron = \"@hourly\"").to_string(), "cron \"@hourly\"");
+    }
+
+    #[test]
+    fn seven_fields_and_a_zero_step_are_refused() {
+        for bad in ["0 0 0 1 1 * 2030", "*/0 * * * *", "* * * *"] {
+            assert!(super::Cron::parse(bad).is_err(), "{bad}");
+        }
+        assert!(super::Cron::parse("*/5 * * * * *").is_ok());
+    }
 }
