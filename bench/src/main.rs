@@ -21,6 +21,7 @@ mod receive_floor;
 mod report;
 mod restart;
 mod scale;
+mod schedule;
 mod stats;
 mod workload;
 
@@ -64,7 +65,7 @@ struct AllArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these benchmarks (ingest, disk, interference, frame, scale, restart, peer,
-    /// exporter, probes, alerts).
+    /// exporter, probes, alerts, schedule).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where databases and agents' files go [default: a new temporary directory].
@@ -202,11 +203,12 @@ fn all(a: AllArgs) -> Result<()> {
             Err(e) => Section::skipped(exporter::TITLE, format!("{e:#}")),
         });
     }
-    let launcher_bin = if wants("scale") || wants("restart") || wants("peer") || wants("probes") {
-        workspace_binary("agentvisor-launcher", a.quick || a.no_build)
-    } else {
-        Err(anyhow::anyhow!("not wanted"))
-    };
+    let launcher_bin =
+        if wants("scale") || wants("restart") || wants("peer") || wants("probes") || wants("schedule") {
+            workspace_binary("agentvisor-launcher", a.quick || a.no_build)
+        } else {
+            Err(anyhow::anyhow!("not wanted"))
+        };
     if wants("scale") {
         let p = if a.quick {
             scale::Params {
@@ -247,6 +249,27 @@ fn all(a: AllArgs) -> Result<()> {
         sections.push(match &launcher_bin {
             Ok(bin) => step(probes::TITLE, || probes::run(&work, bin, &p)),
             Err(e) => Section::skipped(probes::TITLE, format!("{e:#}")),
+        });
+    }
+    if wants("schedule") {
+        let p = if a.quick {
+            schedule::Params {
+                runs: 10,
+                idle_agents: 5,
+                settle: Duration::from_millis(200),
+                window: Duration::from_secs(1),
+            }
+        } else {
+            schedule::Params {
+                runs: 200,
+                idle_agents: 100,
+                settle: Duration::from_secs(5),
+                window: Duration::from_secs(60),
+            }
+        };
+        sections.push(match &launcher_bin {
+            Ok(bin) => step(schedule::TITLE, || schedule::run(&work, bin, &p)),
+            Err(e) => Section::skipped(schedule::TITLE, format!("{e:#}")),
         });
     }
     if wants("peer") || wants("restart") {

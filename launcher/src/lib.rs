@@ -33,6 +33,7 @@ mod notify;
 mod probe;
 mod process;
 mod sampling;
+mod schedule;
 mod supervisor;
 
 use agentvisor_shared::paths;
@@ -135,6 +136,9 @@ fn plan(config: &config::Config, config_path: &paths::Resolved, db: &paths::Reso
         let _ = write!(s, "  {:>2}. {:<20} {}", n + 1, a.name, command.join(" "));
         if !a.depends_on.is_empty() {
             let _ = write!(s, "  (after {})", a.depends_on.join(", "));
+        }
+        if let Some(sched) = &a.schedule {
+            let _ = write!(s, "  (scheduled: {sched})");
         }
         let _ = writeln!(s);
     }

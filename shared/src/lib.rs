@@ -22,6 +22,7 @@ pub mod reader;
 #[cfg(feature = "writer")]
 pub mod retention;
 mod rows;
+pub mod runs;
 pub mod schema;
 pub mod status_table;
 pub mod time;
@@ -35,5 +36,6 @@ pub use retention::RetentionConfig;
 pub use schema::SCHEMA_VERSION;
 #[cfg(feature = "writer")]
 pub use writer::{
-    FlushError, NewEvent, NewLogLine, NewSession, Sample, Store, WriteOp, WriterConfig, WriterHandle,
+    FlushError, NewEvent, NewLogLine, NewRun, NewSession, RunEnd, Sample, Store, WriteOp, WriterConfig,
+    WriterHandle,
 };

@@ -22,10 +22,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/v6.sql"),
     include_str!("schema/v7.sql"),
     include_str!("schema/v8.sql"),
+    include_str!("schema/v9.sql"),
 ];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 // A build that can migrate brings a database to exactly the version its readers expect.
 #[cfg(feature = "writer")]
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);

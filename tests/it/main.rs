@@ -30,6 +30,7 @@ mod launcher_systemd;
 mod limits;
 mod probes;
 mod reload_config;
+mod schedule;
 mod trust_config;
 mod trust_containment;
 mod trust_files;

@@ -8,10 +8,12 @@ mod model;
 pub mod probe;
 mod retention;
 pub mod runnable;
+mod schedule;
 mod validate;
 mod values;
 
 pub use model::{AgentConfig, LauncherConfig, OnHeartbeatTimeout, Ready, Restart};
+pub use schedule::{Overlap, Schedule};
 pub use validate::ALL_AGENTS;
 
 use locate::{Location, Locator};

@@ -154,6 +154,9 @@ pub struct AgentConfig {
     pub limit_for: Dur,
     #[serde(default)]
     pub on_limit: super::limits::OnLimit,
+    /// Run on a schedule instead of being kept alive.
+    #[serde(default)]
+    pub schedule: Option<super::schedule::Schedule>,
 }
 
 impl AgentConfig {

@@ -97,7 +97,11 @@ impl Roster {
             members.iter().all(|(_, rx)| {
                 matches!(
                     rx.borrow().lifecycle.state,
-                    AgentState::Running | AgentState::Backoff | AgentState::Exited | AgentState::Fatal
+                    AgentState::Running
+                        | AgentState::Scheduled
+                        | AgentState::Backoff
+                        | AgentState::Exited
+                        | AgentState::Fatal
                 )
             })
         })
@@ -117,7 +121,9 @@ impl Roster {
     pub fn summary(&self) -> String {
         let (all, running, fatal) = self.with_members(|members| {
             let count = |state| members.iter().filter(|(_, rx)| rx.borrow().lifecycle.state == state).count();
-            (members.len(), count(AgentState::Running), count(AgentState::Fatal))
+            // A scheduled agent between runs is doing its job.
+            let running = count(AgentState::Running) + count(AgentState::Scheduled);
+            (members.len(), running, count(AgentState::Fatal))
         });
         let mut s = format!("{running}/{all} agents running");
         if fatal > 0 {

@@ -36,6 +36,28 @@
 //! |                        | stop / let go (kill: ignored)   | Stopped [stopped]; answer stops                |
 //! | Stopped, Exited, Fatal | stop                            | answered at once                               |
 //!
+//! A scheduled agent (`schedule = { ... }`) is not kept alive: each run is one spawn, and the
+//! shell's schedule timer (`runs.rs`) turns due times into [`Input::RunDue`]:
+//!
+//! | state                  | input                           | next, effects                                  |
+//! |------------------------|---------------------------------|------------------------------------------------|
+//! | Waiting [stopped]      | dependencies ready              | Scheduled [scheduled]; schedule timer on       |
+//! |                        | run due                         | it waits (one at most) for the above           |
+//! | Scheduled [scheduled]  | run due                         | Spawning; a new run (attempts start over)      |
+//! |                        | stop / let go                   | Stopped [stopped]; schedule paused             |
+//! | Running, Spawning,     | run due, `overlap = "skip"`     | the new run recorded as skipped                |
+//! | Stopping, Backoff      | run due, `"queue"`              | it waits (one at most; more are skipped)       |
+//! |                        | run due, `"replace"`            | Stopping (replaced, outcome stopped), then it  |
+//! | Running                | `timeout`                       | Stopping (timed out: a failure)                |
+//! | (a run ended)          | restart policy                  | Backoff (the same run's next attempt), else:   |
+//! |                        |                                 | the waiting run / Scheduled / Stopped (paused) |
+//! | Stopped (paused)       | run due, manual                 | Spawning; back to Stopped after the run        |
+//! |                        | run due, scheduled              | recorded as skipped                            |
+//!
+//! Every run, of any agent, ends with its outcome ([`Effect::EndRun`]) and is recorded in
+//! `runs`; a stop on command pauses a schedule (`paused` in the machine) until a new
+//! supervisor (`ctl start`, a reload) begins.
+//!
 //! What the agent reports (status text, task, tokens, metrics) is applied outside the machine
 //! (`notices.rs`): it decides nothing. Probes run as tasks of their own (`crate::probe`); their
 //! results are inputs, counted against the thresholds by `tally.rs` (`probing.rs` is the
@@ -49,6 +71,7 @@ mod policy;
 mod probe_set;
 mod probing;
 mod run;
+mod runs;
 mod tally;
 mod timers;
 
@@ -79,6 +102,8 @@ pub enum Command {
     /// The sampler's reading of the run's whole process tree (run `pid`), for the resource
     /// limits; sent each sample only to agents that have limits.
     Usage { pid: i32, cpu_percent: Option<f64>, memory_bytes: u64 },
+    /// A run of a scheduled agent now (`ctl run`), asked for by `user`.
+    RunNow { user: String },
 }
 
 /// Whether an agent's main process is stopped: it exists but runs no code until it gets
@@ -148,6 +173,11 @@ pub struct Supervisor {
     /// heartbeats say, shown again once the process runs.
     stopped: Option<String>,
     probes: probe_set::Probes,
+    /// The run the current (or next) process belongs to.
+    run: runs::Current,
+    /// A scheduled agent's schedule, and the timer armed for its next due time.
+    scheduler: Option<runs::Scheduler>,
+    due_timer: timers::Slot,
 }
 
 /// How often coalesced status changes and custom metrics are handed to the writer.
@@ -181,6 +211,9 @@ impl Supervisor {
             last_agent_event: None,
             metric_names: HashSet::new(),
             stopped: None,
+            run: runs::Current::default(),
+            scheduler: None,
+            due_timer: timers::Slot::default(),
         }
     }
 
@@ -197,6 +230,7 @@ impl Supervisor {
             .map(|(n, _)| n.clone())
             .collect();
         self.queue.push_back(Input::Start { waiting_for });
+        self.start_schedule();
         self.settle(tokio::time::Instant::now()).await;
         self.drive().await;
     }
