@@ -25,6 +25,7 @@ mod control;
 mod daemon;
 mod deadline;
 mod event;
+mod hooks;
 mod logging;
 mod manager;
 mod notify;

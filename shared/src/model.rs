@@ -172,6 +172,10 @@ text_enum! {
         LauncherCrashed => "launcher_crashed",
         /// Writes to the database failed for a while; dated when the outage began.
         StorageError => "storage_error",
+        /// A hook exited with a failure, was killed, or could not be started or queued.
+        HookFailed => "hook_failed",
+        /// A hook ran past its `timeout` and was killed.
+        HookTimedOut => "hook_timed_out",
     }
 }
 

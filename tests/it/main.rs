@@ -16,6 +16,7 @@ mod faults_crash_loop;
 mod faults_disk_full;
 mod faults_notify_garbage;
 mod faults_sigkill;
+mod hooks;
 mod launcher_config;
 mod launcher_lifecycle;
 mod launcher_output;

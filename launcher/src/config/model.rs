@@ -14,6 +14,8 @@ pub struct File {
     pub launcher: LauncherConfig,
     #[serde(default)]
     pub agent: Vec<AgentConfig>,
+    #[serde(default)]
+    pub hook: Vec<super::hooks::HookConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -93,6 +93,8 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
 
 async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Result<ExitCode> {
     let signals = feed::Signals::take()?;
+    // Before the first event, so that hooks see the launcher start.
+    let hooks = crate::hooks::start(config, &std::path::absolute(db)?, writer.clone());
     let n = config.plan.len();
     launcher_event(
         &writer,
@@ -101,6 +103,7 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     );
     let socket = Control::bind(db, config.launcher.group)?;
     let mut manager = Manager::start(config.clone(), &writer)?;
+    manager.set_hooks(hooks);
     let roster = manager.roster();
     let (inbox, mut input) = tokio::sync::mpsc::channel(INBOX);
     let control =

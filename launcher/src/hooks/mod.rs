@@ -1,0 +1,230 @@
+//! Event hooks: programs the `[[hook]]` tables name, run when a matching event is recorded.
+//!
+//! Every event recorded through [`crate::event::record`] is also offered to the one
+//! [`Dispatcher`] task (without waiting: when it is behind, events are dropped for hooks and
+//! counted, never held up). The dispatcher matches each event against the hooks in force,
+//! applies each hook's rate limit (`min_interval` per hook and agent) and concurrency bound
+//! (`max_concurrent`, then a queue of [`QUEUE`], then dropped), and runs the invocations as
+//! tasks of their own (`invoke.rs`). A hook that fails, hangs past its `timeout` or cannot be
+//! queued is an event of its own (`hook_failed`, `hook_timed_out`), which runs no hook. The
+//! manager hands it the hooks of each config it applies: a reload replaces them, running
+//! invocations finish under the config they started with.
+
+pub mod invoke;
+
+use crate::config::Config;
+use crate::config::hooks::{HookConfig, QUEUE};
+use agentvisor_shared::model::{EventKind, Severity};
+use agentvisor_shared::{NewEvent, WriterHandle};
+use invoke::{Finished, Invocation, Outcome};
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// Events waiting for the dispatcher; beyond this they are dropped for hooks (they are still
+/// recorded).
+const EVENTS: usize = 1024;
+
+/// The hooks in force and the directory they run in.
+#[derive(Debug, Clone, Default)]
+struct HookSet {
+    hooks: Vec<Arc<HookConfig>>,
+    base: PathBuf,
+}
+
+impl HookSet {
+    fn of(config: &Config) -> HookSet {
+        HookSet { hooks: config.hooks.iter().cloned().map(Arc::new).collect(), base: config.base_dir() }
+    }
+}
+
+/// The manager's side: hands the dispatcher the hooks of each config it applies.
+pub struct Handle {
+    config: watch::Sender<HookSet>,
+}
+
+impl Handle {
+    pub fn reload(&self, config: &Config) {
+        self.config.send_replace(HookSet::of(config));
+    }
+}
+
+/// Starts the dispatcher on the current runtime and connects it to [`crate::event::record`].
+pub fn start(config: &Config, db: &Path, writer: WriterHandle) -> Handle {
+    let (tx, events) = mpsc::channel(EVENTS);
+    crate::event::feed_hooks(tx);
+    let (config_tx, config_rx) = watch::channel(HookSet::of(config));
+    let d = Dispatcher {
+        writer,
+        db: db.to_owned(),
+        set: config_rx.borrow().clone(),
+        last_fired: HashMap::new(),
+        busy: HashMap::new(),
+        running: JoinSet::new(),
+        names: HashMap::new(),
+    };
+    tokio::spawn(d.run(events, config_rx));
+    Handle { config: config_tx }
+}
+
+/// One hook's invocations running and waiting.
+#[derive(Default)]
+struct Busy {
+    running: u32,
+    queue: VecDeque<(Arc<HookConfig>, NewEvent)>,
+}
+
+struct Dispatcher {
+    writer: WriterHandle,
+    db: PathBuf,
+    set: HookSet,
+    /// When each (hook, agent) last ran; the launcher's own events have agent "".
+    last_fired: HashMap<(String, String), Instant>,
+    busy: HashMap<String, Busy>,
+    running: JoinSet<Finished>,
+    /// The hook of each running task, to account for one that panicked.
+    names: HashMap<tokio::task::Id, String>,
+}
+
+impl Dispatcher {
+    async fn run(mut self, mut events: mpsc::Receiver<NewEvent>, mut config: watch::Receiver<HookSet>) {
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(e) => self.offer(e),
+                    None => break,
+                },
+                Some(joined) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                    let (id, finished) = match joined {
+                        Ok((id, f)) => (id, Some(f)),
+                        Err(e) => (e.id(), None),
+                    };
+                    let name = self.names.remove(&id).unwrap_or_default();
+                    match finished {
+                        Some(f) => self.report(f),
+                        None => self.hook_event(EventKind::HookFailed, format!("hook {name:?}: its task ended unexpectedly")),
+                    }
+                    self.next(&name);
+                }
+                changed = config.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    self.set = config.borrow_and_update().clone();
+                    let names: Vec<&str> = self.set.hooks.iter().map(|h| h.name.as_str()).collect();
+                    self.last_fired.retain(|(hook, _), _| names.contains(&hook.as_str()));
+                    // Waiting invocations of a hook that is gone or changed are dropped.
+                    let hooks = &self.set.hooks;
+                    for (name, busy) in &mut self.busy {
+                        busy.queue.retain(|(h, _)| hooks.iter().any(|n| n.name == *name && **n == **h));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs or queues every hook `event` matches, within its rate limit.
+    fn offer(&mut self, event: NewEvent) {
+        let now = Instant::now();
+        for hook in self.set.hooks.clone() {
+            if !hook.matches(event.kind, event.agent.as_deref(), event.severity) {
+                continue;
+            }
+            let key = (hook.name.clone(), event.agent.clone().unwrap_or_default());
+            let interval = hook.min_interval.get();
+            if let Some(last) = self.last_fired.get(&key)
+                && now.duration_since(*last) < interval
+            {
+                tracing::debug!(hook = %hook.name, agent = ?event.agent, kind = event.kind.as_str(), "hook rate-limited (min_interval)");
+                continue;
+            }
+            self.last_fired.insert(key, now);
+            let busy = self.busy.entry(hook.name.clone()).or_default();
+            if busy.running < hook.max_concurrent {
+                busy.running += 1;
+                self.spawn(hook, event.clone());
+            } else if busy.queue.len() < QUEUE {
+                busy.queue.push_back((hook, event.clone()));
+            } else {
+                let message = format!(
+                    "hook {:?}: {} invocations running and {QUEUE} waiting; not run for {}",
+                    hook.name,
+                    hook.max_concurrent,
+                    about(&event)
+                );
+                self.hook_event(EventKind::HookFailed, message);
+            }
+        }
+    }
+
+    fn spawn(&mut self, hook: Arc<HookConfig>, event: NewEvent) {
+        let name = hook.name.clone();
+        let inv = Invocation { hook, event, base: self.set.base.clone(), db: self.db.clone() };
+        let id = self.running.spawn(invoke::run(inv)).id();
+        self.names.insert(id, name);
+    }
+
+    /// After an invocation of `name` ended: the next one waiting, if any.
+    fn next(&mut self, name: &str) {
+        let Some(busy) = self.busy.get_mut(name) else { return };
+        busy.running = busy.running.saturating_sub(1);
+        if let Some((hook, event)) = busy.queue.pop_front() {
+            busy.running += 1;
+            self.spawn(hook, event);
+        } else if busy.running == 0 {
+            self.busy.remove(name);
+        }
+    }
+
+    fn report(&mut self, f: Finished) {
+        let what = format!("hook {:?} (for {})", f.hook, f.agent.as_deref().unwrap_or("the launcher"));
+        let tail = stderr_tail(&f);
+        match &f.outcome {
+            Outcome::Succeeded => {
+                tracing::debug!(hook = %f.hook, ms = f.ended_ms - f.started_ms, "hook succeeded")
+            }
+            Outcome::Failed(how) => self.hook_event(EventKind::HookFailed, format!("{what} {how}{tail}")),
+            Outcome::TimedOut => {
+                let timeout = self.timeout_of(&f.hook);
+                self.hook_event(
+                    EventKind::HookTimedOut,
+                    format!("{what} ran past its timeout{timeout} and was killed{tail}"),
+                )
+            }
+        }
+    }
+
+    fn timeout_of(&self, hook: &str) -> String {
+        self.set
+            .hooks
+            .iter()
+            .find(|h| h.name == hook)
+            .map(|h| format!(" ({})", h.timeout))
+            .unwrap_or_default()
+    }
+
+    fn hook_event(&self, kind: EventKind, message: String) {
+        crate::event::record(&self.writer, None, kind, Severity::Warning, message);
+    }
+}
+
+/// "crashed of worker".
+fn about(e: &NewEvent) -> String {
+    match &e.agent {
+        Some(a) => format!("{} of {a}", e.kind.as_str()),
+        None => e.kind.as_str().to_owned(),
+    }
+}
+
+/// The last line the hook wrote to stderr, to say why it failed.
+fn stderr_tail(f: &Finished) -> String {
+    f.output
+        .iter()
+        .rev()
+        .find(|(s, _, l)| *s == agentvisor_shared::model::Stream::Stderr && !l.trim().is_empty())
+        .map(|(_, _, l)| format!("; stderr: {}", l.chars().take(300).collect::<String>()))
+        .unwrap_or_default()
+}
