@@ -31,6 +31,7 @@ mod manager;
 mod notify;
 mod process;
 mod sampling;
+mod schedule;
 mod supervisor;
 
 use agentvisor_shared::paths;

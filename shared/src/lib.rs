@@ -19,6 +19,7 @@ pub mod reader;
 #[cfg(feature = "writer")]
 pub mod retention;
 mod rows;
+pub mod runs;
 pub mod schema;
 pub mod time;
 #[cfg(feature = "writer")]
@@ -31,5 +32,6 @@ pub use retention::RetentionConfig;
 pub use schema::SCHEMA_VERSION;
 #[cfg(feature = "writer")]
 pub use writer::{
-    FlushError, NewEvent, NewLogLine, NewSession, Sample, Store, WriteOp, WriterConfig, WriterHandle,
+    FlushError, NewEvent, NewLogLine, NewRun, NewSession, RunEnd, Sample, Store, WriteOp, WriterConfig,
+    WriterHandle,
 };

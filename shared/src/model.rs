@@ -63,6 +63,9 @@ text_enum! {
         Exited => "exited",
         Backoff => "backoff",
         Fatal => "fatal",
+        /// A scheduled agent between runs (or waiting for its next one): no process, healthy
+        /// when its last run succeeded.
+        Scheduled => "scheduled",
     }
 }
 
@@ -101,6 +104,49 @@ text_enum! {
         Running => "running",
         Stopped => "stopped",
         Removed => "removed",
+    }
+}
+
+text_enum! {
+    /// What started a run (`runs.trigger`).
+    RunTrigger {
+        /// Its agent's schedule came due.
+        Schedule => "schedule",
+        /// At start, for a due time missed while no launcher ran (`catch_up = true`).
+        CatchUp => "catch_up",
+        /// An operator's `ctl run`.
+        Manual => "manual",
+        /// An event a hook listens to.
+        Hook => "hook",
+        /// A process start of an agent without a schedule (its first start or a restart).
+        Start => "start",
+    }
+}
+
+text_enum! {
+    /// How a run ended (`runs.outcome`; NULL while it runs).
+    RunOutcome {
+        /// It exited with code 0.
+        Succeeded => "succeeded",
+        /// It exited with another code, was killed by a signal, or could not be started.
+        Failed => "failed",
+        /// It ran past its `timeout` and was stopped.
+        TimedOut => "timed_out",
+        /// It was due while the previous run still ran (`overlap = "skip"`): never started.
+        Skipped => "skipped",
+        /// It was stopped on command (an operator, a reload, the launcher's shutdown).
+        Stopped => "stopped",
+        /// It was still running when its launcher died (recorded by the next launcher).
+        Lost => "lost",
+    }
+}
+
+impl RunOutcome {
+    /// Outcomes that count as a failure (`runs --failed`).
+    pub const FAILURES: &'static [RunOutcome] = &[RunOutcome::Failed, RunOutcome::TimedOut, RunOutcome::Lost];
+
+    pub fn is_failure(self) -> bool {
+        Self::FAILURES.contains(&self)
     }
 }
 
@@ -156,6 +202,16 @@ text_enum! {
         CtlStop => "ctl_stop",
         /// An operator asked to restart it.
         CtlRestart => "ctl_restart",
+        /// An operator asked for a run of a scheduled agent now (`ctl run`).
+        CtlRun => "ctl_run",
+        /// A scheduled agent's schedule was paused (`ctl stop`): no runs until `ctl start`.
+        SchedulePaused => "schedule_paused",
+        /// A paused schedule runs again (`ctl start`).
+        ScheduleResumed => "schedule_resumed",
+        /// A run came due while the previous one still ran and was skipped (`overlap = "skip"`).
+        RunSkipped => "run_skipped",
+        /// A run ran past its `timeout`: it is stopped, outcome `timed_out`.
+        RunTimeout => "run_timeout",
         /// A control connection from a user other than the launcher's or root was refused.
         CtlRefused => "ctl_refused",
         /// The config was read again and applied (an error if some agents could not start).

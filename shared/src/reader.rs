@@ -242,7 +242,7 @@ impl Reader {
 
     /// Runs `f` inside one short read transaction on a pooled connection, when the reader's
     /// share of read time allows.
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         self.pacer.wait_turn();
         let started = Instant::now();
         let result = (|| {

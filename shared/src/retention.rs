@@ -34,6 +34,10 @@ pub struct RetentionConfig {
     pub events_max_rows: i64,
     /// Captured output older than this goes, whatever the per-agent ring holds.
     pub logs_max_age: Duration,
+    /// Run records (`runs`) older than this go...
+    pub runs_max_age: Duration,
+    /// ...and beyond this many, the oldest go.
+    pub runs_max_rows: i64,
     /// How often a pass starts.
     pub interval: Duration,
     /// Most writer time one pass may take before it yields to incoming writes.
@@ -49,6 +53,8 @@ impl Default for RetentionConfig {
             events_max_age: Duration::from_secs(30 * 24 * 3600),
             events_max_rows: 100_000,
             logs_max_age: Duration::from_secs(7 * 24 * 3600),
+            runs_max_age: Duration::from_secs(30 * 24 * 3600),
+            runs_max_rows: 100_000,
             interval: Duration::from_secs(30),
             budget: Duration::from_millis(50),
         }
@@ -112,6 +118,13 @@ impl Pruner {
                 cfg.budget,
             )?;
             prune_rows(conn, "log_lines", self.clock_ms - ms(cfg.logs_max_age), None, cfg.budget)?;
+            prune_rows(
+                conn,
+                "runs",
+                self.clock_ms - ms(cfg.runs_max_age),
+                Some(cfg.runs_max_rows),
+                cfg.budget,
+            )?;
         }
         // Raw rows go by whole minutes, so a minute is kept raw until all of it is older than
         // the raw window: the window is a lower bound, exceeded by less than a minute.

@@ -24,6 +24,7 @@ mod launcher_protocol;
 mod launcher_restart;
 mod launcher_systemd;
 mod reload_config;
+mod schedule;
 mod trust_config;
 mod trust_containment;
 mod trust_files;

@@ -77,7 +77,7 @@ fn state_rank(a: &AgentRow) -> u8 {
         _ if in_trouble(a) => 2,
         AgentState::Starting | AgentState::Stopping => 3,
         AgentState::Exited => 4,
-        AgentState::Running => 5,
+        AgentState::Running | AgentState::Scheduled => 5,
         AgentState::Stopped => 6,
     }
 }

@@ -60,7 +60,7 @@ impl Theme {
 
     pub fn state(self, s: AgentState) -> Style {
         match s {
-            AgentState::Running => self.good(),
+            AgentState::Running | AgentState::Scheduled => self.good(),
             AgentState::Starting | AgentState::Stopping => self.paint(Style::new(), Color::Cyan),
             AgentState::Stopped | AgentState::Exited => self.dim(),
             AgentState::Backoff => self.warn(),

@@ -79,7 +79,7 @@ fn glyph(state: Option<AgentState>) -> char {
         Some(AgentState::Starting | AgentState::Stopping) => '▓',
         Some(AgentState::Backoff) => '▒',
         Some(AgentState::Fatal) => 'X',
-        Some(AgentState::Exited | AgentState::Stopped) => '_',
+        Some(AgentState::Exited | AgentState::Stopped | AgentState::Scheduled) => '_',
     }
 }
 

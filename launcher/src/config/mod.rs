@@ -6,10 +6,12 @@ mod locate;
 mod model;
 mod retention;
 pub mod runnable;
+mod schedule;
 mod validate;
 mod values;
 
 pub use model::{AgentConfig, LauncherConfig, OnHeartbeatTimeout, Ready, Restart};
+pub use schedule::{Overlap, Schedule};
 
 use locate::{Location, Locator};
 use std::fmt;

@@ -136,6 +136,9 @@ pub struct AgentConfig {
     pub depends_on: Vec<String>,
     #[serde(default = "defaults::enabled")]
     pub enabled: bool,
+    /// Run on a schedule instead of being kept alive.
+    #[serde(default)]
+    pub schedule: Option<super::schedule::Schedule>,
 }
 
 fn env_names<S: Serializer>(env: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {

@@ -21,6 +21,10 @@ pub struct Retention {
     pub events_max: i64,
     /// Captured output older than this goes (besides the per-agent `log_lines` ring).
     pub logs: Dur,
+    /// Run records older than this go...
+    pub runs: Dur,
+    /// ...and beyond this many, the oldest go.
+    pub runs_max: i64,
 }
 
 impl Default for Retention {
@@ -33,6 +37,8 @@ impl Default for Retention {
             events: Dur(d.events_max_age),
             events_max: d.events_max_rows,
             logs: Dur(d.logs_max_age),
+            runs: Dur(d.runs_max_age),
+            runs_max: d.runs_max_rows,
         }
     }
 }
@@ -47,6 +53,8 @@ impl Retention {
             events_max_age: self.events.get(),
             events_max_rows: self.events_max,
             logs_max_age: self.logs.get(),
+            runs_max_age: self.runs.get(),
+            runs_max_rows: self.runs_max,
             ..RetentionConfig::default()
         }
     }
@@ -59,12 +67,15 @@ impl Retention {
             ("hour", self.hour),
             ("events", self.events),
             ("logs", self.logs),
+            ("runs", self.runs),
         ];
         for (key, d) in windows {
             d.at_most(MAX_RETENTION).map_err(|msg| (key, msg))?;
         }
-        if u64::try_from(self.events_max).is_ok_and(|n| n > MAX_ROWS) {
-            return Err(("events_max", format!("must be at most {MAX_ROWS}")));
+        for (key, n) in [("events_max", self.events_max), ("runs_max", self.runs_max)] {
+            if u64::try_from(n).is_ok_and(|n| n > MAX_ROWS) {
+                return Err((key, format!("must be at most {MAX_ROWS}")));
+            }
         }
         // The dashboard charts its 5-minute window from raw samples.
         if self.raw.get() < Duration::from_secs(5 * 60) {
@@ -76,12 +87,15 @@ impl Retention {
         if self.hour < self.minute {
             return Err(("hour", format!("must not be shorter than minute ({})", self.minute)));
         }
-        if self.events.get().is_zero() || self.logs.get().is_zero() {
-            let key = if self.events.get().is_zero() { "events" } else { "logs" };
-            return Err((key, "must be longer than 0".into()));
+        for (key, d) in [("events", self.events), ("logs", self.logs), ("runs", self.runs)] {
+            if d.get().is_zero() {
+                return Err((key, "must be longer than 0".into()));
+            }
         }
-        if self.events_max < 1 {
-            return Err(("events_max", "must be at least 1".into()));
+        for (key, n) in [("events_max", self.events_max), ("runs_max", self.runs_max)] {
+            if n < 1 {
+                return Err((key, "must be at least 1".into()));
+            }
         }
         Ok(())
     }

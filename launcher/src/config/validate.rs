@@ -150,6 +150,9 @@ fn agent(i: usize, a: &AgentConfig, loc: &Locator<'_>) -> Result<(), Failure> {
     if let Some(j) = a.depends_on.iter().position(|d| *d == a.name) {
         return fail(&["depends_on"], Some(j), "an agent cannot depend on itself".into());
     }
+    if let Err((path, msg)) = super::schedule::check(a) {
+        return fail(&path, None, msg);
+    }
     Ok(())
 }
 

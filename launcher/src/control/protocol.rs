@@ -20,6 +20,8 @@ pub enum Action {
     Status,
     /// Read the config file again and apply what changed
     Reload,
+    /// Start a run of scheduled agents now (recorded with trigger `manual` and your user)
+    Run,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,6 +113,7 @@ fn job_action(action: Action) -> Option<manager::Action> {
         Action::Stop => Some(manager::Action::Stop),
         Action::Restart => Some(manager::Action::Restart),
         Action::Reload => Some(manager::Action::Reload),
+        Action::Run => Some(manager::Action::Run),
         Action::Status => None,
     }
 }

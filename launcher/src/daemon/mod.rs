@@ -62,6 +62,8 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     // Before recovery and any agent: what leaves an agent's process group stays ours.
     crate::process::contain::start(db, config.launcher.cgroups);
     recover::recover(&mut store)?;
+    // Before the writer starts and any run is recorded: what each schedule last ran for.
+    crate::schedule::set_last_due(store.last_due_times()?);
     store.begin_session(&NewSession {
         pid: i64::from(std::process::id()),
         host: hostname(),

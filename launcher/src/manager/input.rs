@@ -32,6 +32,8 @@ pub enum Action {
     Restart,
     /// Read the config file again and apply what changed.
     Reload,
+    /// A run of scheduled agents now.
+    Run,
 }
 
 impl Action {
@@ -42,6 +44,7 @@ impl Action {
             Action::Stop => "stop",
             Action::Restart => "restart",
             Action::Reload => "reload",
+            Action::Run => "run",
         }
     }
 }

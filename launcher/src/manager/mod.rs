@@ -102,6 +102,7 @@ impl Manager {
             Action::Start | Action::Stop | Action::Restart => {
                 self.control(job.action, &job.agents, &job.origin).await
             }
+            Action::Run => self.run_now(&job.agents, &job.origin).await,
         };
         if let Some(to) = job.reply {
             // The client may have gone; the action is done and recorded regardless.

@@ -4,6 +4,7 @@
 
 use super::fleet;
 use super::{Action, Manager, Origin, Reply};
+use crate::supervisor::Command;
 use agentvisor_shared::WriteOp;
 use agentvisor_shared::model::{DesiredState, EventKind, Severity};
 
@@ -40,11 +41,14 @@ impl Manager {
         let stop_kind = match action {
             Action::Restart => Some(EventKind::CtlRestart),
             Action::Stop => Some(EventKind::CtlStop),
-            Action::Start | Action::Reload => None,
+            Action::Start | Action::Reload | Action::Run => None,
         };
         if let Some(kind) = stop_kind {
             for name in targets.iter().rev() {
                 self.event(Some(name), kind, reason.clone());
+                if action == Action::Stop && self.scheduled(name) {
+                    self.event(Some(name), EventKind::SchedulePaused, format!("schedule paused: {reason}"));
+                }
                 self.stop(name, &reason).await;
             }
         }
@@ -69,6 +73,9 @@ impl Manager {
             if let Err(e) = self.spawn(name) {
                 return Reply::error(format!("cannot start {name}: {e}"));
             }
+            if action == Action::Start && self.held.contains(name) && self.scheduled(name) {
+                self.event(Some(name), EventKind::ScheduleResumed, format!("schedule resumed: {reason}"));
+            }
             self.held.remove(name);
             self.desired(name, DesiredState::Running);
             started.push(name.clone());
@@ -83,6 +90,41 @@ impl Manager {
             message.push_str(&format!("already running: {}", skipped.join(", ")));
         }
         Reply::ok(message)
+    }
+
+    /// A run of each named scheduled agent now, whether its schedule is paused or not; the
+    /// run's overlap policy applies if one is running.
+    pub(super) async fn run_now(&mut self, names: &[String], origin: &Origin) -> Reply {
+        if names.is_empty() {
+            return Reply::error("name the scheduled agents to run");
+        }
+        let targets = match self.targets(names) {
+            Ok(t) => t,
+            Err(e) => return Reply::error(e),
+        };
+        if let Some(daemon) = targets.iter().find(|n| !self.scheduled(n)) {
+            return Reply::error(format!("{daemon:?} has no schedule; use start or restart"));
+        }
+        let user = match origin {
+            Origin::Ctl(peer) => peer.user.clone(),
+            other => other.to_string(),
+        };
+        for name in &targets {
+            let sent = match self.fleet.member(name) {
+                Some(m) => m.commands.send(Command::RunNow { user: user.clone() }).await.is_ok(),
+                None => false,
+            };
+            if !sent {
+                return Reply::error(format!("cannot run {name}: its supervisor is gone"));
+            }
+            self.event(Some(name), EventKind::CtlRun, format!("run requested by {origin}"));
+        }
+        Reply::ok(format!("run requested for {}", targets.join(", ")))
+    }
+
+    /// Whether the agent of the config in force has a schedule.
+    fn scheduled(&self, name: &str) -> bool {
+        self.config.agents.iter().any(|a| a.name == name && a.schedule.is_some())
     }
 
     fn has_process(&self, name: &str) -> bool {

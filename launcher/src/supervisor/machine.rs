@@ -9,9 +9,9 @@
 //! `READY=1` are inputs here.
 
 use super::policy::{Decision, Tracker};
-use crate::config::{AgentConfig, OnHeartbeatTimeout, Ready, Restart};
+use crate::config::{AgentConfig, OnHeartbeatTimeout, Overlap, Ready, Restart};
 use crate::deadline;
-use agentvisor_shared::model::{AgentState, EventKind, Severity};
+use agentvisor_shared::model::{AgentState, EventKind, RunOutcome, RunTrigger, Severity};
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -39,10 +39,29 @@ pub enum Timer {
     Stop,
     /// The end of a backoff delay.
     Backoff,
+    /// A scheduled run's `timeout` after its spawn.
+    Timeout,
 }
 
 impl Timer {
-    pub const ALL: [Timer; 5] = [Timer::Poll, Timer::Ready, Timer::Heartbeat, Timer::Stop, Timer::Backoff];
+    pub const ALL: [Timer; 6] =
+        [Timer::Poll, Timer::Ready, Timer::Heartbeat, Timer::Stop, Timer::Backoff, Timer::Timeout];
+}
+
+/// What a run is for: recorded with it in `runs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    pub trigger: RunTrigger,
+    pub due_ms: Option<i64>,
+    /// Who asked for a manual run.
+    pub user: Option<String>,
+}
+
+impl RunRequest {
+    /// A process start of an agent without a schedule.
+    pub fn start() -> RunRequest {
+        RunRequest { trigger: RunTrigger::Start, due_ms: None, user: None }
+    }
 }
 
 /// What happened.
@@ -85,6 +104,8 @@ pub enum Input {
     Kill,
     /// The launcher let go of the agent (its command channel closed).
     LetGo,
+    /// A run of a scheduled agent is due (its schedule, a catch-up, an operator's `ctl run`).
+    RunDue(RunRequest),
 }
 
 /// What the shell does.
@@ -130,6 +151,15 @@ pub enum Effect {
     AnswerStops,
     Arm(Timer, Instant),
     Disarm(Timer),
+    /// The next spawn is a new run for this request (attempt 0; a backoff's restart is the
+    /// next attempt of the same run).
+    RunStarting(RunRequest),
+    /// The current run ended so; its exit (if any) is recorded already.
+    EndRun(RunOutcome),
+    /// This run came due while another ran: recorded as skipped, never started.
+    Skipped(RunRequest),
+    /// Keep the schedule's timer running (`true`) or stop it: the schedule is paused.
+    Schedule(bool),
 }
 
 /// Where the supervisor is.
@@ -151,6 +181,8 @@ pub enum State {
     Exited,
     /// Final: a crash loop.
     Fatal,
+    /// A scheduled agent between runs.
+    Scheduled,
 }
 
 /// One run of the process.
@@ -191,6 +223,10 @@ pub enum Why {
     /// The run failed (the reason: ready timeout, missed heartbeat): the restart policy
     /// decides what follows.
     Failed(&'static str),
+    /// A scheduled run ran past its `timeout`: a failure, recorded as `timed_out`.
+    TimedOut,
+    /// A scheduled run gives way to a new one (`overlap = "replace"`).
+    Replaced,
 }
 
 pub struct Machine {
@@ -199,12 +235,24 @@ pub struct Machine {
     restarts: i64,
     /// The command channel is closed: nothing will be asked of this agent any more.
     let_go: bool,
+    /// A scheduled run waiting for the current one to end (`overlap = "queue"` or `"replace"`,
+    /// or due while the agent waits for its dependencies).
+    queued: Option<RunRequest>,
+    /// A scheduled agent stopped on command: no scheduled runs until a new supervisor.
+    paused: bool,
 }
 
 impl Machine {
     /// A machine waiting to start, with the agent's restart count so far.
     pub fn new(restarts: i64) -> Machine {
-        Machine { state: State::Waiting, tracker: Tracker::default(), restarts, let_go: false }
+        Machine {
+            state: State::Waiting,
+            tracker: Tracker::default(),
+            restarts,
+            let_go: false,
+            queued: None,
+            paused: false,
+        }
     }
 
     #[cfg(test)]
@@ -226,8 +274,19 @@ impl Machine {
         if matches!(input, Input::LetGo) {
             self.let_go = true;
         }
+        let scheduled = cfg.schedule.is_some();
+        if scheduled && matches!(input, Input::Stop { .. } | Input::LetGo) && !self.paused {
+            self.paused = true;
+            self.queued = None;
+            out.push(Effect::Schedule(false));
+        }
+        let input = match input {
+            Input::RunDue(request) => return self.run_due(cfg, request, now, out),
+            input => input,
+        };
         let next = match &mut self.state {
-            State::Waiting => waiting(input, now, out),
+            State::Waiting => waiting(scheduled, input, now, out),
+            State::Scheduled => between_runs(input, out),
             State::Spawning { stop } => spawning(cfg, stop, input, now, out),
             State::Running(run) => running(cfg, run, input, now, out),
             State::Stopping(stop) => stopping(cfg, stop, input, now, out),
@@ -244,6 +303,10 @@ impl Machine {
             Next::To(state) => self.state = state,
             Next::Ended { failed, ran_for, then_stop } => {
                 self.state = self.after_run(cfg, failed, ran_for, then_stop, now, out);
+            }
+            Next::Idle => {
+                out.push(Effect::Schedule(true));
+                self.state = self.idle(out);
             }
         }
         // With the command channel closed nobody can stop a backoff any more.
@@ -274,11 +337,23 @@ impl Machine {
             Restart::OnFailure => failed,
             Restart::Never => false,
         };
-        if !restart {
+        let scheduled = cfg.schedule.is_some();
+        if !restart || (scheduled && self.paused) {
+            if scheduled {
+                return self.idle(out);
+            }
             out.push(Effect::SetState(AgentState::Exited));
             return State::Exited;
         }
         match self.tracker.next(cfg, now, ran_for) {
+            Decision::Fatal { restarts, window } if scheduled => {
+                let msg = format!(
+                    "the run failed again: {restarts} retries within {}; no more retries until its next run",
+                    human(window)
+                );
+                out.push(event(EventKind::CrashLoop, Severity::Error, msg));
+                self.idle(out)
+            }
             Decision::Fatal { restarts, window } => {
                 out.push(Effect::SetState(AgentState::Fatal));
                 let msg = format!(
@@ -304,6 +379,61 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// A scheduled agent with no run to retry: the queued run starts, or it waits for the next
+    /// one (`scheduled`), or stays stopped while paused.
+    fn idle(&mut self, out: &mut Vec<Effect>) -> State {
+        match self.queued.take() {
+            Some(request) => self.start_run(request, out),
+            None if self.paused => {
+                out.push(Effect::SetState(AgentState::Stopped));
+                State::Stopped
+            }
+            None => {
+                out.push(Effect::SetState(AgentState::Scheduled));
+                State::Scheduled
+            }
+        }
+    }
+
+    /// A new run: attempts and the crash-loop count start over.
+    fn start_run(&mut self, request: RunRequest, out: &mut Vec<Effect>) -> State {
+        self.tracker = Tracker::default();
+        out.push(Effect::RunStarting(request));
+        out.push(Effect::Spawn);
+        State::Spawning { stop: None }
+    }
+
+    /// A run comes due: it starts if the agent is between runs; otherwise `overlap` decides.
+    /// An operator's run starts even while the schedule is paused (and pauses nothing).
+    fn run_due(&mut self, cfg: &AgentConfig, request: RunRequest, now: Instant, out: &mut Vec<Effect>) {
+        let Some(schedule) = &cfg.schedule else { return };
+        let manual = request.trigger == RunTrigger::Manual;
+        match &mut self.state {
+            State::Scheduled => self.state = self.start_run(request, out),
+            State::Stopped | State::Exited | State::Fatal if manual => {
+                self.state = self.start_run(request, out);
+            }
+            State::Stopped | State::Exited | State::Fatal => out.push(Effect::Skipped(request)),
+            State::Backoff { .. } if schedule.overlap == Overlap::Replace => {
+                out.push(Effect::Disarm(Timer::Backoff));
+                self.state = self.start_run(request, out);
+            }
+            State::Running(run) if schedule.overlap == Overlap::Replace => {
+                if let Some(old) = self.queued.replace(request) {
+                    out.push(Effect::Skipped(old));
+                }
+                self.state = begin_stop(cfg, run, Why::Replaced, now, out);
+            }
+            State::Waiting if self.queued.is_none() => self.queued = Some(request),
+            _ if schedule.overlap == Overlap::Skip || self.queued.is_some() => {
+                out.push(Effect::Skipped(request))
+            }
+            _ => self.queued = Some(request),
+        }
+    }
+}
+
 /// Where a step leads.
 enum Next {
     Stay,
@@ -314,6 +444,8 @@ enum Next {
         ran_for: Duration,
         then_stop: bool,
     },
+    /// A scheduled agent is through waiting for its dependencies: its schedule runs.
+    Idle,
 }
 
 /// A duration for messages, to the millisecond: "1s 500ms".
@@ -331,13 +463,17 @@ fn after(t: Instant, d: Duration) -> Instant {
     deadline::after(t.into(), d).into_std()
 }
 
-fn waiting(input: Input, now: Instant, out: &mut Vec<Effect>) -> Next {
+fn waiting(scheduled: bool, input: Input, now: Instant, out: &mut Vec<Effect>) -> Next {
     match input {
         Input::Start { waiting_for } if !waiting_for.is_empty() => {
             let msg = format!("waiting for {} to be ready", waiting_for.join(", "));
             out.push(event(EventKind::Waiting, Severity::Info, msg));
             out.push(Effect::Arm(Timer::Poll, after(now, DEPENDENCY_POLL)));
             Next::Stay
+        }
+        Input::Start { .. } | Input::Dependencies { ready: true } if scheduled => {
+            out.push(Effect::Disarm(Timer::Poll));
+            Next::Idle
         }
         Input::Start { .. } | Input::Dependencies { ready: true } => {
             out.push(Effect::Disarm(Timer::Poll));
@@ -383,6 +519,7 @@ fn spawning(
         }
         Input::SpawnFailed { message } => {
             out.push(event(EventKind::SpawnFailed, Severity::Error, message));
+            out.push(Effect::EndRun(RunOutcome::Failed));
             Next::Ended { failed: true, ran_for: Duration::ZERO, then_stop: stop.is_some() }
         }
         // The shell answers a spawn before anything else; should a stop come first, it
@@ -418,6 +555,9 @@ fn started(cfg: &AgentConfig, pid: i32, now: Instant, out: &mut Vec<Effect>) -> 
     }
     if let Some(d) = run.hb_deadline {
         out.push(Effect::Arm(Timer::Heartbeat, d));
+    }
+    if let Some(timeout) = cfg.schedule.as_ref().and_then(|s| s.timeout) {
+        out.push(Effect::Arm(Timer::Timeout, after(now, timeout.get())));
     }
     out.push(event(EventKind::Started, Severity::Info, format!("started (pid {pid})")));
     run
@@ -501,6 +641,7 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
         Input::Exited(exit) => {
             out.push(Effect::Disarm(Timer::Ready));
             out.push(Effect::Disarm(Timer::Heartbeat));
+            disarm_timeout(cfg, out);
             out.push(Effect::RecordExit(exit));
             let ran_for = now.saturating_duration_since(run.started);
             let (failed, how) = describe(exit);
@@ -510,11 +651,18 @@ fn running(cfg: &AgentConfig, run: &mut Run, input: Input, now: Instant, out: &m
                 (EventKind::Exited, Severity::Info)
             };
             out.push(event(kind, severity, format!("{how} after {}", human(ran_for))));
+            out.push(Effect::EndRun(if failed { RunOutcome::Failed } else { RunOutcome::Succeeded }));
             Next::Ended { failed, ran_for, then_stop: false }
         }
+        Input::Timer(Timer::Timeout) => {
+            let timeout = cfg.schedule.as_ref().and_then(|s| s.timeout).map(|t| human(t.get()));
+            let msg = format!("ran past its timeout of {}; stopping it", timeout.unwrap_or_default());
+            out.push(event(EventKind::RunTimeout, Severity::Error, msg));
+            Next::To(begin_stop(cfg, run, Why::TimedOut, now, out))
+        }
         Input::Stop { reason } => Next::To(begin_stop(cfg, run, Why::Command { reason }, now, out)),
-        Input::Kill => Next::To(kill_now(run, "killed at once", out)),
-        Input::LetGo => Next::To(kill_now(run, "the launcher let go of it", out)),
+        Input::Kill => Next::To(kill_now(cfg, run, "killed at once", out)),
+        Input::LetGo => Next::To(kill_now(cfg, run, "the launcher let go of it", out)),
         _ => Next::Stay,
     }
 }
@@ -525,9 +673,12 @@ fn begin_stop(cfg: &AgentConfig, run: &Run, why: Why, now: Instant, out: &mut Ve
     let reason = match &why {
         Why::Command { reason } => reason.as_str(),
         Why::Failed(reason) => reason,
+        Why::TimedOut => "timeout",
+        Why::Replaced => "a new run replaces it",
     };
     out.push(Effect::Disarm(Timer::Ready));
     out.push(Effect::Disarm(Timer::Heartbeat));
+    disarm_timeout(cfg, out);
     out.push(Effect::SetState(AgentState::Stopping));
     out.push(event(EventKind::Stopping, Severity::Info, format!("stopping: {reason}")));
     out.push(Effect::SignalStop);
@@ -542,10 +693,18 @@ fn begin_stop(cfg: &AgentConfig, run: &Run, why: Why, now: Instant, out: &mut Ve
     })
 }
 
+/// A scheduled run's timeout is over with its run.
+fn disarm_timeout(cfg: &AgentConfig, out: &mut Vec<Effect>) {
+    if cfg.schedule.as_ref().is_some_and(|s| s.timeout.is_some()) {
+        out.push(Effect::Disarm(Timer::Timeout));
+    }
+}
+
 /// SIGKILL to the group at once, without the `stopping` state.
-fn kill_now(run: &Run, reason: &str, out: &mut Vec<Effect>) -> State {
+fn kill_now(cfg: &AgentConfig, run: &Run, reason: &str, out: &mut Vec<Effect>) -> State {
     out.push(Effect::Disarm(Timer::Ready));
     out.push(Effect::Disarm(Timer::Heartbeat));
+    disarm_timeout(cfg, out);
     out.push(Effect::KillGroup);
     let why = Why::Command { reason: reason.to_owned() };
     State::Stopping(Stop {
@@ -619,6 +778,12 @@ fn kill_rest(stop: &mut Stop, now: Instant, out: &mut Vec<Effect>) -> Next {
 fn finish_stop(stop: &mut Stop, now: Instant, out: &mut Vec<Effect>) -> Next {
     let exit = stop.exit.flatten();
     out.push(Effect::RecordExit(exit));
+    out.push(Effect::EndRun(match stop.why {
+        Why::Command { .. } | Why::Replaced => RunOutcome::Stopped,
+        Why::Failed(_) => RunOutcome::Failed,
+        Why::TimedOut => RunOutcome::TimedOut,
+    }));
+    let ran_for = now.saturating_duration_since(stop.started);
     match &stop.why {
         Why::Command { reason } => {
             let (_, how) = describe(exit);
@@ -627,11 +792,26 @@ fn finish_stop(stop: &mut Stop, now: Instant, out: &mut Vec<Effect>) -> Next {
             out.push(Effect::AnswerStops);
             Next::To(State::Stopped)
         }
-        Why::Failed(_) => Next::Ended {
-            failed: true,
-            ran_for: now.saturating_duration_since(stop.started),
-            then_stop: stop.then_stop,
-        },
+        Why::Failed(_) | Why::TimedOut => Next::Ended { failed: true, ran_for, then_stop: stop.then_stop },
+        Why::Replaced => Next::Ended { failed: false, ran_for, then_stop: stop.then_stop },
+    }
+}
+
+/// A scheduled agent between runs: only a stop (which pauses its schedule) matters here; its
+/// runs come as [`Input::RunDue`].
+fn between_runs(input: Input, out: &mut Vec<Effect>) -> Next {
+    match input {
+        Input::Stop { reason } => {
+            out.push(Effect::SetState(AgentState::Stopped));
+            out.push(event(EventKind::Stopped, Severity::Info, format!("stopped between runs: {reason}")));
+            out.push(Effect::AnswerStops);
+            Next::To(State::Stopped)
+        }
+        Input::LetGo => {
+            out.push(Effect::SetState(AgentState::Stopped));
+            Next::To(State::Stopped)
+        }
+        _ => Next::Stay,
     }
 }
 
@@ -1276,5 +1456,171 @@ mod tests {
                 assert!(t.m.is_final());
             }
         }
+    }
+
+    fn due(at: i64) -> RunRequest {
+        RunRequest { trigger: RunTrigger::Schedule, due_ms: Some(at), user: None }
+    }
+
+    fn manual() -> RunRequest {
+        RunRequest { trigger: RunTrigger::Manual, due_ms: None, user: Some("op".into()) }
+    }
+
+    /// The run outcomes among `effects`.
+    fn outcomes(effects: &[Effect]) -> Vec<RunOutcome> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::EndRun(o) => Some(*o),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A scheduled agent between runs.
+    fn scheduled(extra: &str) -> T {
+        let mut t = T::new(&format!("schedule = {{ every = \"1s\"{extra} }}"));
+        assert_eq!(
+            t.step(Input::Start { waiting_for: vec![] }),
+            [Effect::Disarm(Timer::Poll), Effect::Schedule(true), Effect::SetState(AgentState::Scheduled)]
+        );
+        assert_eq!(t.m.state(), &State::Scheduled);
+        t
+    }
+
+    /// A scheduled agent whose run `at` is spawned as pid [`PID`].
+    fn scheduled_running(extra: &str, at: i64) -> T {
+        let mut t = scheduled(extra);
+        assert_eq!(t.step(Input::RunDue(due(at))), [Effect::RunStarting(due(at)), Effect::Spawn]);
+        t.step(Input::Spawned { pid: PID });
+        assert!(t.m.is_running());
+        t
+    }
+
+    #[test]
+    fn every_process_start_is_a_run_that_ends_with_an_outcome() {
+        let mut t = T::spawned("restart = \"never\"");
+        assert_eq!(outcomes(&t.step(Input::Exited(exit_code(0)))), [RunOutcome::Succeeded]);
+        let mut t = T::spawned("");
+        let fx = t.step(Input::Exited(killed_by(Signal::SIGKILL)));
+        assert_eq!(outcomes(&fx), [RunOutcome::Failed]);
+        assert!(!fx.iter().any(|e| matches!(e, Effect::RunStarting(_))), "a daemon's runs need no request");
+        let mut t = T::spawned("");
+        t.stop("operator");
+        assert_eq!(outcomes(&t.step(Input::Exited(exit_code(0)))), []);
+        assert_eq!(outcomes(&t.step(Input::Group { alive: false })), [RunOutcome::Stopped]);
+        let mut t = T::new("");
+        t.step(Input::Start { waiting_for: vec![] });
+        let fx = t.step(Input::SpawnFailed { message: "no such file".into() });
+        assert_eq!(outcomes(&fx), [RunOutcome::Failed]);
+    }
+
+    #[test]
+    fn a_scheduled_run_ends_between_runs_healthy_or_not() {
+        let mut t = scheduled_running(", timeout = \"5s\"", 1);
+        let fx = t.step(Input::Exited(exit_code(0)));
+        assert_eq!(outcomes(&fx), [RunOutcome::Succeeded]);
+        assert!(fx.contains(&Effect::Disarm(Timer::Timeout)));
+        assert_eq!(states(&fx), [AgentState::Scheduled]);
+        assert_eq!(t.m.state(), &State::Scheduled);
+        // Without retries a failed run waits for the next due time too.
+        let mut t = scheduled_running("", 1);
+        t.cfg.restart = Restart::Never;
+        let fx = t.step(Input::Exited(exit_code(3)));
+        assert_eq!((outcomes(&fx), states(&fx)), (vec![RunOutcome::Failed], vec![AgentState::Scheduled]));
+    }
+
+    #[test]
+    fn a_failed_scheduled_run_is_retried_by_the_backoff_then_given_up() {
+        let mut t = scheduled_running("", 1);
+        t.cfg.max_restarts = 1;
+        let fx = t.step(Input::Exited(exit_code(1)));
+        assert_eq!(states(&fx), [AgentState::Backoff]);
+        let fx = t.later(1_000).step(Input::Timer(Timer::Backoff));
+        assert_eq!(fx, [Effect::SetRestarts(1), Effect::Spawn], "the same run again: no new request");
+        t.step(Input::Spawned { pid: PID });
+        let fx = t.later(100).step(Input::Exited(exit_code(1)));
+        assert_eq!(kinds(&fx), ["crashed", "crash_loop"]);
+        assert_eq!(states(&fx), [AgentState::Scheduled], "given up until the next run, not fatal");
+        // The next run starts with its retries anew.
+        t.step(Input::RunDue(due(2)));
+        t.step(Input::Spawned { pid: PID });
+        assert_eq!(states(&t.step(Input::Exited(exit_code(1)))), [AgentState::Backoff]);
+    }
+
+    #[test]
+    fn overlap_skip_records_the_run_that_came_due() {
+        let mut t = scheduled_running("", 1);
+        assert_eq!(t.step(Input::RunDue(due(2))), [Effect::Skipped(due(2))]);
+        assert!(t.m.is_running());
+        let fx = t.step(Input::Exited(exit_code(0)));
+        assert_eq!(states(&fx), [AgentState::Scheduled], "nothing was queued");
+    }
+
+    #[test]
+    fn overlap_queue_runs_one_waiting_run_after_the_current_one() {
+        let mut t = scheduled_running(", overlap = \"queue\"", 1);
+        assert_eq!(t.step(Input::RunDue(due(2))), []);
+        assert_eq!(t.step(Input::RunDue(due(3))), [Effect::Skipped(due(3))], "one waits at most");
+        let fx = t.step(Input::Exited(exit_code(0)));
+        assert_eq!(outcomes(&fx), [RunOutcome::Succeeded]);
+        assert!(fx.ends_with(&[Effect::RunStarting(due(2)), Effect::Spawn]), "{fx:?}");
+    }
+
+    #[test]
+    fn overlap_replace_stops_the_current_run_for_the_new_one() {
+        let mut t = scheduled_running(", overlap = \"replace\"", 1);
+        let fx = t.step(Input::RunDue(due(2)));
+        assert!(fx.contains(&Effect::SignalStop) && t.is_stopping(), "{fx:?}");
+        t.step(Input::Exited(killed_by(Signal::SIGTERM)));
+        let fx = t.step(Input::Group { alive: false });
+        assert_eq!(outcomes(&fx), [RunOutcome::Stopped]);
+        assert!(fx.ends_with(&[Effect::RunStarting(due(2)), Effect::Spawn]), "{fx:?}");
+    }
+
+    #[test]
+    fn a_run_past_its_timeout_is_stopped_and_timed_out() {
+        let mut t = T::new("restart = \"never\"\nschedule = { every = \"1s\", timeout = \"2s\" }");
+        t.step(Input::Start { waiting_for: vec![] });
+        t.step(Input::RunDue(due(1)));
+        let fx = t.step(Input::Spawned { pid: PID });
+        assert!(arms(&fx, Timer::Timeout));
+        let fx = t.later(2_000).step(Input::Timer(Timer::Timeout));
+        assert_eq!(kinds(&fx), ["run_timeout", "stopping"]);
+        t.step(Input::Exited(killed_by(Signal::SIGTERM)));
+        let fx = t.step(Input::Group { alive: false });
+        assert_eq!(outcomes(&fx), [RunOutcome::TimedOut]);
+        assert_eq!(t.m.state(), &State::Scheduled);
+    }
+
+    #[test]
+    fn a_stop_pauses_the_schedule_and_a_manual_run_still_runs() {
+        let mut t = scheduled("");
+        let fx = t.stop("operator");
+        assert_eq!(fx[0], Effect::Schedule(false));
+        assert_eq!((states(&fx), answers(&fx)), (vec![AgentState::Stopped], 1));
+        assert_eq!(t.step(Input::RunDue(due(2))), [Effect::Skipped(due(2))]);
+        assert_eq!(t.step(Input::RunDue(manual())), [Effect::RunStarting(manual()), Effect::Spawn]);
+        t.step(Input::Spawned { pid: PID });
+        let fx = t.step(Input::Exited(exit_code(0)));
+        assert_eq!(states(&fx), [AgentState::Stopped], "still paused after the manual run");
+        // A stop during a run pauses too, and the run ends stopped.
+        let mut t = scheduled_running(", overlap = \"queue\"", 1);
+        t.step(Input::RunDue(due(2)));
+        let fx = t.stop("operator");
+        assert_eq!(fx[0], Effect::Schedule(false));
+        t.step(Input::Exited(exit_code(0)));
+        let fx = t.step(Input::Group { alive: false });
+        assert_eq!(outcomes(&fx), [RunOutcome::Stopped]);
+        assert!(!fx.contains(&Effect::Spawn), "the queued run is dropped with the pause");
+    }
+
+    #[test]
+    fn a_run_due_while_waiting_for_dependencies_starts_once_they_are_ready() {
+        let mut t = T::new("schedule = { every = \"1s\" }");
+        t.step(Input::Start { waiting_for: vec!["db".into()] });
+        assert_eq!(t.step(Input::RunDue(due(1))), []);
+        let fx = t.step(Input::Dependencies { ready: true });
+        assert!(fx.ends_with(&[Effect::RunStarting(due(1)), Effect::Spawn]), "{fx:?}");
     }
 }

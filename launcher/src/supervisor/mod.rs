@@ -38,6 +38,7 @@ mod machine;
 mod notices;
 mod policy;
 mod run;
+mod runs;
 mod timers;
 
 use crate::capture::output::Limits;
@@ -64,6 +65,8 @@ pub enum Command {
     Kill,
     /// What the sampler saw of the agent's main process, when that changes.
     Process(ProcessState),
+    /// A run of a scheduled agent now (`ctl run`), asked for by `user`.
+    RunNow { user: String },
 }
 
 /// Whether an agent's main process is stopped: it exists but runs no code until it gets
@@ -130,6 +133,11 @@ pub struct Supervisor {
     /// While the agent's process is stopped: why it is shown unhealthy. `status` keeps what
     /// heartbeats say, shown again once the process runs.
     stopped: Option<String>,
+    /// The run the current (or next) process belongs to.
+    run: runs::Current,
+    /// A scheduled agent's schedule, and the timer armed for its next due time.
+    scheduler: Option<runs::Scheduler>,
+    due_timer: timers::Slot,
 }
 
 /// How often coalesced status changes and custom metrics are handed to the writer.
@@ -161,6 +169,9 @@ impl Supervisor {
             last_agent_event: None,
             metric_names: HashSet::new(),
             stopped: None,
+            run: runs::Current::default(),
+            scheduler: None,
+            due_timer: timers::Slot::default(),
         }
     }
 
@@ -174,6 +185,7 @@ impl Supervisor {
             .map(|(n, _)| n.clone())
             .collect();
         self.queue.push_back(Input::Start { waiting_for });
+        self.start_schedule();
         self.settle(tokio::time::Instant::now()).await;
         self.drive().await;
     }

@@ -68,9 +68,9 @@ impl Supervisor {
                 }
                 Notice::Task(t) => st.reported.task = Some(t),
                 Notice::Model(m) => st.reported.model = Some(m),
-                Notice::TokensIn(n) => st.reported.tokens_in = Some(n),
-                Notice::TokensOut(n) => st.reported.tokens_out = Some(n),
-                Notice::Cost(c) => st.reported.cost = Some(c),
+                Notice::TokensIn(n) => (st.reported.tokens_in, self.run.tokens_in) = (Some(n), Some(n)),
+                Notice::TokensOut(n) => (st.reported.tokens_out, self.run.tokens_out) = (Some(n), Some(n)),
+                Notice::Cost(c) => (st.reported.cost, self.run.cost) = (Some(c), Some(c)),
                 Notice::Error(e) => {
                     if st.lifecycle.last_error.as_deref() != Some(e.as_str()) {
                         st.lifecycle.last_error = Some(e.clone());

@@ -2,13 +2,13 @@
 //! commands and the timers, turns each into an [`Input`], and performs the [`Effect`]s.
 //! Nothing here decides; new lifecycle rules go into the machine.
 
-use super::machine::{Effect, Input, human};
+use super::machine::{Effect, Input, RunRequest, human};
 use super::{Command, Supervisor};
 use crate::capture::output;
 use crate::process::child::AgentChild;
 use crate::process::contain;
 use crate::process::{self, Spawned};
-use agentvisor_shared::model::{Health, Stream};
+use agentvisor_shared::model::{AgentState, Health, RunTrigger, Stream};
 use agentvisor_shared::time::now_ms;
 use nix::sys::signal::Signal;
 use std::io;
@@ -56,6 +56,10 @@ impl Supervisor {
                     self.queue.push_back(Input::Timer(timer));
                     Instant::now()
                 }
+                () = self.due_timer.fired(), if self.due_timer.armed => {
+                    self.due_fired();
+                    Instant::now()
+                }
                 () = self.flush_timer.fired(), if self.flush_timer.armed => {
                     let now = Instant::now();
                     self.flush_or_retry(now);
@@ -71,6 +75,10 @@ impl Supervisor {
                             self.queue.push_back(Input::Stop { reason });
                         }
                         Some(Command::Kill) => self.queue.push_back(Input::Kill),
+                        Some(Command::RunNow { user }) => {
+                            let request = RunRequest { trigger: RunTrigger::Manual, due_ms: None, user: Some(user) };
+                            self.queue.push_back(Input::RunDue(request));
+                        }
                         None => {
                             self.commands_open = false;
                             self.queue.push_back(Input::LetGo);
@@ -112,6 +120,15 @@ impl Supervisor {
             }
             Effect::Spawn => self.spawn(),
             Effect::Ready => self.status.lifecycle.ready = true,
+            Effect::SetState(AgentState::Scheduled) => {
+                // Between runs: ready for agents that depend on it, and healthy unless its last
+                // run failed.
+                self.status.lifecycle.ready = true;
+                if self.status.lifecycle.health == Health::Unknown {
+                    self.status.lifecycle.health = Health::Healthy;
+                }
+                self.set_state(AgentState::Scheduled);
+            }
             Effect::SetState(state) => self.set_state(state),
             Effect::MarkUnhealthy => {
                 self.status.lifecycle.health = Health::Unhealthy;
@@ -143,7 +160,14 @@ impl Supervisor {
                 }
             }
             Effect::RecordExit(exit) => self.record_exit(exit),
-            Effect::SetRestarts(n) => self.status.lifecycle.restarts = n,
+            Effect::SetRestarts(n) => {
+                self.status.lifecycle.restarts = n;
+                self.run_retried();
+            }
+            Effect::RunStarting(request) => self.run_starting(request),
+            Effect::EndRun(outcome) => self.run_ended(outcome),
+            Effect::Skipped(request) => self.run_skipped(request),
+            Effect::Schedule(on) => self.schedule(on),
             Effect::AnswerStops => {
                 for done in self.owed.drain(..) {
                     let _ = done.send(());
@@ -175,6 +199,7 @@ impl Supervisor {
                 self.io = Some((stdout, stderr, notify_pipe));
                 self.flush_timer.disarm();
                 self.last_flush = None;
+                self.run_began(Some(i64::from(pid)));
                 self.queue.push_back(Input::Spawned { pid });
             }
             Err(e) => {
@@ -184,6 +209,7 @@ impl Supervisor {
                 self.status.lifecycle.exit_signal = None;
                 let message = process::start_failure(cfg, &self.s.working_dir, &e);
                 self.status.lifecycle.last_error = Some(message.clone());
+                self.run_began(None);
                 self.queue.push_back(Input::SpawnFailed { message });
             }
         }

@@ -295,9 +295,61 @@ fn apply_op(
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO log_lines (agent, stream, ts_ms, line) VALUES (?1, ?2, ?3, ?4)",
             )?;
+            // Each agent's first and last new line id, for its current run's output range.
+            let mut ranges: Vec<(&str, i64, i64)> = Vec::new();
             for l in lines {
                 stmt.execute(params![l.agent, l.stream.as_str(), l.ts_ms, l.line])?;
+                let id = tx.last_insert_rowid();
+                match ranges.iter_mut().find(|(agent, _, _)| *agent == l.agent) {
+                    Some(range) => range.2 = id,
+                    None => ranges.push((&l.agent, id, id)),
+                }
             }
+            crate::runs::extend_output(tx, &ranges)?;
+        }
+        WriteOp::RunStarted(r) => {
+            tx.prepare_cached(
+                "INSERT INTO runs (id, session_id, agent, trigger, attempt, user, subject, detail,
+                                   due_ms, ts_ms, pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                r.id,
+                session,
+                r.agent,
+                r.trigger.as_str(),
+                r.attempt,
+                r.user,
+                r.subject,
+                r.detail,
+                r.due_ms,
+                r.ts_ms,
+                r.pid
+            ])?;
+        }
+        WriteOp::RunEnded(e) => {
+            // Only an open run is ended: a run the next launcher already marked lost stays so.
+            tx.prepare_cached(
+                "UPDATE runs SET ended_ms = ?2, outcome = ?3, exit_code = ?4, exit_signal = ?5,
+                    duration_ms = max(?2 - ts_ms, 0), tokens_in = ?6, tokens_out = ?7, cost = ?8,
+                    message = ?9
+                 WHERE id = ?1 AND outcome IS NULL",
+            )?
+            .execute(params![
+                e.id,
+                e.ended_ms,
+                e.outcome.as_str(),
+                e.exit_code,
+                e.exit_signal,
+                e.tokens_in,
+                e.tokens_out,
+                e.cost,
+                e.message
+            ])?;
+        }
+        WriteOp::NextRun { agent, next_ms } => {
+            tx.prepare_cached("UPDATE agent_state SET next_run_ms = ?2 WHERE agent = ?1")?
+                .execute(params![agent, next_ms])?;
         }
         WriteOp::SessionAlive { ts_ms, status } => {
             tx.prepare_cached(

@@ -6,7 +6,7 @@ use super::flush::{FlushError, FlushReply};
 use super::ops::WriteOp;
 use crate::error::{Result, StoreError};
 use crossbeam_channel::Sender;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -24,6 +24,8 @@ pub(super) struct Shared {
     pub(super) error: Mutex<Option<String>>,
     /// Why the database the writer has open is no longer the file at its path, once it is not.
     pub(super) lost: Mutex<Option<String>>,
+    /// The id the next run gets: past every id the database ever gave a run.
+    pub(super) next_run_id: AtomicI64,
 }
 
 /// A cheap, cloneable way to hand operations to the writer thread.
@@ -59,6 +61,13 @@ impl WriterHandle {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.tx.send(Msg::Flush(tx)).map_err(|_| FlushError::WriterGone)?;
         rx.recv().map_err(|_| FlushError::WriterGone)?
+    }
+
+    /// A new `runs.id`, for a [`WriteOp::RunStarted`] and the [`WriteOp::RunEnded`] that
+    /// closes it. Ids are handed out here rather than by the writer, so that whoever starts a
+    /// run never waits on the disk to learn its id.
+    pub fn new_run_id(&self) -> i64 {
+        self.shared.next_run_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Bulk operations dropped so far (queue full or storage failing).

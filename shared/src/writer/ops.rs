@@ -1,6 +1,8 @@
 //! What the writer can be asked to write: [`WriteOp`] and the rows it carries.
 
-use crate::model::{AgentSpec, AgentStatus, DesiredState, EventKind, Severity, Stream};
+use crate::model::{
+    AgentSpec, AgentStatus, DesiredState, EventKind, RunOutcome, RunTrigger, Severity, Stream,
+};
 
 /// One sample of one series. `scope` is an agent name,
 /// [`metric::HOST`](crate::model::metric::HOST) or
@@ -28,6 +30,43 @@ pub struct NewLogLine {
     pub stream: Stream,
     pub ts_ms: i64,
     pub line: String,
+}
+
+/// A run as it begins: one row of `runs` (docs/schema.md). `id` comes from
+/// [`WriterHandle::new_run_id`](super::WriterHandle::new_run_id), so the caller can end the
+/// run later without waiting for the writer. `agent` is the name its output is captured
+/// under (`log_lines.agent`): an agent's, or a hook's for [`RunTrigger::Hook`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub id: i64,
+    pub agent: String,
+    pub trigger: RunTrigger,
+    /// 0 for a first attempt; 1, 2, ... for retries of a failed run.
+    pub attempt: i64,
+    /// Who asked for a manual run.
+    pub user: Option<String>,
+    /// For a hook run: the agent its event was about.
+    pub subject: Option<String>,
+    /// What started it, in words (a hook's event).
+    pub detail: Option<String>,
+    pub due_ms: Option<i64>,
+    pub ts_ms: i64,
+    pub pid: Option<i64>,
+}
+
+/// How a run ended. Tokens and cost are what the run reported while it ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEnd {
+    pub id: i64,
+    pub ended_ms: i64,
+    pub outcome: RunOutcome,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<i64>,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub cost: Option<f64>,
+    /// Why it ended so (a spawn error, "timed out after 5s"), or why it was skipped.
+    pub message: Option<String>,
 }
 
 /// What the writer can be asked to write.
@@ -63,5 +102,16 @@ pub enum WriteOp {
     Escapees {
         agent: String,
         processes: Vec<(i64, i64)>,
+    },
+    /// A run began (its row is inserted with no outcome). Captured output of `agent` is
+    /// counted to its newest run that was not skipped, until the next one begins.
+    RunStarted(Box<NewRun>),
+    /// A run ended; a skipped run is a [`WriteOp::RunStarted`] ended at once.
+    RunEnded(Box<RunEnd>),
+    /// When the agent's next scheduled run is due (`agent_state.next_run_ms`); `None` when it
+    /// has no schedule or its schedule is paused.
+    NextRun {
+        agent: String,
+        next_ms: Option<i64>,
     },
 }

@@ -93,6 +93,12 @@ impl Store {
         &self.path
     }
 
+    /// Each agent's latest scheduled due time on record (see [`crate::runs::last_due_times`]),
+    /// read before the writer starts so the launcher can tell which runs it missed.
+    pub fn last_due_times(&self) -> Result<std::collections::HashMap<String, i64>> {
+        crate::runs::last_due_times(&self.conn).at(&self.path)
+    }
+
     /// Sessions that have no stop time, from launchers that died without stopping cleanly.
     pub fn unfinished_sessions(&self) -> Result<Vec<StaleSession>> {
         let p = &self.path;
@@ -179,8 +185,20 @@ impl Store {
     }
 
     /// Records this launcher's session; its events and states are tagged with it from now on.
+    /// Runs still open from earlier sessions end `lost`, when their launcher was last seen.
     pub fn begin_session(&mut self, s: &NewSession) -> Result<i64> {
         let now = now_ms();
+        self.conn
+            .execute(
+                "UPDATE runs SET outcome = 'lost', message = 'its launcher ended while it ran',
+                    ended_ms = max(ts_ms, coalesce(
+                        (SELECT last_seen_ms FROM launcher_sessions WHERE id = runs.session_id), ts_ms)),
+                    duration_ms = max(0, coalesce(
+                        (SELECT last_seen_ms FROM launcher_sessions WHERE id = runs.session_id), ts_ms) - ts_ms)
+                 WHERE outcome IS NULL",
+                [],
+            )
+            .at(&self.path)?;
         self.conn
             .execute(
                 "INSERT INTO launcher_sessions (pid, host, version, config_path, started_ms, last_seen_ms)

@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 // hot (docs/architecture.md). The keys come from the config and from agents bounded to a few
 // dozen metric names each, so a fast seeded hash is enough.
 use foldhash::{HashMap, HashMapExt};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 pub(super) struct Writer {
@@ -63,6 +63,7 @@ impl Store {
             commits: AtomicU64::new(0),
             error: Mutex::new(None),
             lost: Mutex::new(None),
+            next_run_id: AtomicI64::new(crate::runs::next_free_id(&self.conn).at(&self.path)?),
         });
         let handle = WriterHandle { tx, shared: shared.clone() };
         let path = self.path.clone();
