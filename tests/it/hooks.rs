@@ -14,7 +14,8 @@ fn recording_hook(sb: &Sandbox, name: &str) {
             r#"printf '%s|%s|%s|%s|%s|%s|%s\n' "$AGENTVISOR_EVENT_KIND" "$AGENTVISOR_EVENT_AGENT" \
   "$AGENTVISOR_EVENT_SEVERITY" "$AGENTVISOR_EVENT_MESSAGE" "$AGENTVISOR_EVENT_TIME" "$AGENTVISOR_DB" \
   "$AGENTVISOR_HOOK" >> {name}.env
-cat >> {name}.stdin"#
+cat >> {name}.stdin
+echo "handled $AGENTVISOR_EVENT_KIND of $AGENTVISOR_EVENT_AGENT""#
         ),
     );
 }
@@ -93,6 +94,23 @@ command = "./rec"
     assert_eq!(json["ts_ms"].as_i64(), event[4].parse().ok());
     assert_eq!(json["time"], f[4]);
     assert_eq!(json["hook"], "rec");
+
+    // The invocation is a run of the hook, with its output.
+    let runs = rows(
+        &db,
+        "SELECT trigger, subject, outcome, exit_code, detail, log_first_id, log_last_id FROM runs WHERE agent = 'rec'",
+    );
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(&runs[0][..4], ["hook", "flaky", "succeeded", "0"]);
+    assert!(runs[0][4].starts_with("crashed: "), "{runs:?}");
+    let output = rows(
+        &db,
+        &format!(
+            "SELECT line FROM log_lines WHERE agent = 'rec' AND id BETWEEN {} AND {}",
+            runs[0][5], runs[0][6]
+        ),
+    );
+    assert_eq!(output, [["handled crashed of flaky".to_owned()]]);
 }
 
 #[test]
@@ -184,6 +202,11 @@ timeout = "300ms"
     assert_eq!(events("hook_timed_out").len(), 1);
     assert_eq!(agent_field::<String>(&db, "steady", "state").as_deref(), Some("running"));
     stop(&mut l);
+    let runs = rows(
+        &db,
+        "SELECT agent, outcome, exit_code, exit_signal FROM runs WHERE trigger = 'hook' ORDER BY agent",
+    );
+    assert_eq!(runs, [["fails", "failed", "3", ""], ["hangs", "timed_out", "", "9"]]);
 }
 
 #[test]

@@ -105,6 +105,13 @@ pub fn validate(hooks: &mut [HookConfig], agents: &[AgentConfig], loc: &Locator<
                 format!("invalid hook name {:?}: use 1 to 64 letters, digits, '-' or '_'", h.name),
             );
         }
+        if agents.iter().any(|a| a.name == h.name) {
+            return fail(
+                "name",
+                None,
+                "an agent has this name; a hook's runs and output are recorded under its name".into(),
+            );
+        }
         if let Some(&first) = first_seen.get(&h.name) {
             return fail(
                 "name",

@@ -40,6 +40,9 @@ pub enum Outcome {
 pub struct Finished {
     pub hook: String,
     pub agent: Option<String>,
+    /// The event it ran for, in words: "crashed: exited with code 1".
+    pub detail: String,
+    pub pid: Option<i32>,
     pub outcome: Outcome,
     pub started_ms: i64,
     pub ended_ms: i64,
@@ -104,6 +107,8 @@ pub async fn run(inv: Invocation) -> Finished {
     let mut done = Finished {
         hook: inv.hook.name.clone(),
         agent: inv.event.agent.clone(),
+        detail: format!("{}: {}", inv.event.kind.as_str(), inv.event.message),
+        pid: None,
         outcome: Outcome::Succeeded,
         started_ms,
         ended_ms: started_ms,
@@ -124,6 +129,7 @@ pub async fn run(inv: Invocation) -> Finished {
     };
     let json = stdin_json(&inv);
     let pid = child.pid();
+    done.pid = Some(pid);
     let work = async {
         // A hook that does not read its stdin must not hold up the rest: the write is part of
         // the timed work, and a closed pipe (it exited first) is no failure.

@@ -14,8 +14,8 @@ pub mod invoke;
 
 use crate::config::Config;
 use crate::config::hooks::{HookConfig, QUEUE};
-use agentvisor_shared::model::{EventKind, Severity};
-use agentvisor_shared::{NewEvent, WriterHandle};
+use agentvisor_shared::model::{EventKind, RunOutcome, RunTrigger, Severity};
+use agentvisor_shared::{NewEvent, NewLogLine, NewRun, RunEnd, WriteOp, WriterHandle};
 use invoke::{Finished, Invocation, Outcome};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -182,17 +182,77 @@ impl Dispatcher {
     fn report(&mut self, f: Finished) {
         let what = format!("hook {:?} (for {})", f.hook, f.agent.as_deref().unwrap_or("the launcher"));
         let tail = stderr_tail(&f);
-        match &f.outcome {
+        let message = match &f.outcome {
             Outcome::Succeeded => {
-                tracing::debug!(hook = %f.hook, ms = f.ended_ms - f.started_ms, "hook succeeded")
+                tracing::debug!(hook = %f.hook, ms = f.ended_ms - f.started_ms, "hook succeeded");
+                None
             }
-            Outcome::Failed(how) => self.hook_event(EventKind::HookFailed, format!("{what} {how}{tail}")),
+            Outcome::Failed(how) => {
+                self.hook_event(EventKind::HookFailed, format!("{what} {how}{tail}"));
+                Some(how.clone())
+            }
             Outcome::TimedOut => {
                 let timeout = self.timeout_of(&f.hook);
-                self.hook_event(
-                    EventKind::HookTimedOut,
-                    format!("{what} ran past its timeout{timeout} and was killed{tail}"),
-                )
+                let how = format!("ran past its timeout{timeout} and was killed");
+                self.hook_event(EventKind::HookTimedOut, format!("{what} {how}{tail}"));
+                Some(how)
+            }
+        };
+        self.record_run(f, message);
+    }
+
+    /// The invocation as a run (trigger `hook`, under the hook's name) with its output. All
+    /// written at its end, one after another: output is counted to the newest run of its name,
+    /// and invocations of one hook may overlap.
+    fn record_run(&self, f: Finished, message: Option<String>) {
+        let id = self.writer.new_run_id();
+        let outcome = match f.outcome {
+            Outcome::Succeeded => RunOutcome::Succeeded,
+            Outcome::Failed(_) => RunOutcome::Failed,
+            Outcome::TimedOut => RunOutcome::TimedOut,
+        };
+        let start = NewRun {
+            id,
+            agent: f.hook.clone(),
+            trigger: RunTrigger::Hook,
+            attempt: 0,
+            user: None,
+            subject: f.agent,
+            detail: Some(f.detail),
+            due_ms: None,
+            ts_ms: f.started_ms,
+            pid: f.pid.map(i64::from),
+        };
+        let lines: Vec<NewLogLine> = f
+            .output
+            .into_iter()
+            .map(|(stream, ts_ms, line)| NewLogLine { agent: f.hook.clone(), stream, ts_ms, line })
+            .collect();
+        let mut message = message;
+        if f.dropped_lines > 0 {
+            let more = format!("{} more output lines not kept", f.dropped_lines);
+            message = Some(message.map_or(more.clone(), |m| format!("{m}; {more}")));
+        }
+        let end = RunEnd {
+            id,
+            ended_ms: f.ended_ms,
+            outcome,
+            exit_code: f.exit_code.map(i64::from),
+            exit_signal: f.exit_signal.map(i64::from),
+            tokens_in: None,
+            tokens_out: None,
+            cost: None,
+            message,
+        };
+        let mut ops = vec![WriteOp::RunStarted(Box::new(start))];
+        if !lines.is_empty() {
+            ops.push(WriteOp::Logs(lines));
+        }
+        ops.push(WriteOp::RunEnded(Box::new(end)));
+        for op in ops {
+            if self.writer.send(op).is_err() {
+                tracing::error!(hook = %f.hook, "the store's writer is gone; hook run not recorded");
+                return;
             }
         }
     }
