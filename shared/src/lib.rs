@@ -21,6 +21,7 @@ pub mod retention;
 mod rows;
 pub mod runs;
 pub mod schema;
+pub mod tasks;
 pub mod time;
 #[cfg(feature = "writer")]
 pub mod writer;
@@ -35,3 +36,5 @@ pub use writer::{
     FlushError, NewEvent, NewLogLine, NewRun, NewSession, RunEnd, Sample, Store, WriteOp, WriterConfig,
     WriterHandle,
 };
+#[cfg(feature = "writer")]
+pub use writer::{NewTask, TaskEnd};

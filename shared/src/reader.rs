@@ -371,6 +371,7 @@ impl Reader {
                      WHERE ts_ms >= ?1 AND severity IN ('error', 'critical')",
                 )?
                 .query_row([now - 3_600_000], |r| r.get(0))?;
+            crate::runs::fill_agent_runs(c, &mut agents)?;
             Ok(Snapshot {
                 taken_ms: now,
                 schema_version: SCHEMA_VERSION,
@@ -703,6 +704,8 @@ fn agent_from_row(
         desired_state: parse_text(r, c.desired_state)?,
         heartbeat_timeout_ms: r.get(c.heartbeat_timeout_ms)?,
         position: r.get(c.position)?,
+        last_run: None,
+        next_run_ms: None,
         status: AgentStatus {
             agent: name.clone(),
             lifecycle: Lifecycle {

@@ -205,6 +205,32 @@ pub(crate) fn extend_output(conn: &Connection, ranges: &[(&str, i64, i64)]) -> r
     Ok(())
 }
 
+/// Sets each agent's [`LastRun`](crate::model::LastRun) and next due time, for a snapshot.
+pub(crate) fn fill_agent_runs(
+    conn: &Connection,
+    agents: &mut [crate::model::AgentRow],
+) -> rusqlite::Result<()> {
+    let mut last = last_runs(conn)?;
+    let mut next = next_runs(conn)?;
+    for a in agents {
+        a.next_run_ms = next.remove(&a.name);
+        a.last_run = last.remove(&a.name).and_then(|r| {
+            Some(crate::model::LastRun {
+                id: r.id,
+                trigger: r.trigger,
+                outcome: r.outcome?,
+                started_ms: r.started_ms,
+                ended_ms: r.ended_ms,
+                duration_ms: r.duration_ms,
+                exit_code: r.exit_code,
+                exit_signal: r.exit_signal,
+                cost: r.cost,
+            })
+        });
+    }
+    Ok(())
+}
+
 impl Reader {
     /// [`recent_runs`] in one read transaction.
     pub fn recent_runs(&self, agent: Option<&str>, failed_only: bool, limit: i64) -> Result<Vec<Run>> {

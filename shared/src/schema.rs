@@ -20,10 +20,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/v4.sql"),
     include_str!("schema/v5.sql"),
     include_str!("schema/v6.sql"),
+    include_str!("schema/v7.sql"),
 ];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 // A build that can migrate brings a database to exactly the version its readers expect.
 #[cfg(feature = "writer")]
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);

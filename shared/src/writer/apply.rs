@@ -347,6 +347,8 @@ fn apply_op(
                 e.message
             ])?;
         }
+        WriteOp::TaskStarted(t) => crate::tasks::start(tx, session, t)?,
+        WriteOp::TaskEnded(e) => crate::tasks::end(tx, e)?,
         WriteOp::NextRun { agent, next_ms } => {
             tx.prepare_cached("UPDATE agent_state SET next_run_ms = ?2 WHERE agent = ?1")?
                 .execute(params![agent, next_ms])?;
