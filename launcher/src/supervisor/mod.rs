@@ -39,6 +39,7 @@ mod notices;
 mod policy;
 mod run;
 mod runs;
+mod tasks;
 mod timers;
 
 use crate::capture::output::Limits;
@@ -138,6 +139,8 @@ pub struct Supervisor {
     /// A scheduled agent's schedule, and the timer armed for its next due time.
     scheduler: Option<runs::Scheduler>,
     due_timer: timers::Slot,
+    /// The task the agent reported last (`X_TASK`) while it is not over.
+    task: Option<tasks::Open>,
 }
 
 /// How often coalesced status changes and custom metrics are handed to the writer.
@@ -172,6 +175,7 @@ impl Supervisor {
             run: runs::Current::default(),
             scheduler: None,
             due_timer: timers::Slot::default(),
+            task: None,
         }
     }
 
