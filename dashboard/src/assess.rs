@@ -288,6 +288,8 @@ pub(crate) mod tests {
             },
             updated_ms: 0,
             metrics: Default::default(),
+            last_run: None,
+            next_run_ms: None,
         }
     }
 

@@ -28,6 +28,8 @@ pub enum Action {
     Window(usize),
     CycleSeverity,
     CycleMetric,
+    /// Detail screen: select a newer (-1) or older (+1) run.
+    RunCursor(isize),
     /// A left click at this screen position; the loop maps it to a row with the layout.
     Click {
         column: u16,
@@ -85,6 +87,8 @@ fn map_key(key: &KeyEvent, editing: bool) -> Option<Action> {
         KeyCode::Char(c @ '1'..='5') => Action::Window(c as usize - '1' as usize),
         KeyCode::Char('v') => Action::CycleSeverity,
         KeyCode::Char('m') => Action::CycleMetric,
+        KeyCode::Char('[') => Action::RunCursor(-1),
+        KeyCode::Char(']') => Action::RunCursor(1),
         KeyCode::Backspace => Action::Back,
         _ => return None,
     })

@@ -43,6 +43,8 @@ pub fn main() -> ExitCode {
         Some(Command::Status(a)) => commands::status::run(&resolved, a),
         Some(Command::Logs(a)) => commands::logs::run(&resolved, a),
         Some(Command::Events(a)) => commands::events::run(&resolved, a),
+        Some(Command::Runs(a)) => commands::runs::run(&resolved, a),
+        Some(Command::Tasks(a)) => commands::tasks::run(&resolved, a),
         None => match dashboard(resolved) {
             Ok(()) => 0,
             Err(e) => {

@@ -3,7 +3,9 @@
 
 pub mod events;
 pub mod logs;
+pub mod runs;
 pub mod status;
+pub mod tasks;
 
 use crate::assess::Verdict;
 use crate::data::watch::DbWatch;

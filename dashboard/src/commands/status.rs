@@ -139,6 +139,23 @@ fn agent_json(a: &AgentRow, now: i64) -> Value {
         "last_error": a.lifecycle.last_error,
         "notify_errors": a.reported.notify_errors,
         "metrics": custom,
+        "last_run": a.last_run.as_ref().map(last_run_json),
+        "next_run_at": a.next_run_ms.map(rfc3339),
+    })
+}
+
+/// `agents[].last_run` (docs/status-json.md).
+fn last_run_json(r: &agentvisor_shared::model::LastRun) -> Value {
+    json!({
+        "id": r.id,
+        "trigger": r.trigger,
+        "outcome": r.outcome,
+        "started_at": rfc3339(r.started_ms),
+        "ended_at": r.ended_ms.map(rfc3339),
+        "duration_s": r.duration_ms.map(|d| d as f64 / 1000.0),
+        "exit_code": r.exit_code,
+        "exit_signal": r.exit_signal,
+        "cost": r.cost,
     })
 }
 

@@ -7,6 +7,7 @@ mod header;
 mod help;
 mod notice;
 pub mod overview;
+pub mod runs;
 pub mod theme;
 mod timeline;
 mod widgets;

@@ -221,7 +221,10 @@ fn agent_cells(a: &AgentRow, now_ms: i64, theme: Theme) -> Vec<Cell<'static>> {
         StatusText::Ended(_) => theme.dim(),
         StatusText::Reported(_) | StatusText::Empty => Style::new(),
     };
-    let status = status.label();
+    let status = match status {
+        StatusText::Empty | StatusText::Ended(_) => super::runs::overview_note(a).unwrap_or(status.label()),
+        _ => status.label(),
+    };
     vec![
         Cell::from(format!("{marker}{}", a.name)).style(name_style),
         Cell::from(a.lifecycle.state.as_str()).style(theme.state(a.lifecycle.state)),
