@@ -25,6 +25,7 @@ mod launcher_restart;
 mod launcher_systemd;
 mod reload_config;
 mod schedule;
+mod tasks;
 mod trust_config;
 mod trust_containment;
 mod trust_files;
