@@ -234,6 +234,10 @@ text_enum! {
         ConfigReloaded => "config_reloaded",
         /// A changed config was invalid and not applied.
         ConfigInvalid => "config_invalid",
+        /// A hook exited with a failure, was killed, or could not be started or queued.
+        HookFailed => "hook_failed",
+        /// A hook ran past its `timeout` and was killed.
+        HookTimedOut => "hook_timed_out",
         /// A launcher began its session.
         LauncherStarted => "launcher_started",
         /// The launcher is stopping its agents.
@@ -244,10 +248,6 @@ text_enum! {
         LauncherCrashed => "launcher_crashed",
         /// Writes to the database failed for a while; dated when the outage began.
         StorageError => "storage_error",
-        /// A hook exited with a failure, was killed, or could not be started or queued.
-        HookFailed => "hook_failed",
-        /// A hook ran past its `timeout` and was killed.
-        HookTimedOut => "hook_timed_out",
     }
 }
 

@@ -371,7 +371,6 @@ impl Reader {
                      WHERE ts_ms >= ?1 AND severity IN ('error', 'critical')",
                 )?
                 .query_row([now - 3_600_000], |r| r.get(0))?;
-            crate::runs::fill_agent_runs(c, &mut agents)?;
             Ok(Snapshot {
                 taken_ms: now,
                 schema_version: SCHEMA_VERSION,

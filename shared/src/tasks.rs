@@ -55,30 +55,40 @@ pub fn recent_tasks(conn: &Connection, agent: Option<&str>, limit: i64) -> rusql
     stmt.query_map(params![agent, limit], task_from_row)?.collect()
 }
 
-/// Begins a task: the agent's open one, if any, ends first (as `ended`).
+/// Begins a task of `agent` (`run_id`, `text`, `ts_ms` as in `NewTask`): the agent's open one,
+/// if any, ends first (as `ended`).
 #[cfg(feature = "writer")]
 pub(crate) fn start(
     tx: &Connection,
     session: Option<i64>,
-    t: &crate::writer::NewTask,
+    agent: &str,
+    run_id: Option<i64>,
+    text: &str,
+    ts_ms: i64,
 ) -> rusqlite::Result<()> {
-    close_open(tx, &t.agent, t.ts_ms, TaskOutcome::Ended)?;
+    close_open(tx, agent, ts_ms, TaskOutcome::Ended)?;
     tx.prepare_cached(
         "INSERT INTO tasks (session_id, agent, run_id, text, ts_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![session, t.agent, t.run_id, t.text, t.ts_ms])?;
+    .execute(params![session, agent, run_id, text, ts_ms])?;
     Ok(())
 }
 
-/// Ends the agent's open task, if it has one.
+/// Ends the agent's open task, if it has one; `spent` is (tokens in, tokens out, cost).
 #[cfg(feature = "writer")]
-pub(crate) fn end(tx: &Connection, e: &crate::writer::TaskEnd) -> rusqlite::Result<()> {
+pub(crate) fn end(
+    tx: &Connection,
+    agent: &str,
+    ended_ms: i64,
+    outcome: TaskOutcome,
+    spent: (Option<i64>, Option<i64>, Option<f64>),
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE tasks SET ended_ms = ?2, outcome = ?3, duration_ms = max(?2 - ts_ms, 0),
              tokens_in = ?4, tokens_out = ?5, cost = ?6
          WHERE agent = ?1 AND outcome IS NULL",
     )?
-    .execute(params![e.agent, e.ended_ms, e.outcome.as_str(), e.tokens_in, e.tokens_out, e.cost])?;
+    .execute(params![agent, ended_ms, outcome.as_str(), spent.0, spent.1, spent.2])?;
     Ok(())
 }
 

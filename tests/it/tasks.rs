@@ -97,6 +97,15 @@ command = "./worker"
     assert_eq!(stored.last().map(|r| r[2].as_str()), Some("stopped"));
     let failed = json(&sb, &["runs", "worker", "--failed", "--json"]);
     assert!(failed.is_empty(), "{failed:?}");
+
+    // status --json: the last run in brief; no schedule, so no next run.
+    let out = dashboard(&sb, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let worker = &status["agents"][0];
+    assert_eq!(worker["last_run"]["id"].to_string(), stored.last().unwrap()[0]);
+    assert_eq!(worker["last_run"]["trigger"], "start");
+    assert_eq!(worker["last_run"]["outcome"], "stopped");
+    assert!(worker["next_run_at"].is_null());
 }
 
 #[test]

@@ -63,7 +63,7 @@ pub fn run(resolved: &Resolved, args: &RunsArgs) -> u8 {
     };
     runs.reverse();
     if args.json {
-        let text = serde_json::to_string_pretty(&runs).unwrap_or_else(|_| "[]".into());
+        let text = serde_json::to_string(&runs).unwrap_or_else(|_| "[]".into());
         print_lines([text]);
         return 0;
     }

@@ -12,7 +12,12 @@ use agentvisor_shared::time::{now_ms, rfc3339, secs_between};
 use serde_json::{Map, Value, json};
 
 pub fn run(resolved: &Resolved, args: &StatusArgs) -> u8 {
-    let snapshot = match open(resolved).and_then(|r| r.snapshot().map_err(|e| read_failed(&e))) {
+    let read = |r: agentvisor_shared::Reader| {
+        let mut s = r.snapshot()?;
+        r.fill_runs(&mut s.agents)?;
+        Ok(s)
+    };
+    let snapshot = match open(resolved).and_then(|r| read(r).map_err(|e| read_failed(&e))) {
         Ok(s) => s,
         Err(code) => {
             if args.json {

@@ -47,7 +47,7 @@ pub fn run(resolved: &Resolved, args: &TasksArgs) -> u8 {
     };
     tasks.reverse();
     if args.json {
-        let text = serde_json::to_string_pretty(&tasks).unwrap_or_else(|_| "[]".into());
+        let text = serde_json::to_string(&tasks).unwrap_or_else(|_| "[]".into());
         print_lines([text]);
         return 0;
     }

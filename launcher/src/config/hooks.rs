@@ -2,7 +2,6 @@
 //! its defaults and its checks; `crate::hooks` runs them.
 
 use super::locate::{Location, Locator};
-use super::model::AgentConfig;
 use super::values::{Dur, MAX_AGENT_DURATION};
 use agentvisor_shared::model::{EventKind, Severity};
 use serde::{Deserialize, Serialize};
@@ -85,8 +84,8 @@ mod defaults {
 type Failure = (Location, String);
 
 /// Gives unnamed hooks their default name and checks every hook; `agents` are the configured
-/// agents (a hook's `agents` must name some of them).
-pub fn validate(hooks: &mut [HookConfig], agents: &[AgentConfig], loc: &Locator<'_>) -> Result<(), Failure> {
+/// agents' names (a hook's `agents` must name some of them).
+pub fn validate(hooks: &mut [HookConfig], agents: &[&str], loc: &Locator<'_>) -> Result<(), Failure> {
     let mut first_seen: HashMap<String, usize> = HashMap::new();
     for (i, h) in hooks.iter_mut().enumerate() {
         let named = !h.name.is_empty();
@@ -105,7 +104,7 @@ pub fn validate(hooks: &mut [HookConfig], agents: &[AgentConfig], loc: &Locator<
                 format!("invalid hook name {:?}: use 1 to 64 letters, digits, '-' or '_'", h.name),
             );
         }
-        if agents.iter().any(|a| a.name == h.name) {
+        if agents.contains(&h.name.as_str()) {
             return fail(
                 "name",
                 None,
@@ -149,7 +148,7 @@ pub fn validate(hooks: &mut [HookConfig], agents: &[AgentConfig], loc: &Locator<
             }
         }
         for (j, agent) in h.agents.iter().enumerate() {
-            if !agents.iter().any(|a| a.name == *agent) {
+            if !agents.contains(&agent.as_str()) {
                 return fail("agents", Some(j), format!("{agent:?} is not a configured agent"));
             }
         }

@@ -188,7 +188,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         location: Some(location),
         message,
     })?;
-    hooks::validate(&mut file.hook, &file.agent, &locator).map_err(|(location, message)| ConfigError {
+    hooks::validate(
+        &mut file.hook,
+        &file.agent.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        &locator,
+    )
+    .map_err(|(location, message)| ConfigError {
         file: path.to_owned(),
         location: Some(location),
         message,

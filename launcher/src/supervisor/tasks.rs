@@ -4,19 +4,10 @@
 //! running totals grew by while it ran. Like the rest of what an agent reports, this decides
 //! nothing about supervision.
 
-use super::Supervisor;
+use super::{OpenTask, Supervisor};
 use agentvisor_shared::model::TaskOutcome;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewTask, TaskEnd, WriteOp};
-
-/// The task in progress, with the run's totals when it began.
-#[derive(Debug)]
-pub(super) struct Open {
-    text: String,
-    tokens_in: Option<i64>,
-    tokens_out: Option<i64>,
-    cost: Option<f64>,
-}
 
 impl Supervisor {
     /// `X_TASK=text`.
@@ -31,7 +22,7 @@ impl Supervisor {
         }
         self.task_over(TaskOutcome::Ended);
         self.status.reported.task = Some(text.clone());
-        self.task = Some(Open {
+        self.task = Some(OpenTask {
             text: text.clone(),
             tokens_in: self.run.tokens_in,
             tokens_out: self.run.tokens_out,
