@@ -260,3 +260,35 @@ command = "./rec"
     let seen = lines(&sb, "rec.env");
     assert!(seen[1..].iter().all(|l| l.starts_with("config_reloaded|")), "{seen:?}");
 }
+
+#[test]
+fn hooks_on_the_launcher_stopping_finish_before_it_exits() {
+    let sb = Sandbox::new();
+    // Takes a moment, as a webhook post does.
+    sb.script(
+        "farewell",
+        "cat > /dev/null; sleep 0.5; echo \"$AGENTVISOR_EVENT_KIND\" >> farewell.out; echo posted",
+    );
+    sb.write_config(
+        r#"
+[[agent]]
+name = "steady"
+command = "sleep"
+args = ["1000"]
+
+[[hook]]
+name = "farewell"
+on = ["launcher_stopped"]
+command = "./farewell"
+"#,
+    );
+    let mut l = sb.launcher();
+    let db = sb.db();
+    wait_until(LIMIT, "steady running", || {
+        (agent_field::<String>(&db, "steady", "state").as_deref() == Some("running")).then_some(())
+    });
+    stop(&mut l);
+    assert_eq!(sb.read("farewell.out"), "launcher_stopped\n");
+    let runs = rows(&db, "SELECT outcome, subject FROM runs WHERE agent = 'farewell'");
+    assert_eq!(runs, [["succeeded".to_owned(), String::new()]]);
+}

@@ -29,6 +29,9 @@ const BULK_CAPACITY: usize = 20_000;
 /// Exit code after a second signal cut the graceful stop short.
 const KILLED: u8 = 130;
 
+/// How long hooks still running at the end (`launcher_stopped` ones, say) may take.
+const HOOKS_AT_EXIT: Duration = Duration::from_secs(5);
+
 /// Inputs waiting for the manager; senders wait beyond this.
 const INBOX: usize = 32;
 
@@ -138,6 +141,9 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     kill_leftovers().await;
     let how = if forced { "killed its agents after a second signal" } else { "stopped" };
     launcher_event(&writer, EventKind::LauncherStopped, format!("launcher {how} ({signame})"));
+    if !forced {
+        manager.drain_hooks(HOOKS_AT_EXIT).await;
+    }
     let reason = if forced {
         format!("killed agents after a second {signame}")
     } else {

@@ -20,8 +20,8 @@ use invoke::{Finished, Invocation, Outcome};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
-use tokio::sync::{mpsc, watch};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 /// Events waiting for the dispatcher; beyond this they are dropped for hooks (they are still
@@ -44,11 +44,22 @@ impl HookSet {
 /// The manager's side: hands the dispatcher the hooks of each config it applies.
 pub struct Handle {
     config: watch::Sender<HookSet>,
+    drain: mpsc::Sender<oneshot::Sender<()>>,
 }
 
 impl Handle {
     pub fn reload(&self, config: &Config) {
         self.config.send_replace(HookSet::of(config));
+    }
+
+    /// At the launcher's end: waits up to `limit` for the invocations running or waiting
+    /// (those of the events recorded so far, `launcher_stopped` among them) to finish, so that
+    /// a hook told the launcher stopped is not killed with it.
+    pub async fn drain(&self, limit: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.drain.send(tx).await.is_ok() && tokio::time::timeout(limit, rx).await.is_err() {
+            tracing::warn!("hooks still running after {limit:?} at shutdown: killed");
+        }
     }
 }
 
@@ -65,9 +76,11 @@ pub fn start(config: &Config, db: &Path, writer: WriterHandle) -> Handle {
         busy: HashMap::new(),
         running: JoinSet::new(),
         names: HashMap::new(),
+        drained: Vec::new(),
     };
-    tokio::spawn(d.run(events, config_rx));
-    Handle { config: config_tx }
+    let (drain, drains) = mpsc::channel(1);
+    tokio::spawn(d.run(events, config_rx, drains));
+    Handle { config: config_tx, drain }
 }
 
 /// One hook's invocations running and waiting.
@@ -87,12 +100,36 @@ struct Dispatcher {
     running: JoinSet<Finished>,
     /// The hook of each running task, to account for one that panicked.
     names: HashMap<tokio::task::Id, String>,
+    /// Told once nothing runs or waits (see [`Handle::drain`]).
+    drained: Vec<oneshot::Sender<()>>,
 }
 
 impl Dispatcher {
-    async fn run(mut self, mut events: mpsc::Receiver<NewEvent>, mut config: watch::Receiver<HookSet>) {
+    async fn run(
+        mut self,
+        mut events: mpsc::Receiver<NewEvent>,
+        mut config: watch::Receiver<HookSet>,
+        mut drains: mpsc::Receiver<oneshot::Sender<()>>,
+    ) {
         loop {
             tokio::select! {
+                // In this order: a reload hands over its hooks before it records
+                // `config_reloaded`, which the new hooks are to see; a drain asked for after an
+                // event was recorded waits for that event's hooks.
+                biased;
+                changed = config.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    self.set = config.borrow_and_update().clone();
+                    let names: Vec<&str> = self.set.hooks.iter().map(|h| h.name.as_str()).collect();
+                    self.last_fired.retain(|(hook, _), _| names.contains(&hook.as_str()));
+                    // Waiting invocations of a hook that is gone or changed are dropped.
+                    let hooks = &self.set.hooks;
+                    for (name, busy) in &mut self.busy {
+                        busy.queue.retain(|(h, _)| hooks.iter().any(|n| n.name == *name && **n == **h));
+                    }
+                }
                 event = events.recv() => match event {
                     Some(e) => self.offer(e),
                     None => break,
@@ -108,20 +145,20 @@ impl Dispatcher {
                         None => self.hook_event(EventKind::HookFailed, format!("hook {name:?}: its task ended unexpectedly")),
                     }
                     self.next(&name);
+                    self.tell_drained();
                 }
-                changed = config.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    self.set = config.borrow_and_update().clone();
-                    let names: Vec<&str> = self.set.hooks.iter().map(|h| h.name.as_str()).collect();
-                    self.last_fired.retain(|(hook, _), _| names.contains(&hook.as_str()));
-                    // Waiting invocations of a hook that is gone or changed are dropped.
-                    let hooks = &self.set.hooks;
-                    for (name, busy) in &mut self.busy {
-                        busy.queue.retain(|(h, _)| hooks.iter().any(|n| n.name == *name && **n == **h));
-                    }
+                Some(done) = drains.recv() => {
+                    self.drained.push(done);
+                    self.tell_drained();
                 }
+            }
+        }
+    }
+
+    fn tell_drained(&mut self) {
+        if self.running.is_empty() {
+            for done in self.drained.drain(..) {
+                let _ = done.send(());
             }
         }
     }

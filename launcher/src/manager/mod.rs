@@ -52,6 +52,13 @@ impl Manager {
         self.hooks = Some(hooks);
     }
 
+    /// Waits up to `limit` for running hooks to finish (at the launcher's end).
+    pub async fn drain_hooks(&self, limit: Duration) {
+        if let Some(hooks) = &self.hooks {
+            hooks.drain(limit).await;
+        }
+    }
+
     pub fn roster(&self) -> Roster {
         self.fleet.roster()
     }
