@@ -239,6 +239,8 @@ pub(crate) mod tests {
             updated_ms: 0,
             metrics: Default::default(),
             probes: Vec::new(),
+            last_run: None,
+            next_run_ms: None,
         }
     }
 

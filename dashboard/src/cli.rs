@@ -105,6 +105,11 @@ pub enum Command {
     /// Print the alerts firing now (`[[alert]]` rules in agents.toml); exit code 1 while one
     /// of severity error or critical fires, 0 otherwise, 3 with no readable database.
     Alerts(AlertsArgs),
+    /// Print run records (scheduled and manual runs, process starts, hook invocations),
+    /// oldest of the selection first.
+    Runs(RunsArgs),
+    /// Print the tasks agents reported (X_TASK), oldest of the selection first.
+    Tasks(TasksArgs),
 }
 
 #[derive(Debug, Args)]
@@ -115,8 +120,35 @@ pub struct StreamArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only the runs of this agent (or hook).
+    pub name: Option<String>,
+    /// Only runs that failed, timed out or were lost.
+    #[arg(long)]
+    pub failed: bool,
+    /// How many of the newest runs to print.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub lines: i64,
+    /// A JSON array of run records (the columns of the `runs` table) instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct AlertsArgs {
     /// One JSON object (documented in docs/status-json.md, `alerts[]`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TasksArgs {
+    /// Only the tasks of this agent.
+    pub name: Option<String>,
+    /// How many of the newest tasks to print.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub lines: i64,
+    /// A JSON array of tasks (the columns of the `tasks` table) instead of lines.
     #[arg(long)]
     pub json: bool,
 }

@@ -33,6 +33,8 @@ pub enum Action {
     CycleMetric,
     /// Open the Alerts screen (or leave it).
     Alerts,
+    /// Detail screen: select a newer (-1) or older (+1) run.
+    RunCursor(isize),
     /// A left click at this screen position; the loop maps it to a row with the layout.
     Click {
         column: u16,
@@ -93,6 +95,8 @@ fn map_key(key: &KeyEvent, editing: bool) -> Option<Action> {
         KeyCode::Char('v') => Action::CycleSeverity,
         KeyCode::Char('m') => Action::CycleMetric,
         KeyCode::Char('a') => Action::Alerts,
+        KeyCode::Char('[') => Action::RunCursor(-1),
+        KeyCode::Char(']') => Action::RunCursor(1),
         KeyCode::Backspace => Action::Back,
         _ => return None,
     })

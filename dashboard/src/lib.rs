@@ -75,6 +75,8 @@ pub fn main() -> ExitCode {
         Some(Command::Stream(a)) => commands::stream::run(&resolved, a),
         Some(Command::Serve(a)) => serve::run(&resolved, a),
         Some(Command::Alerts(a)) => commands::alerts::run(&resolved, a),
+        Some(Command::Runs(a)) => commands::runs::run(&resolved, a),
+        Some(Command::Tasks(a)) => commands::tasks::run(&resolved, a),
         Some(Command::Completions { .. } | Command::Man { .. }) => 0,
         None => match dashboard(resolved, cli.utc, cli.back_on_esc) {
             Ok(()) => 0,

@@ -26,6 +26,7 @@ mod control;
 mod daemon;
 mod deadline;
 mod event;
+mod hooks;
 mod log_format;
 mod logging;
 mod manager;

@@ -25,6 +25,7 @@ mod rows;
 pub mod runs;
 pub mod schema;
 pub mod status_table;
+pub mod tasks;
 pub mod time;
 #[cfg(feature = "writer")]
 pub mod writer;
@@ -39,3 +40,5 @@ pub use writer::{
     FlushError, NewEvent, NewLogLine, NewRun, NewSession, RunEnd, Sample, Store, WriteOp, WriterConfig,
     WriterHandle,
 };
+#[cfg(feature = "writer")]
+pub use writer::{NewTask, TaskEnd};

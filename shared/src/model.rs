@@ -141,6 +141,22 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// How a task an agent reported (`X_TASK`) ended (`tasks.outcome`; NULL while it runs).
+    TaskOutcome {
+        /// The agent said `X_TASK_DONE=ok`.
+        Ok => "ok",
+        /// The agent said `X_TASK_DONE=failed`.
+        Failed => "failed",
+        /// A new `X_TASK` or an empty one ended it, with no outcome said.
+        Ended => "ended",
+        /// Its agent's process ended while it ran.
+        Interrupted => "interrupted",
+        /// It was still running when its launcher died (recorded by the next launcher).
+        Lost => "lost",
+    }
+}
+
 impl RunOutcome {
     /// Outcomes that count as a failure (`runs --failed`).
     pub const FAILURES: &'static [RunOutcome] = &[RunOutcome::Failed, RunOutcome::TimedOut, RunOutcome::Lost];
@@ -219,6 +235,10 @@ text_enum! {
         ConfigReloaded => "config_reloaded",
         /// A changed config was invalid and not applied.
         ConfigInvalid => "config_invalid",
+        /// A hook exited with a failure, was killed, or could not be started or queued.
+        HookFailed => "hook_failed",
+        /// A hook ran past its `timeout` and was killed.
+        HookTimedOut => "hook_timed_out",
         /// A launcher began its session.
         LauncherStarted => "launcher_started",
         /// The launcher is stopping its agents.
@@ -411,6 +431,24 @@ pub struct AgentRow {
     pub metrics: BTreeMap<Arc<str>, f64>,
     /// The agent's readiness and liveness probes' last results (readiness first).
     pub probes: Vec<crate::probes::ProbeStatus>,
+    /// Its last finished run that was not skipped (a scheduled agent's health is its outcome).
+    pub last_run: Option<LastRun>,
+    /// When its next scheduled run is due; `None` without a schedule or while it is paused.
+    pub next_run_ms: Option<i64>,
+}
+
+/// What the screens and `status --json` show of an agent's last run (the `runs` row in brief).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastRun {
+    pub id: i64,
+    pub trigger: RunTrigger,
+    pub outcome: RunOutcome,
+    pub started_ms: i64,
+    pub ended_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<i64>,
+    pub cost: Option<f64>,
 }
 
 impl std::ops::Deref for AgentRow {

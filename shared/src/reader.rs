@@ -787,6 +787,8 @@ fn agent_from_row(
         stopped_by: r.get(c.stopped_by)?,
         heartbeat_timeout_ms: r.get(c.heartbeat_timeout_ms)?,
         position: r.get(c.position)?,
+        last_run: None,
+        next_run_ms: None,
         status: AgentStatus {
             agent: name.clone(),
             lifecycle: Lifecycle {

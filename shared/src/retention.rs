@@ -125,6 +125,14 @@ impl Pruner {
                 Some(cfg.runs_max_rows),
                 cfg.budget,
             )?;
+            // Tasks are kept as long as runs, and as many.
+            prune_rows(
+                conn,
+                "tasks",
+                self.clock_ms - ms(cfg.runs_max_age),
+                Some(cfg.runs_max_rows),
+                cfg.budget,
+            )?;
         }
         // Raw rows go by whole minutes, so a minute is kept raw until all of it is older than
         // the raw window: the window is a lower bound, exceeded by less than a minute.

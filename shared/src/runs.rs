@@ -205,7 +205,36 @@ pub(crate) fn extend_output(conn: &Connection, ranges: &[(&str, i64, i64)]) -> r
     Ok(())
 }
 
+/// Sets each agent's [`LastRun`](crate::model::LastRun) and next due time.
+fn fill_agent_runs(conn: &Connection, agents: &mut [crate::model::AgentRow]) -> rusqlite::Result<()> {
+    let mut last = last_runs(conn)?;
+    let mut next = next_runs(conn)?;
+    for a in agents {
+        a.next_run_ms = next.remove(&a.name);
+        a.last_run = last.remove(&a.name).and_then(|r| {
+            Some(crate::model::LastRun {
+                id: r.id,
+                trigger: r.trigger,
+                outcome: r.outcome?,
+                started_ms: r.started_ms,
+                ended_ms: r.ended_ms,
+                duration_ms: r.duration_ms,
+                exit_code: r.exit_code,
+                exit_signal: r.exit_signal,
+                cost: r.cost,
+            })
+        });
+    }
+    Ok(())
+}
+
 impl Reader {
+    /// Sets the last run and next due time of a snapshot's agents, in one read transaction
+    /// (the snapshot itself does not read `runs`).
+    pub fn fill_runs(&self, agents: &mut [crate::model::AgentRow]) -> Result<()> {
+        self.read(|c| fill_agent_runs(c, agents))
+    }
+
     /// [`recent_runs`] in one read transaction.
     pub fn recent_runs(&self, agent: Option<&str>, failed_only: bool, limit: i64) -> Result<Vec<Run>> {
         self.read(|c| recent_runs(c, agent, failed_only, limit))

@@ -23,10 +23,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/v7.sql"),
     include_str!("schema/v8.sql"),
     include_str!("schema/v9.sql"),
+    include_str!("schema/v10.sql"),
 ];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 // A build that can migrate brings a database to exactly the version its readers expect.
 #[cfg(feature = "writer")]
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);

@@ -4,8 +4,10 @@
 pub mod alerts;
 pub mod events;
 pub mod logs;
+pub mod runs;
 pub mod status;
 pub mod stream;
+pub mod tasks;
 
 use crate::assess::Verdict;
 use crate::data::watch::DbWatch;

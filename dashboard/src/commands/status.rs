@@ -13,7 +13,12 @@ use agentvisor_shared::time::{now_ms, rfc3339, secs_between};
 use serde_json::{Map, Value, json};
 
 pub fn run(resolved: &Resolved, args: &StatusArgs) -> u8 {
-    let snapshot = match open(resolved).and_then(|r| r.snapshot().map_err(|e| read_failed(&e))) {
+    let read = |r: agentvisor_shared::Reader| {
+        let mut s = r.snapshot()?;
+        r.fill_runs(&mut s.agents)?;
+        Ok(s)
+    };
+    let snapshot = match open(resolved).and_then(|r| read(r).map_err(|e| read_failed(&e))) {
         Ok(s) => s,
         Err(code) => {
             if args.json {
@@ -147,6 +152,8 @@ fn agent_json(a: &AgentRow, alerts: &[FiringAlert], now: i64) -> Value {
         "metrics": custom,
         "probes": a.probes.iter().map(|p| probe_json(p, now)).collect::<Vec<_>>(),
         "alerts": alerts.iter().filter(|f| f.agent == a.name).map(|f| &f.rule).collect::<Vec<_>>(),
+        "last_run": a.last_run.as_ref().map(last_run_json),
+        "next_run_at": a.next_run_ms.map(rfc3339),
     })
 }
 
@@ -163,6 +170,21 @@ fn probe_json(p: &agentvisor_shared::probes::ProbeStatus, now: i64) -> Value {
         "consecutive_successes": p.consecutive_successes,
         "consecutive_failures": p.consecutive_failures,
         "message": p.message,
+    })
+}
+
+/// `agents[].last_run` (docs/status-json.md).
+fn last_run_json(r: &agentvisor_shared::model::LastRun) -> Value {
+    json!({
+        "id": r.id,
+        "trigger": r.trigger,
+        "outcome": r.outcome,
+        "started_at": rfc3339(r.started_ms),
+        "ended_at": r.ended_ms.map(rfc3339),
+        "duration_s": r.duration_ms.map(|d| d as f64 / 1000.0),
+        "exit_code": r.exit_code,
+        "exit_signal": r.exit_signal,
+        "cost": r.cost,
     })
 }
 

@@ -24,6 +24,9 @@ const SPARK_POINTS: i64 = 40;
 const DETAIL_EVENTS: i64 = 100;
 /// Newest captured lines the detail screen can scroll through.
 const DETAIL_LOG_LINES: i64 = 1_000;
+/// Runs and tasks the detail screen lists.
+const DETAIL_RUNS: i64 = 10;
+const DETAIL_TASKS: i64 = 10;
 
 /// Starts the data thread. It sends into the UI loop's one channel, whatever that channel's
 /// event type, so this module does not depend on the UI's.
@@ -191,7 +194,8 @@ impl Loader {
 
     fn read(&mut self, reader: &Reader) -> agentvisor_shared::Result<Loaded> {
         let started = Instant::now();
-        let snapshot = reader.snapshot()?;
+        let mut snapshot = reader.snapshot()?;
+        reader.fill_runs(&mut snapshot.agents)?;
         let sparklines =
             reader.recent_values(&self.focus.spark_agents, &self.focus.spark_metric, SPARK_POINTS)?;
         let detail = match self.focus.detail.clone() {
@@ -233,7 +237,13 @@ impl Loader {
             ..Default::default()
         })?;
         let logs = reader.logs(&agent, None, DETAIL_LOG_LINES)?;
-        Ok(Detail { agent, window, config, charts, events, logs })
+        let runs = reader.recent_runs(Some(&agent), false, DETAIL_RUNS)?;
+        let tasks = reader.recent_tasks(Some(&agent), DETAIL_TASKS)?;
+        let run_output = match self.focus.run.and_then(|id| runs.iter().find(|r| r.id == id)) {
+            Some(run) => Some((run.id, reader.run_output(run, DETAIL_LOG_LINES)?)),
+            None => None,
+        };
+        Ok(Detail { agent, window, config, charts, events, logs, runs, tasks, run_output })
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Focus {
     pub detail: Option<(String, Window)>,
     /// The Events screen's read (its filter and how many rows it holds), while it is shown.
     pub events: Option<EventFilter>,
+    /// The run whose output the detail screen shows (`runs.id`), if one is opened.
+    pub run: Option<i64>,
 }
 
 /// One refresh: the snapshot plus whatever the focus asked for.
@@ -49,6 +51,11 @@ pub struct Detail {
     pub charts: Vec<Chart>,
     pub events: Vec<Event>,
     pub logs: Vec<LogLine>,
+    /// Its newest runs and tasks, newest first.
+    pub runs: Vec<agentvisor_shared::runs::Run>,
+    pub tasks: Vec<agentvisor_shared::tasks::Task>,
+    /// The opened run's captured output (see [`Focus::run`]).
+    pub run_output: Option<(i64, Vec<LogLine>)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -83,6 +83,9 @@ pub struct App {
     pub alert_index: usize,
     /// The first chart shown on the detail screen, when there are more than fit side by side.
     pub chart_offset: usize,
+    /// The detail screen's selected run (0: the newest) and the run whose output it shows.
+    pub run_cursor: usize,
+    pub run_open: Option<i64>,
     pub spark_metric: String,
     /// The clock the screens measure ages against, set before each frame (fixed in tests).
     pub now_ms: i64,
@@ -115,6 +118,8 @@ impl App {
             event_open: None,
             alert_index: 0,
             chart_offset: 0,
+            run_cursor: 0,
+            run_open: None,
             spark_metric: metric::CPU_PERCENT.to_owned(),
             now_ms: 0,
             zone: Zone::Local,
@@ -158,6 +163,7 @@ impl App {
                 }
                 Screen::Detail | Screen::Alerts => None,
             },
+            run: self.run_open.filter(|_| self.screen == Screen::Detail),
         }
     }
 
@@ -259,7 +265,9 @@ impl App {
             Action::ReverseSort if self.screen == Screen::Overview => self.sort_reverse = !self.sort_reverse,
             Action::Move(delta) => self.move_by(delta),
             Action::Select(i) => self.select(i),
+            Action::Open if self.screen == Screen::Detail => self.open_run(),
             Action::Open => self.open(),
+            Action::RunCursor(delta) if self.screen == Screen::Detail => self.move_run(delta),
             Action::NextWindow => self.set_window(self.window.next()),
             Action::PrevWindow => self.set_window(self.window.prev()),
             Action::Window(i) => {
@@ -325,6 +333,9 @@ impl App {
 
     /// Back where the screen was opened from; on the overview, clears its filter.
     fn back(&mut self) {
+        if self.screen == Screen::Detail && self.run_open.take().is_some() {
+            return;
+        }
         if let Some(screen) = self.history.pop() {
             self.screen = screen;
             return;
@@ -341,6 +352,26 @@ impl App {
             self.history.push(self.screen);
         }
         self.screen = screen;
+    }
+
+    fn detail_runs(&self) -> &[agentvisor_shared::runs::Run] {
+        self.data.as_ref().and_then(|d| d.detail.as_ref()).map(|d| d.runs.as_slice()).unwrap_or_default()
+    }
+
+    /// Enter on the detail screen: shows the selected run's output in place of the output
+    /// tail (Esc closes it).
+    fn open_run(&mut self) {
+        let runs = self.detail_runs();
+        self.run_open = runs.get(self.run_cursor.min(runs.len().saturating_sub(1))).map(|r| r.id);
+    }
+
+    /// `[` and `]`: the previous (newer) or next (older) run; an opened run's output follows.
+    fn move_run(&mut self, delta: isize) {
+        let last = self.detail_runs().len().saturating_sub(1);
+        self.run_cursor = self.run_cursor.saturating_add_signed(delta).min(last);
+        if self.run_open.is_some() {
+            self.open_run();
+        }
     }
 
     fn move_by(&mut self, delta: isize) {
@@ -419,6 +450,8 @@ impl App {
             self.detail_agent = Some(name);
             self.log_scroll = 0;
             self.chart_offset = 0;
+            self.run_cursor = 0;
+            self.run_open = None;
             self.go(Screen::Detail);
         }
     }
@@ -676,6 +709,9 @@ mod tests {
                 charts: vec![],
                 events: vec![],
                 logs,
+                runs: vec![],
+                tasks: vec![],
+                run_output: None,
             });
             DataMsg::Loaded(Box::new(l))
         };

@@ -2,6 +2,7 @@
 //! of its captured output.
 
 use super::overview::{event_line, padded_times};
+use super::runs;
 use super::theme::Theme;
 use super::timeline;
 use super::widgets::{fit, footer, with_footer};
@@ -96,8 +97,20 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     }
     let [events, logs] =
         Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).spacing(1).areas(bottom);
+    let (runs, tasks) = detail.map(|d| (d.runs.as_slice(), d.tasks.as_slice())).unwrap_or_default();
+    let events = if runs::has_any(agent, runs, tasks) {
+        let wanted = runs::height(runs, tasks, events.height / 2);
+        let [events, listed] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Length(wanted)]).areas(events);
+        runs::draw(frame, listed, app, agent, runs, tasks, theme);
+        events
+    } else {
+        events
+    };
     draw_events(frame, events, detail, app, theme);
-    draw_logs(frame, logs, detail, app, theme);
+    if !runs::draw_output(frame, logs, app, runs, detail.and_then(|d| d.run_output.as_ref()), theme) {
+        draw_logs(frame, logs, detail, app, theme);
+    }
 }
 
 fn title_line(a: &AgentRow, window: Window, theme: Theme) -> Line<'static> {

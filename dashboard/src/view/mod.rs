@@ -12,6 +12,7 @@ mod notice;
 pub mod overview;
 mod probes;
 mod problems;
+pub mod runs;
 pub mod theme;
 mod timeline;
 mod widgets;

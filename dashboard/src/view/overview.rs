@@ -326,7 +326,7 @@ fn draw_table(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     let on_screen: Vec<&AgentRow> = rows.iter().skip(offset).take(height).copied().collect();
     let spark = Spark::of(app, &on_screen);
     let cells: Vec<Vec<(String, Style)>> =
-        on_screen.iter().map(|a| agent_cells(a, app.now_ms, &spark, data, theme)).collect();
+        on_screen.iter().map(|a| agent_cells(a, app.now_ms, app.zone, &spark, data, theme)).collect();
     let arrow = if app.sort_reverse { "▲" } else { "▼" };
     let heads: Vec<String> = COLUMNS
         .iter()
@@ -426,6 +426,7 @@ fn value(metric_name: &str, v: f64) -> String {
 fn agent_cells(
     a: &AgentRow,
     now_ms: i64,
+    zone: crate::format::Zone,
     spark: &Spark<'_>,
     data: &crate::data::Loaded,
     theme: Theme,
@@ -463,6 +464,13 @@ fn agent_cells(
         StatusText::Ended(_) => theme.dim(),
         StatusText::Reported(_) | StatusText::Empty => plain,
     };
+    // A scheduled agent between runs says when it runs next and how its last run ended.
+    let status_label = match status {
+        StatusText::Empty | StatusText::Ended(_) => {
+            super::runs::overview_note(a, zone, now_ms).unwrap_or(status.label())
+        }
+        _ => status.label(),
+    };
     let opt = |v: Option<i64>| v.map_or("—".to_owned(), format::count);
     let tokens = if a.reported.tokens_in.is_some() || a.reported.tokens_out.is_some() {
         format!("{}/{}", opt(a.reported.tokens_in), opt(a.reported.tokens_out))
@@ -493,7 +501,7 @@ fn agent_cells(
             Col::Mem => (mem.clone(), plain),
             Col::Status => match alert {
                 Some(f) => (format!("alert {}", f.message), theme.severity(f.severity)),
-                None => (status.label(), status_style),
+                None => (status_label.clone(), status_style),
             },
             // The last job of a process that is gone is not its task any more.
             Col::Task => (a.reported.task.clone().filter(|_| running).unwrap_or_default(), plain),

@@ -359,6 +359,9 @@ fn detail_app() -> App {
             event(30, 812, Some("researcher"), "started", Severity::Info, "started, pid 4250"),
         ],
         logs,
+        runs: vec![],
+        tasks: vec![],
+        run_output: None,
     };
     if let Some(d) = app.data.as_mut() {
         d.detail = Some(detail);
@@ -798,4 +801,119 @@ fn alerts_firing() {
     screen!("alerts_screen_120x24", app, 120, 24);
     app.apply(Action::Open);
     assert_eq!(app.screen, Screen::Detail, "Enter opens the alert's agent");
+}
+
+/// A scheduled agent between runs: the overview says when it runs next and how the last run
+/// ended; the detail screen lists its runs (next due time in the title) and tasks, and Enter
+/// shows the selected run's output.
+fn scheduled_app() -> App {
+    use agentvisor_shared::model::{LastRun, RunOutcome, RunTrigger, TaskOutcome};
+    use agentvisor_shared::runs::Run;
+    use agentvisor_shared::tasks::Task;
+    let mut app = normal();
+    let run = |id: i64, ago: i64, trigger: RunTrigger, outcome: Option<RunOutcome>, code: Option<i64>| Run {
+        id,
+        session_id: Some(3),
+        agent: "researcher".into(),
+        trigger,
+        attempt: 0,
+        user: (trigger == RunTrigger::Manual).then(|| "alice".to_owned()),
+        subject: None,
+        detail: None,
+        due_ms: Some(NOW - ago * SEC),
+        started_ms: NOW - ago * SEC,
+        ended_ms: outcome.map(|_| NOW - ago * SEC + 42 * SEC),
+        outcome,
+        exit_code: code,
+        exit_signal: None,
+        duration_ms: outcome.map(|_| 42 * SEC),
+        pid: Some(4300 + id),
+        tokens_in: Some(1200),
+        tokens_out: Some(300),
+        cost: Some(0.0125 * id as f64),
+        log_first_id: Some(id * 10),
+        log_last_id: Some(id * 10 + 2),
+        message: None,
+    };
+    let runs = vec![
+        run(4, 300, RunTrigger::Schedule, Some(RunOutcome::Failed), Some(2)),
+        run(3, 900, RunTrigger::Manual, Some(RunOutcome::Succeeded), Some(0)),
+        run(2, 1500, RunTrigger::Schedule, Some(RunOutcome::Succeeded), Some(0)),
+        run(1, 2100, RunTrigger::CatchUp, Some(RunOutcome::TimedOut), None),
+    ];
+    let task = |id: i64, ago: i64, text: &str, outcome: Option<TaskOutcome>| Task {
+        id,
+        agent: "researcher".into(),
+        run_id: Some(4),
+        text: text.into(),
+        started_ms: NOW - ago * SEC,
+        ended_ms: outcome.map(|_| NOW - ago * SEC + 12 * SEC),
+        outcome,
+        duration_ms: outcome.map(|_| 12 * SEC),
+        tokens_in: Some(800),
+        tokens_out: Some(120),
+        cost: Some(0.004),
+    };
+    let tasks = vec![
+        task(9, 280, "summarise inbox", Some(TaskOutcome::Failed)),
+        task(8, 295, "fetch mail", Some(TaskOutcome::Ok)),
+    ];
+    if let Some(d) = app.data.as_mut() {
+        for a in &mut d.snapshot.agents {
+            if a.name == "researcher" {
+                a.lifecycle.state = AgentState::Scheduled;
+                a.lifecycle.pid = None;
+                a.reported.status_text = None;
+                a.next_run_ms = Some(NOW + 300 * SEC);
+                a.last_run = Some(LastRun {
+                    id: 4,
+                    trigger: RunTrigger::Schedule,
+                    outcome: RunOutcome::Failed,
+                    started_ms: NOW - 300 * SEC,
+                    ended_ms: Some(NOW - 258 * SEC),
+                    duration_ms: Some(42 * SEC),
+                    exit_code: Some(2),
+                    exit_signal: None,
+                    cost: Some(0.05),
+                });
+            }
+        }
+    }
+    let mut app = {
+        let mut detail = detail_app();
+        detail.data.as_mut().unwrap().snapshot = app.data.as_ref().unwrap().snapshot.clone();
+        app = detail;
+        app
+    };
+    let output = (0..3)
+        .map(|i| LogLine {
+            id: 40 + i,
+            agent: "researcher".into(),
+            stream: if i == 2 { Stream::Stderr } else { Stream::Stdout },
+            ts_ms: NOW - 300 * SEC + i * SEC,
+            line: format!("manual run line {i}"),
+        })
+        .collect();
+    if let Some(d) = app.data.as_mut().and_then(|d| d.detail.as_mut()) {
+        d.runs = runs;
+        d.tasks = tasks;
+        d.run_output = Some((3, output));
+    }
+    app
+}
+
+#[test]
+fn scheduled_agent_runs_and_tasks() {
+    let app = scheduled_app();
+    screen!("detail_runs_120x36", app, 120, 36);
+    let mut opened = scheduled_app();
+    opened.apply(Action::RunCursor(1));
+    opened.apply(Action::Open);
+    assert_eq!(opened.run_open, Some(3), "Enter opens the selected run");
+    screen!("detail_run_output_120x36", opened, 120, 36);
+    opened.apply(Action::Back);
+    assert_eq!((opened.run_open, opened.screen), (None, Screen::Detail), "Esc closes the run first");
+    opened.apply(Action::Back);
+    assert_eq!(opened.screen, Screen::Overview);
+    screen!("overview_scheduled_120x24", opened, 120, 24);
 }

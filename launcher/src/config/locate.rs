@@ -20,6 +20,7 @@ pub struct Locator<'a> {
     agents: Vec<&'a DeTable<'a>>,
     launcher: Option<&'a DeTable<'a>>,
     alerts: Vec<&'a DeTable<'a>>,
+    hooks: Vec<&'a DeTable<'a>>,
 }
 
 /// The span-preserving parse; kept apart from [`Locator`] so the locator can borrow it.
@@ -47,11 +48,12 @@ impl<'a> Locator<'a> {
         };
         let agents = tables("agent");
         let alerts = tables("alert");
+        let hooks = tables("hook");
         let launcher = top("launcher").and_then(|v| match v.get_ref() {
             DeValue::Table(t) => Some(t),
             _ => None,
         });
-        Locator { text, agents, launcher, alerts }
+        Locator { text, agents, launcher, alerts, hooks }
     }
 
     /// The location of byte `offset`, with the agent and field that contain it.
@@ -81,19 +83,19 @@ impl<'a> Locator<'a> {
     /// The span of an agent's field (`path` like `["backoff", "initial"]`), or of one element
     /// of an array field.
     pub fn field(&self, agent: usize, path: &[&str], element: Option<usize>) -> Option<Range<usize>> {
-        let mut table = *self.agents.get(agent)?;
-        let mut span = None;
-        for (i, key) in path.iter().enumerate() {
-            let (_, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *key)?;
-            span = Some(v.span());
-            if i + 1 < path.len() {
-                let DeValue::Table(t) = v.get_ref() else { return None };
-                table = t;
-            } else if let (Some(j), DeValue::Array(items)) = (element, v.get_ref()) {
-                span = items.get(j).map(|e| e.span());
-            }
-        }
-        span
+        table_field(self.agents.get(agent)?, path, element)
+    }
+
+    /// The location of a `[[hook]]` table's key (`hook.KEY` as the field), falling back to the
+    /// table's first key.
+    pub fn hook_field(&self, hook: usize, key: &str, element: Option<usize>) -> Location {
+        let table = self.hooks.get(hook);
+        let span = table.and_then(|t| {
+            table_field(t, &[key], element)
+                .or_else(|| t.iter().map(|(k, _)| k.span()).min_by_key(|s| s.start))
+        });
+        let (line, column) = span.map(|s| line_col(self.text, s.start)).unwrap_or((0, 0));
+        Location { line, column, agent: None, field: Some(format!("hook.{key}")) }
     }
 
     /// The location of a key of the `[launcher]` table (line 0 when it is not in the file).
@@ -162,4 +164,22 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
     (line, column)
+}
+
+/// The span of a table's field (`path` like `["backoff", "initial"]`), or of one element of
+/// an array field.
+fn table_field(t: &DeTable<'_>, path: &[&str], element: Option<usize>) -> Option<Range<usize>> {
+    let mut table = t;
+    let mut span = None;
+    for (i, key) in path.iter().enumerate() {
+        let (_, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *key)?;
+        span = Some(v.span());
+        if i + 1 < path.len() {
+            let DeValue::Table(t) = v.get_ref() else { return None };
+            table = t;
+        } else if let (Some(j), DeValue::Array(items)) = (element, v.get_ref()) {
+            span = items.get(j).map(|e| e.span());
+        }
+    }
+    span
 }

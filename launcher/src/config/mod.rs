@@ -2,6 +2,7 @@
 //! plan. Every error names the file, line and column, and the agent and field when known.
 
 pub mod alert;
+pub mod hooks;
 pub mod limits;
 mod locate;
 mod model;
@@ -36,6 +37,8 @@ pub struct Config {
     /// Indices into `agents` of the enabled agents, in start order: dependencies first,
     /// otherwise file order.
     pub plan: Vec<usize>,
+    /// `[[hook]]` tables, in file order, each named.
+    pub hooks: Vec<hooks::HookConfig>,
     /// The text it was parsed from, so that a file event that changed nothing is no reload.
     pub text: String,
     /// The `[[alert]]` rules, in file order.
@@ -46,11 +49,16 @@ impl Config {
     /// The agent's working directory: relative paths are taken from the config file's
     /// directory, so the launcher behaves the same whatever directory it was started in.
     pub fn working_dir(&self, agent: &AgentConfig) -> PathBuf {
-        let base = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = self.base_dir();
         match &agent.working_dir {
             Some(dir) => base.join(dir),
-            None => base.to_owned(),
+            None => base,
         }
+    }
+
+    /// The config file's directory: relative paths in it start there, and hooks run there.
+    pub fn base_dir(&self) -> PathBuf {
+        self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned()
     }
 }
 
@@ -159,6 +167,16 @@ pub fn parse_runnable(path: &Path, text: &str) -> Result<Config, ConfigError> {
             return Err(ConfigError { file: path.to_owned(), location: Some(location), message });
         }
     }
+    let base = config.base_dir();
+    for (i, hook) in config.hooks.iter().enumerate() {
+        if let Some(message) = runnable::command_unrunnable(&hook.command, &base, hook.env.get("PATH")) {
+            let doc = locate::parse(text);
+            let locator = Locator::new(text, doc.as_ref());
+            let location = locator.hook_field(i, "command", None);
+            let message = format!("hook {:?}: {message}", hook.name);
+            return Err(ConfigError { file: path.to_owned(), location: Some(location), message });
+        }
+    }
     Ok(config)
 }
 
@@ -166,7 +184,7 @@ pub fn parse_runnable(path: &Path, text: &str) -> Result<Config, ConfigError> {
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let doc = locate::parse(text);
     let locator = Locator::new(text, doc.as_ref());
-    let file: model::File = toml::from_str(text).map_err(|e| ConfigError {
+    let mut file: model::File = toml::from_str(text).map_err(|e| ConfigError {
         file: path.to_owned(),
         location: Some(e.span().map(|s| locator.at(s.start)).unwrap_or_default()),
         message: e.message().trim().to_owned(),
@@ -176,11 +194,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         location: Some(location),
         message,
     })?;
+    hooks::validate(
+        &mut file.hook,
+        &file.agent.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        &locator,
+    )
+    .map_err(|(location, message)| ConfigError {
+        file: path.to_owned(),
+        location: Some(location),
+        message,
+    })?;
     Ok(Config {
         path: path.to_owned(),
         launcher: file.launcher,
         agents: file.agent,
         plan,
+        hooks: file.hook,
         text: text.to_owned(),
         alerts: file.alert,
     })

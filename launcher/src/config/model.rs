@@ -16,6 +16,7 @@ pub struct File {
     pub agent: Vec<AgentConfig>,
     #[serde(default)]
     pub alert: Vec<super::alert::AlertRule>,
+    pub hook: Vec<super::hooks::HookConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -53,6 +53,21 @@ pub fn unrunnable(agent: &AgentConfig, working_dir: &Path) -> Option<(&'static s
     })
 }
 
+/// Why a program that is not an agent's (a hook's) cannot start from `working_dir`: a `command`
+/// with a `/` is taken from there, a bare name is looked up in `path` (the program's own
+/// `PATH`), else as for an agent.
+pub fn command_unrunnable(command: &str, working_dir: &Path, path: Option<&String>) -> Option<String> {
+    if command.contains('/') {
+        let p = program(command, working_dir);
+        return not_executable(&p).map(|why| format!("program {} {why}", p.display()));
+    }
+    let path =
+        path.map(OsString::from).or_else(|| std::env::var_os("PATH")).unwrap_or_else(|| DEFAULT_PATH.into());
+    find_in_path(command, &path)
+        .err()
+        .map(|_| format!("no executable {command:?} in any directory of PATH ({})", path.to_string_lossy()))
+}
+
 /// Why `path` cannot be executed, if it cannot.
 fn not_executable(path: &Path) -> Option<String> {
     match std::fs::metadata(path) {

@@ -29,6 +29,9 @@ const BULK_CAPACITY: usize = 20_000;
 /// Exit code after a second signal cut the graceful stop short.
 const KILLED: u8 = 130;
 
+/// How long hooks still running at the end (`launcher_stopped` ones, say) may take.
+const HOOKS_AT_EXIT: Duration = Duration::from_secs(5);
+
 /// Inputs waiting for the manager; senders wait beyond this.
 const INBOX: usize = 32;
 
@@ -95,6 +98,8 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
 
 async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Result<ExitCode> {
     let signals = feed::Signals::take()?;
+    // Before the first event, so that hooks see the launcher start.
+    let hooks = crate::hooks::start(config, &std::path::absolute(db)?, writer.clone());
     let n = config.plan.len();
     launcher_event(
         &writer,
@@ -103,6 +108,7 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     );
     let socket = Control::bind(db, config.launcher.group)?;
     let mut manager = Manager::start(config.clone(), &writer)?;
+    manager.set_hooks(hooks);
     let roster = manager.roster();
     let (inbox, mut input) = tokio::sync::mpsc::channel(INBOX);
     let control =
@@ -137,6 +143,9 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
     kill_leftovers().await;
     let how = if forced { "killed its agents after a second signal" } else { "stopped" };
     launcher_event(&writer, EventKind::LauncherStopped, format!("launcher {how} ({signame})"));
+    if !forced {
+        manager.drain_hooks(HOOKS_AT_EXIT).await;
+    }
     let reason = if forced {
         format!("killed agents after a second {signame}")
     } else {

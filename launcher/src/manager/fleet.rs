@@ -392,6 +392,7 @@ async fn watch_supervisor(
         severity: Severity::Critical,
         message,
     };
+    crate::event::offer_to_hooks(&event);
     for op in [WriteOp::Status(Box::new(status.clone())), WriteOp::Event(event)] {
         if writer.send(op).is_err() {
             tracing::error!(agent = %status.agent, "the store's writer is gone; the lost supervisor not recorded");

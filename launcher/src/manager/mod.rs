@@ -35,6 +35,8 @@ pub struct Manager {
     held: HashSet<String>,
     /// The config text last read, so a file event that changed nothing is not a reload.
     last_text: Option<String>,
+    /// The event hooks' dispatcher, given the hooks of each config applied.
+    hooks: Option<crate::hooks::Handle>,
 }
 
 impl Manager {
@@ -42,7 +44,19 @@ impl Manager {
     pub fn start(config: Config, writer: &WriterHandle) -> std::io::Result<Manager> {
         let fleet = Fleet::start(&config, writer)?;
         let last_text = Some(config.text.clone());
-        Ok(Manager { config, fleet, writer: writer.clone(), held: HashSet::new(), last_text })
+        Ok(Manager { config, fleet, writer: writer.clone(), held: HashSet::new(), last_text, hooks: None })
+    }
+
+    /// The event hooks' dispatcher: each reload hands it the new config's hooks.
+    pub fn set_hooks(&mut self, hooks: crate::hooks::Handle) {
+        self.hooks = Some(hooks);
+    }
+
+    /// Waits up to `limit` for running hooks to finish (at the launcher's end).
+    pub async fn drain_hooks(&self, limit: Duration) {
+        if let Some(hooks) = &self.hooks {
+            hooks.drain(limit).await;
+        }
     }
 
     pub fn roster(&self) -> Roster {

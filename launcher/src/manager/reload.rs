@@ -20,6 +20,8 @@ pub struct Diff {
     pub unchanged: usize,
     /// `[launcher]` settings differ.
     pub launcher: bool,
+    /// `[[hook]]` tables differ (applied to events from then on).
+    pub hooks: bool,
 }
 
 /// Names of the enabled agents, in start-plan order.
@@ -30,7 +32,8 @@ fn planned(c: &Config) -> Vec<&str> {
 pub fn diff(old: &Config, new: &Config) -> Diff {
     let (old_plan, new_plan) = (planned(old), planned(new));
     let find = |c: &Config, n: &str| c.agents.iter().find(|a| a.name == n).cloned();
-    let mut d = Diff { launcher: old.launcher != new.launcher, ..Diff::default() };
+    let mut d =
+        Diff { launcher: old.launcher != new.launcher, hooks: old.hooks != new.hooks, ..Diff::default() };
     for a in &old.agents {
         if find(new, &a.name).is_none() {
             d.removed.push(a.name.clone());
@@ -57,6 +60,7 @@ impl Diff {
             && self.disabled.is_empty()
             && self.changed.is_empty()
             && !self.launcher
+            && !self.hooks
     }
 
     /// "added a; removed b; restarted c; 4 unchanged".
@@ -78,6 +82,9 @@ impl Diff {
                  retention, log_lines and group when the launcher restarts)"
                     .into(),
             );
+        }
+        if self.hooks {
+            parts.push("hooks changed".into());
         }
         parts.push(format!("{} unchanged", self.unchanged));
         let summary = parts.join("; ");
@@ -133,6 +140,9 @@ impl Manager {
             }
         }
         self.config = new;
+        if let Some(hooks) = &self.hooks {
+            hooks.reload(&self.config);
+        }
         super::fleet::register(&self.config, &self.writer);
         let mut failed = Vec::new();
         for name in planned(&self.config).into_iter().map(str::to_owned).collect::<Vec<_>>() {

@@ -19,6 +19,8 @@ pub enum Notice {
     Status(String),
     Errno(i64),
     Task(String),
+    /// `X_TASK_DONE=ok` (true) or `=failed` (false).
+    TaskDone(bool),
     Model(String),
     TokensIn(i64),
     TokensOut(i64),
@@ -72,6 +74,11 @@ fn assignment(key: &str, value: &str) -> Result<Option<Notice>, ()> {
         // The launcher supervises the process it started; a new main PID is not followed.
         "MAINPID" => value.parse::<u32>().map(|_| None).map_err(drop),
         "X_TASK" => Ok(Some(Notice::Task(value.to_owned()))),
+        "X_TASK_DONE" => match value.trim() {
+            "ok" => Ok(Some(Notice::TaskDone(true))),
+            "failed" => Ok(Some(Notice::TaskDone(false))),
+            _ => Err(()),
+        },
         "X_MODEL" => Ok(Some(Notice::Model(value.to_owned()))),
         "X_ERROR" => Ok(Some(Notice::Error(value.to_owned()))),
         "X_TOKENS_IN" => count(value).map(|n| Some(Notice::TokensIn(n))),
@@ -113,6 +120,13 @@ fn metric_name(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_done_takes_ok_or_failed() {
+        let p = parse(b"X_TASK_DONE=ok\nX_TASK_DONE=failed\nX_TASK_DONE=maybe\nX_TASK=\n");
+        assert_eq!(p.notices, [Notice::TaskDone(true), Notice::TaskDone(false), Notice::Task(String::new())]);
+        assert_eq!(p.malformed, 1);
+    }
     use proptest::prelude::*;
 
     #[test]

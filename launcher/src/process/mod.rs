@@ -5,6 +5,7 @@
 pub mod child;
 pub mod contain;
 pub mod inspect;
+pub mod program;
 pub mod stat;
 pub mod vfork;
 

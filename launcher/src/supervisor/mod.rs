@@ -73,6 +73,7 @@ mod probing;
 mod run;
 mod runs;
 mod tally;
+mod tasks;
 mod timers;
 
 use crate::capture::output::Limits;
@@ -178,6 +179,17 @@ pub struct Supervisor {
     /// A scheduled agent's schedule, and the timer armed for its next due time.
     scheduler: Option<runs::Scheduler>,
     due_timer: timers::Slot,
+    /// The task the agent reported last (`X_TASK`) while it is not over (`tasks.rs`).
+    task: Option<OpenTask>,
+}
+
+/// A task in progress, with the run's running totals when it began.
+#[derive(Debug)]
+struct OpenTask {
+    text: String,
+    tokens_in: Option<i64>,
+    tokens_out: Option<i64>,
+    cost: Option<f64>,
 }
 
 /// How often coalesced status changes and custom metrics are handed to the writer.
@@ -214,6 +226,7 @@ impl Supervisor {
             run: runs::Current::default(),
             scheduler: None,
             due_timer: timers::Slot::default(),
+            task: None,
         }
     }
 

@@ -66,7 +66,8 @@ impl Supervisor {
                         i32::try_from(n).map(|n| nix::errno::Errno::from_raw(n).desc()).unwrap_or("unknown");
                     st.lifecycle.last_error = Some(format!("errno {n}: {desc}"));
                 }
-                Notice::Task(t) => st.reported.task = Some(t),
+                Notice::Task(t) => self.task_reported(t),
+                Notice::TaskDone(ok) => self.task_done(ok),
                 Notice::Model(m) => st.reported.model = Some(m),
                 Notice::TokensIn(n) => (st.reported.tokens_in, self.run.tokens_in) = (Some(n), Some(n)),
                 Notice::TokensOut(n) => (st.reported.tokens_out, self.run.tokens_out) = (Some(n), Some(n)),

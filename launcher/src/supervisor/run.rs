@@ -323,6 +323,7 @@ impl Supervisor {
     fn record_exit(&mut self, exit: Option<ExitStatus>) {
         // Messages the agent sent just before it exited still count (its last X_TASK, say).
         self.apply_waiting();
+        self.task_over(agentvisor_shared::model::TaskOutcome::Interrupted);
         // The agent's main process is gone; what it left in its group goes with it, so a
         // restart never accumulates orphans. Its escapees that were not known yet are killed
         // by the sampler once it finds them (see crate::process::contain).

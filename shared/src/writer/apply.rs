@@ -351,6 +351,10 @@ fn apply_op(
                 e.message
             ])?;
         }
+        WriteOp::TaskStarted(t) => crate::tasks::start(tx, session, &t.agent, t.run_id, &t.text, t.ts_ms)?,
+        WriteOp::TaskEnded(e) => {
+            crate::tasks::end(tx, &e.agent, e.ended_ms, e.outcome, (e.tokens_in, e.tokens_out, e.cost))?
+        }
         WriteOp::NextRun { agent, next_ms } => {
             tx.prepare_cached("UPDATE agent_state SET next_run_ms = ?2 WHERE agent = ?1")?
                 .execute(params![agent, next_ms])?;

@@ -37,5 +37,5 @@ mod wal;
 pub use config::WriterConfig;
 pub use flush::FlushError;
 pub use handle::{WriterHandle, WriterThread};
-pub use ops::{NewEvent, NewLogLine, NewRun, RunEnd, Sample, WriteOp};
+pub use ops::{NewEvent, NewLogLine, NewRun, NewTask, RunEnd, Sample, TaskEnd, WriteOp};
 pub use session::{NewSession, StaleAgent, StaleProcess, StaleSession, Store};

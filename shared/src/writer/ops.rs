@@ -69,6 +69,27 @@ pub struct RunEnd {
     pub message: Option<String>,
 }
 
+/// A task an agent began (`X_TASK`): one row of `tasks`, open until a [`TaskEnd`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub agent: String,
+    pub text: String,
+    pub ts_ms: i64,
+    /// The run (`runs.id`) of the process that reported it.
+    pub run_id: Option<i64>,
+}
+
+/// The end of an agent's open task; tokens and cost are what it reported while the task ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskEnd {
+    pub agent: String,
+    pub ended_ms: i64,
+    pub outcome: crate::model::TaskOutcome,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub cost: Option<f64>,
+}
+
 /// What the writer can be asked to write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
@@ -115,6 +136,9 @@ pub enum WriteOp {
     },
     /// The alerts firing now, replacing every row written before.
     Alerts(Vec<FiringAlert>),
+    /// An agent began a task; an agent has at most one open task, ended by [`WriteOp::TaskEnded`].
+    TaskStarted(Box<NewTask>),
+    TaskEnded(Box<TaskEnd>),
     /// A run began (its row is inserted with no outcome). Captured output of `agent` is
     /// counted to its newest run that was not skipped, until the next one begins.
     RunStarted(Box<NewRun>),

@@ -199,6 +199,7 @@ impl Store {
                 [],
             )
             .at(&self.path)?;
+        crate::tasks::end_lost(&self.conn).at(&self.path)?;
         self.conn
             .execute(
                 "INSERT INTO launcher_sessions (pid, host, version, config_path, started_ms, last_seen_ms)
