@@ -97,7 +97,10 @@ impl Drop for Stream {
 fn stream_prints_on_change_and_ends_when_stdin_closes() {
     let (sb, mut launcher) = host();
     let stream = Stream::start(&sb);
-    let up = stream.next_where("a running launcher", |v| v["fleet"]["launcher"] == "running");
+    // The launcher's session can be written a moment before its agent turns healthy.
+    let up = stream.next_where("a running launcher with its agent healthy", |v| {
+        v["fleet"]["launcher"] == "running" && v["fleet"]["healthy"] == 1
+    });
     assert_eq!(up["stream"], 1);
     assert_eq!(up["type"], "status");
     assert_eq!(up["status"]["launcher"]["pid"], launcher.pid());

@@ -171,8 +171,7 @@ fn fleet_json(s: &Snapshot, newest: Option<&agentvisor_shared::model::Event>, no
         "healthy": summary.healthy,
         "fatal": s.agents.iter().filter(|a| a.lifecycle.state == AgentState::Fatal).count(),
         "in_trouble": summary.in_trouble,
-        // Alert rules are not stored by this version; `null` says "not known", not "none".
-        "alerts_firing": null,
+        "alerts_firing": s.alerts.len(),
         "cost": (!costs.is_empty()).then(|| costs.iter().sum::<f64>()),
         "last_change_at": newest.map(|e| rfc3339(e.ts_ms)),
         "last_change": newest.map(|e| match &e.agent {
@@ -230,7 +229,7 @@ mod tests {
         assert_eq!(v["fatal"], 1);
         assert_eq!(v["cost"], 1.75);
         assert_eq!(v["last_change"], "b: gave up");
-        assert!(v["alerts_firing"].is_null());
+        assert_eq!(v["alerts_firing"], 0);
         let none = fleet_json(&snapshot(None, vec![]), None, 1_500);
         assert_eq!(none["launcher"], "never");
         assert!(none["cost"].is_null() && none["last_change_at"].is_null());
