@@ -6,7 +6,7 @@ use crate::report::{Figure, Section, Verdict, ms};
 use crate::stats::{median, percentile};
 use anyhow::Result;
 
-pub const TITLE: &str = "8. Alert rules";
+pub const TITLE: &str = "10. Alert rules";
 
 pub struct Params {
     pub agents: usize,

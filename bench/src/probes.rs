@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub const TITLE: &str = "8. Probes";
+pub const TITLE: &str = "9. Probes";
 
 pub struct Params {
     pub agents: usize,

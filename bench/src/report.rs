@@ -105,7 +105,7 @@ pub fn render(h: &Header, sections: &[Section]) -> String {
         "Written by `cargo run --release -p agentvisor-bench -- all` (about 12 minutes on this machine; it builds the \
          launcher and dashboard in release mode first, installs supervisord from PyPI into a \
          temporary virtualenv, and rewrites this file). `-- all --only ingest,disk` runs some of the \
-         benchmarks (ingest, interference, disk, frame, scale, restart, peer, probes, alerts); `-- all --quick` runs \
+         benchmarks (ingest, interference, disk, frame, scale, restart, peer, exporter, probes, alerts, schedule); `-- all --quick` runs \
          tiny sizes into a temporary file, as the crate's test does. The code is in `bench/src/`, one \
          module per benchmark; the analysis at the end is `bench/analysis.md`.\n"
     );

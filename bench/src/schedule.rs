@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub const TITLE: &str = "8. Scheduled agents";
+pub const TITLE: &str = "11. Scheduled agents";
 
 pub struct Params {
     /// Runs of the `every = "100ms"` agent measured.

@@ -23,7 +23,10 @@ fn quick_run_writes_a_report() -> Result<(), Box<dyn std::error::Error>> {
         "5. Non-interference",
         "6. Peer: supervisord",
         "7. Disk",
-        "8. Probes",
+        "8. Exporter",
+        "9. Probes",
+        "10. Alert rules",
+        "11. Scheduled agents",
     ] {
         assert!(report.contains(&format!("## {section}")), "no {section} section in:\n{report}");
         assert!(!report.contains(&format!("## {section}\n\nSkipped: failed")), "{section} failed:\n{report}");
