@@ -99,7 +99,22 @@ fn click_target(app: &App, area: Rect, column: u16, row: u16) -> Option<Action> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::tests::{normal, render};
+    use crate::view::tests::{detail_app, normal, render};
+
+    fn key(c: char) -> crate::event::AppEvent {
+        use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+        crate::event::AppEvent::Input(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)))
+    }
+
+    /// `m` pages the detail screen's charts only where they do not all fit.
+    #[test]
+    fn m_pages_charts_only_when_they_do_not_fit() {
+        let mut paged = detail_app();
+        handle(&mut paged, key('m'), ratatui::layout::Rect::new(0, 0, 160, 45));
+        assert_eq!(paged.chart_offset, 0);
+        handle(&mut paged, key('m'), ratatui::layout::Rect::new(0, 0, 80, 24));
+        assert_eq!(paged.chart_offset, 1);
+    }
 
     /// A click selects the agent row under it (through the same layout the screen is drawn with),
     /// and a second click opens it.

@@ -177,6 +177,7 @@ pub fn last_due_times(conn: &Connection) -> rusqlite::Result<HashMap<String, i64
 }
 
 /// The id the next run gets: past every id a run ever had, deleted ones too.
+#[cfg(feature = "writer")]
 pub(crate) fn next_free_id(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'runs'), 0),

@@ -312,7 +312,7 @@ fn crash_looping_agent() {
     screen!("crash_loop_80x24", app, 80, 24);
 }
 
-fn detail_app() -> App {
+pub(crate) fn detail_app() -> App {
     let mut app = normal();
     app.apply(Action::Open);
     assert_eq!(app.screen, Screen::Detail);
@@ -685,18 +685,8 @@ fn charts_have_values_scales_and_times() {
     // Every chart fits at 160 columns: `m` has nothing to page, and the screen does not offer it.
     let wide = ratatui::layout::Rect::new(0, 0, 160, 45);
     assert!(crate::view::detail::all_charts_fit(&app, wide) && !text.contains("(m)"), "{text}");
-    let mut paged = app.clone();
-    crate::app::handle(&mut paged, key('m'), wide);
-    assert_eq!(paged.chart_offset, 0);
     let narrow = ratatui::layout::Rect::new(0, 0, 80, 24);
     assert!(!crate::view::detail::all_charts_fit(&app, narrow));
-    crate::app::handle(&mut paged, key('m'), narrow);
-    assert_eq!(paged.chart_offset, 1);
-}
-
-fn key(c: char) -> crate::event::AppEvent {
-    use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-    crate::event::AppEvent::Input(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)))
 }
 
 /// A 1 % blip among zeros is a low bar on the CPU sparkline, not a full one.

@@ -2,7 +2,6 @@
 //! by `croner` and time zones by `chrono-tz` while the TOML is read, so a bad one is reported
 //! at its value; the rest is checked by [`check`].
 
-use super::model::{AgentConfig, Restart};
 use super::values::{Dur, MAX_AGENT_DURATION};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -136,8 +135,7 @@ impl Serialize for Zone {
 }
 
 /// The first mistake in an agent's schedule, as (field path, message).
-pub fn check(a: &AgentConfig) -> Result<(), (Vec<&'static str>, String)> {
-    let Some(s) = &a.schedule else { return Ok(()) };
+pub fn check(s: &Schedule) -> Result<(), (Vec<&'static str>, String)> {
     let fail = |path: &[&'static str], msg: String| Err((path.to_vec(), msg));
     match (&s.cron, &s.every) {
         (None, None) => return fail(&["schedule"], "needs either `cron` or `every`".into()),
@@ -160,24 +158,17 @@ pub fn check(a: &AgentConfig) -> Result<(), (Vec<&'static str>, String)> {
             return fail(&["schedule", key], "must be longer than 0".into());
         }
     }
-    if a.restart == Restart::Always {
-        return fail(
-            &["restart"],
-            "\"always\" cannot be used with a schedule: a scheduled agent runs to completion; use \
-             \"on-failure\" to retry a failed run or \"never\""
-                .into(),
-        );
-    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     fn schedule(text: &str) -> super::Schedule {
-        let text = format!("[[agent]]\nname = \"a\"\ncommand = \"true\"\nschedule = {{ {text} }}\n");
-        crate::config::parse(Path::new("t.toml"), &text).unwrap().agents.remove(0).schedule.unwrap()
+        #[derive(serde::Deserialize)]
+        struct Agent {
+            schedule: super::Schedule,
+        }
+        toml::from_str::<Agent>(&format!("schedule = {{ {text} }}")).unwrap().schedule
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Checks a parsed config beyond what its types say, and orders the agents into a start plan.
 
 use super::locate::{Location, Locator};
-use super::model::{AgentConfig, File, Ready};
+use super::model::{AgentConfig, File, Ready, Restart};
 use super::probe::{Problem, check_probe, ready_line_regex};
 use super::values::{MAX_AGENT_DURATION, MAX_ROWS, MAX_SAMPLE_INTERVAL};
 use std::collections::HashMap;
@@ -159,8 +159,19 @@ fn agent(i: usize, a: &AgentConfig, loc: &Locator<'_>) -> Result<(), Failure> {
     if let Some(j) = a.depends_on.iter().position(|d| *d == a.name) {
         return fail(&["depends_on"], Some(j), "an agent cannot depend on itself".into());
     }
-    if let Err((path, msg)) = super::schedule::check(a) {
-        return fail(&path, None, msg);
+    if let Some(schedule) = &a.schedule {
+        if let Err((path, msg)) = super::schedule::check(schedule) {
+            return fail(&path, None, msg);
+        }
+        if a.restart == Restart::Always {
+            return fail(
+                &["restart"],
+                None,
+                "\"always\" cannot be used with a schedule: a scheduled agent runs to completion; use \
+                 \"on-failure\" to retry a failed run or \"never\""
+                    .into(),
+            );
+        }
     }
     if let Err((path, msg)) = probes(a) {
         return fail(&path, None, msg);

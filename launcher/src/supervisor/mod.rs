@@ -71,6 +71,7 @@ mod policy;
 mod probe_set;
 mod probing;
 mod run;
+mod run_state;
 mod runs;
 mod tally;
 mod tasks;
@@ -175,9 +176,9 @@ pub struct Supervisor {
     stopped: Option<String>,
     probes: probe_set::Probes,
     /// The run the current (or next) process belongs to.
-    run: runs::Current,
+    run: run_state::Current,
     /// A scheduled agent's schedule, and the timer armed for its next due time.
-    scheduler: Option<runs::Scheduler>,
+    scheduler: Option<run_state::Scheduler>,
     due_timer: timers::Slot,
     /// The task the agent reported last (`X_TASK`) while it is not over (`tasks.rs`).
     task: Option<OpenTask>,
@@ -223,7 +224,7 @@ impl Supervisor {
             last_agent_event: None,
             metric_names: HashSet::new(),
             stopped: None,
-            run: runs::Current::default(),
+            run: run_state::Current::default(),
             scheduler: None,
             due_timer: timers::Slot::default(),
             task: None,

@@ -4,44 +4,13 @@
 
 use super::Supervisor;
 use super::machine::{Input, RunRequest, human};
+use super::run_state::{Current, Scheduler};
 use crate::schedule::Plan;
 use agentvisor_shared::model::{EventKind, Health, RunOutcome, RunTrigger, Severity};
 use agentvisor_shared::time::{now_ms, rfc3339};
 use agentvisor_shared::{NewRun, RunEnd, WriteOp};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// The run the agent's process belongs to.
-#[derive(Debug)]
-pub(super) struct Current {
-    pub(super) request: RunRequest,
-    pub(super) attempt: i64,
-    /// Its `runs.id` once recorded.
-    pub(super) id: Option<i64>,
-    /// The running totals the agent reported during the run.
-    pub(super) tokens_in: Option<i64>,
-    pub(super) tokens_out: Option<i64>,
-    pub(super) cost: Option<f64>,
-}
-
-impl Default for Current {
-    fn default() -> Self {
-        Current {
-            request: RunRequest::start(),
-            attempt: 0,
-            id: None,
-            tokens_in: None,
-            tokens_out: None,
-            cost: None,
-        }
-    }
-}
-
-/// A scheduled agent's schedule: its plan and the due time its timer is armed for.
-pub(super) struct Scheduler {
-    pub(super) plan: Plan,
-    pub(super) next_due_ms: Option<i64>,
-}
 
 impl Supervisor {
     /// The next spawn is a new run for `request`.
