@@ -113,6 +113,14 @@ pub enum CtlCommand {
         #[arg(value_name = "AGENT")]
         agents: Vec<String>,
     },
+    /// Start a run of scheduled agents now (recorded with trigger `manual` and your user)
+    #[command(after_help = ctl_help!("Examples:\n  \
+        agentvisor-launcher ctl run nightly-report\n  agentvisor-launcher ctl run report backup"))]
+    Run {
+        /// The scheduled agents to run
+        #[arg(value_name = "AGENT", required = true)]
+        agents: Vec<String>,
+    },
     /// Read the config file again and apply what changed (as SIGHUP or saving the file does)
     #[command(after_help = ctl_help!("Example:\n  agentvisor-launcher ctl reload"))]
     Reload,
@@ -133,6 +141,7 @@ impl CtlCommand {
             CtlCommand::Stop(n) => (Action::Stop, n.agents.clone()),
             CtlCommand::Restart(n) => (Action::Restart, n.agents.clone()),
             CtlCommand::Status { agents } => (Action::Status, agents.clone()),
+            CtlCommand::Run { agents } => (Action::Run, agents.clone()),
             CtlCommand::Reload => (Action::Reload, Vec::new()),
         }
     }

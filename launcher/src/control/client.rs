@@ -37,7 +37,7 @@ pub fn run(db: &Path, action: Action, names: Vec<String>, json: bool, timeout: D
     if action == Action::Reload && !names.is_empty() {
         return usage("reload takes no agent names: it applies the whole config file");
     }
-    let acts = matches!(action, Action::Start | Action::Stop | Action::Restart);
+    let acts = matches!(action, Action::Start | Action::Stop | Action::Restart | Action::Run);
     // Names are checked against the running launcher's own list before anything is done, so a
     // typo changes nothing and the answer says which names there are.
     if (acts && !all) || (action == Action::Status && !names.is_empty()) {
