@@ -3,11 +3,14 @@
 //! agent's health and the launcher's life, `/status.json`, refused `--listen` addresses, and a
 //! real Prometheus scraping it when one is installed.
 
-use crate::common::{LIMIT, Running, Sandbox, dashboard_bin, launcher_bin, open_ro, query_opt, wait_until};
+use crate::common::{
+    LIMIT, Running, Sandbox, dashboard_bin, launcher_bin, open_ro, query_opt, rows, wait_until,
+};
 use nix::sys::signal::Signal;
 use prometheus_parse::{Scrape, Value};
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
@@ -237,6 +240,200 @@ restart = "never"
     };
     assert_eq!(names(&served), names(&printed));
     assert_eq!(get(&exporter.addr, "/nothing", None).status, 404);
+}
+
+fn check(diff: &mut Vec<String>, what: String, scraped: Option<f64>, stored: Option<f64>) {
+    if scraped != stored {
+        diff.push(format!("{what}: scraped {scraped:?}, stored {stored:?}"));
+    }
+}
+
+/// The probe, alert and run series of one scrape disagree with the database read after it:
+/// `None` when they agree, else what differs.
+fn features_differ(s: &Scrape, db: &Path) -> Option<String> {
+    let num = |v: &str| v.parse::<f64>().ok();
+    let mut diff = Vec::new();
+    let probes =
+        rows(db, "SELECT agent, probe, kind, last_ok, consecutive_failures, latency_ms, state FROM probes");
+    for p in &probes {
+        let l = [("agent", p[0].as_str()), ("probe", p[1].as_str()), ("kind", p[2].as_str())];
+        let v = |name: &str| value(s, name, &l);
+        check(&mut diff, format!("{l:?} up"), v("agentvisor_agent_probe_up"), num(&p[3]));
+        check(
+            &mut diff,
+            format!("{l:?} failures"),
+            v("agentvisor_agent_probe_consecutive_failures"),
+            num(&p[4]),
+        );
+        check(
+            &mut diff,
+            format!("{l:?} latency"),
+            v("agentvisor_agent_probe_latency_seconds"),
+            num(&p[5]).map(|ms| ms / 1000.0),
+        );
+        check(
+            &mut diff,
+            format!("{l:?} failing"),
+            v("agentvisor_agent_probe_failing"),
+            Some(f64::from(p[6] == "failing")),
+        );
+    }
+    let series = |name: &str| s.samples.iter().filter(|x| x.metric == name).count();
+    check(
+        &mut diff,
+        "probe series".into(),
+        Some(series("agentvisor_agent_probe_failing") as f64),
+        Some(probes.len() as f64),
+    );
+
+    let stored: BTreeSet<Vec<String>> =
+        rows(db, "SELECT rule, agent, severity FROM alerts").into_iter().collect();
+    let scraped: BTreeSet<Vec<String>> = s
+        .samples
+        .iter()
+        .filter(|x| x.metric == "agentvisor_alert_firing")
+        .map(|x| {
+            ["rule", "agent", "severity"].map(|k| x.labels.get(k).unwrap_or_default().to_owned()).to_vec()
+        })
+        .collect();
+    if scraped != stored {
+        diff.push(format!("alerts: scraped {scraped:?}, stored {stored:?}"));
+    }
+    for sev in ["info", "warning", "error", "critical"] {
+        let n = stored.iter().filter(|a| a[2] == sev).count();
+        check(
+            &mut diff,
+            format!("{sev} alerts"),
+            value(s, "agentvisor_alerts_firing", &[("severity", sev)]),
+            Some(n as f64),
+        );
+    }
+
+    let last = rows(
+        db,
+        "SELECT outcome, ended_ms, duration_ms FROM runs WHERE agent = 'cron' AND outcome IS NOT NULL
+           AND outcome != 'skipped' ORDER BY id DESC LIMIT 1",
+    );
+    let cron = [("agent", "cron")];
+    for o in ["succeeded", "failed", "timed_out", "skipped", "stopped", "lost"] {
+        let stored = last.first().map(|r| f64::from(r[0] == o));
+        check(
+            &mut diff,
+            format!("cron {o}"),
+            value(s, "agentvisor_agent_last_run_outcome", &[cron[0], ("outcome", o)]),
+            stored,
+        );
+    }
+    let ended = last.first().and_then(|r| num(&r[1])).map(|ms| ms / 1000.0);
+    check(&mut diff, "cron end".into(), value(s, "agentvisor_agent_last_run_end_time_seconds", &cron), ended);
+    let took = last.first().and_then(|r| num(&r[2])).map(|ms| ms / 1000.0);
+    check(
+        &mut diff,
+        "cron duration".into(),
+        value(s, "agentvisor_agent_last_run_duration_seconds", &cron),
+        took,
+    );
+    let next = query_opt::<i64>(db, "SELECT next_run_ms FROM agent_state WHERE agent = 'cron'");
+    check(
+        &mut diff,
+        "cron next".into(),
+        value(s, "agentvisor_agent_next_run_time_seconds", &cron),
+        next.map(|ms| ms as f64 / 1000.0),
+    );
+    // Agents without a schedule have no next run.
+    check(
+        &mut diff,
+        "db next".into(),
+        value(s, "agentvisor_agent_next_run_time_seconds", &[("agent", "db")]),
+        None,
+    );
+    (!diff.is_empty()).then(|| diff.join("\n"))
+}
+
+/// Probes, alerts and runs of a real launcher, scraped until one scrape agrees with the
+/// database read right after it (probe latencies and runs change between the two).
+#[test]
+fn probes_alerts_and_runs_match_the_database() {
+    let sb = Sandbox::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap();
+    sb.script("db.sh", "printf 'X_METRIC_QUEUE_DEPTH=7\\n' >&3\nexec sleep 1000");
+    sb.write_config(&format!(
+        r#"
+[launcher]
+sample_interval = "200ms"
+
+[[agent]]
+name = "db"
+command = "./db.sh"
+liveness = {{ tcp = "{port}", period = "300ms", failure_threshold = 2 }}
+on_heartbeat_timeout = "mark"
+
+[[agent]]
+name = "cron"
+command = "sh"
+args = ["-c", "exit 4"]
+schedule = {{ every = "1s" }}
+
+[[alert]]
+name = "deep"
+agents = ["db"]
+value = "queue_depth"
+above = 5
+severity = "error"
+"#
+    ));
+    let db = sb.db();
+    let _launcher = start_launcher(&sb);
+    let exporter = start_exporter(&sb, "exporter");
+    wait_until(LIMIT, "a passing probe, a firing alert and a failed run in the database", || {
+        let up =
+            query_opt::<i64>(&db, "SELECT last_ok FROM probes WHERE agent = 'db' AND probe = 'liveness'");
+        let firing = query_opt::<String>(&db, "SELECT rule FROM alerts WHERE agent = 'db'");
+        let failed =
+            query_opt::<i64>(&db, "SELECT count(*) FROM runs WHERE agent = 'cron' AND outcome = 'failed'");
+        (up == Some(1) && firing.is_some() && failed.unwrap_or(0) > 0).then_some(())
+    });
+    let agree = || {
+        let mut last = String::new();
+        for _ in 0..50 {
+            let s = scrape(&exporter.addr);
+            match features_differ(&s, &db) {
+                None => return s,
+                Some(d) => last = d,
+            }
+        }
+        panic!("50 scrapes in a row disagree with the database, the last:\n{last}");
+    };
+    let s = agree();
+    let probe = [("agent", "db"), ("probe", "liveness"), ("kind", "tcp")];
+    assert_eq!(value(&s, "agentvisor_agent_probe_up", &probe), Some(1.0));
+    assert_eq!(
+        value(&s, "agentvisor_alert_firing", &[("rule", "deep"), ("agent", "db"), ("severity", "error")]),
+        Some(1.0)
+    );
+    assert_eq!(value(&s, "agentvisor_alerts_firing", &[("severity", "error")]), Some(1.0));
+    assert_eq!(
+        value(&s, "agentvisor_agent_last_run_outcome", &[("agent", "cron"), ("outcome", "failed")]),
+        Some(1.0)
+    );
+    assert!(value(&s, "agentvisor_agent_next_run_time_seconds", &[("agent", "cron")]).is_some());
+    for family in
+        ["agentvisor_agent_probe_up", "agentvisor_alert_firing", "agentvisor_agent_last_run_outcome"]
+    {
+        assert!(s.docs.contains_key(family), "no HELP for {family}");
+    }
+
+    // The port closes: the probe fails, in the exposition as in the database.
+    drop(listener);
+    wait_until(LIMIT, "the probe failing in the database", || {
+        let state =
+            query_opt::<String>(&db, "SELECT state FROM probes WHERE agent = 'db' AND probe = 'liveness'");
+        (state.as_deref() == Some("failing")).then_some(())
+    });
+    let s = agree();
+    assert_eq!(value(&s, "agentvisor_agent_probe_failing", &probe), Some(1.0));
+    assert!(value(&s, "agentvisor_agent_probe_consecutive_failures", &probe).unwrap() >= 2.0);
 }
 
 #[test]

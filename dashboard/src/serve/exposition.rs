@@ -9,7 +9,10 @@
 
 use super::read::Read;
 use crate::assess::{Liveness, config_error, counts_as_healthy, in_trouble};
-use agentvisor_shared::model::{AgentRow, AgentState, DesiredState, Severity, metric};
+use agentvisor_shared::model::{
+    AgentRow, AgentState, DesiredState, FiringAlert, RunOutcome, Severity, metric,
+};
+use agentvisor_shared::probes::{ProbeState, ProbeStatus};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
@@ -252,6 +255,9 @@ impl Collector for Exposition {
             h.disk_free_bytes,
         )?;
         self.agents(&mut e, &s.agents)?;
+        runs(&mut e, &s.agents)?;
+        probes(&mut e, &s.agents)?;
+        alerts(&mut e, &s.alerts)?;
         single(
             &mut e,
             "agentvisor_exporter_read_duration_seconds",
@@ -461,6 +467,121 @@ impl Exposition {
     }
 }
 
+/// Runs: the last finished run (not skipped) of each agent that has one, and the next due time
+/// of each scheduled agent. One series per outcome, like `agentvisor_agent_state`, so that a
+/// rule can say `outcome="failed"` without knowing the others.
+fn runs(e: &mut DescriptorEncoder<'_>, agents: &[AgentRow]) -> fmt::Result {
+    labelled(
+        e,
+        "agentvisor_agent_last_run_outcome",
+        "How the agent's last finished run ended: one series per outcome, 1 for the last run's \
+         (absent before its first run ends).",
+        GAUGE,
+        agents.iter().filter_map(|a| Some((a.name.as_str(), a.last_run.as_ref()?.outcome))).flat_map(
+            |(agent, outcome)| {
+                RunOutcome::ALL
+                    .iter()
+                    .map(move |o| ([("agent", agent), ("outcome", o.as_str())], flag(outcome == *o)))
+            },
+        ),
+    )?;
+    per_agent(
+        e,
+        agents,
+        "agentvisor_agent_last_run_end_time_seconds",
+        "When the agent's last finished run ended, in seconds since the Unix epoch.",
+        GAUGE,
+        |a| a.last_run.as_ref()?.ended_ms.map(seconds),
+    )?;
+    per_agent(
+        e,
+        agents,
+        "agentvisor_agent_last_run_duration_seconds",
+        "How long the agent's last finished run took.",
+        GAUGE,
+        |a| a.last_run.as_ref()?.duration_ms.map(seconds),
+    )?;
+    per_agent(
+        e,
+        agents,
+        "agentvisor_agent_next_run_time_seconds",
+        "When the agent's schedule is next due, in seconds since the Unix epoch (absent without a \
+         schedule or while it is paused).",
+        GAUGE,
+        |a| a.next_run_ms.map(seconds),
+    )
+}
+
+/// A family with one series per configured probe, labelled by agent, probe and kind.
+fn per_probe(
+    e: &mut DescriptorEncoder<'_>,
+    agents: &[AgentRow],
+    name: &str,
+    help: &str,
+    f: impl Fn(&ProbeStatus) -> Option<f64>,
+) -> fmt::Result {
+    let series = agents.iter().flat_map(|a| a.probes.iter()).filter_map(|p| {
+        let labels = [("agent", p.agent.as_str()), ("probe", p.probe.as_str()), ("kind", p.kind.as_str())];
+        Some((labels, f(p)?))
+    });
+    labelled(e, name, help, GAUGE, series)
+}
+
+/// Probes: at most two an agent (readiness, liveness); `kind` is `exec`, `http` or `tcp`.
+fn probes(e: &mut DescriptorEncoder<'_>, agents: &[AgentRow]) -> fmt::Result {
+    per_probe(
+        e,
+        agents,
+        "agentvisor_agent_probe_up",
+        "1 when the probe's last check succeeded (absent before its first check).",
+        |p| p.last_ok.map(flag),
+    )?;
+    per_probe(
+        e,
+        agents,
+        "agentvisor_agent_probe_failing",
+        "1 when the probe failed failure_threshold times in a row and has not passed since.",
+        |p| Some(flag(p.state == ProbeState::Failing)),
+    )?;
+    per_probe(
+        e,
+        agents,
+        "agentvisor_agent_probe_consecutive_failures",
+        "Failed checks of the probe in a row (0 after a success).",
+        |p| Some(p.consecutive_failures as f64),
+    )?;
+    per_probe(
+        e,
+        agents,
+        "agentvisor_agent_probe_latency_seconds",
+        "How long the probe's last check took.",
+        |p| p.latency_ms.map(|ms| ms / 1000.0),
+    )
+}
+
+/// Alerts: one series per firing `[[alert]]` rule and agent (rules x their agents at most), and
+/// a count per severity that is 0 when nothing fires, so `> 0` rules need no `absent()`.
+fn alerts(e: &mut DescriptorEncoder<'_>, alerts: &[FiringAlert]) -> fmt::Result {
+    labelled(
+        e,
+        "agentvisor_alert_firing",
+        "Always 1: an [[alert]] rule firing for an agent, with the rule's severity.",
+        GAUGE,
+        alerts.iter().map(|a| {
+            ([("rule", a.rule.as_str()), ("agent", a.agent.as_str()), ("severity", a.severity.as_str())], 1.0)
+        }),
+    )?;
+    labelled(
+        e,
+        "agentvisor_alerts_firing",
+        "Alerts firing now, by severity.",
+        GAUGE,
+        Severity::ALL
+            .iter()
+            .map(|s| ([("severity", s.as_str())], alerts.iter().filter(|a| a.severity == *s).count() as f64)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +629,47 @@ mod tests {
         assert!(text.contains("agentvisor_exporter_custom_series_dropped 1.0\n"), "{text}");
         // The built-in cpu_percent is exported as CPU, never as a custom metric.
         assert!(!text.contains("metric=\"cpu_percent\""), "{text}");
+    }
+
+    #[test]
+    fn runs_and_alerts_are_enum_style_and_counted_per_severity() {
+        use agentvisor_shared::model::{FiringAlert, LastRun, RunTrigger};
+        let mut e = exposition(10);
+        let read = e.read.as_mut().unwrap();
+        read.snapshot.agents[0].last_run = Some(LastRun {
+            id: 1,
+            trigger: RunTrigger::Schedule,
+            outcome: RunOutcome::TimedOut,
+            started_ms: 1_000,
+            ended_ms: Some(3_500),
+            duration_ms: Some(2_500),
+            exit_code: None,
+            exit_signal: Some(15),
+            cost: None,
+        });
+        read.snapshot.agents[0].next_run_ms = Some(60_000);
+        read.snapshot.alerts.push(FiringAlert {
+            rule: "spend".into(),
+            agent: "a".into(),
+            severity: Severity::Error,
+            since_ms: 9_000,
+            value: Some(3.0),
+            message: "spend: cost 3 > 2".into(),
+        });
+        let text = e.encode(Format::Prometheus).unwrap();
+        let outcomes: Vec<&str> =
+            text.lines().filter(|l| l.starts_with("agentvisor_agent_last_run_outcome{")).collect();
+        assert_eq!(outcomes.len(), RunOutcome::ALL.len(), "{text}");
+        assert_eq!(outcomes.iter().filter(|l| l.ends_with(" 1.0")).count(), 1, "{text}");
+        assert!(text.contains("agentvisor_agent_last_run_outcome{agent=\"a\",outcome=\"timed_out\"} 1.0\n"));
+        assert!(text.contains("agentvisor_agent_last_run_duration_seconds{agent=\"a\"} 2.5\n"), "{text}");
+        assert!(text.contains("agentvisor_agent_next_run_time_seconds{agent=\"a\"} 60.0\n"), "{text}");
+        assert!(
+            text.contains("agentvisor_alert_firing{rule=\"spend\",agent=\"a\",severity=\"error\"} 1.0\n"),
+            "{text}"
+        );
+        assert!(text.contains("agentvisor_alerts_firing{severity=\"error\"} 1.0\n"), "{text}");
+        assert!(text.contains("agentvisor_alerts_firing{severity=\"critical\"} 0.0\n"), "{text}");
     }
 
     #[test]

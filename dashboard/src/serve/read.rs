@@ -92,7 +92,9 @@ impl Source {
             return Err(StoreError::NotFound { path: self.path.clone() }.to_string());
         }
         let pooled = self.pool.get().map_err(|e| e.to_string())?;
-        let snapshot = pooled.reader.snapshot().map_err(|e| e.to_string())?;
+        let mut snapshot = pooled.reader.snapshot().map_err(|e| e.to_string())?;
+        // The snapshot leaves runs out; `status` fills them the same way.
+        pooled.reader.fill_runs(&mut snapshot.agents).map_err(|e| e.to_string())?;
         let events = self.count_events(&pooled.reader).map_err(|e| e.to_string())?;
         Ok(Read { snapshot, events, took: started.elapsed() })
     }
