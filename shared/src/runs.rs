@@ -305,9 +305,22 @@ pub fn spend_since(conn: &Connection, since_ms: i64) -> rusqlite::Result<Spend> 
     stmt.query_row([since_ms], |r| Ok(Spend { tokens_in: r.get(0)?, tokens_out: r.get(1)?, cost: r.get(2)? }))
 }
 
+/// What the agents reported today and in the last hour (see [`spend_since`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SpendWindows {
+    pub today: Spend,
+    pub last_hour: Spend,
+}
+
 impl Reader {
-    /// [`spend_since`] for each of `since_ms`, in one read transaction (one consistent view).
-    pub fn spend_since(&self, since_ms: &[i64]) -> Result<Vec<Spend>> {
-        self.read(|c| since_ms.iter().map(|&s| spend_since(c, s)).collect())
+    /// [`spend_since`] the start of the day (the caller's: it knows the zone) and since an
+    /// hour before `now_ms`, in one read transaction (one consistent view).
+    pub fn spend(&self, day_start_ms: i64, now_ms: i64) -> Result<SpendWindows> {
+        self.read(|c| {
+            Ok(SpendWindows {
+                today: spend_since(c, day_start_ms)?,
+                last_hour: spend_since(c, now_ms - 3_600_000)?,
+            })
+        })
     }
 }

@@ -256,7 +256,8 @@ fn spend_counts_runs_where_they_ended_and_open_runs_now() {
     w.flush().unwrap();
 
     let reader = Reader::open(&db).unwrap();
-    let spend = |since| reader.spend_since(&[since]).unwrap()[0];
+    // `now` an hour after `since`: the last hour is the window.
+    let spend = |since: i64| reader.spend(-1, since + 3_600_000).unwrap().last_hour;
     assert_eq!(spend(2_000), Spend { tokens_in: 120, tokens_out: 240, cost: 4.0 });
     assert_eq!(spend(0), Spend { tokens_in: 130, tokens_out: 260, cost: 4.5 });
     assert_eq!(spend(3_000), Spend { tokens_in: 100, tokens_out: 200, cost: 3.0 }, "open runs only");
@@ -280,7 +281,8 @@ fn spend_counts_runs_where_they_ended_and_open_runs_now() {
     .unwrap();
     w.flush().unwrap();
     assert_eq!(spend(3_000), Spend { tokens_in: 101, tokens_out: 202, cost: 3.25 });
-    assert_eq!(reader.spend_since(&[5_000, 0]).unwrap()[1].cost, 4.75);
+    let both = reader.spend(0, 5_000 + 3_600_000).unwrap();
+    assert_eq!((both.today.cost, both.last_hour.cost), (4.75, 3.0));
     drop(w);
     t.join();
 }
