@@ -16,6 +16,7 @@ pub struct File {
     pub agent: Vec<AgentConfig>,
     #[serde(default)]
     pub alert: Vec<super::alert::AlertRule>,
+    #[serde(default)]
     pub hook: Vec<super::hooks::HookConfig>,
 }
 
