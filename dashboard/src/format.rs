@@ -115,6 +115,17 @@ impl Zone {
         }
     }
 
+    /// When the day of `now_ms` began in this zone (its midnight, or the first instant after
+    /// it where a change of offset skipped midnight).
+    pub fn day_start_ms(self, now_ms: i64) -> i64 {
+        let now = self.at(now_ms);
+        let since_midnight = now.time().signed_duration_since(chrono::NaiveTime::MIN).num_milliseconds();
+        let start = now_ms - since_midnight;
+        // A change of offset during the day moves midnight by the difference.
+        let shift = i64::from(self.offset(now_ms).local_minus_utc() - self.offset(start).local_minus_utc());
+        start - shift * 1_000
+    }
+
     /// A full timestamp with seconds and zone, for a detail view: `2026-11-18 14:03:07 UTC+01:00`.
     pub fn full(self, ms: i64) -> String {
         format!("{} {}", self.at(ms).format("%Y-%m-%d %H:%M:%S"), self.label(ms))
@@ -265,6 +276,14 @@ mod tests {
         assert_eq!(cet.label(now), "UTC+01:00");
         assert_eq!(Zone::Utc.label(now), "UTC");
         assert_eq!(cet.full(now), "2026-11-18 12:06:40 UTC+01:00");
+        // 11:06:40 UTC is 12:06:40 in CET: its day began at 23:00 UTC the day before.
+        assert_eq!(Zone::Utc.day_start_ms(now), now - (11 * 3_600 + 6 * 60 + 40) * 1_000);
+        assert_eq!(cet.day_start_ms(now), now - (12 * 3_600 + 6 * 60 + 40) * 1_000);
+        assert_eq!(
+            cet.day_start_ms(cet.day_start_ms(now)),
+            cet.day_start_ms(now),
+            "midnight is its own day's"
+        );
     }
 
     #[test]

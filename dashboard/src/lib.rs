@@ -69,7 +69,9 @@ pub fn main() -> ExitCode {
     }
     let resolved = resolve_db(cli.db.as_deref());
     let code = match &cli.command {
-        Some(Command::Status(a)) => commands::status::run(&resolved, a),
+        Some(Command::Status(a)) => {
+            commands::status::run(&resolved, a, if cli.utc { format::Zone::Utc } else { format::Zone::Local })
+        }
         Some(Command::Logs(a)) => commands::logs::run(&resolved, a),
         Some(Command::Events(a)) => commands::events::run(&resolved, a),
         Some(Command::Stream(a)) => commands::stream::run(&resolved, a),
@@ -151,11 +153,12 @@ fn dashboard(resolved: Resolved, utc: bool, back_on_esc: bool) -> anyhow::Result
     tracing::info!(db = %resolved.path.display(), source = %resolved.source, "dashboard starting");
     let (tx, rx) = crossbeam_channel::unbounded();
     let (focus_tx, focus_rx) = crossbeam_channel::unbounded();
-    data::loader::spawn(resolved, tx.clone(), focus_rx)?;
+    let zone = if utc { format::Zone::Utc } else { format::Zone::Local };
+    data::loader::spawn(resolved, zone, tx.clone(), focus_rx)?;
     let mut guard = terminal::TerminalGuard::enter()?;
     event::spawn_input(tx)?;
     let mut app = state::App::new(color);
-    app.zone = if utc { format::Zone::Utc } else { format::Zone::Local };
+    app.zone = zone;
     app.back_on_esc = back_on_esc;
     app::run(&mut guard.terminal, &mut app, &rx, &focus_tx, agentvisor_shared::time::now_ms)
 }
@@ -178,6 +181,7 @@ where
         sparklines,
         detail: None,
         events: None,
+        spend: None,
         read_time: Duration::ZERO,
     })));
     terminal.draw(|f| view::draw(f, &app))?;

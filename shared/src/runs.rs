@@ -266,3 +266,61 @@ impl Reader {
         })
     }
 }
+
+/// Tokens and cost reported over a span of time (see [`spend_since`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Spend {
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost: f64,
+}
+
+/// What the agents reported since `since_ms`: the totals of the runs that ended since then,
+/// plus, for each agent's run still open, the agent's current running totals.
+///
+/// A run counts whole in the span where it ended (its totals are not spread over its
+/// duration), and an open run counts now: a long run that began yesterday counts today.
+/// While a new process has reported nothing yet, the agent's running totals still hold the
+/// previous process's (they stay as history); an open run whose agent's totals equal those
+/// of the agent's last ended run therefore counts nothing, so that run is not counted twice.
+pub fn spend_since(conn: &Connection, since_ms: i64) -> rusqlite::Result<Spend> {
+    let mut stmt = conn.prepare_cached(
+        "WITH parts(tokens_in, tokens_out, cost) AS (
+             SELECT tokens_in, tokens_out, cost FROM runs
+             WHERE outcome IS NOT NULL AND ended_ms >= ?1
+             UNION ALL
+             SELECT s.tokens_in, s.tokens_out, s.cost
+             FROM runs r JOIN agent_state s ON s.agent = r.agent
+             WHERE r.outcome IS NULL AND r.trigger != 'hook'
+               AND NOT EXISTS (
+                   SELECT 1 FROM runs p
+                   WHERE p.id = (SELECT max(id) FROM runs q
+                                 WHERE q.agent = r.agent AND q.id < r.id
+                                   AND q.outcome IS NOT NULL AND q.outcome != 'skipped')
+                     AND p.tokens_in IS s.tokens_in AND p.tokens_out IS s.tokens_out
+                     AND p.cost IS s.cost))
+         SELECT coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost), 0.0)
+         FROM parts",
+    )?;
+    stmt.query_row([since_ms], |r| Ok(Spend { tokens_in: r.get(0)?, tokens_out: r.get(1)?, cost: r.get(2)? }))
+}
+
+/// What the agents reported today and in the last hour (see [`spend_since`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SpendWindows {
+    pub today: Spend,
+    pub last_hour: Spend,
+}
+
+impl Reader {
+    /// [`spend_since`] the start of the day (the caller's: it knows the zone) and since an
+    /// hour before `now_ms`, in one read transaction (one consistent view).
+    pub fn spend(&self, day_start_ms: i64, now_ms: i64) -> Result<SpendWindows> {
+        self.read(|c| {
+            Ok(SpendWindows {
+                today: spend_since(c, day_start_ms)?,
+                last_hour: spend_since(c, now_ms - 3_600_000)?,
+            })
+        })
+    }
+}

@@ -211,3 +211,78 @@ fn retention_bounds_runs_by_count() {
     drop(w);
     t.join();
 }
+
+fn totals(w: &WriterHandle, agent: &str, tokens_in: i64, tokens_out: i64, cost: f64) {
+    use agentvisor_shared::model::{AgentStatus, Reported};
+    w.send(WriteOp::Status(Box::new(AgentStatus {
+        agent: agent.into(),
+        reported: Reported {
+            tokens_in: Some(tokens_in),
+            tokens_out: Some(tokens_out),
+            cost: Some(cost),
+            ..Reported::default()
+        },
+        ..AgentStatus::default()
+    })))
+    .unwrap();
+}
+
+#[test]
+fn spend_counts_runs_where_they_ended_and_open_runs_now() {
+    use agentvisor_shared::runs::Spend;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (w, t) = start_writer(&db, WriterConfig::default());
+    for name in ["a", "b", "c"] {
+        w.send(WriteOp::RegisterAgent(Box::new(spec(name)))).unwrap();
+    }
+    // a: one run ended at 1_500 (before the window), one begun at 1_800 and ended at 2_500
+    // (spans the boundary: counts whole), each 10/20/0.5 (see `end`).
+    let old = begin(&w, "a", RunTrigger::Start, 1_000);
+    end(&w, old, 1_500, RunOutcome::Failed, Some(1));
+    let spanning = begin(&w, "a", RunTrigger::Start, 1_800);
+    end(&w, spanning, 2_500, RunOutcome::Succeeded, Some(0));
+    // b: still running, has reported 100/200/3.0 so far: counts now.
+    begin(&w, "b", RunTrigger::Start, 500);
+    totals(&w, "b", 100, 200, 3.0);
+    // c: its first run ended with 10/20/0.5; its new process has reported nothing yet, so its
+    // running totals are still the ended run's: not counted twice.
+    let c_first = begin(&w, "c", RunTrigger::Start, 2_100);
+    totals(&w, "c", 10, 20, 0.5);
+    end(&w, c_first, 2_200, RunOutcome::Failed, Some(1));
+    let c_second = begin(&w, "c", RunTrigger::Start, 2_300);
+    // A hook run shares no totals with an agent.
+    begin(&w, "b", RunTrigger::Hook, 2_400);
+    w.flush().unwrap();
+
+    let reader = Reader::open(&db).unwrap();
+    // `now` an hour after `since`: the last hour is the window.
+    let spend = |since: i64| reader.spend(-1, since + 3_600_000).unwrap().last_hour;
+    assert_eq!(spend(2_000), Spend { tokens_in: 120, tokens_out: 240, cost: 4.0 });
+    assert_eq!(spend(0), Spend { tokens_in: 130, tokens_out: 260, cost: 4.5 });
+    assert_eq!(spend(3_000), Spend { tokens_in: 100, tokens_out: 200, cost: 3.0 }, "open runs only");
+
+    // Once c's new process reports, its running totals count.
+    totals(&w, "c", 1, 2, 0.25);
+    w.flush().unwrap();
+    assert_eq!(spend(3_000), Spend { tokens_in: 101, tokens_out: 202, cost: 3.25 });
+    // Ended, its own totals count where it ended, and its running totals no longer do.
+    w.send(WriteOp::RunEnded(Box::new(RunEnd {
+        id: c_second,
+        ended_ms: 4_000,
+        outcome: RunOutcome::Succeeded,
+        exit_code: Some(0),
+        exit_signal: None,
+        tokens_in: Some(1),
+        tokens_out: Some(2),
+        cost: Some(0.25),
+        message: None,
+    })))
+    .unwrap();
+    w.flush().unwrap();
+    assert_eq!(spend(3_000), Spend { tokens_in: 101, tokens_out: 202, cost: 3.25 });
+    let both = reader.spend(0, 5_000 + 3_600_000).unwrap();
+    assert_eq!((both.today.cost, both.last_hour.cost), (4.75, 3.0));
+    drop(w);
+    t.join();
+}

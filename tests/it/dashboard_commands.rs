@@ -276,7 +276,18 @@ liveness = { exec = ["true"], period = "100ms" }
     let names: Vec<&str> = shape.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["", "database", "launcher", "host", "summary", "agents[]", "agents[].probes[]", "alerts[]"]
+        [
+            "",
+            "database",
+            "launcher",
+            "host",
+            "summary",
+            "agents[]",
+            "agents[].probes[]",
+            "alerts[]",
+            "spend",
+            "spend.*"
+        ]
     );
     for (object, fields) in &shape {
         let values: Vec<&Value> = match object.as_str() {
@@ -286,6 +297,7 @@ liveness = { exec = ["true"], period = "100ms" }
                 v["agents"].as_array().unwrap().iter().flat_map(|a| a["probes"].as_array().unwrap()).collect()
             }
             "alerts[]" => v["alerts"].as_array().unwrap().iter().collect(),
+            "spend.*" => vec![&v["spend"]["today"], &v["spend"]["last_hour"]],
             name => vec![&v[name]],
         };
         for value in values {

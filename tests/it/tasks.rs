@@ -76,6 +76,15 @@ command = "./worker"
         "{text}"
     );
     assert!(lines[1].contains("running") && lines[1].ends_with("fifth"), "{text}");
+    // The spend: the open run counts its running totals now.
+    let spend = |sb: &Sandbox| {
+        let out = dashboard(sb, &["status", "--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        status["spend"].clone()
+    };
+    let open = spend(&sb);
+    assert_eq!((open["today"]["cost"].as_f64(), open["today"]["tokens_in"].as_i64()), (Some(1.5), Some(350)));
+    assert_eq!(open["last_hour"], open["today"], "{open}");
 
     // Its process ending ends its task.
     let out =
@@ -106,6 +115,9 @@ command = "./worker"
     assert_eq!(worker["last_run"]["trigger"], "start");
     assert_eq!(worker["last_run"]["outcome"], "stopped");
     assert!(worker["next_run_at"].is_null());
+    // Ended, the run counts its own totals, once: the agent's running totals no longer add.
+    let ended = spend(&sb);
+    assert_eq!(ended, open, "{ended}");
 }
 
 #[test]

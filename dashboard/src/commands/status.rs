@@ -8,17 +8,21 @@ use crate::cli::StatusArgs;
 use crate::format;
 use agentvisor_shared::model::{AgentRow, FiringAlert, HostStats, Snapshot, metric};
 use agentvisor_shared::paths::Resolved;
+use agentvisor_shared::runs::SpendWindows;
 use agentvisor_shared::status_table;
 use agentvisor_shared::time::{now_ms, rfc3339, secs_between};
 use serde_json::{Map, Value, json};
 
-pub fn run(resolved: &Resolved, args: &StatusArgs) -> u8 {
+/// `zone` says where "today" of the spend begins.
+pub fn run(resolved: &Resolved, args: &StatusArgs, zone: format::Zone) -> u8 {
+    let now = now_ms();
     let read = |r: agentvisor_shared::Reader| {
         let mut s = r.snapshot()?;
         r.fill_runs(&mut s.agents)?;
-        Ok(s)
+        let spend = r.spend(zone.day_start_ms(now), now)?;
+        Ok((s, spend))
     };
-    let snapshot = match open(resolved).and_then(|r| read(r).map_err(|e| read_failed(&e))) {
+    let (snapshot, spend) = match open(resolved).and_then(|r| read(r).map_err(|e| read_failed(&e))) {
         Ok(s) => s,
         Err(code) => {
             if args.json {
@@ -27,10 +31,12 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> u8 {
             return code;
         }
     };
-    let now = now_ms();
     let verdict = Verdict::of(&snapshot, now);
-    let out =
-        if args.json { vec![to_json(&snapshot, resolved, now).to_string()] } else { table(&snapshot, now) };
+    let out = if args.json {
+        vec![to_json(&snapshot, resolved, now, Some(&spend)).to_string()]
+    } else {
+        table(&snapshot, now)
+    };
     print_lines(out);
     verdict.code()
 }
@@ -47,8 +53,8 @@ pub fn unreadable_json(resolved: &Resolved, code: u8) -> Value {
 }
 
 /// The `--json` object. Times are RFC 3339 UTC; ages and durations are seconds as floats;
-/// absent facts are `null`, never missing keys.
-pub fn to_json(s: &Snapshot, resolved: &Resolved, now: i64) -> Value {
+/// absent facts are `null`, never missing keys. `spend` is `null` where it was not read.
+pub fn to_json(s: &Snapshot, resolved: &Resolved, now: i64, spend: Option<&SpendWindows>) -> Value {
     let liveness = Liveness::of(s.launcher.as_ref(), now);
     // Every key is present even when no launcher has ever run, so `jq` paths never vanish.
     let l = liveness.session();
@@ -98,6 +104,7 @@ pub fn to_json(s: &Snapshot, resolved: &Resolved, now: i64) -> Value {
         },
         "agents": s.agents.iter().map(|a| agent_json(a, &s.alerts, now)).collect::<Vec<_>>(),
         "alerts": s.alerts.iter().map(|a| super::alerts::alert_json(a, now)).collect::<Vec<_>>(),
+        "spend": spend,
     })
 }
 

@@ -9,8 +9,10 @@ use super::status::{to_json, unreadable_json};
 use crate::assess::{Liveness, Summary, Verdict};
 use crate::cli::StreamArgs;
 use crate::data::watch::DbWatch;
+use crate::format::Zone;
 use agentvisor_shared::model::{AgentState, Snapshot};
 use agentvisor_shared::paths::Resolved;
+use agentvisor_shared::runs::SpendWindows;
 use agentvisor_shared::time::{now_ms, rfc3339};
 use agentvisor_shared::{EventFilter, Reader};
 use crossbeam_channel::{Receiver, RecvTimeoutError, select};
@@ -97,9 +99,12 @@ impl Stream<'_> {
         let read = reader.data_version().and_then(|v| {
             let snapshot = reader.snapshot()?;
             let newest = reader.events(&EventFilter { limit: 1, ..EventFilter::default() })?;
-            Ok((v, snapshot, newest))
+            // Today is the host's local day: each host's own midnight.
+            let now = now_ms();
+            let spend = reader.spend(Zone::Local.day_start_ms(now), now)?;
+            Ok((v, snapshot, newest, spend))
         });
-        let (version, snapshot, newest) = match read {
+        let (version, snapshot, newest, spend) = match read {
             Ok(r) => r,
             Err(e) => {
                 // Reopened on the next wake-up: the file may have been replaced.
@@ -114,8 +119,8 @@ impl Stream<'_> {
         }
         self.version = Some(version);
         let now = now_ms();
-        let status = to_json(&snapshot, self.resolved, now);
-        let fleet = fleet_json(&snapshot, newest.last(), now);
+        let status = to_json(&snapshot, self.resolved, now, Some(&spend));
+        let fleet = fleet_json(&snapshot, newest.last(), &spend, now);
         let key = format!("{}|{}", status["verdict"], fleet["launcher"]);
         let changed = data_changed || self.last_key.as_deref() != Some(key.as_str());
         self.last_key = Some(key);
@@ -154,7 +159,12 @@ impl Stream<'_> {
 }
 
 /// What a fleet row shows about one host, computed where the database is.
-fn fleet_json(s: &Snapshot, newest: Option<&agentvisor_shared::model::Event>, now: i64) -> Value {
+fn fleet_json(
+    s: &Snapshot,
+    newest: Option<&agentvisor_shared::model::Event>,
+    spend: &SpendWindows,
+    now: i64,
+) -> Value {
     let liveness = Liveness::of(s.launcher.as_ref(), now);
     let launcher = match liveness {
         Liveness::Never => "never",
@@ -163,7 +173,8 @@ fn fleet_json(s: &Snapshot, newest: Option<&agentvisor_shared::model::Event>, no
         Liveness::Stopped { .. } => "stopped",
     };
     let summary = Summary::of(&s.agents);
-    let costs: Vec<f64> = s.agents.iter().filter_map(|a| a.reported.cost).collect();
+    // Null, as before runs were counted, while no agent reports a cost and none did today.
+    let reports_cost = s.agents.iter().any(|a| a.reported.cost.is_some()) || spend.today.cost != 0.0;
     json!({
         "launcher": launcher,
         "agents": summary.agents,
@@ -172,7 +183,7 @@ fn fleet_json(s: &Snapshot, newest: Option<&agentvisor_shared::model::Event>, no
         "fatal": s.agents.iter().filter(|a| a.lifecycle.state == AgentState::Fatal).count(),
         "in_trouble": summary.in_trouble,
         "alerts_firing": s.alerts.len(),
-        "cost": (!costs.is_empty()).then(|| costs.iter().sum::<f64>()),
+        "cost": reports_cost.then_some(spend.today.cost),
         "last_change_at": newest.map(|e| rfc3339(e.ts_ms)),
         "last_change": newest.map(|e| match &e.agent {
             Some(agent) => format!("{agent}: {}", e.message),
@@ -207,6 +218,7 @@ mod tests {
     use super::*;
     use crate::assess::tests::{agent, session, snapshot};
     use agentvisor_shared::model::{Event, Health, Severity};
+    use agentvisor_shared::runs::Spend;
 
     #[test]
     fn the_fleet_part_counts_what_a_row_shows() {
@@ -223,14 +235,17 @@ mod tests {
             severity: Severity::Error,
             message: "gave up".into(),
         };
-        let v = fleet_json(&s, Some(&e), 1_500);
+        // The cost today, from the runs: not the agents' running totals (1.75).
+        let today = Spend { cost: 4.5, ..Spend::default() };
+        let spend = SpendWindows { today, last_hour: Spend::default() };
+        let v = fleet_json(&s, Some(&e), &spend, 1_500);
         assert_eq!(v["launcher"], "running");
         assert_eq!((v["healthy"].as_u64(), v["enabled"].as_u64()), (Some(1), Some(2)));
         assert_eq!(v["fatal"], 1);
-        assert_eq!(v["cost"], 1.75);
+        assert_eq!(v["cost"], 4.5);
         assert_eq!(v["last_change"], "b: gave up");
         assert_eq!(v["alerts_firing"], 0);
-        let none = fleet_json(&snapshot(None, vec![]), None, 1_500);
+        let none = fleet_json(&snapshot(None, vec![]), None, &SpendWindows::default(), 1_500);
         assert_eq!(none["launcher"], "never");
         assert!(none["cost"].is_null() && none["last_change_at"].is_null());
     }

@@ -11,8 +11,10 @@
 use super::watch::{DbWatch, THROTTLE};
 use super::window::{CHART_POINTS, Window};
 use super::{Chart, DataMsg, Detail, Focus, Loaded};
+use crate::format::Zone;
 use agentvisor_shared::model::{BUILTIN_AGENT_METRICS, metric};
 use agentvisor_shared::paths::Resolved;
+use agentvisor_shared::runs::SpendWindows;
 use agentvisor_shared::{EventFilter, Reader, StoreError};
 use crossbeam_channel::{Receiver, Sender, select};
 use std::thread::JoinHandle;
@@ -27,15 +29,21 @@ const DETAIL_LOG_LINES: i64 = 1_000;
 /// Runs and tasks the detail screen lists.
 const DETAIL_RUNS: i64 = 10;
 const DETAIL_TASKS: i64 = 10;
+/// How often the spend today and in the last hour is re-read: it sums a day of runs, and a
+/// figure a few seconds old is current enough for a total.
+pub const SPEND_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Starts the data thread. It sends into the UI loop's one channel, whatever that channel's
 /// event type, so this module does not depend on the UI's.
 pub fn spawn<E: From<DataMsg> + Send + 'static>(
     resolved: Resolved,
+    zone: Zone,
     out: Sender<E>,
     focus: Receiver<Focus>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("data".into()).spawn(move || Loader::new(resolved).run(&out, &focus))
+    std::thread::Builder::new()
+        .name("data".into())
+        .spawn(move || Loader::new(resolved, zone).run(&out, &focus))
 }
 
 /// Charts of one agent and window, re-read only every [`Window::chart_refresh`]: a week of
@@ -60,10 +68,14 @@ struct Loader {
     charts: Option<ChartCache>,
     /// The last waiting/failed message sent, so an unchanged one is not sent every second.
     last_status: Option<DataMsg>,
+    /// Where "today" begins.
+    zone: Zone,
+    /// The spend last read, and when.
+    spend: Option<(Instant, SpendWindows)>,
 }
 
 impl Loader {
-    fn new(resolved: Resolved) -> Loader {
+    fn new(resolved: Resolved, zone: Zone) -> Loader {
         let watch = DbWatch::new(&resolved.path);
         tracing::info!(file_events = watch.active(), "data thread started");
         Loader {
@@ -75,6 +87,8 @@ impl Loader {
             focus: Focus::default(),
             charts: None,
             last_status: None,
+            zone,
+            spend: None,
         }
     }
 
@@ -206,7 +220,16 @@ impl Loader {
             Some(filter) => Some(reader.events(filter)?),
             None => None,
         };
-        Ok(Loaded { snapshot, sparklines, detail, events, read_time: started.elapsed() })
+        let spend = match self.spend {
+            Some((at, spend)) if at.elapsed() < SPEND_REFRESH => spend,
+            _ => {
+                let now = agentvisor_shared::time::now_ms();
+                let spend = reader.spend(self.zone.day_start_ms(now), now)?;
+                self.spend = Some((Instant::now(), spend));
+                spend
+            }
+        };
+        Ok(Loaded { snapshot, sparklines, detail, events, spend: Some(spend), read_time: started.elapsed() })
     }
 
     fn detail(
@@ -336,7 +359,7 @@ mod tests {
         let db = dir.path().join("s.db");
         let (tx, rx) = crossbeam_channel::unbounded();
         let (_focus_tx, focus_rx) = crossbeam_channel::unbounded();
-        spawn(Resolved { path: db.clone(), source: PathSource::Flag }, tx, focus_rx).unwrap();
+        spawn(Resolved { path: db.clone(), source: PathSource::Flag }, Zone::Utc, tx, focus_rx).unwrap();
         expect(
             &rx,
             "waiting screen",

@@ -38,6 +38,9 @@ pub struct Loaded {
     pub sparklines: HashMap<String, Vec<f64>>,
     pub detail: Option<Detail>,
     pub events: Option<Vec<Event>>,
+    /// Tokens and cost today and in the last hour, re-read every [`loader::SPEND_REFRESH`];
+    /// `None` until first read.
+    pub spend: Option<agentvisor_shared::runs::SpendWindows>,
     /// How long reading all of this took.
     pub read_time: Duration,
 }

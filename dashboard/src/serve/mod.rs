@@ -172,7 +172,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 async fn status_json(State(app): State<Arc<App>>) -> Response {
     let doc = with_read(&app, |app, read, now_ms| match read {
-        Ok(read) => (StatusCode::OK, to_json(&read.snapshot, &app.resolved, now_ms)),
+        Ok(read) => (StatusCode::OK, to_json(&read.snapshot, &app.resolved, now_ms, None)),
         Err(_) => {
             (StatusCode::SERVICE_UNAVAILABLE, unreadable_json(&app.resolved, Verdict::NoDatabase.code()))
         }

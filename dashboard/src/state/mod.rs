@@ -506,6 +506,7 @@ mod tests {
             sparklines: Default::default(),
             detail: None,
             events,
+            spend: None,
             read_time: Duration::ZERO,
         }))
     }

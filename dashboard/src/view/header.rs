@@ -143,27 +143,30 @@ fn fleet_line(data: &Loaded, theme: Theme) -> Line<'static> {
         spans.push(Span::styled(" │ ", theme.dim()));
         spans.push(Span::styled(format!("{} alerts firing (a)", alerts.len()), theme.severity(worst)));
     }
-    if let Some(totals) = llm_totals(&data.snapshot.agents) {
+    if let Some(totals) = llm_totals(data) {
         spans.push(Span::styled(" │ ", theme.dim()));
         spans.push(Span::styled(totals, theme.title()));
     }
     Line::from(spans)
 }
 
-/// Tokens and cost summed over the agents that report them (each agent's running totals
-/// since its process started): what operators of LLM agents watch first.
-fn llm_totals(agents: &[agentvisor_shared::model::AgentRow]) -> Option<String> {
-    let reporting: Vec<_> = agents
-        .iter()
-        .filter(|a| {
-            a.reported.tokens_in.is_some() || a.reported.tokens_out.is_some() || a.reported.cost.is_some()
-        })
-        .collect();
-    if reporting.is_empty() {
+/// Cost (what operators of LLM agents watch first) and tokens today and in the last hour,
+/// from the runs (see `runs::spend_since`). Absent while nothing was reported today and no
+/// agent reports totals.
+fn llm_totals(data: &Loaded) -> Option<String> {
+    let spend = data.spend?;
+    let reporting = data.snapshot.agents.iter().any(|a| {
+        a.reported.tokens_in.is_some() || a.reported.tokens_out.is_some() || a.reported.cost.is_some()
+    });
+    if !reporting && spend.today == Default::default() {
         return None;
     }
-    let tokens_in: i64 = reporting.iter().filter_map(|a| a.reported.tokens_in).sum();
-    let tokens_out: i64 = reporting.iter().filter_map(|a| a.reported.tokens_out).sum();
-    let cost: f64 = reporting.iter().filter_map(|a| a.reported.cost).sum();
-    Some(format!("tokens {} in/{} out · cost {cost:.2}", format::count(tokens_in), format::count(tokens_out)))
+    let (today, hour) = (spend.today, spend.last_hour);
+    Some(format!(
+        "cost today {:.2} · last hour {:.2} · tokens today {} in/{} out",
+        today.cost,
+        hour.cost,
+        format::count(today.tokens_in),
+        format::count(today.tokens_out)
+    ))
 }

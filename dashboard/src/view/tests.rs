@@ -11,6 +11,7 @@ use agentvisor_shared::model::{
     AgentRow, AgentState, DesiredState, Event, Health, HostStats, LauncherSession, LogLine, Point, Severity,
     Snapshot, Stream, metric,
 };
+use agentvisor_shared::runs::{Spend, SpendWindows};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
@@ -188,6 +189,10 @@ fn loaded(snapshot: Snapshot) -> Loaded {
         sparklines,
         detail: None,
         events: Some(newest_events()),
+        spend: Some(SpendWindows {
+            today: Spend { tokens_in: 1_234_567, tokens_out: 89_012, cost: 12.3456 },
+            last_hour: Spend { tokens_in: 45_000, tokens_out: 6_000, cost: 0.75 },
+        }),
         read_time: Duration::from_micros(2_100),
     }
 }
