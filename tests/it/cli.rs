@@ -79,8 +79,12 @@ fn ctl_needs_names_or_all_and_lists_the_agents() {
     let out = ctl(&sb, &["stop", "all"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "stopped alpha, beta-long-name");
+    // The answer comes when the processes are gone; the database has it at the writer's next
+    // commit.
     for a in ["alpha", "beta-long-name"] {
-        assert_eq!(agent_field::<String>(&sb.db(), a, "state").as_deref(), Some("stopped"));
+        wait_until(LIMIT, &format!("{a} stopped in the database"), || {
+            agent_field::<String>(&sb.db(), a, "state").filter(|s| s == "stopped")
+        });
     }
     let out = ctl(&sb, &["start", "all"]);
     assert!(out.status.success(), "{}", text(&out));
