@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -52,31 +52,9 @@ pub fn spawn(agent: &AgentConfig, working_dir: &Path, socket: &str) -> io::Resul
     let (stderr_read, stderr_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let stdin = std::fs::File::open("/dev/null")?;
     let cgroup = crate::process::contain::cgroup_procs(&agent.name);
-    let plan = vfork::Plan {
-        program: c_string(executable.as_os_str())?,
-        argv: std::iter::once(argv0.as_os_str())
-            .chain(agent.args.iter().map(OsStr::new))
-            .map(c_string)
-            .collect::<io::Result<_>>()?,
-        shell_argv: [OsStr::new("/bin/sh"), executable.as_os_str()]
-            .into_iter()
-            .chain(agent.args.iter().map(OsStr::new))
-            .map(c_string)
-            .collect::<io::Result<_>>()?,
-        envp: env
-            .iter()
-            .map(|(k, v)| {
-                let mut kv = k.clone();
-                kv.push("=");
-                kv.push(v);
-                c_string(&kv)
-            })
-            .collect::<io::Result<_>>()?,
-        cwd: c_string(working_dir.as_os_str())?,
-        fds: [stdin.as_fd(), stdout_write.as_fd(), stderr_write.as_fd(), notify_write.as_fd()],
-        fd_limit: FD_LIMIT.get().copied(),
-        cgroup: cgroup.as_ref().map(|f| f.as_fd()),
-    };
+    let fds = [stdin.as_fd(), stdout_write.as_fd(), stderr_write.as_fd(), notify_write.as_fd()];
+    let plan =
+        plan(&executable, &argv0, &agent.args, &env, working_dir, fds, cgroup.as_ref().map(|f| f.as_fd()))?;
     let child = child::spawn_main(|| vfork::spawn(&plan))?;
     let pid = child.pid();
     Ok(Spawned {
@@ -115,6 +93,45 @@ fn environment(agent: &AgentConfig, socket: &str) -> BTreeMap<OsString, OsString
         env.insert("WATCHDOG_USEC".into(), t.get().as_micros().to_string().into());
     }
     env
+}
+
+/// What the forked child executes: the program, its arguments (and the `/bin/sh` fallback's),
+/// the environment and the working directory as C strings, with the descriptors it gets as
+/// 0 to 3. One for agents and for programs the launcher starts for itself (hooks).
+fn plan<'a>(
+    executable: &Path,
+    argv0: &Path,
+    args: &[String],
+    env: &BTreeMap<OsString, OsString>,
+    working_dir: &Path,
+    fds: [BorrowedFd<'a>; 4],
+    cgroup: Option<BorrowedFd<'a>>,
+) -> io::Result<vfork::Plan<'a>> {
+    Ok(vfork::Plan {
+        program: c_string(executable.as_os_str())?,
+        argv: std::iter::once(argv0.as_os_str())
+            .chain(args.iter().map(OsStr::new))
+            .map(c_string)
+            .collect::<io::Result<_>>()?,
+        shell_argv: [OsStr::new("/bin/sh"), executable.as_os_str()]
+            .into_iter()
+            .chain(args.iter().map(OsStr::new))
+            .map(c_string)
+            .collect::<io::Result<_>>()?,
+        envp: env
+            .iter()
+            .map(|(k, v)| {
+                let mut kv = k.clone();
+                kv.push("=");
+                kv.push(v);
+                c_string(&kv)
+            })
+            .collect::<io::Result<_>>()?,
+        cwd: c_string(working_dir.as_os_str())?,
+        fds,
+        fd_limit: FD_LIMIT.get().copied(),
+        cgroup,
+    })
 }
 
 fn c_string(s: &OsStr) -> io::Result<CString> {

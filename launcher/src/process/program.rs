@@ -5,7 +5,7 @@
 //! `/dev/null` (it has no notify pipe).
 
 use super::child::{self, AgentChild};
-use super::{FD_LIMIT, c_string, vfork};
+use super::vfork;
 use crate::config::runnable::{find_in_path, program};
 use nix::fcntl::OFlag;
 use std::collections::BTreeMap;
@@ -42,31 +42,8 @@ pub fn start(
     let (stdout_read, stdout_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let (stderr_read, stderr_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let null = std::fs::File::open("/dev/null")?;
-    let plan = vfork::Plan {
-        program: c_string(executable.as_os_str())?,
-        argv: std::iter::once(argv0.as_os_str())
-            .chain(args.iter().map(OsStr::new))
-            .map(c_string)
-            .collect::<io::Result<_>>()?,
-        shell_argv: [OsStr::new("/bin/sh"), executable.as_os_str()]
-            .into_iter()
-            .chain(args.iter().map(OsStr::new))
-            .map(c_string)
-            .collect::<io::Result<_>>()?,
-        envp: env
-            .iter()
-            .map(|(k, v)| {
-                let mut kv = k.clone();
-                kv.push("=");
-                kv.push(v);
-                c_string(&kv)
-            })
-            .collect::<io::Result<_>>()?,
-        cwd: c_string(working_dir.as_os_str())?,
-        fds: [stdin_read.as_fd(), stdout_write.as_fd(), stderr_write.as_fd(), null.as_fd()],
-        fd_limit: FD_LIMIT.get().copied(),
-        cgroup: None,
-    };
+    let fds = [stdin_read.as_fd(), stdout_write.as_fd(), stderr_write.as_fd(), null.as_fd()];
+    let plan = super::plan(&executable, &argv0, args, env, working_dir, fds, None)?;
     let child = child::spawn_main(|| vfork::spawn(&plan))?;
     drop(plan);
     drop((stdin_read, stdout_write, stderr_write));
