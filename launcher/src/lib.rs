@@ -65,13 +65,8 @@ pub fn main() -> ExitCode {
     };
     match &cli.command {
         Some(cli::Command::Completions { shell }) => {
-            let mut cmd = <cli::Cli as clap::CommandFactory>::command();
-            let mut script = Vec::new();
-            clap_complete::generate(*shell, &mut cmd, "agentvisor-launcher", &mut script);
-            let mut script = String::from_utf8_lossy(&script).into_owned();
-            if *shell == clap_complete::Shell::Bash {
-                script = agentvisor_shared::completion::fix_bash(&script, "agentvisor-launcher");
-            }
+            let cmd = <cli::Cli as clap::CommandFactory>::command();
+            let script = agentvisor_shared::completion::script(cmd, *shell, "agentvisor-launcher");
             let _ = std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes());
             return ExitCode::SUCCESS;
         }
@@ -110,11 +105,7 @@ pub fn main() -> ExitCode {
 /// `man`: the page on stdout, or every command's page into `dir`.
 fn man(dir: Option<&std::path::Path>) -> ExitCode {
     let cmd = <cli::Cli as clap::CommandFactory>::command();
-    let done = match dir {
-        Some(d) => clap_mangen::generate_to(cmd, d).map_err(|e| format!("{}: {e}", d.display())),
-        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(|e| e.to_string()),
-    };
-    match done {
+    match agentvisor_shared::completion::man(cmd, dir) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             complain!("error: cannot write the man pages: {e}");
