@@ -142,6 +142,9 @@ pub struct Setup {
     pub published: watch::Sender<AgentStatus>,
     /// A copy of each batch of custom metrics, for the alert rules (dropped when full).
     pub metrics_tap: mpsc::Sender<Vec<Sample>>,
+    /// The agent's latest due time on record when the launcher started, given to its first
+    /// supervisor only: what a schedule with `catch_up` missed while no launcher ran.
+    pub last_due_ms: Option<i64>,
 }
 
 pub struct Supervisor {
