@@ -9,6 +9,8 @@ pub mod fleet;
 mod input;
 mod operator;
 mod reload;
+#[cfg(test)]
+mod tests;
 pub mod watch;
 
 pub use input::{Action, Cause, Input, Job, Origin, Peer, Reply};
