@@ -7,7 +7,7 @@ use crate::capture::output::Limits;
 use crate::config::Config;
 use crate::config::alert::AlertRule;
 use crate::notify;
-use crate::supervisor::{Command, ProcessState, Setup, Supervisor};
+use crate::supervisor::{Command, Setup, Supervisor};
 use agentvisor_shared::model::{
     AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Severity, status_line,
 };
@@ -67,11 +67,12 @@ impl Roster {
         f(&self.0.borrow().members)
     }
 
-    /// Tells an agent's supervisor what the sampler saw of its main process, without waiting:
-    /// `false` if it cannot be told now (its command queue is full, or it is no member).
-    pub fn tell(&self, name: &str, process: ProcessState) -> bool {
+    /// Tells an agent's supervisor what the sampler saw (`Command::Process`,
+    /// `Command::Escapees`), without waiting: `false` if it cannot be told now (its command
+    /// queue is full, or it is no member).
+    pub fn tell(&self, name: &str, command: Command) -> bool {
         let view = self.0.borrow();
-        view.commands.get(name).is_some_and(|c| c.try_send(Command::Process(process)).is_ok())
+        view.commands.get(name).is_some_and(|c| c.try_send(command).is_ok())
     }
 
     /// Hands each agent with resource limits its reading (`reading` gives it by name), without
