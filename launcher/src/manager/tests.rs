@@ -86,7 +86,8 @@ async fn only_the_first_supervisor_catches_up() {
 
     // `ctl start`: a new supervisor of the same agent.
     scheduled(&manager).await;
-    let reply = manager.control(Action::Start, &["nightly".to_owned()], &Origin::Sighup).await;
+    let operator = Origin::Ctl(Peer::new(nix::unistd::getuid().as_raw(), None));
+    let reply = manager.control(Action::Start, &["nightly".to_owned()], &operator).await;
     assert!(reply.ok && reply.message.starts_with("started"), "{reply:?}");
     manual_run(&mut manager, &reader).await;
     assert_eq!(catch_ups(&reader), 1, "ctl start caught up again: {:?}", runs(&reader));
