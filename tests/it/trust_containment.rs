@@ -106,6 +106,39 @@ fn counted_and_stopped_with_its_agent(cgroups: bool) {
 }
 
 #[test]
+fn an_escaped_process_gets_the_stop_signal() {
+    gets_the_stop_signal(true);
+}
+
+#[test]
+fn without_cgroups_an_escaped_process_gets_the_stop_signal() {
+    gets_the_stop_signal(false);
+}
+
+/// The supervisor stopping the run signals the escaped process itself (through the cgroup,
+/// or else as an escapee the sampler told it of), not only the SIGKILL that reaches what a
+/// run leaves behind once it has ended.
+fn gets_the_stop_signal(cgroups: bool) {
+    let sb = Sandbox::new();
+    sb.script(
+        "agent.sh",
+        "( setsid sh -c 'trap \"kill \\$!; echo term > got_term; exit 0\" TERM; sleep 1000 & \
+         echo $$ >> escaped.pids; echo $! >> escaped.pids; wait' & )\nexec sleep 1000",
+    );
+    config(&sb, cgroups, "");
+    let escaped = Escaped(&sb);
+    let _l = sb.launcher();
+    let pid = escaped.first();
+    wait_counted(&sb.db());
+    let out = ctl(&sb, &["stop", "a"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_until(LIMIT, "the escaped process to trap the stop signal", || {
+        (sb.read("got_term").trim() == "term").then_some(())
+    });
+    wait_gone(pid, "the escaped process to exit");
+}
+
+#[test]
 fn an_escaped_process_is_stopped_with_the_launcher() {
     stopped_with_the_launcher(true);
 }

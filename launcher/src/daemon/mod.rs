@@ -16,6 +16,7 @@ mod systemd;
 use agentvisor_shared::model::{EventKind, Severity};
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{NewSession, Store, WriteOp, WriterConfig, WriterHandle};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -66,7 +67,7 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     crate::process::contain::start(db, config.launcher.cgroups);
     recover::recover(&mut store)?;
     // Before the writer starts and any run is recorded: what each schedule last ran for.
-    crate::schedule::set_last_due(store.last_due_times()?);
+    let last_due = store.last_due_times()?;
     store.begin_session(&NewSession {
         pid: i64::from(std::process::id()),
         host: hostname(),
@@ -84,7 +85,7 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
         .on_thread_park(move || park.before_wait())
         .on_thread_unpark(move || unpark.after_wait())
         .build()?;
-    let result = runtime.block_on(serve(&config, db, writer.clone()));
+    let result = runtime.block_on(serve(&config, db, writer.clone(), last_due));
     // Ending the runtime drops every task and with them their writer handles, so the writer
     // thread can commit what is queued and stop.
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -96,7 +97,12 @@ fn start(config: Config, db: &Path) -> anyhow::Result<ExitCode> {
     result
 }
 
-async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Result<ExitCode> {
+async fn serve(
+    config: &Config,
+    db: &Path,
+    writer: WriterHandle,
+    last_due: HashMap<String, i64>,
+) -> anyhow::Result<ExitCode> {
     let signals = feed::Signals::take()?;
     // Before the first event, so that hooks see the launcher start.
     let hooks = crate::hooks::start(config, &std::path::absolute(db)?, writer.clone());
@@ -107,7 +113,7 @@ async fn serve(config: &Config, db: &Path, writer: WriterHandle) -> anyhow::Resu
         format!("launcher started with {n} agents from {}", config.path.display()),
     );
     let socket = Control::bind(db, config.launcher.group)?;
-    let mut manager = Manager::start(config.clone(), &writer)?;
+    let mut manager = Manager::start(config.clone(), &writer, last_due)?;
     manager.set_hooks(hooks);
     let roster = manager.roster();
     let (inbox, mut input) = tokio::sync::mpsc::channel(INBOX);

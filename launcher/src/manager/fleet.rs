@@ -7,7 +7,7 @@ use crate::capture::output::Limits;
 use crate::config::Config;
 use crate::config::alert::AlertRule;
 use crate::notify;
-use crate::supervisor::{Command, ProcessState, Setup, Supervisor};
+use crate::supervisor::{Command, Setup, Supervisor};
 use agentvisor_shared::model::{
     AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Severity, status_line,
 };
@@ -67,11 +67,12 @@ impl Roster {
         f(&self.0.borrow().members)
     }
 
-    /// Tells an agent's supervisor what the sampler saw of its main process, without waiting:
-    /// `false` if it cannot be told now (its command queue is full, or it is no member).
-    pub fn tell(&self, name: &str, process: ProcessState) -> bool {
+    /// Tells an agent's supervisor what the sampler saw (`Command::Process`,
+    /// `Command::Escapees`), without waiting: `false` if it cannot be told now (its command
+    /// queue is full, or it is no member).
+    pub fn tell(&self, name: &str, command: Command) -> bool {
         let view = self.0.borrow();
-        view.commands.get(name).is_some_and(|c| c.try_send(Command::Process(process)).is_ok())
+        view.commands.get(name).is_some_and(|c| c.try_send(command).is_ok())
     }
 
     /// Hands each agent with resource limits its reading (`reading` gives it by name), without
@@ -148,6 +149,11 @@ pub struct Fleet {
     /// Restart counts of agents no longer members (removed or disabled by a reload), for when
     /// they come back: the count is the agent's since the launcher started.
     restarts: HashMap<String, i64>,
+    /// Each agent's latest due time on record when the launcher started, until its first
+    /// supervisor takes it: a schedule with `catch_up` makes up a due time missed while no
+    /// launcher ran, never one that passed while this launcher ran (a later `ctl start`,
+    /// restart or reload starts it afresh).
+    last_due: HashMap<String, i64>,
 }
 
 /// Notify messages waiting for a supervisor, per agent; a sender blocks beyond this.
@@ -159,7 +165,12 @@ const METRICS_QUEUE: usize = 8_192;
 
 impl Fleet {
     /// Registers every configured agent and starts a supervisor for each enabled one.
-    pub fn start(config: &Config, writer: &WriterHandle) -> std::io::Result<Fleet> {
+    /// `last_due`: each agent's latest due time on record, for its first supervisor.
+    pub fn start(
+        config: &Config,
+        writer: &WriterHandle,
+        last_due: HashMap<String, i64>,
+    ) -> std::io::Result<Fleet> {
         register(config, writer);
         // Agents taken out of the file while no launcher ran are removed as a reload removes
         // them, or they would be shown and counted as stopped agents forever.
@@ -180,6 +191,7 @@ impl Fleet {
             metrics_tap,
             metrics: Some(metrics),
             restarts: HashMap::new(),
+            last_due,
         };
         for &i in &config.plan {
             fleet.spawn(config, i)?;
@@ -226,6 +238,7 @@ impl Fleet {
             Some(at) => self.members[at] = member,
             None => self.members.push(member),
         }
+        let last_due_ms = self.last_due.remove(&cfg.name);
         let setup = Setup {
             working_dir: config.working_dir(&cfg),
             cfg,
@@ -238,6 +251,7 @@ impl Fleet {
             dependencies,
             published: published.clone(),
             metrics_tap: self.metrics_tap.clone(),
+            last_due_ms,
         };
         let task = tokio::spawn(Supervisor::new(setup).run());
         tokio::spawn(watch_supervisor(task, leased, published, self.writer.clone()));

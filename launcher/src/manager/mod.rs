@@ -9,6 +9,8 @@ pub mod fleet;
 mod input;
 mod operator;
 mod reload;
+#[cfg(test)]
+mod tests;
 pub mod watch;
 
 pub use input::{Action, Cause, Input, Job, Origin, Peer, Reply};
@@ -16,7 +18,7 @@ pub use input::{Action, Cause, Input, Job, Origin, Peer, Reply};
 use crate::config::Config;
 use agentvisor_shared::WriterHandle;
 use fleet::{Fleet, Roster};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -41,8 +43,14 @@ pub struct Manager {
 
 impl Manager {
     /// Registers the configured agents and starts a supervisor for each enabled one.
-    pub fn start(config: Config, writer: &WriterHandle) -> std::io::Result<Manager> {
-        let fleet = Fleet::start(&config, writer)?;
+    /// `last_due` holds each agent's latest due time on record (`Store::last_due_times`), read
+    /// before this launcher recorded any run: each agent's first supervisor is given its own.
+    pub fn start(
+        config: Config,
+        writer: &WriterHandle,
+        last_due: HashMap<String, i64>,
+    ) -> std::io::Result<Manager> {
+        let fleet = Fleet::start(&config, writer, last_due)?;
         let last_text = Some(config.text.clone());
         Ok(Manager { config, fleet, writer: writer.clone(), held: HashSet::new(), last_text, hooks: None })
     }

@@ -12,9 +12,9 @@
 //! The launcher makes itself a child subreaper (`PR_SET_CHILD_SUBREAPER`): a process whose
 //! parent exits is reparented to the launcher instead of init, so an agent's descendants stay
 //! in the launcher's process tree. The sampler's [`crate::sampling::table::ProcTable`] follows that tree
-//! and attributes each process to the agent run it came from; it publishes here, per run, the
-//! processes outside the run's process group ("escapees"), which stopping the agent signals
-//! with its group. It also kills what is left of runs that have ended, and reaps the orphans
+//! and attributes each process to the agent run it came from; it tells each run's supervisor
+//! the run's processes outside its process group ("escapees"), which stopping the agent
+//! signals with its group ([`signal_run`]). It also kills what is left of runs that have ended, and reaps the orphans
 //! the launcher inherits. When the launcher stops, every descendant it still has is killed.
 //! The escapees are recorded in the database too, so that the launcher started after a crash
 //! can stop them ([`crate::daemon::recover`]).
@@ -25,18 +25,11 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 static SUBREAPER: AtomicBool = AtomicBool::new(false);
-
-/// Per run (its process group): its processes outside that group, `(pid, start ticks)`.
-static ESCAPEES: Mutex<BTreeMap<i32, Vec<(i32, u64)>>> = Mutex::new(BTreeMap::new());
-
-fn escapees() -> MutexGuard<'static, BTreeMap<i32, Vec<(i32, u64)>>> {
-    ESCAPEES.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Makes the launcher a child subreaper; `false` (and a warning) if the kernel refuses.
 #[allow(unsafe_code)]
@@ -57,16 +50,14 @@ pub fn subreaper() -> bool {
     SUBREAPER.load(Ordering::Relaxed)
 }
 
-/// Replaces the escapees known for the runs `runs` holds, and forgets runs not in it.
-pub fn set_escapees(runs: BTreeMap<i32, Vec<(i32, u64)>>) {
-    *escapees() = runs;
-}
+/// A run's processes outside its process group, `(pid, start ticks)`, as the sampler last
+/// found them: the supervisor of the run holds them, told by the sampler.
+pub type Escapees = [(i32, u64)];
 
 /// Sends `sig` to a run's known escapees. Each is checked by start time first, so a reused PID
 /// is left alone.
-fn signal_escapees(pgid: i32, sig: Signal) {
-    let known = escapees().get(&pgid).cloned().unwrap_or_default();
-    for (pid, started) in known {
+fn signal_escapees(escapees: &Escapees, sig: Signal) {
+    for &(pid, started) in escapees {
         if inspect::start_ticks(pid) == Some(started) {
             let _ = kill(Pid::from_raw(pid), sig);
         }
@@ -75,14 +66,13 @@ fn signal_escapees(pgid: i32, sig: Signal) {
 
 /// Whether any process of the run is left: in its group, or a known escapee (zombies do not
 /// count).
-pub fn run_alive(pgid: i32) -> bool {
+pub fn run_alive(pgid: i32, escapees: &Escapees) -> bool {
     if inspect::group_alive(pgid) {
         return true;
     }
-    let known = escapees().get(&pgid).cloned().unwrap_or_default();
-    known
-        .into_iter()
-        .any(|(pid, started)| inspect::stat_of(pid).is_some_and(|s| s.starttime == started && s.state != 'Z'))
+    escapees.iter().any(|&(pid, started)| {
+        inspect::stat_of(pid).is_some_and(|s| s.starttime == started && s.state != 'Z')
+    })
 }
 
 /// Kills every descendant the launcher still has and reaps those that become its children,
@@ -262,19 +252,19 @@ fn signal_cgroup(dir: &Path, sig: Signal, skip: Option<i32>) -> usize {
 
 /// Sends `sig` to every process of the agent's run that is outside its process group (the
 /// group itself is signalled by [`crate::process::signal_group`]): the processes in the
-/// agent's cgroup, and the escapees the sampler found.
-pub fn signal_run(agent: &str, pgid: i32, sig: Signal) {
+/// agent's cgroup, or else the run's escapees the sampler found.
+pub fn signal_run(agent: &str, pgid: i32, escapees: &Escapees, sig: Signal) {
     match cgroup_of(agent).filter(|dir| dir.exists()) {
         Some(dir) => {
             signal_cgroup(&dir, sig, Some(pgid));
         }
-        None => signal_escapees(pgid, sig),
+        None => signal_escapees(escapees, sig),
     }
 }
 
 /// Whether anything of the agent's run is left: see [`run_alive`], and its cgroup.
-pub fn agent_alive(agent: &str, pgid: i32) -> bool {
-    run_alive(pgid) || cgroup_of(agent).is_some_and(|dir| cgroup_populated(&dir))
+pub fn agent_alive(agent: &str, pgid: i32, escapees: &Escapees) -> bool {
+    run_alive(pgid, escapees) || cgroup_of(agent).is_some_and(|dir| cgroup_populated(&dir))
 }
 
 /// The agent whose cgroup holds `pid`, if agents get cgroups.

@@ -11,7 +11,7 @@ pub mod table;
 
 use crate::manager::fleet::Roster;
 use crate::process::inspect::ProcInfo;
-use crate::supervisor::{ProcessState, Stopped};
+use crate::supervisor::{Command, ProcessState, Stopped};
 use agentvisor_shared::model::metric;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::{Sample, WriteOp, WriterHandle};
@@ -34,8 +34,10 @@ pub struct Sampler {
     last_host_cpu: Option<(u64, u64)>,
     last_own_cpu: Option<u64>,
     last_at: Instant,
-    /// Per agent: the escapees last published (see [`crate::process::contain`]).
+    /// Per agent: the escapees last recorded in the database (see [`crate::process::contain`]).
     escapees: HashMap<String, Vec<(i64, i64)>>,
+    /// Per agent: the escapees its supervisor was last told of, and their run's process group.
+    told_escapees: HashMap<String, (i32, Vec<(i32, u64)>)>,
     /// Per agent with a process: the last sample's reading of its process tree.
     readings: HashMap<String, alerting::Reading>,
     alerting: alerting::Alerting,
@@ -92,6 +94,7 @@ impl Sampler {
             last_own_cpu: None,
             last_at: Instant::now(),
             escapees: HashMap::new(),
+            told_escapees: HashMap::new(),
             readings: HashMap::new(),
             alerting: alerting::Alerting::default(),
         }
@@ -152,7 +155,7 @@ impl Sampler {
             return;
         }
         for (name, state) in due {
-            if self.roster.tell(&name, state) {
+            if self.roster.tell(&name, Command::Process(state)) {
                 self.stops.told(&name, state.stopped.is_some());
             }
         }
@@ -179,10 +182,12 @@ impl Sampler {
         })
     }
 
-    /// Hands each run's processes outside its process group to [`crate::process::contain`], and writes
-    /// an agent's to the database when they change (for crash recovery).
+    /// Tells each run's supervisor its processes outside its process group when they change
+    /// (see [`crate::process::contain`]; what cannot be told now, a command queue being full,
+    /// is told at a later sample), and writes an agent's to the database when they change (for
+    /// crash recovery).
     fn publish_escapees(&mut self, members: &[Member], procs: &[ProcInfo]) {
-        let mut runs: std::collections::BTreeMap<i32, Vec<(i32, u64)>> = Default::default();
+        let mut runs: HashMap<i32, Vec<(i32, u64)>> = HashMap::new();
         for p in procs {
             if let Some(owner) = p.owner
                 && p.pgrp != owner
@@ -191,15 +196,27 @@ impl Sampler {
             }
         }
         for m in members {
-            let mut now: Vec<(i64, i64)> = m
-                .pgid
-                .and_then(|g| runs.get(&g))
-                .into_iter()
-                .flatten()
+            let mut found = m.pgid.and_then(|g| runs.remove(&g)).unwrap_or_default();
+            // The table's order changes from sample to sample; the set is what counts.
+            found.sort_unstable();
+            match m.pgid {
+                Some(pgid) => {
+                    // A supervisor knows of none in a run it was told nothing about.
+                    let told = self.told_escapees.get(&m.name).filter(|(g, _)| *g == pgid);
+                    if told.map_or(&[][..], |(_, known)| known.as_slice()) != found.as_slice()
+                        && self.roster.tell(&m.name, Command::Escapees { pgid, processes: found.clone() })
+                    {
+                        self.told_escapees.insert(m.name.clone(), (pgid, found.clone()));
+                    }
+                }
+                None => {
+                    self.told_escapees.remove(&m.name);
+                }
+            }
+            let now: Vec<(i64, i64)> = found
+                .iter()
                 .map(|&(pid, t)| (i64::from(pid), i64::try_from(t).unwrap_or(i64::MAX)))
                 .collect();
-            // The table's order changes from sample to sample; the set is what counts.
-            now.sort_unstable();
             let before = self.escapees.get(&m.name).map_or(&[][..], Vec::as_slice);
             if now != before {
                 let op = WriteOp::Escapees { agent: m.name.clone(), processes: now.clone() };
@@ -209,7 +226,6 @@ impl Sampler {
                 self.escapees.insert(m.name.clone(), now);
             }
         }
-        crate::process::contain::set_escapees(runs);
     }
 
     /// `procs`: the processes of the members' groups and the launcher's own process.

@@ -9,8 +9,6 @@
 
 use crate::config::Schedule;
 use chrono::{DateTime, Local, TimeZone, Utc};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// An agent's schedule, ready to answer "when next".
@@ -91,23 +89,6 @@ impl Plan {
     }
 }
 
-/// Each agent's latest due time on record when the launcher started (see
-/// `Store::last_due_times`), handed to that agent's first supervisor only: a later `ctl start`
-/// or reload in the same launcher run finds nothing missed.
-static LAST_DUE: Mutex<Option<HashMap<String, i64>>> = Mutex::new(None);
-
-/// Hands over the last due times read from the database, before any supervisor starts.
-pub fn set_last_due(times: HashMap<String, i64>) {
-    if let Ok(mut slot) = LAST_DUE.lock() {
-        *slot = Some(times);
-    }
-}
-
-/// The agent's last due time on record, once.
-pub fn take_last_due(agent: &str) -> Option<i64> {
-    LAST_DUE.lock().ok()?.as_mut()?.remove(agent)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,12 +138,5 @@ mod tests {
         assert!(draws.iter().all(|d| *d <= Duration::from_millis(50)));
         assert!(draws.iter().any(|d| *d > Duration::ZERO), "never jittered");
         assert_eq!(plan("every = \"1s\"").jitter(), Duration::ZERO);
-    }
-
-    #[test]
-    fn the_last_due_time_is_handed_over_once() {
-        set_last_due(HashMap::from([("sched-test-x".to_owned(), 7)]));
-        assert_eq!(take_last_due("sched-test-x"), Some(7));
-        assert_eq!(take_last_due("sched-test-x"), None);
     }
 }

@@ -106,6 +106,9 @@ pub enum Command {
     Usage { pid: i32, cpu_percent: Option<f64>, memory_bytes: u64 },
     /// A run of a scheduled agent now (`ctl run`), asked for by `user`.
     RunNow { user: String },
+    /// The sampler's latest finding of the run `pgid`'s processes outside its process group
+    /// (see [`crate::process::contain`]), when that changes: stopping the run signals them.
+    Escapees { pgid: i32, processes: Vec<(i32, u64)> },
 }
 
 /// Whether an agent's main process is stopped: it exists but runs no code until it gets
@@ -142,6 +145,9 @@ pub struct Setup {
     pub published: watch::Sender<AgentStatus>,
     /// A copy of each batch of custom metrics, for the alert rules (dropped when full).
     pub metrics_tap: mpsc::Sender<Vec<Sample>>,
+    /// The agent's latest due time on record when the launcher started, given to its first
+    /// supervisor only: what a schedule with `catch_up` missed while no launcher ran.
+    pub last_due_ms: Option<i64>,
 }
 
 pub struct Supervisor {
@@ -182,6 +188,9 @@ pub struct Supervisor {
     due_timer: timers::Slot,
     /// The task the agent reported last (`X_TASK`) while it is not over (`tasks.rs`).
     task: Option<OpenTask>,
+    /// The escapees the sampler last told of, and the process group of the run they belong
+    /// to (a later run starts with none).
+    escapees: (i32, Vec<(i32, u64)>),
 }
 
 /// A task in progress, with the run's running totals when it began.
@@ -228,6 +237,7 @@ impl Supervisor {
             scheduler: None,
             due_timer: timers::Slot::default(),
             task: None,
+            escapees: (0, Vec::new()),
         }
     }
 

@@ -88,6 +88,7 @@ impl Supervisor {
                             self.queue.push_back(Input::Stop { reason });
                         }
                         Some(Command::Kill) => self.queue.push_back(Input::Kill),
+                        Some(Command::Escapees { pgid, processes }) => self.escapees = (pgid, processes),
                         Some(Command::RunNow { user }) => {
                             let request = RunRequest { trigger: RunTrigger::Manual, due_ms: None, user: Some(user) };
                             self.queue.push_back(Input::RunDue(request));
@@ -165,7 +166,7 @@ impl Supervisor {
             }
             Effect::KillGroup => self.signal(Signal::SIGKILL),
             Effect::ProbeGroup => {
-                let alive = contain::agent_alive(&self.s.cfg.name, self.pid);
+                let alive = contain::agent_alive(&self.s.cfg.name, self.pid, self.run_escapees());
                 self.queue.push_back(Input::Group { alive });
             }
             Effect::CatchUp(timer) => {
@@ -251,10 +252,17 @@ impl Supervisor {
         }
     }
 
-    /// `sig` to the run's process group (and its cgroup, where it has one).
+    /// `sig` to the run's process group (and its cgroup, where it has one, or else its
+    /// escapees).
     fn signal(&self, sig: Signal) {
         process::signal_group(self.pid, sig);
-        contain::signal_run(&self.s.cfg.name, self.pid, sig);
+        contain::signal_run(&self.s.cfg.name, self.pid, self.run_escapees(), sig);
+    }
+
+    /// The current run's escapees as the sampler last told of them.
+    fn run_escapees(&self) -> &contain::Escapees {
+        let (pgid, processes) = &self.escapees;
+        if *pgid == self.pid { processes } else { &[] }
     }
 
     /// Applies the messages already forwarded to this supervisor, queueing the signs of life

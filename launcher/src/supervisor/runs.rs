@@ -156,7 +156,7 @@ impl Supervisor {
     pub(super) fn start_schedule(&mut self) {
         let Some(s) = self.s.cfg.schedule.clone() else { return };
         let now = now_ms();
-        let last_due = crate::schedule::take_last_due(&self.status.agent);
+        let last_due = self.s.last_due_ms.take();
         let missed = last_due.filter(|_| s.catch_up).and_then(|last| Plan::new(&s, last).missed(last, now));
         self.scheduler = Some(Scheduler { plan: Plan::new(&s, now), next_due_ms: None });
         let first = match missed {
