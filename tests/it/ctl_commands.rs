@@ -4,26 +4,9 @@
 
 use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Output;
-
-pub fn ctl(sb: &Sandbox, args: &[&str]) -> Output {
-    sb.command(launcher_bin()).arg("--db").arg(sb.db()).arg("ctl").args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 fn state(db: &std::path::Path, agent: &str) -> Option<String> {
     agent_field::<String>(db, agent, "state")
-}
-
-fn desired(db: &std::path::Path, agent: &str) -> Option<String> {
-    query_opt(db, &format!("SELECT desired_state FROM agents WHERE name = '{agent}'"))
-}
-
-fn wait_state(db: &std::path::Path, agent: &str, want: &str) {
-    wait_until(LIMIT, &format!("{agent} {want}"), || state(db, agent).filter(|s| s == want));
 }
 
 #[test]
