@@ -2,7 +2,7 @@
 //! exit codes 0/1/2/3), `logs` and `events`, including `-f`.
 
 use crate::common::{LIMIT, Running, Sandbox, dashboard_bin, wait_until};
-use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, now_ms, status};
+use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, healthy_sandbox, now_ms, status};
 use agentvisor_shared::model::{AgentState, EventKind, Health, RunTrigger, Severity};
 use agentvisor_shared::{NewRun, WriteOp};
 use serde_json::Value;
@@ -113,10 +113,7 @@ fn status_exit_codes_and_json_keys() {
 
 #[test]
 fn status_reports_a_vanished_launcher_and_a_newer_schema() {
-    let sb = Sandbox::new();
-    let db = sb.db();
-    let launcher = FakeLauncher::start(&db);
-    healthy_fleet(&launcher);
+    let (sb, db, launcher) = healthy_sandbox();
     launcher.vanish(10_000);
     let (code, v) = status_json(&sb, &db);
     assert_eq!(code, 2, "{v:#}");
@@ -134,10 +131,7 @@ fn status_reports_a_vanished_launcher_and_a_newer_schema() {
 
 #[test]
 fn logs_and_events_print_and_follow() {
-    let sb = Sandbox::new();
-    let db = sb.db();
-    let launcher = FakeLauncher::start(&db);
-    healthy_fleet(&launcher);
+    let (sb, db, launcher) = healthy_sandbox();
     let dbs = db.to_str().unwrap();
 
     let out = run(&sb, &["logs", "worker", "-n", "2", "--db", dbs]);
@@ -242,10 +236,7 @@ fn of_type(v: &Value, ty: &str) -> bool {
 
 #[test]
 fn runs_and_tasks_refuse_an_unknown_agent_as_logs_does() {
-    let sb = Sandbox::new();
-    let db = sb.db();
-    let launcher = FakeLauncher::start(&db);
-    healthy_fleet(&launcher);
+    let (sb, db, launcher) = healthy_sandbox();
     let dbs = db.to_str().unwrap();
     let logs = run(&sb, &["logs", "nobody", "--db", dbs]);
     for verb in ["runs", "tasks"] {
