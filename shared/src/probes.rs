@@ -126,17 +126,24 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Option<ProbeStatus>> {
     }))
 }
 
-/// Replaces an agent's rows with `rows` (none: the agent has no probes any more).
+/// Replaces an agent's rows with `rows` (none: the agent has no probes any more). A result
+/// updates its row in place on the table's key (`agent`, `probe`) rather than deleting and
+/// inserting it; only a probe gone from the agent's config loses its row.
 #[cfg(feature = "writer")]
 pub(crate) fn replace(tx: &Connection, agent: &str, rows: &[ProbeStatus]) -> rusqlite::Result<()> {
-    tx.prepare_cached("DELETE FROM probes WHERE agent = ?1")?.execute([agent])?;
-    let mut insert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO probes (agent, probe, kind, target, state, last_ok, last_ms,
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO probes (agent, probe, kind, target, state, last_ok, last_ms,
              latency_ms, consecutive_successes, consecutive_failures, message)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (agent, probe) DO UPDATE SET
+             kind = excluded.kind, target = excluded.target, state = excluded.state,
+             last_ok = excluded.last_ok, last_ms = excluded.last_ms,
+             latency_ms = excluded.latency_ms,
+             consecutive_successes = excluded.consecutive_successes,
+             consecutive_failures = excluded.consecutive_failures, message = excluded.message",
     )?;
     for p in rows {
-        insert.execute(rusqlite::params![
+        upsert.execute(rusqlite::params![
             agent,
             p.probe.as_str(),
             p.kind,
@@ -150,5 +157,78 @@ pub(crate) fn replace(tx: &Connection, agent: &str, rows: &[ProbeStatus]) -> rus
             p.message,
         ])?;
     }
+    let mut gone = tx.prepare_cached("DELETE FROM probes WHERE agent = ?1 AND probe = ?2")?;
+    for role in ProbeRole::ALL.into_iter().filter(|r| !rows.iter().any(|p| p.probe == *r)) {
+        gone.execute([agent, role.as_str()])?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+#[cfg(feature = "writer")]
+mod tests {
+    use super::*;
+
+    fn probe(probe: ProbeRole, consecutive_successes: i64) -> ProbeStatus {
+        ProbeStatus {
+            agent: "web".into(),
+            probe,
+            kind: "http".into(),
+            target: "http://127.0.0.1:8080/healthz".into(),
+            state: ProbeState::Passing,
+            last_ok: Some(true),
+            last_ms: Some(1_000 + consecutive_successes),
+            latency_ms: Some(1.5),
+            consecutive_successes,
+            consecutive_failures: 0,
+            message: None,
+        }
+    }
+
+    /// A migrated database whose deletes from `probes` are counted in `temp.deleted`.
+    fn database(dir: &tempfile::TempDir) -> Connection {
+        let path = dir.path().join("s.db");
+        let mut conn = Connection::open(&path).unwrap();
+        crate::schema::migrate(&mut conn, &path).unwrap();
+        conn.execute_batch(
+            "CREATE TEMP TABLE deleted (probe TEXT);
+             CREATE TEMP TRIGGER count_deletes AFTER DELETE ON main.probes
+             BEGIN INSERT INTO deleted VALUES (old.probe); END;",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn stored(c: &Connection) -> Vec<ProbeStatus> {
+        load(c).unwrap().remove("web").unwrap_or_default()
+    }
+
+    fn deletes(c: &Connection) -> Vec<String> {
+        let mut stmt = c.prepare("SELECT probe FROM temp.deleted").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn results_update_rows_in_place_and_a_removed_probe_loses_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = database(&dir);
+        let first = [probe(ProbeRole::Readiness, 1), probe(ProbeRole::Liveness, 1)];
+        replace(&c, "web", &first).unwrap();
+        assert_eq!(stored(&c), first);
+        let mut next = [probe(ProbeRole::Readiness, 2), probe(ProbeRole::Liveness, 5)];
+        next[1].state = ProbeState::Failing;
+        next[1].last_ok = Some(false);
+        next[1].message = Some("connection refused".into());
+        replace(&c, "web", &next).unwrap();
+        assert_eq!(stored(&c), next);
+        assert!(deletes(&c).is_empty(), "a result deleted a row: {:?}", deletes(&c));
+
+        let readiness_only = [probe(ProbeRole::Readiness, 3)];
+        replace(&c, "web", &readiness_only).unwrap();
+        assert_eq!(stored(&c), readiness_only);
+        assert_eq!(deletes(&c), ["liveness"]);
+        replace(&c, "web", &[]).unwrap();
+        assert!(stored(&c).is_empty());
+        assert_eq!(deletes(&c), ["liveness", "readiness"]);
+    }
 }

@@ -11,10 +11,11 @@ use crate::model::{
     AgentRow, AgentStatus, Event, EventKind, FiringAlert, HostStats, Lifecycle, LogLine, Point, Reported,
     Severity, Snapshot, metric,
 };
+use crate::rows::{LOG_LINE_COLUMNS, log_line_from_row, parse_text};
 use crate::schema::{self, HOUR_MS, MINUTE_MS, SCHEMA_VERSION, sample_block};
 use crate::time::now_ms;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, RowIndex, Statement, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Statement, params};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -456,21 +457,12 @@ impl Reader {
     /// The newest `limit` captured lines of `agent` (after `after_id` if given), oldest first.
     pub fn logs(&self, agent: &str, after_id: Option<i64>, limit: i64) -> Result<Vec<LogLine>> {
         let mut lines = self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, agent, stream, ts_ms, line FROM log_lines
-                 WHERE agent = ?1 AND id > coalesce(?2, 0) ORDER BY id DESC LIMIT ?3",
-            )?;
-            let c = LogColumns::of(&stmt)?;
-            stmt.query_map(params![agent, after_id, limit], |r| {
-                Ok(LogLine {
-                    id: r.get(c.id)?,
-                    agent: r.get(c.agent)?,
-                    stream: parse_text(r, c.stream)?,
-                    ts_ms: r.get(c.ts_ms)?,
-                    line: r.get(c.line)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {LOG_LINE_COLUMNS} FROM log_lines
+                 WHERE agent = ?1 AND id > coalesce(?2, 0) ORDER BY id DESC LIMIT ?3"
+            ))?;
+            stmt.query_map(params![agent, after_id, limit], log_line_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
         })?;
         lines.reverse();
         Ok(lines)
@@ -481,24 +473,15 @@ impl Reader {
     /// `since_ms`. Pages backwards with `before_id`; follows with `after_id`.
     pub fn log_page(&self, filter: &LogFilter) -> Result<Vec<LogLine>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, agent, stream, ts_ms, line FROM log_lines
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {LOG_LINE_COLUMNS} FROM log_lines
                  WHERE (?1 IS NULL OR agent = ?1) AND (?2 IS NULL OR ts_ms >= ?2)
                    AND id > coalesce(?3, 0) AND (?4 IS NULL OR id < ?4)
-                 ORDER BY id DESC LIMIT ?5",
-            )?;
-            let c = LogColumns::of(&stmt)?;
+                 ORDER BY id DESC LIMIT ?5"
+            ))?;
             let f = filter;
-            stmt.query_map(params![f.agent, f.since_ms, f.after_id, f.before_id, f.limit], |r| {
-                Ok(LogLine {
-                    id: r.get(c.id)?,
-                    agent: r.get(c.agent)?,
-                    stream: parse_text(r, c.stream)?,
-                    ts_ms: r.get(c.ts_ms)?,
-                    line: r.get(c.line)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
+            stmt.query_map(params![f.agent, f.since_ms, f.after_id, f.before_id, f.limit], log_line_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
         })
     }
 
@@ -679,19 +662,6 @@ fn set_host(host: &mut HostStats, name: &str, value: f64) {
     *slot = Some(value);
 }
 
-/// Parses a TEXT column into one of the model's enums; an unknown value is a conversion error
-/// that names the column instead of a panic.
-fn parse_text<T: std::str::FromStr>(r: &Row<'_>, column: impl RowIndex + Copy) -> rusqlite::Result<T>
-where
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    let s: String = r.get(column)?;
-    s.parse().map_err(|e| {
-        let i = column.idx(r.as_ref()).unwrap_or(usize::MAX);
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
 fn parse_json<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite::Result<T> {
     let s: String = r.get(i)?;
     serde_json::from_str(&s)
@@ -752,11 +722,6 @@ macro_rules! columns {
 columns! {
     /// The columns of the event queries.
     EventColumns { id, ts_ms, agent, kind, severity, message }
-}
-
-columns! {
-    /// The columns of the log query.
-    LogColumns { id, agent, stream, ts_ms, line }
 }
 
 columns! {

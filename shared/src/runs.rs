@@ -7,8 +7,9 @@
 //! methods wrap each in one short read transaction.
 
 use crate::error::Result;
-use crate::model::{LogLine, RunOutcome, RunTrigger, Stream};
+use crate::model::{LogLine, RunOutcome, RunTrigger};
 use crate::reader::Reader;
+use crate::rows::{LOG_LINE_COLUMNS, log_line_from_row, parse_text, parse_text_opt};
 use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -58,27 +59,13 @@ const COLUMNS: &str = "id, session_id, agent, trigger, attempt, user, subject, d
     ended_ms, outcome, exit_code, exit_signal, duration_ms, pid, tokens_in, tokens_out, cost,
     log_first_id, log_last_id, message";
 
-fn parse<T: std::str::FromStr>(r: &Row<'_>, i: usize) -> rusqlite::Result<T>
-where
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    let s: String = r.get(i)?;
-    s.parse()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
-}
-
 /// A row selected with [`COLUMNS`], in that order.
 fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
-    let outcome: Option<String> = r.get(11)?;
-    let outcome = match outcome {
-        Some(_) => Some(parse(r, 11)?),
-        None => None,
-    };
     Ok(Run {
         id: r.get(0)?,
         session_id: r.get(1)?,
         agent: r.get(2)?,
-        trigger: parse(r, 3)?,
+        trigger: parse_text(r, 3)?,
         attempt: r.get(4)?,
         user: r.get(5)?,
         subject: r.get(6)?,
@@ -86,7 +73,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
         due_ms: r.get(8)?,
         started_ms: r.get(9)?,
         ended_ms: r.get(10)?,
-        outcome,
+        outcome: parse_text_opt(r, 11)?,
         exit_code: r.get(12)?,
         exit_signal: r.get(13)?,
         duration_ms: r.get(14)?,
@@ -147,20 +134,12 @@ pub fn next_runs(conn: &Connection) -> rusqlite::Result<HashMap<String, i64>> {
 /// its oldest lines), oldest first, at most the last `limit` lines.
 pub fn run_output(conn: &Connection, run: &Run, limit: i64) -> rusqlite::Result<Vec<LogLine>> {
     let (Some(first), Some(last)) = (run.log_first_id, run.log_last_id) else { return Ok(Vec::new()) };
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, agent, stream, ts_ms, line FROM log_lines
-         WHERE agent = ?1 AND id BETWEEN ?2 AND ?3 ORDER BY id DESC LIMIT ?4",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LOG_LINE_COLUMNS} FROM log_lines
+         WHERE agent = ?1 AND id BETWEEN ?2 AND ?3 ORDER BY id DESC LIMIT ?4"
+    ))?;
     let mut lines = stmt
-        .query_map(params![run.agent, first, last, limit], |r| {
-            Ok(LogLine {
-                id: r.get(0)?,
-                agent: r.get(1)?,
-                stream: parse::<Stream>(r, 2)?,
-                ts_ms: r.get(3)?,
-                line: r.get(4)?,
-            })
-        })?
+        .query_map(params![run.agent, first, last, limit], log_line_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     lines.reverse();
     Ok(lines)

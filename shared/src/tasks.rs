@@ -5,6 +5,7 @@
 use crate::error::Result;
 use crate::model::TaskOutcome;
 use crate::reader::Reader;
+use crate::rows::parse_text_opt;
 use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
@@ -28,10 +29,8 @@ pub struct Task {
 const COLUMNS: &str =
     "id, agent, run_id, text, ts_ms, ended_ms, outcome, duration_ms, tokens_in, tokens_out, cost";
 
+/// A row selected with [`COLUMNS`], in that order.
 fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
-    let outcome: Option<String> = r.get(6)?;
-    // An outcome a newer launcher wrote reads as none rather than failing the whole read.
-    let outcome = outcome.and_then(|o| o.parse().ok());
     Ok(Task {
         id: r.get(0)?,
         agent: r.get(1)?,
@@ -39,7 +38,7 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
         text: r.get(3)?,
         started_ms: r.get(4)?,
         ended_ms: r.get(5)?,
-        outcome,
+        outcome: parse_text_opt(r, 6)?,
         duration_ms: r.get(7)?,
         tokens_in: r.get(8)?,
         tokens_out: r.get(9)?,

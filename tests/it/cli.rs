@@ -8,18 +8,6 @@
 use crate::common::*;
 use std::process::Output;
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn ctl(sb: &Sandbox, args: &[&str]) -> Output {
-    sb.command(launcher_bin()).arg("--db").arg(sb.db()).arg("ctl").args(args).output().unwrap()
-}
-
-fn dashboard(sb: &Sandbox, args: &[&str]) -> Output {
-    sb.command(dashboard_bin()).args(args).arg("--db").arg(sb.db()).output().unwrap()
-}
-
 /// Two agents that print a few numbered lines each (one of them on stderr too), then sleep.
 fn two_talkers(sb: &Sandbox) {
     sb.script(
@@ -41,19 +29,13 @@ args = ["beta"]
     );
 }
 
-fn wait_running(sb: &Sandbox, agent: &str) {
-    wait_until(LIMIT, &format!("{agent} running"), || {
-        agent_field::<String>(&sb.db(), agent, "state").filter(|s| s == "running")
-    });
-}
-
 #[test]
 fn ctl_needs_names_or_all_and_lists_the_agents() {
     let sb = Sandbox::new();
     two_talkers(&sb);
     let _l = sb.launcher();
-    wait_running(&sb, "alpha");
-    wait_running(&sb, "beta-long-name");
+    wait_running(&sb.db(), "alpha");
+    wait_running(&sb.db(), "beta-long-name");
     let pids = || ["alpha", "beta-long-name"].map(|a| agent_field::<i64>(&sb.db(), a, "pid"));
     let before = pids();
 
@@ -82,14 +64,12 @@ fn ctl_needs_names_or_all_and_lists_the_agents() {
     // The answer comes when the processes are gone; the database has it at the writer's next
     // commit.
     for a in ["alpha", "beta-long-name"] {
-        wait_until(LIMIT, &format!("{a} stopped in the database"), || {
-            agent_field::<String>(&sb.db(), a, "state").filter(|s| s == "stopped")
-        });
+        wait_state(&sb.db(), a, "stopped");
     }
     let out = ctl(&sb, &["start", "all"]);
     assert!(out.status.success(), "{}", text(&out));
-    wait_running(&sb, "alpha");
-    wait_running(&sb, "beta-long-name");
+    wait_running(&sb.db(), "alpha");
+    wait_running(&sb.db(), "beta-long-name");
 
     // Each action has help of its own, with examples; help is not an error.
     let out = sb.command(launcher_bin()).args(["ctl", "stop", "--help"]).output().unwrap();
@@ -120,10 +100,8 @@ max_restarts = 1
 "#,
     );
     let _l = sb.launcher();
-    wait_running(&sb, "steady");
-    wait_until(LIMIT, "crasher fatal", || {
-        agent_field::<String>(&sb.db(), "crasher", "state").filter(|s| s == "fatal")
-    });
+    wait_running(&sb.db(), "steady");
+    wait_state(&sb.db(), "crasher", "fatal");
     let table = |out: Output| -> Vec<Vec<String>> {
         assert!(out.status.code().is_some_and(|c| c <= 1), "{}", text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

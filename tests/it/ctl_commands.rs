@@ -4,26 +4,9 @@
 
 use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Output;
-
-pub fn ctl(sb: &Sandbox, args: &[&str]) -> Output {
-    sb.command(launcher_bin()).arg("--db").arg(sb.db()).arg("ctl").args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 fn state(db: &std::path::Path, agent: &str) -> Option<String> {
     agent_field::<String>(db, agent, "state")
-}
-
-fn desired(db: &std::path::Path, agent: &str) -> Option<String> {
-    query_opt(db, &format!("SELECT desired_state FROM agents WHERE name = '{agent}'"))
-}
-
-fn wait_state(db: &std::path::Path, agent: &str, want: &str) {
-    wait_until(LIMIT, &format!("{agent} {want}"), || state(db, agent).filter(|s| s == want));
 }
 
 #[test]
@@ -74,8 +57,16 @@ max_restarts = 1
     // No restart policy applies: still stopped after two more liveness ticks.
     crate::reload_config::two_liveness_ticks(&db);
     assert_eq!(state(&db, "a").as_deref(), Some("stopped"));
+    // Both status commands say who stopped it, in the same words.
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name;
+    let stopped_by = format!("stopped by {user} (ctl)");
     let s = text(&ctl(&sb, &["status", "a"]));
-    assert!(s.lines().any(|l| l.starts_with("a ") && l.contains("stopped")), "{s}");
+    let says_stopped_by = |t: &str| t.lines().any(|l| l.starts_with("a ") && l.ends_with(&stopped_by));
+    assert!(says_stopped_by(&s), "{s}");
+    wait_until(LIMIT, "dashboard status names who stopped a", || {
+        let out = sb.command(dashboard_bin()).arg("--db").arg(&db).arg("status").output().unwrap();
+        says_stopped_by(&text(&out)).then_some(())
+    });
     let json: serde_json::Value = serde_json::from_slice(&ctl(&sb, &["status", "--json"]).stdout).unwrap();
     assert_eq!(json["ok"], true);
     let states: Vec<(&str, &str)> = json["agents"]
@@ -92,6 +83,8 @@ max_restarts = 1
     wait_state(&db, "a", "running");
     wait_until(LIMIT, "desired running", || desired(&db, "a").filter(|d| d == "running"));
     assert_eq!(agent_field::<i64>(&db, "b", "pid"), Some(b_pid), "b was touched");
+    let s = text(&ctl(&sb, &["status", "a"]));
+    assert!(s.lines().any(|l| l.starts_with("a ") && !l.contains("stopped by")), "{s}");
 
     // start clears fatal.
     std::fs::write(sb.path().join("ok"), "").unwrap();
@@ -108,7 +101,6 @@ max_restarts = 1
     assert!(process_alive(new_b as i32));
 
     // Every action names the user who asked.
-    let user = nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name;
     let who = format!("user {user} (uid {}", nix::unistd::getuid());
     let events = rows(&db, "SELECT agent, kind, message FROM events WHERE kind LIKE 'ctl_%' ORDER BY id");
     let kinds: Vec<(&str, &str)> = events.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();

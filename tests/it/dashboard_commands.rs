@@ -2,8 +2,9 @@
 //! exit codes 0/1/2/3), `logs` and `events`, including `-f`.
 
 use crate::common::{LIMIT, Running, Sandbox, dashboard_bin, wait_until};
-use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, status};
-use agentvisor_shared::model::{AgentState, EventKind, Health, Severity};
+use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, healthy_sandbox, now_ms, status};
+use agentvisor_shared::model::{AgentState, EventKind, Health, RunTrigger, Severity};
+use agentvisor_shared::{NewRun, WriteOp};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -112,10 +113,7 @@ fn status_exit_codes_and_json_keys() {
 
 #[test]
 fn status_reports_a_vanished_launcher_and_a_newer_schema() {
-    let sb = Sandbox::new();
-    let db = sb.db();
-    let launcher = FakeLauncher::start(&db);
-    healthy_fleet(&launcher);
+    let (sb, db, launcher) = healthy_sandbox();
     launcher.vanish(10_000);
     let (code, v) = status_json(&sb, &db);
     assert_eq!(code, 2, "{v:#}");
@@ -133,10 +131,7 @@ fn status_reports_a_vanished_launcher_and_a_newer_schema() {
 
 #[test]
 fn logs_and_events_print_and_follow() {
-    let sb = Sandbox::new();
-    let db = sb.db();
-    let launcher = FakeLauncher::start(&db);
-    healthy_fleet(&launcher);
+    let (sb, db, launcher) = healthy_sandbox();
     let dbs = db.to_str().unwrap();
 
     let out = run(&sb, &["logs", "worker", "-n", "2", "--db", dbs]);
@@ -237,6 +232,46 @@ fn of_type(v: &Value, ty: &str) -> bool {
         }
         Value::Object(_) => ty == "object",
     }
+}
+
+#[test]
+fn runs_and_tasks_refuse_an_unknown_agent_as_logs_does() {
+    let (sb, db, launcher) = healthy_sandbox();
+    let dbs = db.to_str().unwrap();
+    let logs = run(&sb, &["logs", "nobody", "--db", dbs]);
+    for verb in ["runs", "tasks"] {
+        let out = run(&sb, &[verb, "nobody", "--db", dbs]);
+        assert_eq!(out.status.code(), Some(64), "{verb}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no agent named \"nobody\"") && err.contains("worker"), "{verb}: {err}");
+        assert_eq!(out.stderr, logs.stderr, "{verb}");
+        assert!(out.stdout.is_empty(), "{verb}: {out:?}");
+        // A known agent with nothing recorded is no error.
+        let out = run(&sb, &[verb, "worker", "--db", dbs]);
+        assert!(out.status.success(), "{verb}: {out:?}");
+    }
+    // A hook is no agent, but its runs are recorded under its name, failed or not.
+    let id = launcher.handle().new_run_id();
+    launcher.send(WriteOp::RunStarted(Box::new(NewRun {
+        id,
+        agent: "chat".into(),
+        trigger: RunTrigger::Hook,
+        attempt: 0,
+        user: None,
+        subject: Some("worker".into()),
+        detail: Some("crashed".into()),
+        due_ms: None,
+        ts_ms: now_ms(),
+        pid: Some(999_999),
+    })));
+    launcher.flush();
+    for args in [&["runs", "chat"][..], &["runs", "chat", "--failed"]] {
+        let out = run(&sb, &[args, &["--db", dbs]].concat());
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let out = run(&sb, &["runs", "chat", "--json", "--db", dbs]);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed[0]["trigger"], "hook", "{printed}");
 }
 
 /// Every key of every documented table is present with its documented type, and there are no

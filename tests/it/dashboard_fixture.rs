@@ -3,6 +3,7 @@
 //! (healthy fleets, crash loops, a launcher that stopped or vanished) without waiting for real
 //! agents to get there.
 
+use crate::common::Sandbox;
 use agentvisor_shared::model::{
     AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Severity, Stream,
 };
@@ -10,7 +11,7 @@ use agentvisor_shared::writer::WriterThread;
 use agentvisor_shared::{
     NewEvent, NewLogLine, NewSession, Sample, Store, WriteOp, WriterConfig, WriterHandle,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -177,6 +178,15 @@ pub fn status(name: &str, state: AgentState, health: Health) -> AgentStatus {
         },
         ..AgentStatus::default()
     }
+}
+
+/// A sandbox whose database a running fake launcher holds with [`healthy_fleet`] in it.
+pub fn healthy_sandbox() -> (Sandbox, PathBuf, FakeLauncher) {
+    let sb = Sandbox::new();
+    let db = sb.db();
+    let launcher = FakeLauncher::start(&db);
+    healthy_fleet(&launcher);
+    (sb, db, launcher)
 }
 
 /// A small healthy fleet: a heartbeating agent with LLM fields and a custom metric, and a

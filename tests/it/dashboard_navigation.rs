@@ -4,7 +4,6 @@
 //! stopped by the user who stopped it.
 
 use crate::common::*;
-use crate::ctl_commands::ctl;
 use crate::dashboard_tui::Tui;
 
 const FLEET: &str = r#"
@@ -26,12 +25,8 @@ fn fleet() -> (Sandbox, Launcher) {
     sb.write_config(FLEET);
     let launcher = sb.launcher();
     let db = sb.db();
-    wait_until(LIMIT, "crasher fatal", || {
-        agent_field::<String>(&db, "crasher", "state").filter(|s| s == "fatal")
-    });
-    wait_until(LIMIT, "steady running", || {
-        agent_field::<String>(&db, "steady", "state").filter(|s| s == "running")
-    });
+    wait_state(&db, "crasher", "fatal");
+    wait_state(&db, "steady", "running");
     (sb, launcher)
 }
 

@@ -3,7 +3,7 @@
 //! checkpointed back under its limit.
 
 use crate::common::{LIMIT, Running, Sandbox, dashboard_bin, wait_until};
-use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, now_ms};
+use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, healthy_sandbox, now_ms};
 use crate::dashboard_tui::Tui;
 use agentvisor_shared::{Sample, WriteOp, WriterConfig};
 use std::time::{Duration, Instant};
@@ -17,10 +17,7 @@ fn main_file(db: &std::path::Path) -> Vec<u8> {
 
 #[test]
 fn a_dashboard_session_leaves_the_database_byte_identical() {
-    let sb = Sandbox::new();
-    let db = sb.db();
-    let launcher = FakeLauncher::start(&db);
-    healthy_fleet(&launcher);
+    let (sb, db, launcher) = healthy_sandbox();
     launcher.stop();
     let before = main_file(&db);
     let dbs = db.to_str().unwrap();

@@ -2,7 +2,7 @@
 //! how it reacts to keys, and that it leaves the terminal as it found it.
 
 use crate::common::{LIMIT, Sandbox, dashboard_bin, wait_until};
-use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, status};
+use crate::dashboard_fixture::{FakeLauncher, healthy_fleet, healthy_sandbox, status};
 use agentvisor_shared::WriteOp;
 use agentvisor_shared::model::{AgentState, Health};
 use nix::pty::{OpenptyResult, Winsize, openpty};
@@ -151,10 +151,7 @@ impl Drop for Tui {
 
 #[test]
 fn shows_the_agents_follows_commits_and_quits_cleanly() {
-    let sb = Sandbox::new();
-    let db = sb.db();
-    let launcher = FakeLauncher::start(&db);
-    healthy_fleet(&launcher);
+    let (sb, db, launcher) = healthy_sandbox();
     let mut tui = Tui::start(&sb, &db, 100, 30);
     tui.wait_for("researcher", LIMIT);
     let screen = tui.contents();
@@ -188,10 +185,7 @@ fn shows_the_agents_follows_commits_and_quits_cleanly() {
 
 #[test]
 fn no_color_turns_colour_off_but_keeps_trouble_visible() {
-    let sb = Sandbox::new();
-    let db = sb.db();
-    let launcher = FakeLauncher::start(&db);
-    healthy_fleet(&launcher);
+    let (sb, db, launcher) = healthy_sandbox();
     launcher.agent("broken", 2, status("broken", AgentState::Fatal, Health::Unknown), None);
     launcher.flush();
     let coloured = Tui::start(&sb, &db, 100, 30);
@@ -222,10 +216,7 @@ fn thread_nices(pid: u32) -> Vec<(String, i64)> {
 /// unless told to run at the normal priority.
 #[test]
 fn runs_at_the_lowest_priority_unless_told_not_to() {
-    let sb = Sandbox::new();
-    let db = sb.db();
-    let launcher = FakeLauncher::start(&db);
-    healthy_fleet(&launcher);
+    let (sb, db, _launcher) = healthy_sandbox();
     let low = Tui::start_at_default_priority(&sb, &db, 100, 30);
     low.wait_for("researcher", LIMIT);
     let threads = thread_nices(low.pid());

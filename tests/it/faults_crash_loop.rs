@@ -61,7 +61,7 @@ args = ["1000"]
     });
     println!("dashboard during the loop: state {} restarts {}", seen["state"], seen["restarts"]);
 
-    wait_until(LIMIT, "fatal", || agent_field::<String>(&db, "loop", "state").filter(|s| s == "fatal"));
+    wait_state(&db, "loop", "fatal");
     let (cpu, wall) = (cpu_time(l.pid()) - cpu0, t0.elapsed());
     let share = cpu.as_secs_f64() / wall.as_secs_f64();
     let restarts = agent_field::<i64>(&db, "loop", "restarts").unwrap();

@@ -123,7 +123,7 @@ command = "./flooder.sh"
     });
     // The control socket the killed launcher left behind was replaced.
     wait_until(LIMIT, "ctl answers", || {
-        let out = crate::ctl_commands::ctl(&sb, &["status"]);
+        let out = ctl(&sb, &["status"]);
         (out.status.success() && String::from_utf8_lossy(&out.stdout).contains("2/2 agents running"))
             .then_some(())
     });

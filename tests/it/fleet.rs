@@ -2,7 +2,7 @@
 //! play two hosts reached through a local transport (the dashboard binary itself), and one
 //! test goes through a real `sshd` on localhost where one can run.
 
-use crate::common::{LIMIT, Launcher, Running, Sandbox, dashboard_bin, wait_until};
+use crate::common::{LIMIT, Launcher, Running, Sandbox, dashboard_bin, free_port, wait_until};
 use crate::dashboard_tui::Tui;
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -332,9 +332,4 @@ fn through_a_real_sshd_on_localhost() {
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(program)).find(|p| p.exists())
-}
-
-/// A port nothing listens on right now (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

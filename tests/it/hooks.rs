@@ -231,9 +231,7 @@ command = "./rec"
     sb.write_config(&config("ctl_stop"));
     let mut l = sb.launcher();
     let db = sb.db();
-    wait_until(LIMIT, "steady running", || {
-        (agent_field::<String>(&db, "steady", "state").as_deref() == Some("running")).then_some(())
-    });
+    wait_state(&db, "steady", "running");
     // A bad hook at reload: refused, the old hooks stay.
     std::fs::write(sb.config(), config("no_such_kind")).unwrap();
     let reload = |sb: &Sandbox| {
@@ -284,9 +282,7 @@ command = "./farewell"
     );
     let mut l = sb.launcher();
     let db = sb.db();
-    wait_until(LIMIT, "steady running", || {
-        (agent_field::<String>(&db, "steady", "state").as_deref() == Some("running")).then_some(())
-    });
+    wait_state(&db, "steady", "running");
     stop(&mut l);
     assert_eq!(sb.read("farewell.out"), "launcher_stopped\n");
     let runs = rows(&db, "SELECT outcome, subject FROM runs WHERE agent = 'farewell'");

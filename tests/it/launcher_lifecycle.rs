@@ -178,7 +178,7 @@ fn recovery_leaves_a_process_that_reused_a_recorded_pid_alone() {
     sb.write_config("[[agent]]\nname = \"a\"\ncommand = \"./agent.sh\"\n");
     let db = sb.db();
     let mut first = sb.launcher_as("first");
-    wait_until(LIMIT, "running", || agent_field::<String>(&db, "a", "state").filter(|s| s == "running"));
+    wait_state(&db, "a", "running");
     first.run.signal(Signal::SIGKILL);
     first.run.wait_exit(LIMIT);
 

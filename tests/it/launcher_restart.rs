@@ -3,13 +3,6 @@
 
 use crate::common::*;
 
-fn messages(db: &std::path::Path, agent: &str, kind: &str) -> Vec<String> {
-    rows(db, &format!("SELECT message FROM events WHERE agent = '{agent}' AND kind = '{kind}' ORDER BY id"))
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect()
-}
-
 #[test]
 fn backoff_grows_and_resets_after_a_stable_run() {
     let sb = Sandbox::new();
@@ -36,7 +29,7 @@ max_restarts = 50
     let _l = sb.launcher();
     let db = sb.db();
     let delays = wait_until(LIMIT, "six backoffs", || {
-        Some(messages(&db, "crashy", "backoff")).filter(|m| m.len() >= 6)
+        Some(event_messages(&db, "crashy", "backoff")).filter(|m| m.len() >= 6)
     });
     let delays: Vec<&str> = delays.iter().map(|m| m.rsplit(' ').next().unwrap()).collect();
     assert_eq!(delays[..6], ["50ms", "100ms", "200ms", "50ms", "100ms", "200ms"]);
@@ -46,7 +39,7 @@ max_restarts = 50
     for (gap, min) in gaps.iter().zip([50, 100, 200, 550, 100]) {
         assert!(*gap >= min, "gaps {gaps:?}");
     }
-    let crashed = messages(&db, "crashy", "crashed");
+    let crashed = event_messages(&db, "crashy", "crashed");
     assert!(crashed[0].starts_with("exited with code 1"), "{crashed:?}");
     let severity = query_opt::<String>(&db, "SELECT severity FROM events WHERE kind = 'crashed' LIMIT 1");
     assert_eq!(severity.as_deref(), Some("error"));
@@ -71,7 +64,7 @@ restart_window = "1m"
     );
     let _l = sb.launcher();
     let db = sb.db();
-    wait_until(LIMIT, "fatal", || agent_field::<String>(&db, "loop", "state").filter(|s| s == "fatal"));
+    wait_state(&db, "loop", "fatal");
     let critical = rows(
         &db,
         "SELECT message FROM events WHERE agent = 'loop' AND kind = 'crash_loop' AND severity = 'critical'",
@@ -80,7 +73,7 @@ restart_window = "1m"
     assert!(critical[0][0].contains("3 restarts within 1m"), "{critical:?}");
     assert_eq!(agent_field::<i64>(&db, "loop", "restarts"), Some(3));
     assert_eq!(agent_field::<i64>(&db, "loop", "exit_signal"), Some(11));
-    assert!(messages(&db, "loop", "crashed")[0].contains("killed by SIGSEGV"));
+    assert!(event_messages(&db, "loop", "crashed")[0].contains("killed by SIGSEGV"));
     // No restart after fatal: wait until the launcher has refreshed its session twice more.
     let seen = query_opt::<i64>(&db, "SELECT last_seen_ms FROM launcher_sessions").unwrap();
     wait_until(LIMIT, "two liveness ticks", || {
@@ -173,10 +166,10 @@ max_restarts = 1
     let _l = sb.launcher();
     let db = sb.db();
     for agent in ["missing", "silent"] {
-        wait_until(LIMIT, "fatal", || agent_field::<String>(&db, agent, "state").filter(|s| s == "fatal"));
+        wait_state(&db, agent, "fatal");
     }
     assert_eq!(event_kinds(&db, "missing"), ["spawn_failed", "backoff", "spawn_failed", "crash_loop"]);
-    let failed = &messages(&db, "missing", "spawn_failed")[0];
+    let failed = &event_messages(&db, "missing", "spawn_failed")[0];
     assert!(failed.contains("no-interpreter") && failed.contains("No such file"), "{failed}");
     assert_eq!(
         event_kinds(&db, "silent"),
@@ -226,16 +219,14 @@ command = "./silent.sh"
     let _l = sb.launcher();
     let db = sb.db();
     for agent in ["never", "on-failure"] {
-        wait_until(LIMIT, "exited", || agent_field::<String>(&db, agent, "state").filter(|s| s == "exited"));
+        wait_state(&db, agent, "exited");
         assert_eq!(event_kinds(&db, agent), ["started", "exited"]);
         assert_eq!(agent_field::<i64>(&db, agent, "exit_code"), Some(0));
     }
     // A clean exit is info, not a crash; `always` restarts it anyway (and counts it).
     let sev = query_opt::<String>(&db, "SELECT DISTINCT severity FROM events WHERE kind = 'exited'");
     assert_eq!(sev.as_deref(), Some("info"));
-    wait_until(LIMIT, "always: fatal after two restarts", || {
-        agent_field::<String>(&db, "always", "state").filter(|s| s == "fatal")
-    });
+    wait_state(&db, "always", "fatal");
     assert_eq!(sb.read("runs-always").lines().count(), 3);
     assert_eq!(sb.read("runs-never").lines().count(), 1);
     // Supervised on its process alone: running and ready, but health unknown and no

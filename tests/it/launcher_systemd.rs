@@ -73,9 +73,7 @@ fn a_second_signal_kills_at_once() {
     let pgid = wait_until(LIMIT, "running", || agent_field::<i64>(&db, "stubborn", "pgid")) as i32;
     wait_until(LIMIT, "child started", || (group_members(pgid).len() >= 2).then_some(()));
     l.run.signal(Signal::SIGINT);
-    wait_until(LIMIT, "stopping", || {
-        agent_field::<String>(&db, "stubborn", "state").filter(|s| s == "stopping")
-    });
+    wait_state(&db, "stubborn", "stopping");
     wait_until(LIMIT, "the agent ignored SIGTERM", || {
         Some(sb.read("log")).filter(|l| l.contains("got TERM"))
     });

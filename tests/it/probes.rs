@@ -5,13 +5,6 @@ use crate::common::*;
 use std::net::TcpListener;
 use std::path::Path;
 
-fn messages(db: &Path, agent: &str, kind: &str) -> Vec<String> {
-    rows(db, &format!("SELECT message FROM events WHERE agent = '{agent}' AND kind = '{kind}' ORDER BY id"))
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect()
-}
-
 /// A row of `probes`: (state, last_ok, consecutive_failures, message).
 fn probe_row(db: &Path, agent: &str, probe: &str) -> Option<Vec<String>> {
     rows(
@@ -23,10 +16,6 @@ fn probe_row(db: &Path, agent: &str, probe: &str) -> Option<Vec<String>> {
     )
     .into_iter()
     .next()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// An HTTP server that listens only after a second and answers `/healthz` with "ok" while no
@@ -67,10 +56,8 @@ backoff = {{ initial = "100ms" }}
     ));
     let _l = sb.launcher();
     let db = sb.db();
-    wait_until(LIMIT, "web starting", || {
-        (agent_field::<String>(&db, "web", "state")? == "starting").then_some(())
-    });
-    let ready = wait_until(LIMIT, "web ready", || messages(&db, "web", "ready").into_iter().next());
+    wait_state(&db, "web", "starting");
+    let ready = wait_until(LIMIT, "web ready", || event_messages(&db, "web", "ready").into_iter().next());
     assert!(ready.contains("(readiness probe passed: HTTP 200)"), "{ready}");
     // It listens after a second: not ready before that.
     let ready_ms: i64 =
@@ -88,10 +75,10 @@ backoff = {{ initial = "100ms" }}
     std::fs::write(sb.path().join("fail"), "").unwrap();
     let failed = wait_until(LIMIT, "liveness failed", || {
         // (The readiness probe failed too, while the server was not listening yet.)
-        messages(&db, "web", "probe_failed").into_iter().find(|m| m.starts_with("liveness"))
+        event_messages(&db, "web", "probe_failed").into_iter().find(|m| m.starts_with("liveness"))
     });
     assert_eq!(failed, "liveness probe failed 2 times in a row: HTTP 500; restarting it");
-    let stopping = wait_until(LIMIT, "a stop", || messages(&db, "web", "stopping").into_iter().next());
+    let stopping = wait_until(LIMIT, "a stop", || event_messages(&db, "web", "stopping").into_iter().next());
     assert_eq!(stopping, "stopping: liveness probe failed");
     wait_until(LIMIT, "a restart", || (agent_field::<i64>(&db, "web", "restarts")? >= 1).then_some(()));
 
@@ -125,13 +112,15 @@ on_heartbeat_timeout = "mark"
     ));
     let _l = sb.launcher();
     let db = sb.db();
-    let passed = wait_until(LIMIT, "probe passed", || messages(&db, "db", "probe_passed").into_iter().next());
+    let passed =
+        wait_until(LIMIT, "probe passed", || event_messages(&db, "db", "probe_passed").into_iter().next());
     assert_eq!(passed, "liveness probe passes: connected");
     wait_until(LIMIT, "healthy", || (agent_field::<String>(&db, "db", "health")? == "healthy").then_some(()));
     let pid: i64 = agent_field(&db, "db", "pid").unwrap();
 
     drop(listener);
-    let failed = wait_until(LIMIT, "probe failed", || messages(&db, "db", "probe_failed").into_iter().next());
+    let failed =
+        wait_until(LIMIT, "probe failed", || event_messages(&db, "db", "probe_failed").into_iter().next());
     assert!(failed.starts_with("liveness probe failed 2 times in a row: "), "{failed}");
     assert!(failed.contains("refused") && failed.ends_with("; marked unhealthy"), "{failed}");
     wait_until(LIMIT, "unhealthy", || {
@@ -149,7 +138,7 @@ on_heartbeat_timeout = "mark"
     // The port opens again: healthy again.
     let again = TcpListener::bind(addr).unwrap();
     let passed =
-        wait_until(LIMIT, "probe passes again", || messages(&db, "db", "probe_passed").get(1).cloned());
+        wait_until(LIMIT, "probe passes again", || event_messages(&db, "db", "probe_passed").get(1).cloned());
     assert_eq!(passed, "liveness probe passes again: connected");
     drop(again);
 }
@@ -177,8 +166,9 @@ ready_timeout = "60s"
     );
     let _l = sb.launcher();
     let db = sb.db();
-    let failed =
-        wait_until(LIMIT, "probe failed", || messages(&db, "worker", "probe_failed").into_iter().next());
+    let failed = wait_until(LIMIT, "probe failed", || {
+        event_messages(&db, "worker", "probe_failed").into_iter().next()
+    });
     assert_eq!(failed, "liveness probe failed 3 times in a row: no answer within 200ms; marked unhealthy");
     let row = probe_row(&db, "worker", "liveness").unwrap();
     assert_eq!((row[4].as_str(), row[5].as_str()), ("exec", "./probe.sh"));
@@ -191,9 +181,7 @@ ready_timeout = "60s"
     // Hanging probes hold up no other agent: its READY=1 is taken meanwhile.
     let socket = sb.read("socket").trim().to_owned();
     notify_send(&socket, b"READY=1").unwrap();
-    wait_until(LIMIT, "other running", || {
-        (agent_field::<String>(&db, "other", "state")? == "running").then_some(())
-    });
+    wait_state(&db, "other", "running");
 }
 
 #[test]
@@ -216,7 +204,7 @@ depends_on = ["db"]
     );
     let _l = sb.launcher();
     let db = sb.db();
-    let ready = wait_until(LIMIT, "db ready", || messages(&db, "db", "ready").into_iter().next());
+    let ready = wait_until(LIMIT, "db ready", || event_messages(&db, "db", "ready").into_iter().next());
     assert!(ready.ends_with("(an output line matched ready_log_line)"), "{ready}");
     wait_until(LIMIT, "app started", || (!sb.read("app_started").is_empty()).then_some(()));
     let kinds = event_kinds(&db, "app");

@@ -3,7 +3,6 @@
 //! and editors' multi-step saves (rename, two writes) cause exactly one reload.
 
 use crate::common::*;
-use crate::ctl_commands::ctl;
 use crate::dashboard_launcher::status as dashboard_status;
 use crate::faults_disk_full::status_containing;
 use std::os::unix::net::UnixDatagram;
@@ -12,14 +11,6 @@ use std::time::Duration;
 
 fn agent(name: &str, arg: &str) -> String {
     format!("[[agent]]\nname = \"{name}\"\ncommand = \"sleep\"\nargs = [\"{arg}\"]\n\n")
-}
-
-fn running_pid(db: &Path, name: &str) -> i64 {
-    wait_until(LIMIT, &format!("{name} running"), || {
-        agent_field::<String>(db, name, "state")
-            .filter(|s| s == "running")
-            .and_then(|_| agent_field::<i64>(db, name, "pid"))
-    })
 }
 
 fn reload_messages(db: &Path) -> Vec<String> {
@@ -47,10 +38,10 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
     );
     let _l = sb.launcher();
     let db = sb.db();
-    let keep = running_pid(&db, "keep");
-    let change = running_pid(&db, "change");
-    let gone = running_pid(&db, "gone");
-    running_pid(&db, "held");
+    let keep = wait_running(&db, "keep");
+    let change = wait_running(&db, "change");
+    let gone = wait_running(&db, "gone");
+    wait_running(&db, "held");
     assert!(ctl(&sb, &["stop", "held"]).status.success());
 
     sb.write_config(&[
@@ -69,9 +60,9 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
     // explicit reload found nothing left to do. Either way the difference is applied once.
     assert!(said.contains(applied) || said.contains("no changes; 5 unchanged"), "{said}");
     assert!(said.contains("kept stopped by an operator: held"), "{said}");
-    running_pid(&db, "new");
-    running_pid(&db, "secret");
-    let changed = running_pid(&db, "change");
+    wait_running(&db, "new");
+    wait_running(&db, "secret");
+    let changed = wait_running(&db, "change");
     assert_ne!(changed, change);
     assert_eq!(agent_field::<i64>(&db, "keep", "pid"), Some(keep), "an unchanged agent was restarted");
     assert!(process_alive(keep as i32));
@@ -105,7 +96,7 @@ fn an_invalid_config_keeps_the_old_one_running_and_says_where() {
     cmd.arg("--db").arg(sb.db()).arg("--config").arg(sb.config()).env("NOTIFY_SOCKET", &systemd);
     let _l = Launcher { run: Running::spawn(cmd, sb.path(), "launcher") };
     let db = sb.db();
-    let pid = running_pid(&db, "a");
+    let pid = wait_running(&db, "a");
 
     sb.write_config(&format!(
         "{}[[agent]]\nname = \"b\"\ncommand = \"sleep\"\nrestart = \"sometimes\"\n",
@@ -145,7 +136,7 @@ fn an_invalid_config_keeps_the_old_one_running_and_says_where() {
     let out = ctl(&sb, &["reload"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     wait_until(LIMIT, "a restarted", || agent_field::<i64>(&db, "a", "pid").filter(|p| *p != pid));
-    running_pid(&db, "a");
+    wait_running(&db, "a");
     wait_until(LIMIT, "status without the error", || {
         query_opt::<String>(&db, "SELECT status FROM launcher_sessions").filter(|s| s == "1/1 agents running")
     });
@@ -159,13 +150,13 @@ fn a_rename_save_a_double_write_and_sighup_each_reload_once() {
     sb.write_config(&agent("a", "1000"));
     let l = sb.launcher();
     let db = sb.db();
-    running_pid(&db, "a");
+    wait_running(&db, "a");
 
     // An editor that writes a temporary file and renames it over the config.
     let tmp = sb.path().join(".agents.toml.swp");
     std::fs::write(&tmp, [agent("a", "1000"), agent("b", "1000")].concat()).unwrap();
     std::fs::rename(&tmp, sb.config()).unwrap();
-    running_pid(&db, "b");
+    wait_running(&db, "b");
     wait_until(LIMIT, "first reload", || (reload_messages(&db).len() == 1).then_some(()));
     assert!(reload_messages(&db)[0].contains("(a change of the config file): added b; 1 unchanged"));
     two_liveness_ticks(&db);
@@ -182,7 +173,7 @@ fn a_rename_save_a_double_write_and_sighup_each_reload_once() {
         f.write_all(second.as_bytes()).unwrap();
     }
     std::fs::write(sb.config(), &text).unwrap();
-    running_pid(&db, "c");
+    wait_running(&db, "c");
     wait_until(LIMIT, "second reload", || (reload_messages(&db).len() == 2).then_some(()));
     two_liveness_ticks(&db);
     let msgs = reload_messages(&db);
@@ -207,7 +198,7 @@ fn a_config_file_that_disappears_changes_nothing_until_it_is_back() {
     sb.write_config(&text);
     let _l = sb.launcher();
     let db = sb.db();
-    let pids = (running_pid(&db, "a"), running_pid(&db, "b"));
+    let pids = (wait_running(&db, "a"), wait_running(&db, "b"));
     std::fs::remove_file(sb.config()).unwrap();
     let invalid = wait_until(LIMIT, "config_invalid", || {
         rows(&db, "SELECT message FROM events WHERE kind = 'config_invalid'").into_iter().next()

@@ -3,7 +3,6 @@
 //! manual runs, pause and resume, retries, and a bad schedule at reload.
 
 use crate::common::*;
-use crate::ctl_commands::ctl;
 use std::path::Path;
 
 /// One row per run of `agent`, oldest first: trigger, outcome, due, start, end, attempt,
@@ -63,9 +62,7 @@ args = ["1000"]
         assert!(run[0] == "schedule" && num(&run[3]) >= num(&run[2]), "started when due: {run:?}");
     }
     // Between runs: its own state, healthy, with the next due time on its row.
-    wait_until(LIMIT, "tick scheduled", || {
-        agent_field::<String>(&db, "tick", "state").filter(|s| s == "scheduled")
-    });
+    wait_state(&db, "tick", "scheduled");
     let next = agent_field::<i64>(&db, "tick", "next_run_ms").expect("next_run_ms");
     assert!(next > *dues.last().unwrap(), "{next} {dues:?}");
     // Each run's output is its own, found through its range of line ids.
@@ -219,9 +216,7 @@ args = ["1000"]
     );
     let _l = sb.launcher();
     let db = sb.db();
-    wait_until(LIMIT, "job scheduled", || {
-        agent_field::<String>(&db, "job", "state").filter(|s| s == "scheduled")
-    });
+    wait_state(&db, "job", "scheduled");
     let user = nix::unistd::User::from_uid(nix::unistd::geteuid()).unwrap().unwrap().name;
 
     let out = ctl(&sb, &["run", "job"]);
@@ -233,15 +228,13 @@ args = ["1000"]
 
     let out = ctl(&sb, &["stop", "job"]);
     assert!(out.status.success(), "{out:?}");
-    wait_until(LIMIT, "job paused", || agent_field::<String>(&db, "job", "state").filter(|s| s == "stopped"));
+    wait_state(&db, "job", "stopped");
     assert_eq!(agent_field::<i64>(&db, "job", "next_run_ms"), None);
     assert!(event_kinds(&db, "job").contains(&"schedule_paused".to_owned()));
     // A paused schedule still runs on demand, and stays paused.
     assert!(ctl(&sb, &["run", "job"]).status.success());
     wait_runs(&db, "job", 2, "manual and succeeded", |r| r[0] == "manual" && r[1] == "succeeded");
-    wait_until(LIMIT, "job paused again", || {
-        agent_field::<String>(&db, "job", "state").filter(|s| s == "stopped")
-    });
+    wait_state(&db, "job", "stopped");
 
     assert!(ctl(&sb, &["start", "job"]).status.success());
     wait_until(LIMIT, "job scheduled again", || {

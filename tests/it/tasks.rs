@@ -4,10 +4,6 @@
 
 use crate::common::*;
 
-fn dashboard(sb: &Sandbox, args: &[&str]) -> std::process::Output {
-    sb.command(dashboard_bin()).arg("--db").arg(sb.db()).args(args).output().unwrap()
-}
-
 fn json(sb: &Sandbox, args: &[&str]) -> Vec<serde_json::Value> {
     let out = dashboard(sb, args);
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));

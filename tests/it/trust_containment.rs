@@ -4,11 +4,7 @@
 //! a crash-looping agent.
 
 use crate::common::*;
-use crate::ctl_commands::ctl;
 use nix::sys::signal::Signal;
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 /// An agent whose subshell starts a `sleep` in a session of its own and exits, so the sleep is
 /// orphaned outside the agent's process group; each run appends the sleep's PID to
@@ -212,9 +208,7 @@ fn crash_loop_leaves_nothing(cgroups: bool) {
     );
     let escaped = Escaped(&sb);
     let _l = sb.launcher();
-    wait_until(LIMIT, "the agent to turn fatal", || {
-        (agent_field::<String>(&sb.db(), "a", "state")? == "fatal").then_some(())
-    });
+    wait_state(&sb.db(), "a", "fatal");
     let pids = escaped.pids();
     assert!(pids.len() >= 5, "{pids:?}");
     // The launcher keeps running: nothing of the agent's five runs may be left.

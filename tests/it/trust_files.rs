@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const LIMIT: Duration = Duration::from_secs(60);
-
 /// The launcher's user in the group tests, and another user: existing `nobody` and an id
 /// without a passwd entry (the kernel needs none).
 const LAUNCHER_UID: u32 = 65534;
@@ -25,10 +23,6 @@ fn root() -> bool {
     }
     eprintln!("SKIPPED: needs root to run processes as other users");
     false
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// `bin` run as `uid`, primary group `gid` and exactly the supplementary `groups` (setpriv from
@@ -53,12 +47,6 @@ fn launcher_cmd(mut c: Command, db: &Path, config: &Path) -> Command {
 
 fn ctl(sb: &Sandbox, db: &Path, args: &[&str]) -> Output {
     sb.command(launcher_bin()).arg("--db").arg(db).arg("ctl").args(args).output().unwrap()
-}
-
-fn wait_running(db: &Path, agent: &str) {
-    wait_until(LIMIT, &format!("{agent} running"), || {
-        agent_field::<String>(db, agent, "state").filter(|s| s == "running")
-    });
 }
 
 fn sibling(db: &Path, suffix: &str) -> PathBuf {

@@ -4,12 +4,9 @@
 //! with the reason, and stopping it does not wait out its `stop_timeout`.
 
 use crate::common::*;
-use crate::ctl_commands::ctl;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 /// The state letter of a process (`/proc/PID/stat` field 3), `None` once it is gone.
 fn proc_state(pid: i32) -> Option<char> {

@@ -5,7 +5,6 @@
 //! failing store; the dashboard's one-shot commands escape agents' control characters in a pipe.
 
 use crate::common::*;
-use crate::ctl_commands::ctl;
 use crate::dashboard_commands::status_json;
 use crate::dashboard_tui::Tui;
 use rusqlite::Connection;
@@ -13,27 +12,12 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
-/// Bounds hangs only: a loaded 2-core machine that is still compiling must pass.
-const LIMIT: Duration = Duration::from_secs(60);
-
 const SLEEPER: &str = r#"
 [[agent]]
 name = "a"
 command = "/bin/sleep"
 args = ["1000"]
 "#;
-
-fn wait_running(db: &Path, agent: &str) -> i32 {
-    wait_until(LIMIT, &format!("{agent} running"), || {
-        agent_field::<String>(db, agent, "state")
-            .filter(|s| s == "running")
-            .and_then(|_| agent_field::<i64>(db, agent, "pid"))
-    }) as i32
-}
-
-fn desired(db: &Path, agent: &str) -> Option<String> {
-    query_opt(db, &format!("SELECT desired_state FROM agents WHERE name = '{agent}'"))
-}
 
 #[test]
 fn an_agent_gone_from_the_config_while_no_launcher_ran_is_removed_and_not_counted() {
@@ -51,7 +35,7 @@ restart = \"never\"
     ));
     let mut first = sb.launcher_as("first");
     wait_running(&db, "a");
-    wait_until(LIMIT, "b exited", || agent_field::<String>(&db, "b", "state").filter(|s| s == "exited"));
+    wait_state(&db, "b", "exited");
     first.run.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(first.run.wait_exit(LIMIT).code(), Some(0), "{}", sb.stderr_of("first"));
 
@@ -97,7 +81,7 @@ fn launcher_loses_its_database(sb: &Sandbox, label: &str, lose: impl FnOnce(&Pat
     let mut cmd = sb.command(launcher_bin());
     cmd.arg("--db").arg(&db).arg("--config").arg(sb.config()).env("NOTIFY_SOCKET", &systemd);
     let mut l = Launcher { run: Running::spawn(cmd, sb.path(), label) };
-    let pid = wait_running(&db, "a");
+    let pid = wait_running(&db, "a") as i32;
     assert!(wal(sb).exists() && shm(sb).exists());
     lose(&db);
     let status = l.run.wait_exit(LIMIT);

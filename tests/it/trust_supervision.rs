@@ -4,27 +4,12 @@
 //! `ctl start` and `ctl restart`.
 
 use crate::common::*;
-use crate::ctl_commands::ctl;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::process::{Output, Stdio};
-use std::time::Duration;
-
-/// Only bounds a hang: the machine may be busy compiling.
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use std::process::Stdio;
 
 fn restarts(db: &std::path::Path, agent: &str) -> i64 {
     agent_field::<i64>(db, agent, "restarts").unwrap_or(-1)
-}
-
-fn wait_state(db: &std::path::Path, agent: &str, want: &str) {
-    wait_until(LIMIT, &format!("{agent} {want}"), || {
-        agent_field::<String>(db, agent, "state").filter(|s| s == want)
-    });
 }
 
 fn pid_in(sb: &Sandbox, file: &str) -> i32 {

@@ -2,9 +2,8 @@
 //! captured output, of one agent or of every agent interleaved in the order the launcher
 //! recorded it, each line after its agent's name (as `docker compose logs` prints services).
 
-use super::{FOLLOW_BATCH, follow, follow_step, open, print_lines, read_failed};
+use super::{FOLLOW_BATCH, agent_names, follow, follow_step, open, print_lines, read_failed};
 use crate::cli::LogsArgs;
-use agentvisor_shared::exit_code::EXIT_USAGE;
 use agentvisor_shared::model::LogLine;
 use agentvisor_shared::paths::Resolved;
 use agentvisor_shared::time::{now_ms, rfc3339};
@@ -45,20 +44,10 @@ pub fn run(resolved: &Resolved, args: &LogsArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let names: Vec<String> = match reader.snapshot() {
-        Ok(s) => s.agents.into_iter().map(|a| a.name).collect(),
-        Err(e) => return read_failed(&e),
+    let names = match agent_names(&reader, args.agent.as_deref()) {
+        Ok(names) => names,
+        Err(code) => return code,
     };
-    if let Some(agent) = &args.agent
-        && !names.contains(agent)
-    {
-        let listed = if names.is_empty() { "none yet".to_owned() } else { names.join(", ") };
-        eprintln!(
-            "agentvisor-dashboard: no agent named {agent:?} in {}; the agents: {listed}",
-            reader.path().display()
-        );
-        return EXIT_USAGE;
-    }
     let render = Render {
         names: args.agent.is_none().then(|| names.iter().map(|n| n.chars().count()).max().unwrap_or(0)),
         grep: args.grep.clone(),

@@ -30,6 +30,27 @@ pub fn read_failed(e: &agentvisor_shared::StoreError) -> u8 {
     Verdict::NoDatabase.code()
 }
 
+/// The agents' names in the database. When `agent` (a command's argument) is none of them,
+/// says so on stderr with the valid names and `Err` carries the usage exit code, so a typo is
+/// not mistaken for an agent with nothing recorded.
+pub fn agent_names(reader: &Reader, agent: Option<&str>) -> Result<Vec<String>, u8> {
+    let names: Vec<String> = match reader.snapshot() {
+        Ok(s) => s.agents.into_iter().map(|a| a.name).collect(),
+        Err(e) => return Err(read_failed(&e)),
+    };
+    if let Some(agent) = agent
+        && !names.iter().any(|n| n == agent)
+    {
+        let listed = if names.is_empty() { "none yet".to_owned() } else { names.join(", ") };
+        eprintln!(
+            "agentvisor-dashboard: no agent named {agent:?} in {}; the agents: {listed}",
+            reader.path().display()
+        );
+        return Err(agentvisor_shared::exit_code::EXIT_USAGE);
+    }
+    Ok(names)
+}
+
 /// Writes lines to stdout; `false` when stdout is gone (a closed pipe, as under `head`),
 /// which ends the command quietly rather than with a panic. Control characters (from agents'
 /// output, status and events) are always shown escaped: a pipe or file ends up on a terminal

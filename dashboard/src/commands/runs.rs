@@ -1,7 +1,7 @@
 //! `agentvisor-dashboard runs [NAME] [--failed] [-n N] [--json]`: run records (scheduled and
 //! manual runs, process starts, hook invocations), oldest of the selection first.
 
-use super::{open, print_lines, read_failed};
+use super::{agent_names, open, print_lines, read_failed};
 use crate::cli::RunsArgs;
 use crate::format;
 use agentvisor_shared::paths::Resolved;
@@ -61,16 +61,27 @@ pub fn run(resolved: &Resolved, args: &RunsArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return read_failed(&e),
     };
+    if runs.is_empty()
+        && let Some(name) = &args.name
+    {
+        // Hooks and removed agents keep their runs under their names: only a name with no
+        // runs at all (whatever the filters) must be an agent's.
+        let recorded = match reader.recent_runs(Some(name), false, 1) {
+            Ok(r) => !r.is_empty(),
+            Err(e) => return read_failed(&e),
+        };
+        if !recorded && let Err(code) = agent_names(&reader, Some(name)) {
+            return code;
+        }
+        if !args.json {
+            eprintln!("agentvisor-dashboard: no runs of {name:?} recorded");
+        }
+    }
     runs.reverse();
     if args.json {
         let text = serde_json::to_string(&runs).unwrap_or_else(|_| "[]".into());
         print_lines([text]);
         return 0;
-    }
-    if runs.is_empty()
-        && let Some(name) = &args.name
-    {
-        eprintln!("agentvisor-dashboard: no runs of {name:?} recorded");
     }
     print_lines(runs.iter().map(render));
     0

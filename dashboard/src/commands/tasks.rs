@@ -2,7 +2,7 @@
 //! oldest of the selection first.
 
 use super::runs::cost;
-use super::{open, print_lines, read_failed};
+use super::{agent_names, open, print_lines, read_failed};
 use crate::cli::TasksArgs;
 use crate::format;
 use agentvisor_shared::paths::Resolved;
@@ -45,16 +45,23 @@ pub fn run(resolved: &Resolved, args: &TasksArgs) -> u8 {
         Ok(t) => t,
         Err(e) => return read_failed(&e),
     };
+    if tasks.is_empty()
+        && let Some(name) = &args.name
+    {
+        // A removed agent keeps its tasks under its name: only a name with none must be an
+        // agent's.
+        if let Err(code) = agent_names(&reader, Some(name)) {
+            return code;
+        }
+        if !args.json {
+            eprintln!("agentvisor-dashboard: no tasks of {name:?} recorded");
+        }
+    }
     tasks.reverse();
     if args.json {
         let text = serde_json::to_string(&tasks).unwrap_or_else(|_| "[]".into());
         print_lines([text]);
         return 0;
-    }
-    if tasks.is_empty()
-        && let Some(name) = &args.name
-    {
-        eprintln!("agentvisor-dashboard: no tasks of {name:?} recorded");
     }
     print_lines(tasks.iter().map(render));
     0

@@ -77,10 +77,13 @@ pub struct AgentLine {
 }
 
 impl AgentLine {
-    /// The line of an enabled agent of the running config, from its supervisor's status.
-    pub fn of(s: &AgentStatus) -> AgentLine {
-        // Only enabled agents have supervisors, and one an operator stopped is `stopped`.
-        let row = status_table::Row::of(s, true, DesiredState::Running, None);
+    /// The line of an enabled agent of the running config, from its supervisor's status and
+    /// who stopped it, if an operator keeps it stopped.
+    pub fn of(s: &AgentStatus, stopped_by: Option<&str>) -> AgentLine {
+        // Only enabled agents have supervisors; the only ones not meant to run are those an
+        // operator stopped.
+        let desired = if stopped_by.is_some() { DesiredState::Stopped } else { DesiredState::Running };
+        let row = status_table::Row::of(s, true, desired, stopped_by);
         AgentLine {
             name: row.name,
             state: row.state,

@@ -185,6 +185,7 @@ fn refused(peer: &Peer, writer: &WriterHandle, last: &AtomicI64) {
 /// The agents' states as the supervisors publish them (not from the database, which may lag
 /// or be failing), under the launcher's status line, which names a failing store.
 fn status(roster: &Roster, writer: &WriterHandle, names: &[String]) -> Response {
+    let stopped_by = roster.stopped_by();
     let agents = roster.with_members(|members| {
         if let Some(unknown) = names.iter().find(|n| !members.iter().any(|(m, _)| m == *n)) {
             return Err(format!("{unknown:?} is not a running launcher's agent"));
@@ -193,7 +194,7 @@ fn status(roster: &Roster, writer: &WriterHandle, names: &[String]) -> Response 
             .iter()
             .filter(|(n, _)| names.is_empty() || names.contains(n))
             .map(|(name, rx)| {
-                let mut line = AgentLine::of(&rx.borrow());
+                let mut line = AgentLine::of(&rx.borrow(), stopped_by.get(name).map(String::as_str));
                 line.name.clone_from(name);
                 line
             })

@@ -51,6 +51,8 @@ struct View {
     limited: Vec<String>,
     /// The `[[alert]]` rules in force.
     alerts: Arc<[AlertRule]>,
+    /// Who stopped each member an operator keeps stopped (`alice (ctl)`), by name.
+    stopped_by: HashMap<String, String>,
 }
 
 /// The agents' names and status channels, for tasks that only read (sampler, liveness,
@@ -89,6 +91,12 @@ impl Roster {
     /// The `[[alert]]` rules in force.
     pub fn alerts(&self) -> Arc<[AlertRule]> {
         self.0.borrow().alerts.clone()
+    }
+
+    /// Who stopped each agent an operator keeps stopped (`alice (ctl)`), by name: what the
+    /// database's `agents.stopped_by` says, without waiting for the writer.
+    pub fn stopped_by(&self) -> HashMap<String, String> {
+        self.0.borrow().stopped_by.clone()
     }
 
     /// Whether every agent has been started and is running, or has failed (waiting to restart,
@@ -266,6 +274,9 @@ impl Fleet {
             self.restarts.insert(name.to_owned(), restarts);
         }
         self.members.retain(|m| m.name != name);
+        self.view.send_modify(|v| {
+            v.stopped_by.remove(name);
+        });
         self.publish();
     }
 
@@ -282,6 +293,18 @@ impl Fleet {
     /// Puts these `[[alert]]` rules in force.
     pub fn set_alerts(&self, rules: &[AlertRule]) {
         self.view.send_modify(|v| v.alerts = rules.to_vec().into());
+    }
+
+    /// Records who stopped a member and keeps it stopped, or (`None`) that it may run again.
+    pub fn set_stopped_by(&self, name: &str, by: Option<String>) {
+        self.view.send_modify(|v| match by {
+            Some(who) => {
+                v.stopped_by.insert(name.to_owned(), who);
+            }
+            None => {
+                v.stopped_by.remove(name);
+            }
+        });
     }
 
     /// Sets the note shown after the summary in the status line, or clears it.

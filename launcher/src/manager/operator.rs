@@ -155,6 +155,7 @@ impl Manager {
     }
 
     fn stopped_by(&self, agent: &str, by: Option<String>) {
+        self.fleet.set_stopped_by(agent, by.clone());
         if self.writer.send(WriteOp::StoppedBy { agent: agent.to_owned(), by }).is_err() {
             tracing::error!(agent, "the store's writer is gone; who stopped it not recorded");
         }

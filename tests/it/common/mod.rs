@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -241,6 +241,27 @@ impl Sandbox {
     }
 }
 
+/// An agent's desired state as the launcher recorded it (`agents.desired_state`).
+pub fn desired(db: &Path, agent: &str) -> Option<String> {
+    query_opt(db, &format!("SELECT desired_state FROM agents WHERE name = '{agent}'"))
+}
+
+/// Waits until `agent`'s state row says `want`.
+pub fn wait_state(db: &Path, agent: &str, want: &str) {
+    wait_until(LIMIT, &format!("{agent} {want}"), || {
+        agent_field::<String>(db, agent, "state").filter(|s| s == want)
+    });
+}
+
+/// Waits until `agent` runs, and returns the pid of its process.
+pub fn wait_running(db: &Path, agent: &str) -> i64 {
+    wait_until(LIMIT, &format!("{agent} running"), || {
+        agent_field::<String>(db, agent, "state")
+            .filter(|s| s == "running")
+            .and_then(|_| agent_field::<i64>(db, agent, "pid"))
+    })
+}
+
 /// A column of an agent's state row.
 pub fn agent_field<T: rusqlite::types::FromSql>(db: &Path, agent: &str, column: &str) -> Option<T> {
     query_opt(db, &format!("SELECT {column} FROM agent_state WHERE agent = '{agent}'"))
@@ -269,6 +290,14 @@ pub fn rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
             .collect::<rusqlite::Result<Vec<String>>>()
     });
     read.map(|it| it.filter_map(Result::ok).collect()).unwrap_or_default()
+}
+
+/// The messages of an agent's events of one kind, oldest first.
+pub fn event_messages(db: &Path, agent: &str, kind: &str) -> Vec<String> {
+    rows(db, &format!("SELECT message FROM events WHERE agent = '{agent}' AND kind = '{kind}' ORDER BY id"))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
 }
 
 /// The kinds of an agent's events, oldest first.
@@ -310,4 +339,24 @@ pub fn status_cell(table: &str, agent: &str, column: &str) -> Option<String> {
         table.lines().find(|l| l.starts_with("NAME "))?.split_whitespace().position(|c| c == column)?;
     let row = table.lines().find(|l| l.split_whitespace().next() == Some(agent))?;
     row.split_whitespace().nth(index).map(str::to_owned)
+}
+
+/// A command's stdout and stderr, as one text.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// `agentvisor-launcher ctl ARGS` on the sandbox's database.
+pub fn ctl(sb: &Sandbox, args: &[&str]) -> Output {
+    sb.command(launcher_bin()).arg("--db").arg(sb.db()).arg("ctl").args(args).output().unwrap()
+}
+
+/// `agentvisor-dashboard ARGS` on the sandbox's database.
+pub fn dashboard(sb: &Sandbox, args: &[&str]) -> Output {
+    sb.command(dashboard_bin()).arg("--db").arg(sb.db()).args(args).output().unwrap()
+}
+
+/// A port nothing listens on right now on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
