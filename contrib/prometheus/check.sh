@@ -5,7 +5,7 @@
 # rules loaded: the target's `up` and one `agent`-labelled series queried back through its
 # HTTP API, then every query of the Grafana dashboard and every rule expression run through
 # that API (contrib/grafana/check.py). Exit 0 when all passed, 1 when not, 77 (skipped) when
-# prometheus, promtool, curl or python3 is missing.
+# prometheus, promtool, curl or python3 is missing. CHECK_DASHBOARD names another dashboard file.
 #
 #   agentvisor-dashboard serve --listen 127.0.0.1:9464 &
 #   contrib/prometheus/check.sh 127.0.0.1:9464
@@ -87,7 +87,7 @@ if [ -z "$up" ] || [ -z "$agent" ]; then
 fi
 echo "$up"
 echo "$agent"
-dashboard=$here/../grafana/agentvisor-fleet.json
+dashboard=${CHECK_DASHBOARD:-$here/../grafana/agentvisor-fleet.json}
 left=$((deadline - $(date +%s)))
 if ! CHECK_TIMEOUT_S=$((left > 10 ? left : 10)) CHECK_SCRAPE_INTERVAL_S=1 \
     python3 "$here/../grafana/check.py" "http://127.0.0.1:$port" "$dashboard"; then

@@ -8,6 +8,7 @@ use crate::common::{
 };
 use nix::sys::signal::Signal;
 use prometheus_parse::{Scrape, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -587,4 +588,26 @@ fn a_real_prometheus_scrapes_the_exporter() {
         text.contains("up{instance=") && text.contains("agentvisor_agent_up{agent=\"sleeper\""),
         "{text}"
     );
+    // The same run with a broken query and a misspelt metric in the dashboard fails, naming both.
+    let mut dash = dash;
+    dash["panels"][1]["targets"][0]["expr"] = json!("sum(agentvisor_launcher_up");
+    dash["panels"][2]["targets"][0]["expr"] = json!("sum(agentvisor_launcher_upp{instance=~\"$host\"})");
+    let broken = sb.path().join("broken.json");
+    std::fs::write(&broken, dash.to_string()).unwrap();
+    let out = std::process::Command::new("sh")
+        .arg(&script)
+        .arg(&exporter.addr)
+        .env("CHECK_DASHBOARD", &broken)
+        .env("CHECK_TIMEOUT_S", "20")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for line in [
+        "Launchers up/A: bad_data",
+        "Launchers down/A: no data for sum(agentvisor_launcher_upp{instance=~\".*\"})",
+        "metric agentvisor_launcher_upp is used but Prometheus has no such series",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
 }
