@@ -320,7 +320,7 @@ fn the_dashboard_has_the_shape_grafana_imports() {
 #[test]
 fn damaged_dashboards_are_refused() {
     type Damage = fn(&mut Value);
-    let cases: [(&str, Damage, &str); 10] = [
+    let cases: [(&str, Damage, &str); 12] = [
         ("no uid", |d| d["uid"] = json!(""), "uid"),
         ("old schema", |d| d["schemaVersion"] = json!(27), "schemaVersion"),
         ("twin ids", |d| d["panels"][2]["id"] = d["panels"][1]["id"].clone(), "not unique"),
@@ -331,6 +331,15 @@ fn damaged_dashboards_are_refused() {
         ("unknown datasource", |d| d["panels"][1]["datasource"]["uid"] = json!("${DS_X}"), "neither"),
         ("unknown variable", |d| d["panels"][1]["targets"][0]["expr"] = json!("up{x=~\"$nope\"}"), "$nope"),
         ("missing requires", |d| d["__requires"] = json!([]), "__requires lacks grafana"),
+        ("open row with panels", |d| d["panels"][0]["panels"] = json!([{"type": "text"}]), "open row"),
+        (
+            "overlap in a collapsed row",
+            |d| {
+                collapse_first_row(d);
+                d["panels"][0]["panels"][1]["gridPos"]["x"] = json!(2);
+            },
+            "overlap",
+        ),
     ];
     for (what, damage, expected) in cases {
         let mut dash = dashboard();
@@ -338,6 +347,23 @@ fn damaged_dashboards_are_refused() {
         let found = problems(&dash);
         assert!(found.iter().any(|p| p.contains(expected)), "{what}: no {expected:?} in {found:?}");
     }
+}
+
+/// Collapses the first row the way Grafana saves it: the panels up to the next row move inside.
+fn collapse_first_row(dash: &mut Value) {
+    let top = dash["panels"].as_array_mut().unwrap();
+    let next_row = top.iter().skip(1).position(|p| p["type"] == "row").unwrap() + 1;
+    let inner: Vec<Value> = top.drain(1..next_row).collect();
+    top[0]["collapsed"] = json!(true);
+    top[0]["panels"] = Value::Array(inner);
+}
+
+#[test]
+fn a_collapsed_row_passes_the_check() {
+    let mut dash = dashboard();
+    collapse_first_row(&mut dash);
+    assert!(dash["panels"][0]["panels"].as_array().unwrap().len() > 1);
+    assert_eq!(problems(&dash), Vec::<String>::new());
 }
 
 #[test]
