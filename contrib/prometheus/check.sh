@@ -1,8 +1,11 @@
 #!/bin/sh
-# Scrapes a running exporter with a real Prometheus (Debian's `prometheus` package), with the
-# alerting rules of this directory loaded, and queries back through Prometheus' HTTP API the
-# target's `up` and one `agent`-labelled series. Exit 0 when both came back, 1 when not, 77
-# (skipped) when prometheus, curl or python3 is missing.
+# Proves the files of contrib/prometheus and contrib/grafana against a running exporter:
+# `promtool check rules` on the alerting rules, `promtool check metrics` on a scrape, then a
+# real Prometheus (Debian's `prometheus` package) scraping the exporter every second with the
+# rules loaded: the target's `up` and one `agent`-labelled series queried back through its
+# HTTP API, then every query of the Grafana dashboard and every rule expression run through
+# that API (contrib/grafana/check.py). Exit 0 when all passed, 1 when not, 77 (skipped) when
+# prometheus, promtool, curl or python3 is missing. CHECK_DASHBOARD names another dashboard file.
 #
 #   agentvisor-dashboard serve --listen 127.0.0.1:9464 &
 #   contrib/prometheus/check.sh 127.0.0.1:9464
@@ -10,7 +13,7 @@ set -eu
 target=${1:-127.0.0.1:9464}
 limit=${CHECK_TIMEOUT_S:-60}
 here=$(cd "$(dirname "$0")" && pwd)
-for tool in prometheus curl python3; do
+for tool in prometheus promtool curl python3; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "check.sh: skipped: $tool is not installed (Debian: apt-get install prometheus curl python3)"
         exit 77
@@ -24,6 +27,20 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
+
+if ! out=$(promtool check rules "$here/agentvisor-rules.yml" 2>&1); then
+    echo "check.sh: FAILED: promtool check rules $here/agentvisor-rules.yml"; echo "$out"
+    exit 1
+fi
+echo "check.sh: promtool check rules: $(echo "$out" | grep -o 'SUCCESS.*')"
+# check metrics lints the exposition (names, units, HELP) and exits 0 with no output when clean.
+out="no answer"
+if ! curl -sf "http://$target/metrics" -o "$dir/metrics" ||
+    ! out=$(promtool check metrics <"$dir/metrics" 2>&1) || [ -n "$out" ]; then
+    echo "check.sh: FAILED: promtool check metrics on http://$target/metrics"; echo "$out"
+    exit 1
+fi
+echo "check.sh: promtool check metrics: no problems in http://$target/metrics"
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cp "$here/agentvisor-rules.yml" "$dir/"
@@ -68,8 +85,15 @@ if [ -z "$up" ] || [ -z "$agent" ]; then
     echo "--- prometheus log (tail) ---"; tail -n 20 "$dir/prometheus.log"
     exit 1
 fi
+echo "$up"
+echo "$agent"
+dashboard=${CHECK_DASHBOARD:-$here/../grafana/agentvisor-fleet.json}
+left=$((deadline - $(date +%s)))
+if ! CHECK_TIMEOUT_S=$((left > 10 ? left : 10)) CHECK_SCRAPE_INTERVAL_S=1 \
+    python3 "$here/../grafana/check.py" "http://127.0.0.1:$port" "$dashboard"; then
+    echo "check.sh: FAILED: the dashboard's queries or the rules (above)"
+    exit 1
+fi
 rules=$(curl -sf "http://127.0.0.1:$port/api/v1/rules" |
     python3 -c 'import json, sys; print(sum(len(g["rules"]) for g in json.load(sys.stdin)["data"]["groups"]))')
 echo "check.sh: OK: $(prometheus --version 2>&1 | head -n 1) scraped $target, with $rules alerting rules loaded"
-echo "$up"
-echo "$agent"

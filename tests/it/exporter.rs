@@ -8,9 +8,10 @@ use crate::common::{
 };
 use nix::sys::signal::Signal;
 use prometheus_parse::{Scrape, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
@@ -95,12 +96,8 @@ while :; do
 done
 "#;
 
-#[test]
-fn the_exposition_matches_the_database() {
-    let sb = Sandbox::new();
-    sb.script("talker.sh", TALKER);
-    sb.write_config(
-        r#"
+/// The talker (run as ./talker.sh) and an agent that only sleeps.
+const TALKER_AND_SLEEPER: &str = r#"
 [[agent]]
 name = "talker"
 command = "./talker.sh"
@@ -110,14 +107,21 @@ heartbeat_timeout = "5s"
 name = "sleeper"
 command = "/bin/sleep"
 args = ["1000"]
+"#;
 
+#[test]
+fn the_exposition_matches_the_database() {
+    let sb = Sandbox::new();
+    sb.script("talker.sh", TALKER);
+    sb.write_config(&format!(
+        r#"{TALKER_AND_SLEEPER}
 [[agent]]
 name = "quitter"
 command = "/bin/sh"
 args = ["-c", "exit 3"]
 restart = "never"
-"#,
-    );
+"#
+    ));
     let db = sb.db();
     let _launcher = start_launcher(&sb);
     let exporter = start_exporter(&sb, "exporter");
@@ -350,13 +354,10 @@ fn features_differ(s: &Scrape, db: &Path) -> Option<String> {
     (!diff.is_empty()).then(|| diff.join("\n"))
 }
 
-/// Probes, alerts and runs of a real launcher, scraped until one scrape agrees with the
-/// database read right after it (probe latencies and runs change between the two).
-#[test]
-fn probes_alerts_and_runs_match_the_database() {
-    let sb = Sandbox::new();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap();
+/// A launcher running "db" (a custom metric, a TCP liveness probe on `port`), "cron" (a schedule
+/// whose runs fail) and an [[alert]] firing for db, plus the agents of `extra`, and an exporter;
+/// returns once the probe passed, the alert fired and a run failed.
+fn start_with_probe_alert_and_runs(sb: &Sandbox, port: SocketAddr, extra: &str) -> (Running, Exporter) {
     sb.script("db.sh", "printf 'X_METRIC_QUEUE_DEPTH=7\\n' >&3\nexec sleep 1000");
     sb.write_config(&format!(
         r#"
@@ -381,11 +382,11 @@ agents = ["db"]
 value = "queue_depth"
 above = 5
 severity = "error"
-"#
+{extra}"#
     ));
     let db = sb.db();
-    let _launcher = start_launcher(&sb);
-    let exporter = start_exporter(&sb, "exporter");
+    let launcher = start_launcher(sb);
+    let exporter = start_exporter(sb, "exporter");
     wait_until(LIMIT, "a passing probe, a firing alert and a failed run in the database", || {
         let up =
             query_opt::<i64>(&db, "SELECT last_ok FROM probes WHERE agent = 'db' AND probe = 'liveness'");
@@ -394,6 +395,18 @@ severity = "error"
             query_opt::<i64>(&db, "SELECT count(*) FROM runs WHERE agent = 'cron' AND outcome = 'failed'");
         (up == Some(1) && firing.is_some() && failed.unwrap_or(0) > 0).then_some(())
     });
+    (launcher, exporter)
+}
+
+/// Probes, alerts and runs of a real launcher, scraped until one scrape agrees with the
+/// database read right after it (probe latencies and runs change between the two).
+#[test]
+fn probes_alerts_and_runs_match_the_database() {
+    let sb = Sandbox::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap();
+    let (_launcher, exporter) = start_with_probe_alert_and_runs(&sb, port, "");
+    let db = sb.db();
     let agree = || {
         let mut last = String::new();
         for _ in 0..50 {
@@ -529,15 +542,25 @@ fn bad_or_remote_listen_addresses_are_refused() {
     });
 }
 
-/// contrib/prometheus/check.sh: a real Prometheus scrapes the exporter; `up` and
-/// `agentvisor_agent_up{agent="sleeper"}` come back through its HTTP API.
+/// contrib/prometheus/check.sh against a launcher whose agents feed every panel of the Grafana
+/// dashboard (tokens, cost, a custom metric, a probe, a firing alert, failed scheduled runs):
+/// `promtool check rules` and `check metrics` pass, a real Prometheus scrapes the exporter, `up`
+/// and `agentvisor_agent_up` come back through its HTTP API, and contrib/grafana/check.py runs
+/// every dashboard query and rule expression there without error and with data.
 #[test]
 fn a_real_prometheus_scrapes_the_exporter() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/prometheus/check.sh");
     let sb = Sandbox::new();
-    sb.write_config("[[agent]]\nname = \"sleeper\"\ncommand = \"/bin/sleep\"\nargs = [\"1000\"]\n");
-    let _launcher = start_launcher(&sb);
-    let exporter = start_exporter(&sb, "exporter");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap();
+    sb.script("talker.sh", TALKER);
+    let (_launcher, exporter) = start_with_probe_alert_and_runs(&sb, port, TALKER_AND_SLEEPER);
+    // Counters must exist before Prometheus' first scrape, or rate() has no start.
+    let db = sb.db();
+    wait_until(LIMIT, "the talker's cost in the database", || {
+        (query_opt::<f64>(&db, "SELECT cost FROM agent_state WHERE agent = 'talker'") == Some(0.25))
+            .then_some(())
+    });
     let out = std::process::Command::new("sh").arg(&script).arg(&exporter.addr).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if out.status.code() == Some(77) {
@@ -545,8 +568,46 @@ fn a_real_prometheus_scrapes_the_exporter() {
         return;
     }
     assert!(out.status.success(), "{text}");
+    let rules_file = std::fs::read_to_string(script.with_file_name("agentvisor-rules.yml")).unwrap();
+    let rules = rules_file.lines().filter(|l| l.trim_start().starts_with("- alert:")).count();
+    let dash = crate::grafana::dashboard();
+    let variables = dash["templating"]["list"].as_array().map_or(0, Vec::len);
+    for line in [
+        format!("check.sh: promtool check rules: SUCCESS: {rules} rules found"),
+        "check.sh: promtool check metrics: no problems".to_owned(),
+        format!(
+            "grafana/check.py: OK: {} dashboard queries ({variables} variables set to All) and {rules} rule \
+             expressions evaluated without error",
+            crate::grafana::queries(&dash).len()
+        ),
+        "check.sh: OK: prometheus".to_owned(),
+    ] {
+        assert!(text.contains(&line), "no {line:?} in:\n{text}");
+    }
     assert!(
         text.contains("up{instance=") && text.contains("agentvisor_agent_up{agent=\"sleeper\""),
         "{text}"
     );
+    // The same run with a broken query and a misspelt metric in the dashboard fails, naming both.
+    let mut dash = dash;
+    dash["panels"][1]["targets"][0]["expr"] = json!("sum(agentvisor_launcher_up");
+    dash["panels"][2]["targets"][0]["expr"] = json!("sum(agentvisor_launcher_upp{instance=~\"$host\"})");
+    let broken = sb.path().join("broken.json");
+    std::fs::write(&broken, dash.to_string()).unwrap();
+    let out = std::process::Command::new("sh")
+        .arg(&script)
+        .arg(&exporter.addr)
+        .env("CHECK_DASHBOARD", &broken)
+        .env("CHECK_TIMEOUT_S", "20")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for line in [
+        "Launchers up/A: bad_data",
+        "Launchers down/A: no data for sum(agentvisor_launcher_upp{instance=~\".*\"})",
+        "metric agentvisor_launcher_upp is used but Prometheus has no such series",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
 }

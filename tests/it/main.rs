@@ -21,6 +21,7 @@ mod faults_disk_full;
 mod faults_notify_garbage;
 mod faults_sigkill;
 mod fleet;
+mod grafana;
 mod hooks;
 mod launcher_config;
 mod launcher_lifecycle;
