@@ -63,14 +63,13 @@ pub fn main() -> ExitCode {
         return ExitCode::from(fleet_main(&cli));
     }
     let resolved = resolve_db(cli.db.as_deref());
+    let zone = if cli.utc { format::Zone::Utc } else { format::Zone::Local };
     let code = match &cli.command {
-        Some(Command::Status(a)) => {
-            commands::status::run(&resolved, a, if cli.utc { format::Zone::Utc } else { format::Zone::Local })
-        }
+        Some(Command::Status(a)) => commands::status::run(&resolved, a, zone),
         Some(Command::Logs(a)) => commands::logs::run(&resolved, a),
         Some(Command::Events(a)) => commands::events::run(&resolved, a),
         Some(Command::Stream(a)) => commands::stream::run(&resolved, a),
-        Some(Command::Serve(a)) => serve::run(&resolved, a),
+        Some(Command::Serve(a)) => serve::run(&resolved, a, zone),
         Some(Command::Alerts(a)) => commands::alerts::run(&resolved, a),
         Some(Command::Runs(a)) => commands::runs::run(&resolved, a),
         Some(Command::Tasks(a)) => commands::tasks::run(&resolved, a),

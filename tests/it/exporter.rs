@@ -239,6 +239,9 @@ restart = "never"
     assert_eq!(keys(&served), keys(&printed));
     assert_eq!(keys(&served["agents"][0]), keys(&printed["agents"][0]));
     assert_eq!(served["verdict"], printed["verdict"]);
+    // The spend too, read as `status` reads it.
+    assert!(served["spend"]["today"]["tokens_in"].is_i64(), "{served}");
+    assert_eq!(keys(&served["spend"]["last_hour"]), keys(&printed["spend"]["last_hour"]));
     let names = |v: &serde_json::Value| {
         v["agents"].as_array().unwrap().iter().map(|a| a["name"].clone()).collect::<Vec<_>>()
     };

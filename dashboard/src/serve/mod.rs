@@ -11,6 +11,7 @@ mod read;
 use crate::assess::Verdict;
 use crate::cli::ServeArgs;
 use crate::commands::status::{to_json, unreadable_json};
+use crate::format::Zone;
 use agentvisor_shared::paths::Resolved;
 use agentvisor_shared::time::now_ms;
 use axum::Router;
@@ -19,6 +20,7 @@ use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use exposition::{Exposition, Format};
 use read::{Read, Source};
 use std::sync::Arc;
@@ -28,11 +30,13 @@ const USAGE: u8 = agentvisor_shared::exit_code::EXIT_USAGE;
 
 struct App {
     resolved: Resolved,
+    /// Where "today" of `/status.json`'s spend begins.
+    zone: Zone,
     source: Source,
     max_custom: usize,
 }
 
-pub fn run(resolved: &Resolved, args: &ServeArgs) -> u8 {
+pub fn run(resolved: &Resolved, args: &ServeArgs, zone: Zone) -> u8 {
     if !args.listen.ip().is_loopback() && !args.allow_remote {
         eprintln!(
             "agentvisor-dashboard: --listen {} is not a loopback address: the exporter has no TLS and no \
@@ -67,6 +71,7 @@ pub fn run(resolved: &Resolved, args: &ServeArgs) -> u8 {
     };
     let app = Arc::new(App {
         resolved: resolved.clone(),
+        zone,
         source: Source::new(&resolved.path, args.readers),
         max_custom: args.max_custom_series,
     });
@@ -82,6 +87,12 @@ pub fn run(resolved: &Resolved, args: &ServeArgs) -> u8 {
 async fn serve(listener: std::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
+    // No Nagle delay on the last segment of a response, as Go's exporters do by default.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     // On stderr, so a supervisor's log (and a test that asked for port 0) learns the address.
     eprintln!(
         "agentvisor-dashboard: serving http://{addr}/metrics, /livez, /readyz, /status.json for {}",
@@ -172,7 +183,15 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 async fn status_json(State(app): State<Arc<App>>) -> Response {
     let doc = with_read(&app, |app, read, now_ms| match read {
-        Ok(read) => (StatusCode::OK, to_json(&read.snapshot, &app.resolved, now_ms, None)),
+        Ok(read) => {
+            // The same document as `status --json`, spend included; a spend that cannot be read
+            // leaves it null rather than failing the whole document.
+            let spend = app.source.spend(app.zone.day_start_ms(now_ms), now_ms);
+            if let Err(e) = &spend {
+                tracing::warn!(error = %e, "cannot read the spend");
+            }
+            (StatusCode::OK, to_json(&read.snapshot, &app.resolved, now_ms, spend.ok().as_ref()))
+        }
         Err(_) => {
             (StatusCode::SERVICE_UNAVAILABLE, unreadable_json(&app.resolved, Verdict::NoDatabase.code()))
         }

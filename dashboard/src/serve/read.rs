@@ -2,6 +2,7 @@
 //! their own connection instead of queueing on one, and the event counters kept between scrapes.
 
 use agentvisor_shared::model::{Severity, Snapshot};
+use agentvisor_shared::runs::SpendWindows;
 use agentvisor_shared::{Reader, StoreError};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -97,6 +98,12 @@ impl Source {
         pooled.reader.fill_runs(&mut snapshot.agents).map_err(|e| e.to_string())?;
         let events = self.count_events(&pooled.reader).map_err(|e| e.to_string())?;
         Ok(Read { snapshot, events, took: started.elapsed() })
+    }
+
+    /// Tokens and cost today (from `day_start_ms`) and in the last hour, as `status` reads them.
+    pub fn spend(&self, day_start_ms: i64, now_ms: i64) -> Result<SpendWindows, String> {
+        let pooled = self.pool.get().map_err(|e| e.to_string())?;
+        pooled.reader.spend(day_start_ms, now_ms).map_err(|e| e.to_string())
     }
 
     fn count_events(&self, reader: &Reader) -> agentvisor_shared::Result<[u64; 4]> {
