@@ -323,7 +323,8 @@ fn features_differ(s: &Scrape, db: &Path) -> Option<String> {
     );
     let cron = [("agent", "cron")];
     for o in ["succeeded", "failed", "timed_out", "skipped", "stopped", "lost"] {
-        let stored = last.first().map(|r| f64::from(r[0] == o));
+        // One series, labelled with the outcome: the others are absent.
+        let stored = last.first().filter(|r| r[0] == o).map(|_| 1.0);
         check(
             &mut diff,
             format!("cron {o}"),
