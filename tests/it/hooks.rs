@@ -111,6 +111,10 @@ command = "./rec"
         ),
     );
     assert_eq!(output, [["handled crashed of flaky".to_owned()]]);
+    // `logs` shows it under the hook's name, which is no agent's.
+    let logs = dashboard(&sb, &["logs", "rec"]);
+    assert_eq!(logs.status.code(), Some(0), "{}", String::from_utf8_lossy(&logs.stderr));
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("handled crashed of flaky"), "{logs:?}");
 }
 
 #[test]

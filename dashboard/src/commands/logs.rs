@@ -44,7 +44,7 @@ pub fn run(resolved: &Resolved, args: &LogsArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let names = match agent_names(&reader, args.agent.as_deref()) {
+    let names = match agent_names(&reader, None) {
         Ok(names) => names,
         Err(code) => return code,
     };
@@ -62,6 +62,14 @@ pub fn run(resolved: &Resolved, args: &LogsArgs) -> u8 {
         Ok(found) => found,
         Err(e) => return read_failed(&e),
     };
+    // A name is refused only when nothing was kept under it: a hook's output is kept under the
+    // hook's name, which is no agent's (as `runs` and `tasks` decide).
+    if lines.is_empty()
+        && let Some(agent) = args.agent.as_deref()
+        && let Err(code) = agent_names(&reader, Some(agent))
+    {
+        return code;
+    }
     if !print_lines(lines) || !args.follow {
         return 0;
     }
