@@ -9,15 +9,15 @@
 //! beside them (the "no internal processes" rule applies only with controllers).
 //! Everywhere, cgroups or not:
 //!
-//! The launcher makes itself a child subreaper (`PR_SET_CHILD_SUBREAPER`): a process whose
-//! parent exits is reparented to the launcher instead of init, so an agent's descendants stay
-//! in the launcher's process tree. The sampler's [`crate::sampling::table::ProcTable`] follows that tree
-//! and attributes each process to the agent run it came from; it tells each run's supervisor
-//! the run's processes outside its process group ("escapees"), which stopping the agent
-//! signals with its group ([`signal_run`]). It also kills what is left of runs that have ended, and reaps the orphans
-//! the launcher inherits. When the launcher stops, every descendant it still has is killed.
-//! The escapees are recorded in the database too, so that the launcher started after a crash
-//! can stop them ([`crate::daemon::recover`]).
+//! The launcher makes itself a child subreaper (`PR_SET_CHILD_SUBREAPER`): a process whose parent
+//! exits is reparented to the launcher instead of init, so an agent's descendants stay in the
+//! launcher's process tree. The sampler's [`crate::sampling::table::ProcTable`] follows that tree
+//! and attributes each process to the agent run it came from; it tells each run's supervisor the
+//! run's processes outside its process group ("escapees"), which stopping the agent signals with
+//! its group ([`signal_run`]). It also kills what is left of runs that have ended, and reaps the
+//! orphans the launcher inherits. When the launcher stops, every descendant it still has is killed.
+//! The escapees are recorded in the database too, so that the launcher started after a crash can
+//! stop them ([`crate::daemon::recover`]).
 
 use super::inspect;
 use nix::libc;

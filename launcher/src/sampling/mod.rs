@@ -35,7 +35,7 @@ pub struct Sampler {
     last_own_cpu: Option<u64>,
     last_at: Instant,
     /// Per agent: the escapees last recorded in the database (see [`crate::process::contain`]).
-    escapees: HashMap<String, Vec<(i64, i64)>>,
+    escapees: HashMap<String, Vec<(i32, u64)>>,
     /// Per agent: the escapees its supervisor was last told of, and their run's process group.
     told_escapees: HashMap<String, (i32, Vec<(i32, u64)>)>,
     /// Per agent with a process: the last sample's reading of its process tree.
@@ -213,17 +213,17 @@ impl Sampler {
                     self.told_escapees.remove(&m.name);
                 }
             }
-            let now: Vec<(i64, i64)> = found
-                .iter()
-                .map(|&(pid, t)| (i64::from(pid), i64::try_from(t).unwrap_or(i64::MAX)))
-                .collect();
             let before = self.escapees.get(&m.name).map_or(&[][..], Vec::as_slice);
-            if now != before {
-                let op = WriteOp::Escapees { agent: m.name.clone(), processes: now.clone() };
+            if found != before {
+                let processes = found
+                    .iter()
+                    .map(|&(pid, t)| (i64::from(pid), i64::try_from(t).unwrap_or(i64::MAX)))
+                    .collect();
+                let op = WriteOp::Escapees { agent: m.name.clone(), processes };
                 if self.writer.send(op).is_err() {
                     tracing::error!(agent = %m.name, "the store's writer is gone; escapees not recorded");
                 }
-                self.escapees.insert(m.name.clone(), now);
+                self.escapees.insert(m.name.clone(), found);
             }
         }
     }
