@@ -5,7 +5,7 @@
 use crate::interference::{self, timed_commits};
 use crate::report::{Figure, Section, Verdict, ms, ratio};
 use crate::stats::{median, percentile};
-use crate::workload::{flushed, register_agents, start_store, tick_samples};
+use crate::workload::{flushed, record_runs, register_agents, start_store, tick_samples};
 use agentvisor_shared::{WriteOp, WriterConfig};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -41,6 +41,7 @@ pub fn run(work: &Path, dashboard: &Path, p: &Params) -> Result<Section> {
     let (h, thread) = start_store(&db, cfg)?;
     let now = agentvisor_shared::time::now_ms();
     register_agents(&h, p.agents, now)?;
+    record_runs(&h, p.agents, now)?;
     let mut tick = 0u64;
     for t in 0..10 {
         h.send(WriteOp::Samples(tick_samples(p.agents, now - (10 - t) * 1000, tick)))
@@ -151,11 +152,12 @@ fn section(
     ));
     s.method.push(format!(
         "The database holds {agents} agents (registered, running, with a state row each, ten series \
-         each of which six are custom metrics) written through the store. Scrape: the real \
-         `agentvisor-dashboard serve` (at the normal priority: the time of the work, not of the \
-         share of a core a nice-19 process gets on a machine busy with other builds) is asked for \
-         `/metrics` over a plain HTTP/1.1 connection, {scrapes} times {gap} ms apart after 3 \
-         warm-up scrapes; a scrape is from the request's first byte to the response's last. \
+         each of which six are custom metrics, and two runs each: one that failed, one running) \
+         written through the store. Scrape: the real `agentvisor-dashboard serve` (at the normal \
+         priority: the time of the work, not of the share of a core a nice-19 process gets on a \
+         machine busy with other builds) is asked for `/metrics` over a plain HTTP/1.1 \
+         connection, {scrapes} times {gap} ms apart after 3 warm-up scrapes; a scrape is from the \
+         request's first byte to the response's last. \
          Interference: the commit loop of benchmark 5 (a sampler's second of {ia} agents every \
          {period} ms, zero batch window, timed to `flush()`) runs in {phase} s phases alternating \
          between no exporter and {n} exporters (default nice 19, as users run them) each scraped \

@@ -4,10 +4,10 @@
 //! disk figures would flatter otherwise.
 
 use agentvisor_shared::model::{
-    AgentSpec, AgentState, AgentStatus, DesiredState, Health, Lifecycle, Reported,
+    AgentSpec, AgentState, AgentStatus, DesiredState, Health, Lifecycle, Reported, RunOutcome, RunTrigger,
 };
 use agentvisor_shared::writer::{NewSession, WriterThread};
-use agentvisor_shared::{FlushError, Sample, Store, WriteOp, WriterConfig, WriterHandle};
+use agentvisor_shared::{FlushError, NewRun, RunEnd, Sample, Store, WriteOp, WriterConfig, WriterHandle};
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -90,6 +90,46 @@ pub fn register_agents(h: &WriterHandle, agents: usize, now_ms: i64) -> Result<(
         h.send(WriteOp::RegisterAgent(Box::new(spec))).context("queueing an agent's registration")?;
         h.send(WriteOp::Status(Box::new(running_status(&name, a, now_ms))))
             .context("queueing an agent's state")?;
+    }
+    flushed(h)
+}
+
+/// Each agent's run history as a launcher that restarted every agent once leaves it: a run
+/// that failed (its process exited 1 after an hour) and the run of the process now running.
+pub fn record_runs(h: &WriterHandle, agents: usize, now_ms: i64) -> Result<()> {
+    for a in 0..agents {
+        let name = agent_name(a);
+        let started = now_ms - 7_200_000;
+        let ended = now_ms - 3_600_000;
+        let run = |ts_ms: i64, pid: i64| NewRun {
+            id: h.new_run_id(),
+            agent: name.clone(),
+            trigger: RunTrigger::Start,
+            attempt: 0,
+            user: None,
+            subject: None,
+            detail: None,
+            due_ms: None,
+            ts_ms,
+            pid: Some(pid),
+        };
+        let first = run(started, 20_000 + a as i64);
+        let id = first.id;
+        h.send(WriteOp::RunStarted(Box::new(first))).context("queueing a run")?;
+        h.send(WriteOp::RunEnded(Box::new(RunEnd {
+            id,
+            ended_ms: ended,
+            outcome: RunOutcome::Failed,
+            exit_code: Some(1),
+            exit_signal: None,
+            tokens_in: Some(1_000),
+            tokens_out: Some(200),
+            cost: Some(0.01),
+            message: None,
+        })))
+        .context("queueing a run's end")?;
+        h.send(WriteOp::RunStarted(Box::new(run(ended + 1_000, 10_000 + a as i64))))
+            .context("queueing a run")?;
     }
     flushed(h)
 }
