@@ -3,7 +3,6 @@
 
 use rusqlite::{Connection, Row};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt;
 
 /// Which probe: the readiness probe gates the agent's start, the liveness probe watches it
@@ -88,13 +87,13 @@ pub struct ProbeStatus {
 }
 
 /// Every agent's probes, by agent, readiness first.
-pub(crate) fn load(c: &Connection) -> rusqlite::Result<HashMap<String, Vec<ProbeStatus>>> {
+pub(crate) fn load(c: &Connection) -> rusqlite::Result<foldhash::HashMap<String, Vec<ProbeStatus>>> {
     let mut stmt = c.prepare_cached(
         "SELECT agent, probe, kind, target, state, last_ok, last_ms, latency_ms,
                 consecutive_successes, consecutive_failures, message
          FROM probes",
     )?;
-    let mut out: HashMap<String, Vec<ProbeStatus>> = HashMap::new();
+    let mut out: foldhash::HashMap<String, Vec<ProbeStatus>> = foldhash::HashMap::default();
     let rows = stmt.query_map([], from_row)?;
     for row in rows {
         let Some(p) = row? else { continue };

@@ -8,8 +8,8 @@
 
 use crate::error::{AtPath, Result, StoreError};
 use crate::model::{
-    AgentRow, AgentStatus, Event, EventKind, FiringAlert, HostStats, Lifecycle, LogLine, Point, Reported,
-    Severity, Snapshot, metric,
+    AgentRow, AgentStatus, Event, EventKind, FiringAlert, HostStats, LastRun, Lifecycle, LogLine, Point,
+    Reported, Severity, Snapshot, metric,
 };
 use crate::rows::{LOG_LINE_COLUMNS, log_line_from_row, parse_text};
 use crate::schema::{self, HOUR_MS, MINUTE_MS, SCHEMA_VERSION, sample_block};
@@ -17,7 +17,7 @@ use crate::time::now_ms;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Statement, params};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +25,60 @@ use std::time::{Duration, Instant};
 /// Newest error and critical events put in every snapshot: enough that the dashboard, which
 /// groups them by agent and kind, still sees other agents' problems behind a crash loop.
 const PROBLEMS_IN_SNAPSHOT: i64 = 200;
+
+/// What a snapshot's agent rows carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Every column: what the screens and `status --json` show.
+    Full,
+    /// Everything but the free text: description, kind, command, capabilities, who stopped
+    /// it, status text, task, model and last error are left empty. What the exporter and
+    /// the health endpoints need; text is most of the cost of reading a row.
+    Figures,
+}
+
+/// The snapshot's agent query, with `$text` for the free-text columns: every agent that is
+/// not removed, its state, and its last finished run that was not skipped (a scheduled agent's
+/// health is that run's outcome). Rows are read by column name, so the columns' order is free.
+macro_rules! agents_query {
+    ($text:literal) => {
+        concat!(
+            "SELECT a.name, a.enabled, a.desired_state, a.heartbeat_timeout_ms, a.position,
+                    s.state, s.health, s.ready, s.pid, s.started_ms, s.exited_ms, s.exit_code,
+                    s.exit_signal, s.restarts, s.last_heartbeat_ms, s.heartbeats, s.tokens_in,
+                    s.tokens_out, s.cost, s.notify_errors, s.updated_ms, s.pgid,
+                    s.pid_start_ticks, s.next_run_ms,
+                    r.id AS run_id, r.trigger AS run_trigger, r.outcome AS run_outcome,
+                    r.ts_ms AS run_started_ms, r.ended_ms AS run_ended_ms,
+                    r.duration_ms AS run_duration_ms, r.exit_code AS run_exit_code,
+                    r.exit_signal AS run_exit_signal, r.cost AS run_cost, ",
+            $text,
+            " FROM agents a JOIN agent_state s ON s.agent = a.name
+             LEFT JOIN runs r ON r.id = (
+                 SELECT id FROM runs
+                 WHERE agent = a.name AND outcome IS NOT NULL AND outcome != 'skipped'
+                 ORDER BY id DESC LIMIT 1)
+             WHERE a.desired_state != 'removed'"
+        )
+    };
+}
+
+impl Detail {
+    fn agents_sql(self) -> &'static str {
+        match self {
+            Detail::Full => agents_query!(
+                "a.description, a.kind, a.command, a.capabilities, a.stopped_by, s.status_text,
+                 s.task, s.model, s.last_error"
+            ),
+            // Constants in place of the text, under the same names: one row mapper serves both.
+            Detail::Figures => agents_query!(
+                "'' AS description, '' AS kind, '[]' AS command, '[]' AS capabilities,
+                 NULL AS stopped_by, NULL AS status_text, NULL AS task, NULL AS model,
+                 NULL AS last_error"
+            ),
+        }
+    }
+}
 
 /// Which captured lines [`Reader::log_page`] returns.
 #[derive(Debug, Clone, Default)]
@@ -62,12 +116,32 @@ pub struct Reader {
     pacer: Pacer,
     /// Every metric name and scope seen, shared by all snapshots' agent rows and
     /// [`Reader::series_names`].
-    names: RefCell<HashSet<Arc<str>>>,
+    names: RefCell<foldhash::HashSet<Arc<str>>>,
     /// Scope and metric name of each series id seen, indexed by id: series are never renamed
     /// or deleted, so a snapshot reads only ids and values, not ten thousand pairs of names.
     series_names: RefCell<Vec<Option<SeriesName>>>,
     /// Command and capability lists by their JSON text, parsed once.
-    lists: RefCell<HashMap<String, Arc<[String]>>>,
+    lists: RefCell<foldhash::HashMap<String, Arc<[String]>>>,
+    /// The last snapshot's sizes, to size the next one's vectors.
+    sizes: Cell<Sizes>,
+}
+
+/// How many agents and agent series values the last snapshot held.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sizes {
+    agents: usize,
+    values: usize,
+}
+
+/// Whose a series is.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Host,
+    Launcher,
+    /// The agent at this position in the snapshot.
+    Agent(usize),
+    /// A removed agent's.
+    Nobody,
 }
 
 /// A series' scope and metric name, both shared through [`Reader::names`].
@@ -237,6 +311,7 @@ impl Reader {
             names: RefCell::default(),
             series_names: RefCell::default(),
             lists: RefCell::default(),
+            sizes: Cell::default(),
         })
     }
 
@@ -270,6 +345,11 @@ impl Reader {
 
     /// Everything one dashboard frame needs.
     pub fn snapshot(&self) -> Result<Snapshot> {
+        self.snapshot_with(Detail::Full)
+    }
+
+    /// A snapshot whose agent rows carry `detail`.
+    pub fn snapshot_with(&self, detail: Detail) -> Result<Snapshot> {
         let (db_bytes, wal_bytes) = self.file_sizes();
         self.read(|c| {
             let now = now_ms();
@@ -282,83 +362,87 @@ impl Reader {
                 .query_row([], crate::rows::session_from_row)
                 .optional()?;
             let mut lists = self.lists.borrow_mut();
-            let mut stmt = c.prepare_cached(
-                "SELECT a.name, a.description, a.kind, a.command, a.capabilities, a.enabled,
-                            a.desired_state, a.stopped_by, a.heartbeat_timeout_ms, a.position,
-                            s.state, s.health, s.ready, s.pid, s.started_ms, s.exited_ms,
-                            s.exit_code, s.exit_signal, s.restarts, s.last_heartbeat_ms,
-                            s.heartbeats, s.status_text, s.task, s.model, s.tokens_in,
-                            s.tokens_out, s.cost, s.last_error, s.notify_errors, s.updated_ms,
-                            s.pgid, s.pid_start_ticks
-                     FROM agents a JOIN agent_state s ON s.agent = a.name
-                     WHERE a.desired_state != 'removed'",
-            )?;
+            let mut stmt = c.prepare_cached(detail.agents_sql())?;
             let columns = AgentColumns::of(&stmt)?;
-            let mut agents = stmt
-                .query_map([], |r| agent_from_row(r, &columns, &mut lists))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // Sized as the last snapshot was: growing a vector of a thousand large rows copies
+            // them over and over, memory traffic that costs more than reading them.
+            let mut agents = Vec::with_capacity(self.sizes.get().agents);
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                agents.push(agent_from_row(r, &columns, &mut lists)?);
+            }
+            drop(rows);
             // Sorted here rather than by SQLite, which would copy every row, all its columns,
             // through a temporary sorter first. Names compare bytewise, as SQLite's BINARY.
             agents.sort_unstable_by(|a, b| (a.position, &a.name).cmp(&(b.position, &b.name)));
-            let index: HashMap<&str, usize> =
+            let index: foldhash::HashMap<&str, usize> =
                 agents.iter().enumerate().map(|(i, a)| (a.name.as_str(), i)).collect();
             let mut host = HostStats::default();
             let mut launcher_metrics = BTreeMap::new();
-            let mut values: Vec<(usize, Arc<str>, f64)> = Vec::new();
-            // Names come only with series newer than any cached (and are looked up for one the
-            // cache lacks otherwise: a series that had no value yet when it was passed).
+            let mut values: Vec<(usize, Arc<str>, f64)> = Vec::with_capacity(self.sizes.get().values);
+            // Series are never renamed or deleted and their ids count up, so the names of those
+            // newer than any cached are read first, by id range; the scan of every series then
+            // reads only ids and values, the least SQLite can do per row.
             let mut cache = self.series_names.borrow_mut();
             let mut names = self.names.borrow_mut();
-            let mut stmt = c.prepare_cached(
-                "SELECT id, last_value, CASE WHEN id >= ?1 THEN scope END, CASE WHEN id >= ?1 THEN metric END
-                 FROM metric_series WHERE last_value IS NOT NULL",
-            )?;
-            let mut by_id = c.prepare_cached("SELECT scope, metric FROM metric_series WHERE id = ?1")?;
-            let mut rows = stmt.query([cache.len() as i64])?;
-            // An agent's series mostly follow each other: the last agent found is tried first.
-            let mut last: Option<(Arc<str>, Option<usize>)> = None;
+            let mut stmt =
+                c.prepare_cached("SELECT id, scope, metric FROM metric_series WHERE id >= ?1 AND id <= ?2")?;
+            let mut rows = stmt.query([cache.len().max(1) as i64, MAX_CACHED_SERIES_ID as i64])?;
             while let Some(r) = rows.next()? {
-                let id: i64 = r.get(0)?;
-                let value: f64 = r.get(1)?;
-                let slot = usize::try_from(id).ok().filter(|&i| i <= MAX_CACHED_SERIES_ID);
-                let cached = slot.and_then(|i| cache.get(i).cloned().flatten());
-                let (scope, name) = match cached {
-                    Some(pair) => pair,
-                    None => {
-                        let (scope, name): (String, String) = match (r.get(2)?, r.get(3)?) {
-                            (Some(scope), Some(name)) => (scope, name),
-                            _ => by_id.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?,
-                        };
-                        let pair: SeriesName = (intern(&mut names, &scope), intern(&mut names, &name));
-                        if let Some(i) = slot {
-                            if cache.len() <= i {
-                                cache.resize(i + 1, None);
-                            }
-                            cache[i] = Some(pair.clone());
-                        }
-                        pair
+                if let Ok(i) = usize::try_from(r.get::<_, i64>(0)?) {
+                    let pair: SeriesName = (
+                        intern(&mut names, r.get_ref(1)?.as_str()?),
+                        intern(&mut names, r.get_ref(2)?.as_str()?),
+                    );
+                    if cache.len() <= i {
+                        cache.resize(i + 1, None);
                     }
-                };
-                match &*scope {
-                    metric::HOST => set_host(&mut host, &name, value),
-                    metric::LAUNCHER => {
-                        launcher_metrics.insert(name.to_string(), value);
-                    }
-                    _ => {
-                        let i = match &last {
-                            Some((s, i)) if Arc::ptr_eq(s, &scope) => *i,
-                            _ => {
-                                let i = index.get(&*scope).copied();
-                                last = Some((scope.clone(), i));
-                                i
-                            }
-                        };
-                        if let Some(i) = i {
-                            values.push((i, name, value));
-                        }
-                    }
+                    cache[i] = Some(pair);
                 }
             }
+            let mut stmt = c.prepare_cached("SELECT id, last_value FROM metric_series")?;
+            let mut by_id = c.prepare_cached("SELECT scope, metric FROM metric_series WHERE id = ?1")?;
+            let mut rows = stmt.query([])?;
+            // An agent's series mostly follow each other: whose they are is found once per run
+            // of series of one scope.
+            let mut last: Option<(Arc<str>, Owner)> = None;
+            while let Some(r) = rows.next()? {
+                let Some(value) = r.get::<_, Option<f64>>(1)? else { continue };
+                let id: i64 = r.get(0)?;
+                let owned;
+                let (scope, name) =
+                    match usize::try_from(id).ok().and_then(|i| cache.get(i)).and_then(Option::as_ref) {
+                        Some((scope, name)) => (scope, name),
+                        // Beyond the cache's bound: read by id each time.
+                        None => {
+                            let (scope, name): (String, String) =
+                                by_id.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                            owned = (intern(&mut names, &scope), intern(&mut names, &name));
+                            (&owned.0, &owned.1)
+                        }
+                    };
+                let owner = match &last {
+                    Some((s, owner)) if Arc::ptr_eq(s, scope) => *owner,
+                    _ => {
+                        let owner = match &**scope {
+                            metric::HOST => Owner::Host,
+                            metric::LAUNCHER => Owner::Launcher,
+                            agent => index.get(agent).map_or(Owner::Nobody, |&i| Owner::Agent(i)),
+                        };
+                        last = Some((scope.clone(), owner));
+                        owner
+                    }
+                };
+                match owner {
+                    Owner::Host => set_host(&mut host, name, value),
+                    Owner::Launcher => {
+                        launcher_metrics.insert(name.to_string(), value);
+                    }
+                    Owner::Agent(i) => values.push((i, name.clone(), value)),
+                    Owner::Nobody => {}
+                }
+            }
+            self.sizes.set(Sizes { agents: agents.len(), values: values.len() });
             drop(index);
             for (i, name, value) in values {
                 agents[i].metrics.insert(name, value);
@@ -624,7 +708,7 @@ impl Reader {
 fn cached_list(
     r: &Row<'_>,
     i: usize,
-    lists: &mut HashMap<String, Arc<[String]>>,
+    lists: &mut foldhash::HashMap<String, Arc<[String]>>,
 ) -> rusqlite::Result<Arc<[String]>> {
     let text = r.get_ref(i)?.as_str()?;
     if let Some(list) = lists.get(text) {
@@ -639,7 +723,7 @@ fn cached_list(
 }
 
 /// The shared copy of a metric name.
-fn intern(names: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
+fn intern(names: &mut foldhash::HashSet<Arc<str>>, name: &str) -> Arc<str> {
     if let Some(shared) = names.get(name) {
         return shared.clone();
     }
@@ -732,14 +816,16 @@ columns! {
         state, health, ready, pid, pgid, pid_start_ticks, started_ms, exited_ms, exit_code,
         exit_signal, restarts, last_error,
         last_heartbeat_ms, heartbeats, status_text, task, model, tokens_in, tokens_out, cost,
-        notify_errors,
+        notify_errors, next_run_ms,
+        run_id, run_trigger, run_outcome, run_started_ms, run_ended_ms, run_duration_ms,
+        run_exit_code, run_exit_signal, run_cost,
     }
 }
 
 fn agent_from_row(
     r: &Row<'_>,
     c: &AgentColumns,
-    lists: &mut HashMap<String, Arc<[String]>>,
+    lists: &mut foldhash::HashMap<String, Arc<[String]>>,
 ) -> rusqlite::Result<AgentRow> {
     let name: String = r.get(c.name)?;
     Ok(AgentRow {
@@ -752,8 +838,21 @@ fn agent_from_row(
         stopped_by: r.get(c.stopped_by)?,
         heartbeat_timeout_ms: r.get(c.heartbeat_timeout_ms)?,
         position: r.get(c.position)?,
-        last_run: None,
-        next_run_ms: None,
+        last_run: match r.get::<_, Option<i64>>(c.run_id)? {
+            Some(id) => Some(LastRun {
+                id,
+                trigger: parse_text(r, c.run_trigger)?,
+                outcome: parse_text(r, c.run_outcome)?,
+                started_ms: r.get(c.run_started_ms)?,
+                ended_ms: r.get(c.run_ended_ms)?,
+                duration_ms: r.get(c.run_duration_ms)?,
+                exit_code: r.get(c.run_exit_code)?,
+                exit_signal: r.get(c.run_exit_signal)?,
+                cost: r.get(c.run_cost)?,
+            }),
+            None => None,
+        },
+        next_run_ms: r.get(c.next_run_ms)?,
         status: AgentStatus {
             agent: name.clone(),
             lifecycle: Lifecycle {

@@ -107,29 +107,6 @@ pub fn recent_runs(
     stmt.query_map(params![agent, failed_only, failures, limit], run_from_row)?.collect()
 }
 
-/// Each registered agent's last finished run that was not skipped (its health is that run's
-/// outcome), by agent name. Agents without one are absent.
-pub fn last_runs(conn: &Connection) -> rusqlite::Result<HashMap<String, Run>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM runs WHERE id IN (
-             SELECT (SELECT id FROM runs WHERE agent = a.name AND outcome IS NOT NULL
-                                              AND outcome != 'skipped'
-                     ORDER BY id DESC LIMIT 1)
-             FROM agents a WHERE a.desired_state != 'removed')"
-    ))?;
-    stmt.query_map([], run_from_row)?.map(|r| r.map(|run| (run.agent.clone(), run))).collect()
-}
-
-/// When each scheduled agent's next run is due (`agent_state.next_run_ms`), by agent name;
-/// agents without a schedule, or with their schedule paused, are absent.
-pub fn next_runs(conn: &Connection) -> rusqlite::Result<HashMap<String, i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT s.agent, s.next_run_ms FROM agent_state s JOIN agents a ON a.name = s.agent
-         WHERE s.next_run_ms IS NOT NULL AND a.desired_state != 'removed'",
-    )?;
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
-}
-
 /// The run's captured output still kept (the per-agent ring and retention may have dropped
 /// its oldest lines), oldest first, at most the last `limit` lines.
 pub fn run_output(conn: &Connection, run: &Run, limit: i64) -> rusqlite::Result<Vec<LogLine>> {
@@ -185,49 +162,10 @@ pub(crate) fn extend_output(conn: &Connection, ranges: &[(&str, i64, i64)]) -> r
     Ok(())
 }
 
-/// Sets each agent's [`LastRun`](crate::model::LastRun) and next due time.
-fn fill_agent_runs(conn: &Connection, agents: &mut [crate::model::AgentRow]) -> rusqlite::Result<()> {
-    let mut last = last_runs(conn)?;
-    let mut next = next_runs(conn)?;
-    for a in agents {
-        a.next_run_ms = next.remove(&a.name);
-        a.last_run = last.remove(&a.name).and_then(|r| {
-            Some(crate::model::LastRun {
-                id: r.id,
-                trigger: r.trigger,
-                outcome: r.outcome?,
-                started_ms: r.started_ms,
-                ended_ms: r.ended_ms,
-                duration_ms: r.duration_ms,
-                exit_code: r.exit_code,
-                exit_signal: r.exit_signal,
-                cost: r.cost,
-            })
-        });
-    }
-    Ok(())
-}
-
 impl Reader {
-    /// Sets the last run and next due time of a snapshot's agents, in one read transaction
-    /// (the snapshot itself does not read `runs`).
-    pub fn fill_runs(&self, agents: &mut [crate::model::AgentRow]) -> Result<()> {
-        self.read(|c| fill_agent_runs(c, agents))
-    }
-
     /// [`recent_runs`] in one read transaction.
     pub fn recent_runs(&self, agent: Option<&str>, failed_only: bool, limit: i64) -> Result<Vec<Run>> {
         self.read(|c| recent_runs(c, agent, failed_only, limit))
-    }
-
-    /// [`last_runs`] in one read transaction.
-    pub fn last_runs(&self) -> Result<HashMap<String, Run>> {
-        self.read(last_runs)
-    }
-
-    /// [`next_runs`] in one read transaction.
-    pub fn next_runs(&self) -> Result<HashMap<String, i64>> {
-        self.read(next_runs)
     }
 
     /// [`run_output`] in one read transaction.

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use agentvisor_shared::model::{AgentSpec, DesiredState, RunOutcome, RunTrigger, Stream};
+use agentvisor_shared::reader::Detail;
 use agentvisor_shared::retention::RetentionConfig;
 use agentvisor_shared::time::now_ms;
 use agentvisor_shared::writer::WriterThread;
@@ -129,10 +130,22 @@ fn runs_keep_their_outcome_and_their_own_output() {
     assert_eq!(failures.iter().map(|r| r.id).collect::<Vec<_>>(), [first]);
     assert_eq!(reader.recent_runs(None, false, 2).unwrap().len(), 2, "the limit holds");
 
-    let last = reader.last_runs().unwrap();
-    assert_eq!(last["a"].id, second, "the newest finished run that was not skipped");
-    assert!(!last.contains_key("b"), "b's only run is still open");
-    assert_eq!(reader.next_runs().unwrap().get("a"), Some(&4_000));
+    let snapshot = reader.snapshot().unwrap();
+    let agent = |name: &str| snapshot.agents.iter().find(|a| a.name == name).unwrap();
+    let last = agent("a").last_run.as_ref().unwrap();
+    assert_eq!(last.id, second, "the newest finished run that was not skipped");
+    assert_eq!(
+        (last.trigger, last.outcome, last.started_ms, last.ended_ms, last.duration_ms, last.exit_code),
+        (RunTrigger::Manual, RunOutcome::Succeeded, 3_000, Some(3_100), Some(100), Some(0))
+    );
+    assert_eq!(agent("a").next_run_ms, Some(4_000));
+    assert_eq!(agent("b").last_run, None, "b's only run is still open");
+    assert_eq!(agent("b").next_run_ms, None);
+    let figures = reader.snapshot_with(Detail::Figures).unwrap();
+    let runs_of = |s: &agentvisor_shared::model::Snapshot| -> Vec<_> {
+        s.agents.iter().map(|a| (a.name.clone(), a.last_run.clone(), a.next_run_ms)).collect()
+    };
+    assert_eq!(runs_of(&figures), runs_of(&snapshot), "the exporter's snapshot has the runs too");
     assert_eq!(reader.run(first).unwrap().unwrap(), *failed);
     drop(w);
     t.join();

@@ -7,7 +7,7 @@
 use agentvisor_shared::model::{
     AgentSpec, AgentState, AgentStatus, DesiredState, EventKind, Health, Lifecycle, Reported, Severity,
 };
-use agentvisor_shared::reader::open_read_only;
+use agentvisor_shared::reader::{Detail, open_read_only};
 use agentvisor_shared::schema::APPLICATION_ID;
 use agentvisor_shared::writer::WriterThread;
 use agentvisor_shared::{
@@ -561,6 +561,65 @@ fn snapshot_orders_agents_and_gives_each_its_values() {
         assert_eq!(a.metrics.get("n"), Some(&want), "{}", a.name);
         assert_eq!(a.metrics.len(), 2, "{}", a.name);
     }
+    drop(w);
+    t.join();
+}
+
+/// The exporter's snapshot is the full one less the agents' free text, which it never reads.
+#[test]
+fn a_figures_snapshot_is_the_full_one_without_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (w, t) = start_writer(&db, WriterConfig::default());
+    w.send(WriteOp::RegisterAgent(Box::new(spec("a")))).unwrap();
+    w.send(WriteOp::Status(Box::new(AgentStatus {
+        agent: "a".into(),
+        lifecycle: Lifecycle {
+            state: AgentState::Backoff,
+            health: Health::Unhealthy,
+            restarts: 3,
+            exit_code: Some(2),
+            last_error: Some("exited with code 2".into()),
+            ..Lifecycle::default()
+        },
+        reported: Reported {
+            last_heartbeat_ms: Some(1_000),
+            heartbeats: 7,
+            status_text: Some("busy".into()),
+            task: Some("t1".into()),
+            model: Some("m1".into()),
+            tokens_in: Some(5),
+            tokens_out: Some(6),
+            cost: Some(0.5),
+            ..Reported::default()
+        },
+    })))
+    .unwrap();
+    let sample = Sample { scope: "a".into(), metric: "m".into(), ts_ms: 1_000, value: 1.5 };
+    w.send(WriteOp::Samples(vec![sample])).unwrap();
+    w.flush().unwrap();
+    let reader = Reader::open(&db).unwrap();
+    let full = reader.snapshot().unwrap();
+    let figures = reader.snapshot_with(Detail::Figures).unwrap();
+    let a = &full.agents[0];
+    assert_eq!(
+        (a.description.as_str(), a.reported.task.as_deref(), a.lifecycle.last_error.as_deref()),
+        ("a agent", Some("t1"), Some("exited with code 2")),
+        "the full snapshot has the text"
+    );
+    let mut want = full.agents.clone();
+    for a in &mut want {
+        a.description.clear();
+        a.kind.clear();
+        a.command = Vec::new().into();
+        a.capabilities = Vec::new().into();
+        a.stopped_by = None;
+        a.reported.status_text = None;
+        a.reported.task = None;
+        a.reported.model = None;
+        a.lifecycle.last_error = None;
+    }
+    assert_eq!(figures.agents, want);
     drop(w);
     t.join();
 }

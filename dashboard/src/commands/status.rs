@@ -17,8 +17,7 @@ use serde_json::{Map, Value, json};
 pub fn run(resolved: &Resolved, args: &StatusArgs, zone: format::Zone) -> u8 {
     let now = now_ms();
     let read = |r: agentvisor_shared::Reader| {
-        let mut s = r.snapshot()?;
-        r.fill_runs(&mut s.agents)?;
+        let s = r.snapshot()?;
         let spend = r.spend(zone.day_start_ms(now), now)?;
         Ok((s, spend))
     };

@@ -208,8 +208,7 @@ impl Loader {
 
     fn read(&mut self, reader: &Reader) -> agentvisor_shared::Result<Loaded> {
         let started = Instant::now();
-        let mut snapshot = reader.snapshot()?;
-        reader.fill_runs(&mut snapshot.agents)?;
+        let snapshot = reader.snapshot()?;
         let sparklines =
             reader.recent_values(&self.focus.spark_agents, &self.focus.spark_metric, SPARK_POINTS)?;
         let detail = match self.focus.detail.clone() {

@@ -13,6 +13,7 @@ use crate::cli::ServeArgs;
 use crate::commands::status::{to_json, unreadable_json};
 use crate::format::Zone;
 use agentvisor_shared::paths::Resolved;
+use agentvisor_shared::reader::Detail;
 use agentvisor_shared::time::now_ms;
 use axum::Router;
 use axum::extract::State;
@@ -127,11 +128,12 @@ async fn stop_signal() {
 /// Reads on a blocking thread (SQLite blocks), then hands the result and its time to `f`.
 async fn with_read<T: Send + 'static>(
     app: &Arc<App>,
+    detail: Detail,
     f: impl FnOnce(&App, Result<Read, String>, i64) -> T + Send + 'static,
 ) -> Result<T, Response> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
-        let read = app.source.read();
+        let read = app.source.read(detail);
         if let Err(e) = &read {
             tracing::warn!(error = %e, "cannot read the database");
         }
@@ -146,7 +148,7 @@ async fn with_read<T: Send + 'static>(
 
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let format = Format::from_accept(headers.get(ACCEPT).and_then(|v| v.to_str().ok()));
-    let body = with_read(&app, move |app, read, now_ms| {
+    let body = with_read(&app, Detail::Figures, move |app, read, now_ms| {
         Exposition { read, now_ms, max_custom: app.max_custom }.encode(format)
     })
     .await;
@@ -161,7 +163,7 @@ async fn probe(
     app: Arc<App>,
     check: fn(&agentvisor_shared::model::Snapshot, i64) -> health::Probe,
 ) -> Response {
-    let verdict = with_read(&app, move |_, read, now_ms| match read {
+    let verdict = with_read(&app, Detail::Figures, move |_, read, now_ms| match read {
         Ok(read) => check(&read.snapshot, now_ms),
         Err(e) => Err(format!("database unreadable: {e}")),
     })
@@ -182,7 +184,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn status_json(State(app): State<Arc<App>>) -> Response {
-    let doc = with_read(&app, |app, read, now_ms| match read {
+    let doc = with_read(&app, Detail::Full, |app, read, now_ms| match read {
         Ok(read) => {
             // The same document as `status --json`, spend included; a spend that cannot be read
             // leaves it null rather than failing the whole document.

@@ -2,6 +2,7 @@
 //! their own connection instead of queueing on one, and the event counters kept between scrapes.
 
 use agentvisor_shared::model::{Severity, Snapshot};
+use agentvisor_shared::reader::Detail;
 use agentvisor_shared::runs::SpendWindows;
 use agentvisor_shared::{Reader, StoreError};
 use std::os::unix::fs::MetadataExt;
@@ -84,18 +85,16 @@ impl Source {
         Source { path: path.to_owned(), pool, tally: Mutex::default() }
     }
 
-    /// Reads a snapshot and brings the event counters up to date. Blocking: call it off the
-    /// async runtime's threads.
-    pub fn read(&self) -> Result<Read, String> {
+    /// Reads a snapshot whose agents carry `detail` and brings the event counters up to date.
+    /// Blocking: call it off the async runtime's threads.
+    pub fn read(&self, detail: Detail) -> Result<Read, String> {
         let started = Instant::now();
         // Said at once rather than after r2d2's retries until the checkout timeout.
         if !self.path.exists() {
             return Err(StoreError::NotFound { path: self.path.clone() }.to_string());
         }
         let pooled = self.pool.get().map_err(|e| e.to_string())?;
-        let mut snapshot = pooled.reader.snapshot().map_err(|e| e.to_string())?;
-        // The snapshot leaves runs out; `status` fills them the same way.
-        pooled.reader.fill_runs(&mut snapshot.agents).map_err(|e| e.to_string())?;
+        let snapshot = pooled.reader.snapshot_with(detail).map_err(|e| e.to_string())?;
         let events = self.count_events(&pooled.reader).map_err(|e| e.to_string())?;
         Ok(Read { snapshot, events, took: started.elapsed() })
     }
