@@ -41,7 +41,13 @@ pub struct Sampler {
     /// Per agent with a process: the last sample's reading of its process tree.
     readings: HashMap<String, alerting::Reading>,
     alerting: alerting::Alerting,
+    /// Samples taken, to forget removed agents once every [`FORGET_EVERY`].
+    samples: u64,
 }
+
+/// Samples between two passes that drop what the sampler keeps of agents a reload removed:
+/// rare enough to cost nothing, often enough that reload after reload cannot grow the maps.
+const FORGET_EVERY: u64 = 60;
 
 /// How long a process found outside the agents' process groups may go unread (see
 /// [`table::ProcTable`]): the bound on noticing that its PID was reused by, or that it moved
@@ -97,6 +103,7 @@ impl Sampler {
             told_escapees: HashMap::new(),
             readings: HashMap::new(),
             alerting: alerting::Alerting::default(),
+            samples: 0,
         }
     }
 
@@ -138,6 +145,10 @@ impl Sampler {
             });
             let Ok((t, procs)) = read.await else { continue };
             table = Some(t);
+            self.samples += 1;
+            if self.samples.is_multiple_of(FORGET_EVERY) {
+                self.forget_removed(&members);
+            }
             self.publish_escapees(&members, &procs);
             let samples = self.sample(&members, &procs);
             let _ = self.writer.offer(WriteOp::Samples(samples));
@@ -180,6 +191,14 @@ impl Sampler {
                 })
                 .collect()
         })
+    }
+
+    /// Drops what is kept per agent of agents that are no longer members.
+    fn forget_removed(&mut self, members: &[Member]) {
+        let names: HashSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        keep_members(&mut self.escapees, &names);
+        keep_members(&mut self.told_escapees, &names);
+        keep_members(&mut self.last_agent_cpu, &names);
     }
 
     /// Tells each run's supervisor its processes outside its process group when they change
@@ -397,6 +416,11 @@ impl Stops {
     }
 }
 
+/// Keeps only the entries of `names`.
+fn keep_members<V>(map: &mut HashMap<String, V>, names: &HashSet<&str>) {
+    map.retain(|name, _| names.contains(name.as_str()));
+}
+
 /// Kills the processes left by agent runs that have ended (escapees that stopping the run did
 /// not know of yet), and reaps the orphans that have exited.
 fn contain_leftovers(table: &table::ProcTable, procs: &[ProcInfo], groups: &HashSet<i32>) {
@@ -424,6 +448,14 @@ fn load_figure(load: f32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_kept_of_removed_agents_is_dropped() {
+        let mut map: HashMap<String, u8> = [("kept", 1), ("removed", 2)].map(|(k, v)| (k.into(), v)).into();
+        let names: HashSet<&str> = ["kept", "new"].into();
+        keep_members(&mut map, &names);
+        assert_eq!(map, [("kept".to_owned(), 1)].into());
+    }
 
     #[test]
     fn load_figures_keep_the_two_decimals_of_proc_loadavg() {
