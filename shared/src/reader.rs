@@ -33,7 +33,7 @@ pub enum Detail {
     Full,
     /// Everything but the free text: description, kind, command, capabilities, who stopped
     /// it, status text, task, model and last error are left empty. What the exporter and
-    /// the health endpoints need; text is most of the cost of reading a row.
+    /// the health endpoints need, without the strings they would read and never use.
     Figures,
 }
 
@@ -140,7 +140,7 @@ enum Owner {
     Launcher,
     /// The agent at this position in the snapshot.
     Agent(usize),
-    /// A removed agent's.
+    /// No agent's in the snapshot (a removed agent's).
     Nobody,
 }
 
